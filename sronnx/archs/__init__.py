@@ -1,0 +1,1 @@
+"""Architectures (torch). Build them through `sronnx.registry.create_model`."""

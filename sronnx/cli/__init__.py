@@ -1,0 +1,60 @@
+"""The `sronnx` command line. Each command lives in its own module, imported only when that
+command runs, so `sronnx --help` stays instant and never touches torch."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from sronnx import __version__
+
+# command name -> (module, function, one-line help shown by `sronnx --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "models": ("sronnx.cli.models", "models", "List architectures and shipped models."),
+    "train": ("sronnx.cli.train", "train", "Train a model on image folders (needs torch)."),
+    "export": ("sronnx.cli.export", "export", "Export a model to one self-contained ONNX file."),
+    "verify": ("sronnx.cli.verify", "verify", "Check an ONNX model against PyTorch."),
+    "info": ("sronnx.cli.info", "info", "Print the model card stored in an ONNX file."),
+    "upscale": ("sronnx.cli.upscale", "upscale", "Upscale images and folders (ONNX Runtime)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if importlib.util.find_spec(COMMANDS[n][0]))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or importlib.util.find_spec(COMMANDS[name][0]) is None:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="sronnx")
+def main() -> None:
+    """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
+
+
+def require_torch(feature: str) -> None:
+    """Stop with a clear message (exit 2) when the `train` extra is not installed."""
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        err = click.ClickException(
+            f"{feature} needs the training extra (torch, onnx): pip install 'sronnx[train]' "
+            f"({exc})"
+        )
+        err.exit_code = 2
+        raise err from exc

@@ -1,0 +1,90 @@
+"""`sronnx train`: train an architecture of the registry on image folders."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--arch", required=True, help="Architecture name or spec, e.g. cae3:act=gelu.")
+@click.option("--scale", type=click.IntRange(1, 4), required=True)
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="HR-only folder, DIR with lr/ and hr/, or the study's *_low/*_high layout.")
+@click.option("--val", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Validation folder (default: 5% of --data held out).")
+@click.option("--steps", type=click.IntRange(1), default=None)
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="An epoch is as many patches as cover the training images once.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoints, log.jsonl, loss_curve.png.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out where it stopped.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--patch", type=click.IntRange(4), default=96, show_default=True,
+              help="HR patch side (rounded down to a multiple of the scale).")
+@click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine",
+              show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
+@click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--ckpt-every", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
+@click.option("--quiet", is_flag=True)
+def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
+          epochs: int | None, out: str, resume: bool, device: str, seed: int, batch: int,
+          patch: int, learning_rate: float, schedule: str, warmup: int, loss: str,
+          val_every: int, ckpt_every: int, threads: int | None, quiet: bool) -> None:
+    """Train ARCH at SCALE on --data; checkpoints go to --out (best.pt, last.pt)."""
+    from sronnx.cli import require_torch
+
+    require_torch("sronnx train")
+    from sronnx.data import DataError
+    from sronnx.registry import parse_spec
+    from sronnx.train.checkpoint import CheckpointError
+    from sronnx.train.trainer import Progress, TrainConfig
+    from sronnx.train.trainer import train as run_training
+
+    if not resume and not steps and not epochs:
+        raise click.UsageError("give --steps or --epochs")
+    try:
+        parse_spec(arch)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--arch") from exc
+    cfg = TrainConfig(arch=arch, scale=scale, data=data, out=out, val=val, steps=steps,
+                      epochs=epochs, batch=batch, patch=patch, lr=learning_rate,
+                      schedule=schedule, warmup=warmup, loss=loss, seed=seed, device=device,
+                      val_every=val_every, ckpt_every=ckpt_every, threads=threads)
+    bar = None
+    interactive = click.get_text_stream("stdout").isatty()
+
+    def show(p: Progress) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = click.progressbar(length=p.total, label="training", show_pos=True,
+                                    item_show_func=lambda s: s)
+            bar.__enter__()
+            bar.update(p.step - 1)
+        text = f"loss {p.loss:.4f}  {p.patches_per_s:.0f} patches/s"
+        if p.val:
+            text += f"  val PSNR-Y {p.val['val_psnr_y']:.2f} dB  MSE {p.val['val_mse']:.5f}"
+        bar.update(p.step - bar.pos, text)
+        if p.val and not interactive:  # not a terminal: plain lines at each validation
+            click.echo(f"step {p.step}/{p.total}: {text}")
+
+    try:
+        summary = run_training(cfg, resume=resume, on_progress=show)
+    except (DataError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if not quiet:
+        click.echo(
+            f"done: {summary['steps']} steps, best validation PSNR-Y "
+            f"{summary['best_val_psnr_y']:.2f} dB, {summary['train_seconds']:.0f} s of training; "
+            f"checkpoints in {summary['run_dir']}"
+        )

@@ -1,0 +1,1 @@
+"""Shipped pretrained ONNX models (data files)."""

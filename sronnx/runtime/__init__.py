@@ -1,0 +1,1 @@
+"""ONNX Runtime side: sessions, tiling, the upscaler (no torch)."""

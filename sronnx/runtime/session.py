@@ -1,0 +1,101 @@
+"""ONNX Runtime sessions for sronnx models, with the execution provider checked, not assumed.
+
+ONNX Runtime silently falls back to the CPU when the CUDA provider cannot load; sronnx asks
+the session which providers it really got and refuses to pretend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from sronnx.card import ModelFileError, ModelInfo, metadata_to_info
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+class ProviderError(RuntimeError):
+    """The requested execution provider cannot run here; the message says what is missing."""
+
+
+@dataclass
+class LoadedModel:
+    session: ort.InferenceSession
+    info: ModelInfo
+    provider: str  # "cpu" or "cuda": what the session really runs on
+    input_name: str
+    output_name: str
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when the CUDA provider is offered by this onnxruntime build, else why not."""
+    if PROVIDERS["cuda"] not in ort.get_available_providers():
+        return (
+            "this onnxruntime build has no CUDA execution provider "
+            f"(available: {', '.join(ort.get_available_providers())}); install the gpu extra: "
+            "pip uninstall -y onnxruntime && pip install 'sronnx[gpu]'"
+        )
+    return None
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return opts
+
+
+def _check_model_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: empty file, not an ONNX model")
+
+
+def load_model(path: str | Path, provider: str = "cpu", threads: int | None = None) -> LoadedModel:
+    """Open an sronnx ONNX model on `provider` ("cpu", "cuda" or "auto").
+
+    "cuda" raises ProviderError unless the session really runs on CUDA; "auto" takes CUDA
+    when it really loads, otherwise the CPU (the caller reports which).
+    """
+    path = Path(path)
+    if provider not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"provider must be cpu, cuda or auto, got {provider!r}")
+    _check_model_file(path)
+    if provider == "cuda" and (reason := cuda_unavailable_reason()):
+        raise ProviderError(f"--provider cuda: {reason}")
+    want_cuda = provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None)
+    providers = [PROVIDERS["cuda"], PROVIDERS["cpu"]] if want_cuda else [PROVIDERS["cpu"]]
+    try:
+        session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        if want_cuda and provider == "cuda" and "CUDA" in str(exc):
+            raise ProviderError(f"--provider cuda: CUDA provider failed to load: {exc}") from exc
+        raise ModelFileError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+    got_cuda = PROVIDERS["cuda"] in session.get_providers()
+    if provider == "cuda" and not got_cuda:
+        raise ProviderError(
+            "--provider cuda: onnxruntime offers CUDA but the session fell back to the CPU; "
+            "the CUDA or cuDNN libraries it needs are missing or do not match "
+            "(see onnxruntime's CUDA requirements)"
+        )
+    info = metadata_to_info(path, dict(session.get_modelmeta().custom_metadata_map))
+    return LoadedModel(
+        session=session,
+        info=info,
+        provider="cuda" if got_cuda else "cpu",
+        input_name=session.get_inputs()[0].name,
+        output_name=session.get_outputs()[0].name,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,54 @@
+"""Training checkpoints: weights plus everything export needs, loaded without unpickling code.
+
+A checkpoint is a plain dict of tensors, numbers and strings saved with torch.save and read
+back with `weights_only=True`, so a malicious file cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sronnx.registry import create_model
+
+FORMAT = "sronnx-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file."""
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename) so a killed run never leaves a broken file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
+        raise CheckpointError(f"{path}: not a loadable sronnx checkpoint ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an sronnx checkpoint")
+    for key in ("arch", "spec", "scale", "model"):
+        if key not in data:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return data
+
+
+def model_from_checkpoint(data: dict[str, Any]) -> nn.Module:
+    """Rebuild the architecture from the stored spec and load the weights."""
+    model = create_model(data["arch"], int(data["scale"]), **data["spec"])
+    model.load_state_dict(data["model"])
+    return model.eval()
