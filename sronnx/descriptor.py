@@ -28,6 +28,9 @@ class ModelDescriptor:
     fixed_size: tuple[int, int] | None = None
     receptive_field: int = 1
     tile_hint: int = 256
+    # Tiles must start on multiples of this many input pixels for an exact tiled result
+    # (strided encoders are not shift-invariant).
+    tile_multiple: int = 1
 
     def __post_init__(self) -> None:
         if self.scale < 1:

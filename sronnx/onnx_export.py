@@ -7,9 +7,11 @@ always go inside the file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,7 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
     else:
         dynamic = {"x": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"),
                          3: torch.export.Dim("width")}}
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _quiet_exporter():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model, (dummy,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -100,6 +102,19 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
     tmp.replace(path)
     onnx.checker.check_model(str(path), full_check=True)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Hide the exporter's per-run notices (e.g. "torchvision is not installed") for the
+    duration of one export, then restore the logger as it was."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _name_dims(proto: onnx.ModelProto, scale: int, fixed: tuple[int, int] | None) -> None:

@@ -51,7 +51,7 @@ def _parse_value(text: str) -> Any:
         return True
     if low in ("false", "no", "off"):
         return False
-    if low in ("none", "null"):
+    if low == "null":  # "none" stays a string: it is a value of act, norm, final_act
         return None
     for cast in (int, float):
         try:
@@ -81,7 +81,9 @@ def format_spec(name: str, kwargs: dict[str, Any]) -> str:
     extra = {k: v for k, v in kwargs.items() if ARCHITECTURES[name].defaults.get(k) != v}
     if not extra:
         return name
-    return name + ":" + ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    return name + ":" + ",".join(
+        f"{k}={'null' if v is None else v}" for k, v in sorted(extra.items())
+    )
 
 
 def create_model(spec: str, scale: int, **overrides: Any) -> nn.Module:

@@ -71,22 +71,33 @@ def _count_functional_convs(model: nn.Module):
 def receptive_field(model: nn.Module, size: int = 96) -> int:
     """Side, in input pixels, of the region that influences the centre output pixel.
 
-    Measured from the gradient of one output pixel; a result equal to the probe size means
-    "at least this" (the whole probe input is seen).
+    Measured from the gradient of one output pixel on a copy of the model whose learned
+    weights are replaced by small positive constants, so the answer depends on the structure
+    only (zero-initialised or dead units would hide part of it). A result equal to the probe
+    size means "at least this" (the whole probe input is seen).
     """
+    import copy
+
     h, w = _probe_size(model, size)
-    was_training = model.training
-    model.eval()
-    try:
-        x = torch.rand(1, 3, h, w, requires_grad=True)
-        y = model.restore(x) if hasattr(model, "restore") else model(x)
-        cy, cx = y.shape[-2] // 2, y.shape[-1] // 2
-        y[0, :, cy, cx].sum().backward()
-        mask = x.grad.abs().sum(dim=(0, 1)) > 0
-    finally:
-        model.train(was_training)
+    probe = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        for mod in probe.modules():
+            if isinstance(mod, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+                mod.weight.fill_(0.5 / mod.weight[0].numel())
+                if mod.bias is not None:
+                    mod.bias.zero_()
+    x = torch.rand(1, 3, h, w, dtype=torch.float64, requires_grad=True)
+    y = probe.restore(x) if hasattr(probe, "restore") else probe(x)
+    # A strided model sees a different field from each phase of its grid: take the union
+    # over one grid period of output pixels, minus the period itself.
+    scale = getattr(probe, "scale", 1)
+    period = getattr(probe, "multiple", 1)
+    cy, cx = y.shape[-2] // 2 // period * period, y.shape[-1] // 2 // period * period
+    y[0, :, cy : cy + period, cx : cx + period].sum().backward()
+    mask = x.grad.abs().sum(dim=(0, 1)) > 0
     rows = torch.nonzero(mask.any(dim=1)).flatten()
     cols = torch.nonzero(mask.any(dim=0)).flatten()
     if rows.numel() == 0:
         return 0
-    return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+    extent = int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+    return max(extent - (period - 1) // scale, 1)

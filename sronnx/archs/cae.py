@@ -8,6 +8,7 @@ output cropped back.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -114,6 +115,11 @@ class CAE(SRModel):
 
     def fixed_input_size(self) -> tuple[int, int] | None:
         return self.fixed_hw
+
+    def tile_multiple(self) -> int:
+        # the encoder's grid is `multiple` output pixels, i.e. multiple/gcd(multiple, scale)
+        # input pixels
+        return self.multiple // math.gcd(self.multiple, self.scale)
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         if self.fixed_hw is not None and tuple(x.shape[-2:]) != self.fixed_hw:

@@ -144,6 +144,10 @@ class SRModel(nn.Module):
     def fixed_input_size(self) -> tuple[int, int] | None:
         return None
 
+    def tile_multiple(self) -> int:
+        """Input-pixel grid on which tiles must start for an exact tiled result."""
+        return 1
+
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -163,4 +167,5 @@ class SRModel(nn.Module):
             fixed_size=fixed,
             receptive_field=receptive_field,
             tile_hint=fixed[0] if fixed else 256,
+            tile_multiple=self.tile_multiple(),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 
@@ -57,7 +59,7 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
                       schedule=schedule, warmup=warmup, loss=loss, seed=seed, device=device,
                       val_every=val_every, ckpt_every=ckpt_every, threads=threads)
     bar = None
-    interactive = click.get_text_stream("stdout").isatty()
+    interactive = sys.stdout.isatty()
 
     def show(p: Progress) -> None:
         nonlocal bar

@@ -22,39 +22,52 @@ class Span:
     cell_stop: int
 
 
-def plan_axis(length: int, tile: int, overlap: int, window: int | None = None) -> list[Span]:
+def plan_axis(length: int, tile: int, overlap: int, window: int | None = None,
+              multiple: int = 1) -> list[Span]:
     """Spans along one axis of `length` pixels.
 
-    `window` forces the window size (fixed-size models); by default it is tile + 2*overlap,
-    or the whole axis when that is shorter. A window larger than the axis is the caller's
-    business (pad the image first).
+    `multiple` keeps every window start on the model's stride grid (a strided encoder gives
+    a different answer when its input is shifted by less than its stride product); tile and
+    overlap are rounded to it. The last window may then be up to multiple-1 pixels longer.
+    `window` forces the window size (fixed-size models); a window larger than the axis is
+    the caller's business (pad the image first).
     """
     if length < 1:
         raise ValueError("cannot tile an empty axis")
-    if tile < 1 or overlap < 0:
-        raise ValueError(f"bad tiling: tile={tile}, overlap={overlap}")
-    win = window if window is not None else min(tile + 2 * overlap, length)
-    if win > length:
-        raise ValueError(f"window {win} is larger than the axis {length}")
-    if win == length:
+    if tile < 1 or overlap < 0 or multiple < 1:
+        raise ValueError(f"bad tiling: tile={tile}, overlap={overlap}, multiple={multiple}")
+    if window is not None:
+        if window > length:
+            raise ValueError(f"window {window} is larger than the axis {length}")
+        win, core, ov, m = window, window - 2 * overlap, overlap, 1
+        if core < 1:
+            raise ValueError(f"window {window} leaves no room inside an overlap of {overlap}")
+    else:
+        m = multiple
+        ov = -(-overlap // m) * m
+        core = max(tile // m * m, m)
+        win = core + 2 * ov
+    if win >= length:
         return [Span(0, length, 0, length)]
-    core = win - 2 * overlap
-    if core < 1:
-        raise ValueError(f"window {win} leaves no room inside an overlap of {overlap}")
     spans = []
     for start in range(0, length, core):
         stop = min(start + core, length)
-        ws = min(max(start - overlap, 0), length - win)
-        spans.append(Span(ws, ws + win, start, stop))
+        ws = max(start - ov, 0)
+        we = ws + win
+        if we > length:
+            we = length
+            ws = max((length - win) // m * m, 0)
+        spans.append(Span(ws, we if window is None else ws + win, start, stop))
     return spans
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int,
-               window: tuple[int, int] | None = None) -> list[tuple[Span, Span]]:
+               window: tuple[int, int] | None = None,
+               multiple: int = 1) -> list[tuple[Span, Span]]:
     """(row span, column span) for every tile, row-major."""
     wh, ww = window if window is not None else (None, None)
-    rows = plan_axis(height, tile, overlap, wh)
-    cols = plan_axis(width, tile, overlap, ww)
+    rows = plan_axis(height, tile, overlap, wh, multiple)
+    cols = plan_axis(width, tile, overlap, ww, multiple)
     return [(r, c) for r in rows for c in cols]
 
 

@@ -101,9 +101,9 @@ class Upscaler:
         s = d.scale
         out_dtype = rgb.dtype if peak is not None else np.float32
         out = np.empty((src.shape[0] * s, src.shape[1] * s, 3), dtype=out_dtype)
-        tiles = plan_tiles(src.shape[0], src.shape[1], self.tile, self.overlap, window)
-        for start in range(0, len(tiles), self.batch):
-            group = tiles[start : start + self.batch]
+        tiles = plan_tiles(src.shape[0], src.shape[1], self.tile, self.overlap, window,
+                           d.tile_multiple)
+        for start, group in _batches(tiles, self.batch):
             x = np.stack([_to_chw(src[r.win_start : r.win_stop, c.win_start : c.win_stop], peak)
                           for r, c in group])
             try:
@@ -117,6 +117,23 @@ class Upscaler:
                 dst, srcs = output_slices(r, c, s)
                 out[dst] = _from_chw(tile_out[:, srcs[0], srcs[1]], peak, out_dtype)
         return out[: h * s, : w * s] if src is not rgb else out
+
+
+def _batches(tiles: list, size: int):
+    """Runs of up to `size` consecutive tiles of equal window shape, with their index."""
+    start = 0
+    while start < len(tiles):
+        shape = _shape(tiles[start])
+        stop = start + 1
+        while stop < len(tiles) and stop - start < size and _shape(tiles[stop]) == shape:
+            stop += 1
+        yield start, tiles[start:stop]
+        start = stop
+
+
+def _shape(tile: tuple) -> tuple[int, int]:
+    r, c = tile
+    return r.win_stop - r.win_start, c.win_stop - c.win_start
 
 
 def default_overlap(d: ModelDescriptor) -> int:

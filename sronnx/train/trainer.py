@@ -187,6 +187,11 @@ def train(cfg: TrainConfig, resume: bool = False,
     if state is None:
         log_path.write_text("")
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    elif log_path.exists():
+        # a run killed between checkpoints logged steps that will now run again
+        kept = [line for line in log_path.read_text().splitlines()
+                if line and json.loads(line)["step"] <= step]
+        log_path.write_text("".join(line + "\n" for line in kept))
 
     def payload(val_psnr: float | None) -> dict[str, Any]:
         return {

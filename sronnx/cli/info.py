@@ -1,0 +1,44 @@
+"""`sronnx info`: print the card an ONNX model carries in its metadata."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True)
+def info(model: str, as_json: bool) -> None:
+    """Print MODEL's card (a shipped name or an .onnx path): architecture, scale, size
+    requirement, training, validation PSNR, weights hash, inputs and outputs."""
+    from dataclasses import asdict
+
+    from sronnx.card import ModelFileError
+    from sronnx.runtime.session import load_model
+    from sronnx.shipped import resolve_model
+
+    try:
+        loaded = load_model(resolve_model(model))
+    except (ModelFileError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    s = loaded.session
+    io = {
+        "inputs": [{"name": i.name, "shape": i.shape, "type": i.type} for i in s.get_inputs()],
+        "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in s.get_outputs()],
+    }
+    data = {"path": str(loaded.info.path), "descriptor": asdict(loaded.info.descriptor),
+            "card": loaded.info.card, **io}
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"model     {data['path']}")
+    for key, value in data["descriptor"].items():
+        click.echo(f"  {key:<18} {value}")
+    for key, value in data["card"].items():
+        text = json.dumps(value) if isinstance(value, dict | list) else value
+        click.echo(f"  {key:<18} {text}")
+    for kind in ("inputs", "outputs"):
+        for t in data[kind]:
+            click.echo(f"  {kind[:-1]:<18} {t['name']} {t['type']} {t['shape']}")

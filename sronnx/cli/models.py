@@ -1,0 +1,79 @@
+"""`sronnx models`: the architectures of the registry and the shipped pretrained models."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _arch_rows(scale: int) -> list[dict]:
+    from sronnx.registry import ARCHITECTURES
+
+    try:
+        from sronnx.archs.analysis import macs_per_output_pixel, receptive_field
+        from sronnx.registry import create_model
+    except ImportError:  # torch absent: names only
+        return [{"name": n, "summary": e.summary} for n, e in ARCHITECTURES.items()]
+    rows = []
+    for name, entry in ARCHITECTURES.items():
+        model = create_model(name, scale)
+        fixed = model.fixed_input_size()
+        rows.append({
+            "name": name,
+            "summary": entry.summary,
+            "params": sum(p.numel() for p in model.parameters()),
+            "macs_per_pixel": round(macs_per_output_pixel(model), 1),
+            "receptive_field": receptive_field(model),
+            "size_requirement": f"fixed {fixed[1]}x{fixed[0]}" if fixed else "any",
+            "scales": [2, 3, 4],
+        })
+    return rows
+
+
+def _shipped_rows() -> list[dict]:
+    from sronnx.card import ModelFileError
+    from sronnx.runtime.session import load_model
+    from sronnx.shipped import shipped_models
+
+    rows = []
+    for m in shipped_models():
+        row = {"name": m.name, "scale": m.scale, "path": str(m.path), "summary": m.summary}
+        try:
+            card = load_model(m.path).info.card
+            row.update({k: card.get(k) for k in ("spec", "params", "macs_per_pixel")})
+            row["val_psnr_y"] = card.get("training", {}).get("val_psnr_y")
+        except (ModelFileError, OSError) as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    return rows
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--scale", type=click.IntRange(2, 4), default=2, show_default=True,
+              help="Scale at which parameters and MACs are counted.")
+def models(as_json: bool, scale: int) -> None:
+    """List architectures (parameters, MACs per output pixel, receptive field, size
+    requirement) and the shipped pretrained models."""
+    archs, shipped = _arch_rows(scale), _shipped_rows()
+    if as_json:
+        click.echo(json.dumps([{"kind": "architecture", **a} for a in archs]
+                              + [{"kind": "shipped", **s} for s in shipped], indent=2))
+        return
+    click.echo(f"Architectures (counted at x{scale}; every one takes scales 2, 3, 4):")
+    if archs and "params" not in archs[0]:
+        click.echo("  (install the train extra for parameters and MACs)")
+    for a in archs:
+        if "params" in a:
+            click.echo(f"  {a['name']:<8} {a['params']:>10,} params {a['macs_per_pixel']:>10,.0f}"
+                       f" MACs/px  RF {a['receptive_field']:>3}px  size {a['size_requirement']:<14}"
+                       f" {a['summary']}")
+        else:
+            click.echo(f"  {a['name']:<8} {a['summary']}")
+    click.echo("Shipped models:")
+    if not shipped:
+        click.echo("  (none)")
+    for s in shipped:
+        psnr = f"  val PSNR-Y {s['val_psnr_y']:.2f} dB" if s.get("val_psnr_y") else ""
+        click.echo(f"  {s['name']:<14} x{s['scale']}  {s.get('spec', '?')}{psnr}  {s['path']}")

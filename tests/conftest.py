@@ -1,0 +1,57 @@
+"""Shared fixtures: the shared data folders and small exported models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = SHARED / "data"
+
+
+def data_dir(*parts: str) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A handful of real training images (T91), copied so tests stay fast."""
+    import shutil
+
+    src = data_dir("train", "T91")
+    dst = tmp_path_factory.mktemp("t91_small")
+    for p in sorted(src.glob("*.png"))[:6]:
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory: pytest.TempPathFactory):
+    """Export small models once per session: name -> .onnx path (needs torch)."""
+    pytest.importorskip("torch")
+    import torch
+
+    from sronnx.archs.analysis import receptive_field
+    from sronnx.onnx_export import build_card, export_onnx
+    from sronnx.registry import create_model
+
+    folder = tmp_path_factory.mktemp("onnx")
+    cache: dict[tuple[str, int], Path] = {}
+
+    def get(spec: str, scale: int) -> Path:
+        key = (spec, scale)
+        if key not in cache:
+            torch.manual_seed(0)
+            model = create_model(spec, scale).eval()
+            path = folder / f"{spec.replace(':', '_').replace(',', '_').replace('=', '')}" \
+                            f"_x{scale}.onnx"
+            export_onnx(model, path, card=build_card(model, trained=False),
+                        descriptor=model.descriptor(receptive_field(model)))
+            cache[key] = path
+        return cache[key]
+
+    return get
