@@ -63,11 +63,32 @@ def build_card(model: nn.Module, *, trained: bool, training: dict[str, Any] | No
     }
 
 
+class _Float16Body(nn.Module):
+    """Runs the wrapped model in float16 behind float32 input and output, so callers and the
+    embedding contract stay float32 while the convolutions run in half precision."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.half()).float()
+
+
 def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
-                descriptor: ModelDescriptor, opset: int = DEFAULT_OPSET) -> Path:
-    """Write `model` to `path` (no side file) with dynamic batch/height/width and metadata."""
+                descriptor: ModelDescriptor, opset: int = DEFAULT_OPSET,
+                fp16: bool = False) -> Path:
+    """Write `model` to `path` (no side file) with dynamic batch/height/width and metadata.
+
+    With `fp16` the weights and arithmetic are float16, input and output stay float32.
+    """
     path = Path(path)
     model = model.eval()
+    if fp16:
+        import copy
+
+        model = _Float16Body(copy.deepcopy(model)).eval()
+        card = {**card, "precision": "float16"}
     fixed = descriptor.fixed_size
     h, w = fixed if fixed else (24, 20)
     dummy = torch.rand(1, 3, h, w)
@@ -85,6 +106,15 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
         )
     proto = program.model_proto
     _name_dims(proto, descriptor.scale, fixed)
+    write_model(proto, path, card=card, descriptor=descriptor)
+    return path
+
+
+def write_model(proto: onnx.ModelProto, path: Path, *, card: dict[str, Any],
+                descriptor: ModelDescriptor) -> Path:
+    """Stamp the card and descriptor into `proto`, save it self-contained, check it fully."""
+    path = Path(path)
+    card = {"precision": "float32", **card}
     props = {METADATA_KEY: descriptor.to_json(), CARD_KEY: json.dumps(card, sort_keys=True)}
     del proto.metadata_props[:]
     for key, value in props.items():
@@ -92,7 +122,8 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
     proto.producer_name = "sronnx"
     proto.producer_version = __version__
     proto.doc_string = (
-        f"sronnx {card.get('spec')} x{descriptor.scale}: input 'input' float32 N x 3 x H x W "
+        f"sronnx {card.get('spec')} x{descriptor.scale} ({card['precision']}): "
+        f"input 'input' float32 N x 3 x H x W "
         f"RGB in [0, 1]; output 'output' float32 N x 3 x {descriptor.scale}H x "
         f"{descriptor.scale}W RGB in [0, 1]."
     )
@@ -100,8 +131,20 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
     tmp = path.with_name(path.name + ".tmp")
     onnx.save_model(proto, str(tmp), save_as_external_data=False)
     tmp.replace(path)
-    onnx.checker.check_model(str(path), full_check=True)
+    check_onnx_file(path)
     return path
+
+
+def check_onnx_file(path: Path) -> list[str]:
+    """onnx.checker (full check), and symbolic output shape from ONNX shape inference."""
+    path = Path(path)
+    if path.with_name(path.name + ".data").exists():
+        raise ValueError(f"{path}: a side file {path.name}.data exists; the model must be "
+                         "self-contained")
+    onnx.checker.check_model(str(path), full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(onnx.load(str(path)), strict_mode=True)
+    dims = inferred.graph.output[0].type.tensor_type.shape.dim
+    return [d.dim_param or str(d.dim_value) for d in dims]
 
 
 @contextlib.contextmanager

@@ -14,9 +14,23 @@ import click
 @click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the initial weights with --arch.")
+@click.option("--fp16", is_flag=True, help="Float16 weights and arithmetic (for GPUs); "
+              "input and output stay float32.")
+@click.option("--int8", is_flag=True, help="Static int8 QDQ model calibrated on --calib.")
+@click.option("--calib", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Images for int8 calibration and for the PSNR check of --fp16/--int8.")
+@click.option("--max-psnr-loss", type=float, default=None,
+              help="Largest PSNR loss (dB) against float32 accepted "
+                   "[default: 0.05 for fp16, 0.3 for int8].")
+@click.option("--force", is_flag=True, help="Write the file even if the loss is larger.")
 def export(checkpoint: str | None, arch: str | None, scale: int | None, output: str,
-           opset: int, seed: int) -> None:
-    """Export CHECKPOINT (or --arch ARCH --scale S, untrained) to OUTPUT."""
+           opset: int, seed: int, fp16: bool, int8: bool, calib: str | None,
+           max_psnr_loss: float | None, force: bool) -> None:
+    """Export CHECKPOINT (or --arch ARCH --scale S, untrained) to OUTPUT.
+
+    With --fp16 or --int8 the reduced-precision model is compared with the float32 model on
+    the --calib images, and not written when it loses more PSNR than allowed.
+    """
     from sronnx.cli import require_torch
 
     require_torch("sronnx export")
@@ -28,6 +42,11 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
 
     if (checkpoint is None) == (arch is None):
         raise click.UsageError("give either CHECKPOINT or --arch with --scale")
+    if fp16 and int8:
+        raise click.UsageError("--fp16 and --int8 exclude each other")
+    if (fp16 or int8) and calib is None:
+        raise click.UsageError("--fp16 and --int8 need --calib DIR (images to check the "
+                               "PSNR against float32, and to calibrate int8)")
     if checkpoint:
         try:
             data = load_checkpoint(checkpoint)
@@ -56,7 +75,49 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
             raise click.BadParameter(str(exc), param_hint="--arch") from exc
         card = build_card(model, trained=False, extra={"init_seed": seed})
     descriptor = model.descriptor(receptive_field=receptive_field(model))
-    path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
+    if fp16 or int8:
+        path = _export_reduced(model, output, card, descriptor, opset, "float16" if fp16 else
+                               "int8", calib, max_psnr_loss, force)
+    else:
+        path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
                f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{model.scale}")
+
+
+def _export_reduced(model, output: str, card: dict, descriptor, opset: int, precision: str,
+                    calib: str, max_loss: float | None, force: bool):
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+
+    from sronnx.data import DataError
+    from sronnx.onnx_export import export_onnx, write_model
+    from sronnx.precision import MAX_LOSS_DB, calibration_set, mean_psnr, quantize_int8
+
+    limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
+    try:
+        images = calibration_set(calib, model.scale, fixed=descriptor.fixed_size)
+    except (DataError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        f32 = export_onnx(model, Path(tmp) / "f32.onnx", card=card, descriptor=descriptor,
+                          opset=opset)
+        if precision == "float16":
+            low = export_onnx(model, Path(tmp) / "low.onnx", card=card, descriptor=descriptor,
+                              opset=opset, fp16=True)
+        else:
+            low = Path(tmp) / "low.onnx"
+            onnx.save_model(quantize_int8(f32, low, images), str(low))
+        base, reduced = mean_psnr(f32, images, model.scale), mean_psnr(low, images, model.scale)
+        loss = base - reduced
+        click.echo(f"{precision}: PSNR-Y on {len(images)} calibration crops {reduced:.3f} dB "
+                   f"vs float32 {base:.3f} dB: change {-loss:+.3f} dB (limit {limit} dB)")
+        if loss > limit and not force:
+            raise click.ClickException(
+                f"refusing to write {output}: {precision} loses {loss:.3f} dB PSNR against "
+                f"float32, more than {limit} dB (--max-psnr-loss to change, --force to write)")
+        card = {**card, "precision": precision, "psnr_change_db": round(-loss, 4),
+                "calibration": {"folder": str(calib), "images": len(images)}}
+        return write_model(onnx.load(str(low)), output, card=card, descriptor=descriptor)

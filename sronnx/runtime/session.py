@@ -78,6 +78,9 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
         if want_cuda and provider == "cuda" and "CUDA" in str(exc):
             raise ProviderError(f"--provider cuda: CUDA provider failed to load: {exc}") from exc
+        if "external data" in str(exc).lower():
+            raise ModelFileError(f"{path}: refused: its external data must lie inside the model's "
+                                 f"folder ({_first_line(exc)})") from exc
         raise ModelFileError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
     got_cuda = PROVIDERS["cuda"] in session.get_providers()
     if provider == "cuda" and not got_cuda:

@@ -1,0 +1,103 @@
+"""`sronnx verify`: prove an exported model computes what its PyTorch model computes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The training checkpoint (default: rebuild from the card and the file's "
+                   "weights, trusted when their hash matches the card).")
+@click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu",
+              show_default=True)
+@click.option("--tolerance", type=float, default=None,
+              help="Largest absolute difference accepted [default: 1e-4 for float32, "
+                   "2e-2 for float16; int8 models must reach 30 dB PSNR against float32].")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Also compare on (crops of) the images in this folder.")
+@click.option("--no-reference", is_flag=True, help="Skip the onnx.reference evaluator run.")
+def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: float | None,
+           images: str | None, no_reference: bool) -> None:
+    """Compare MODEL on ONNX Runtime with its PyTorch model on random inputs of several sizes
+    and on real images. Exit 0 when every difference is within the tolerance, 1 when not,
+    2 when verification cannot run (e.g. --provider cuda without CUDA)."""
+    from sronnx.cli import require_torch
+
+    require_torch("sronnx verify")
+    from pathlib import Path
+
+    from sronnx.card import ModelFileError
+    from sronnx.onnx_export import check_onnx_file, weights_sha256
+    from sronnx.runtime.session import ProviderError, load_model
+    from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from sronnx.verify import (
+        DEFAULT_TOLERANCE,
+        INT8_MIN_PSNR_DB,
+        VerifyError,
+        compare,
+        image_cases,
+        model_from_onnx,
+        test_cases,
+    )
+
+    def stop(message: str, code: int = 2) -> None:
+        click.echo(f"error: {message}", err=True)
+        sys.exit(code)
+
+    path = Path(model_path)
+    try:
+        loaded = load_model(path, provider)
+    except ProviderError as exc:
+        stop(str(exc))
+    except ModelFileError as exc:
+        stop(str(exc))
+    info = loaded.info
+    precision = info.card.get("precision", "float32")
+    tol = DEFAULT_TOLERANCE.get(precision) if tolerance is None else tolerance
+    min_psnr = INT8_MIN_PSNR_DB if precision == "int8" and tolerance is None else None
+    criterion = f"max abs error <= {tol:g}" if tol is not None else \
+        f"PSNR against float32 >= {min_psnr:g} dB"
+    try:
+        out_shape = check_onnx_file(path)
+    except Exception as exc:  # noqa: BLE001 - the checker raises several types
+        stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
+    try:
+        if checkpoint:
+            torch_model = model_from_checkpoint(load_checkpoint(checkpoint))
+            source = f"checkpoint {checkpoint}"
+            if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
+                stop(f"{checkpoint}: its weights do not match the card of {path} "
+                     "(different weights_sha256)", 1)
+        else:
+            torch_model = model_from_onnx(path, info)
+            source = "rebuilt from the card (weights hash matches)"
+    except (VerifyError, CheckpointError) as exc:
+        stop(str(exc))
+    cases = test_cases(info)
+    if images:
+        cases += image_cases(Path(images), info)
+    runtime = f"onnxruntime-{loaded.provider}"
+    results = compare(path, torch_model, loaded.session, cases, tol, runtime,
+                      fixed=info.descriptor.fixed_size is not None, reference=not no_reference,
+                      min_psnr=min_psnr)
+    click.echo(f"{path}: {info.card.get('spec')} x{info.descriptor.scale} ({precision}), "
+               f"output shape {out_shape}; PyTorch model: {source}; {criterion}")
+    click.echo(f"  {'case':<34} {'runtime':<18} {'max abs err':>12} {'PSNR dB':>9}")
+    for r in results:
+        if r.note:
+            click.echo(f"  {r.case:<34} {r.runtime:<18} {r.note}")
+            continue
+        psnr = "inf" if r.psnr_db == float("inf") else f"{r.psnr_db:.1f}"
+        click.echo(f"  {r.case:<34} {r.runtime:<18} {r.max_abs:>12.2e} {psnr:>9}"
+                   f"  {'ok' if r.ok else 'FAIL'}")
+    failed = [r for r in results if not r.ok]
+    results = [r for r in results if not r.note]
+    if failed:
+        click.echo(f"FAIL: {len(failed)} of {len(results)} comparisons fail {criterion}",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(results)} comparisons pass {criterion}")

@@ -1,0 +1,153 @@
+"""Numerical parity of an exported model with the PyTorch model it came from.
+
+Like onnxsim's `compare`: the same random inputs through both runtimes, at shapes other than
+the export's dummy input (odd sizes, a batch of 2, one large size), plus real images when
+given, plus ONNX's reference evaluator on a small input as an independent runtime.
+Export side: imports torch and onnx.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from sronnx.card import ModelInfo
+from sronnx.registry import create_model
+
+DEFAULT_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
+# int8 outputs are judged by PSNR against float32: a max-abs bound says little about
+# quantization noise on random inputs far from the calibration images.
+INT8_MIN_PSNR_DB = 30.0
+
+
+class VerifyError(ValueError):
+    """Verification cannot run (no matching PyTorch weights, unusable file)."""
+
+
+@dataclass
+class Comparison:
+    case: str  # e.g. "random 2x3x37x53"
+    runtime: str  # onnxruntime-cpu | onnxruntime-cuda | onnx-reference
+    max_abs: float
+    psnr_db: float
+    ok: bool
+    note: str = ""
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
+    """Rebuild the PyTorch model from the card's spec and the file's own initializers.
+
+    Trusted only when the rebuilt weights hash to the card's `weights_sha256`.
+    """
+    from sronnx.onnx_export import weights_sha256
+
+    card = info.card
+    if "spec" not in card:
+        raise VerifyError(f"{path}: no architecture spec in the card; pass --checkpoint")
+    if card.get("precision", "float32") != "float32":
+        raise VerifyError(f"{path}: a {card['precision']} model cannot give back its float32 "
+                          "weights; pass --checkpoint")
+    name, _, rest = card["spec"].partition(":")
+    model = create_model(card["spec"], info.descriptor.scale)
+    proto = onnx.load(str(path))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
+    state = model.state_dict()
+    for key in state:
+        if key in inits and inits[key].size == state[key].numel():
+            state[key] = torch.from_numpy(inits[key].copy()).reshape(state[key].shape)
+    # PReLU slopes are stored under generated names: take them in graph order.
+    prelu_keys = [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.PReLU)]
+    slopes = [node.input[1] for node in proto.graph.node if node.op_type == "PRelu"]
+    if len(prelu_keys) == len(slopes):
+        for key, init_name in zip(prelu_keys, slopes, strict=True):
+            if init_name in inits and inits[init_name].size == state[key].numel():
+                state[key] = torch.from_numpy(inits[init_name].copy()).reshape(state[key].shape)
+    model.load_state_dict(state)
+    model.eval()
+    if weights_sha256(model) != card.get("weights_sha256"):
+        raise VerifyError(f"{path}: could not rebuild weights matching the card's hash from the "
+                          "file; pass --checkpoint")
+    return model
+
+
+def test_cases(info: ModelInfo, seed: int = 0, large: int = 256) -> list[tuple[str, np.ndarray]]:
+    """Random inputs at sizes unlike the export's dummy (24x20): odd, batch 2, tiny, large."""
+    rng = np.random.default_rng(seed)
+    fixed = info.descriptor.fixed_size
+    if fixed:
+        shapes = [(1, *fixed), (2, *fixed)]
+    else:
+        shapes = [(1, 37, 53), (2, 31, 17), (1, 1, 1), (1, 2, 5), (1, 64, 48),
+                  (1, large, large * 3 // 2)]
+    return [(f"random {n}x3x{h}x{w}", rng.random((n, 3, h, w), dtype=np.float32))
+            for n, h, w in shapes]
+
+
+def image_cases(folder: Path, info: ModelInfo, limit: int = 3) -> list[tuple[str, np.ndarray]]:
+    from sronnx.data import find_images, load_rgb
+
+    cases = []
+    for p in find_images(folder)[:limit]:
+        arr = load_rgb(p)
+        if info.descriptor.fixed_size:
+            fh, fw = info.descriptor.fixed_size
+            if arr.shape[0] < fh or arr.shape[1] < fw:
+                continue
+            arr = arr[:fh, :fw]
+        else:
+            arr = arr[:256, :256]
+        cases.append((f"image {p.name} {arr.shape[1]}x{arr.shape[0]}",
+                      arr.astype(np.float32).transpose(2, 0, 1)[None] / 255.0))
+    return cases
+
+
+def compare(model_path: Path, torch_model: nn.Module, session, cases, tolerance: float | None,
+            runtime: str, fixed: bool, reference: bool = True,
+            min_psnr: float | None = None) -> list[Comparison]:
+    """Run every case through PyTorch and the ONNX Runtime session, and (`reference`) one
+    small input through onnx.reference as an independent runtime."""
+    results = []
+    name = session.get_inputs()[0].name
+
+    def record(label: str, rt: str, got: np.ndarray, expected: np.ndarray) -> None:
+        if got.shape != expected.shape:
+            results.append(Comparison(label, rt, math.inf, -math.inf, False))
+            return
+        err = float(np.max(np.abs(got.astype(np.float64) - expected)))
+        psnr = _psnr(got, expected)
+        ok = (tolerance is None or err <= tolerance) and (min_psnr is None or psnr >= min_psnr)
+        results.append(Comparison(label, rt, err, psnr, ok))
+
+    for label, x in cases:
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(x)).numpy()
+        record(label, runtime, session.run(None, {name: x})[0], expected)
+    if reference:
+        from onnx.reference import ReferenceEvaluator
+
+        x = cases[0][1][:1]
+        small = np.ascontiguousarray(x if fixed else x[:, :, :6, :7])
+        label = "random " + "x".join(str(d) for d in small.shape)
+        try:
+            got = ReferenceEvaluator(str(model_path)).run(None, {name: small})[0]
+        except (RuntimeError, NotImplementedError) as exc:
+            # e.g. onnx.reference has no DequantizeLinear for opset 18 (int8 models)
+            reason = str(exc).splitlines()[0][:120]
+            results.append(Comparison(label, "onnx-reference", math.nan, math.nan, True,
+                                      f"skipped: {reason}"))
+            return results
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(small)).numpy()
+        record(label, "onnx-reference", got, expected)
+    return results
