@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("sronnx.cli.verify", "verify", "Check an ONNX model against PyTorch."),
     "info": ("sronnx.cli.info", "info", "Print the model card stored in an ONNX file."),
     "upscale": ("sronnx.cli.upscale", "upscale", "Upscale images and folders (ONNX Runtime)."),
+    "bench": ("sronnx.cli.bench", "bench", "Measure quality and speed per model and runtime."),
 }
 
 
