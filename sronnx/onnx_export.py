@@ -30,6 +30,16 @@ OUTPUT_NAME = "output"
 DEFAULT_OPSET = 18
 
 
+def deployable(model: nn.Module) -> nn.Module:
+    """The inference form of `model`: training-only branches folded (a copy when that changes
+    anything, so the caller's model is left as it was). Idempotent."""
+    if hasattr(model, "reparameterize") and not model.spec().get("deploy", False):
+        import copy
+
+        return copy.deepcopy(model).reparameterize().eval()
+    return model.eval()
+
+
 def weights_sha256(model: nn.Module) -> str:
     """Hash of the state dict (sorted names, float32 little-endian bytes)."""
     digest = hashlib.sha256()
@@ -47,6 +57,7 @@ def build_card(model: nn.Module, *, trained: bool, training: dict[str, Any] | No
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     from sronnx.archs.analysis import macs_per_output_pixel
 
+    model = deployable(model)
     return {
         "sronnx_version": __version__,
         "arch": model.arch_name,
@@ -83,7 +94,7 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
     With `fp16` the weights and arithmetic are float16, input and output stay float32.
     """
     path = Path(path)
-    model = model.eval()
+    model = deployable(model)
     if fp16:
         import copy
 

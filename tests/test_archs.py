@@ -111,3 +111,23 @@ def test_descriptor_json_round_trip() -> None:
     d = create_model("cae2:bottleneck=fc,base=8,fixed=16", 3).descriptor(receptive_field=9)
     back = ModelDescriptor.from_json(d.to_json())
     assert back == d
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_rsp_reparameterization_keeps_the_function(scale: int) -> None:
+    torch.manual_seed(0)
+    model = create_model("rsp:res=true,act=leaky_relu,channels=8,blocks=3", scale)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    model.eval()
+    x = torch.rand(2, 3, 19, 23)
+    with torch.no_grad():
+        before = model.restore(x)
+        model.reparameterize()
+        after = model.restore(x)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    assert model.spec()["deploy"] is True
+    rebuilt = create_model(format_spec("rsp", model.spec()), scale)
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval().restore(x), after, atol=1e-6, rtol=0)

@@ -21,7 +21,7 @@ from sronnx.runtime.session import cuda_unavailable_reason, load_model  # noqa: 
 
 # Small widths where the full ones are slow; every family of the registry.
 SPECS = ["cae2:base=8", "cae3:base=8", "cae4:base=8,kernel=6", "espcn", "fsrcnn",
-         "rsp:channels=16,blocks=2"]
+         "rsp:channels=16,blocks=2,res=true,act=relu"]
 
 
 def _cli(*args: str) -> tuple[int, str]:

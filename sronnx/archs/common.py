@@ -90,12 +90,15 @@ class BicubicUpsample(nn.Module):
         k2 = torch.einsum("pi,qj->pqij", k1, k1).reshape(scale * scale, 1, 5, 5)
         self.register_buffer("weight", k2.repeat(channels, 1, 1, 1).float(), persistent=False)
 
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """The channels*scale^2 sub-pixel phases, before depth-to-space."""
+        x = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        return F.conv2d(x, self.weight, groups=self.channels)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
             return x
-        x = F.pad(x, (2, 2, 2, 2), mode="replicate")
-        y = F.conv2d(x, self.weight, groups=self.channels)
-        return F.pixel_shuffle(y, self.scale)
+        return F.pixel_shuffle(self.phases(x), self.scale)
 
 
 def mirror_indices(length: torch.Tensor | int, padded: torch.Tensor | int) -> torch.Tensor:

@@ -37,7 +37,7 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     import torch
 
     from sronnx.archs.analysis import receptive_field
-    from sronnx.onnx_export import build_card, export_onnx
+    from sronnx.onnx_export import build_card, deployable, export_onnx
     from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
     if (checkpoint is None) == (arch is None):
@@ -52,7 +52,7 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
             data = load_checkpoint(checkpoint)
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from exc
-        model = model_from_checkpoint(data)
+        model = deployable(model_from_checkpoint(data))
         cfg = data.get("config", {})
         training = {
             "checkpoint": str(checkpoint), "data": data.get("data"), "val": data.get("val"),
@@ -70,7 +70,7 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
 
         torch.manual_seed(seed)
         try:
-            model = create_model(arch, scale).eval()
+            model = deployable(create_model(arch, scale))
         except (ValueError, TypeError) as exc:
             raise click.BadParameter(str(exc), param_hint="--arch") from exc
         card = build_card(model, trained=False, extra={"init_seed": seed})

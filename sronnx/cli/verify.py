@@ -31,7 +31,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     from pathlib import Path
 
     from sronnx.card import ModelFileError
-    from sronnx.onnx_export import check_onnx_file, weights_sha256
+    from sronnx.onnx_export import check_onnx_file, deployable, weights_sha256
     from sronnx.runtime.session import ProviderError, load_model
     from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from sronnx.verify import (
@@ -67,7 +67,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
         stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
     try:
         if checkpoint:
-            torch_model = model_from_checkpoint(load_checkpoint(checkpoint))
+            torch_model = deployable(model_from_checkpoint(load_checkpoint(checkpoint)))
             source = f"checkpoint {checkpoint}"
             if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
                 stop(f"{checkpoint}: its weights do not match the card of {path} "
