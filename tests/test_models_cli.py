@@ -1,0 +1,39 @@
+"""`sronnx models`: every architecture with its cost, and the shipped models with their files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sronnx.cli import main
+from sronnx.registry import ARCHITECTURES
+from sronnx.shipped import resolve_model, shipped_models
+
+
+def test_models_json_lists_architectures_and_shipped() -> None:
+    pytest.importorskip("torch")
+    r = CliRunner().invoke(main, ["models", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    archs = {row["name"]: row for row in rows if row["kind"] == "architecture"}
+    assert set(archs) == set(ARCHITECTURES)
+    for row in archs.values():
+        assert row["params"] > 0 and row["macs_per_pixel"] > 0 and row["receptive_field"] > 0
+        assert row["size_requirement"] == "any"
+    # ESPCN at x2 by hand: 5x5x3x64 + 3x3x64x32 + 3x3x32x12 MACs per LR pixel, 4 HR pixels each
+    assert archs["espcn"]["macs_per_pixel"] == pytest.approx((4800 + 18432 + 3456) / 4)
+    shipped = [row for row in rows if row["kind"] == "shipped"]
+    assert len(shipped) == len(shipped_models()) >= 1
+    for row in shipped:
+        assert row["scale"] in (2, 3, 4) and Path(row["path"]).is_file()
+
+
+def test_shipped_names_resolve_and_unknown_names_are_refused() -> None:
+    for m in shipped_models():
+        assert resolve_model(m.name) == m.path
+    assert resolve_model(None, 2).is_file()
+    with pytest.raises(LookupError, match="unknown model"):
+        resolve_model("no-such-model")
