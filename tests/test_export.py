@@ -81,6 +81,7 @@ def test_fixed_size_model_exports_fixed_and_refuses_others(tmp_path: Path) -> No
     spec = "cae2:base=8,bottleneck=fc,fixed=16,latent=16"
     code, text = _cli("export", "--arch", spec, "--scale", "2", "-o", str(out))
     assert code == 0, text
+    assert "fixed input size 16x16" in text
     loaded = load_model(out)
     assert loaded.info.descriptor.size_requirement == "fixed"
     assert loaded.info.descriptor.fixed_size == (16, 16)

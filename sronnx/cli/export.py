@@ -81,8 +81,12 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     else:
         path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
     size = path.stat().st_size
+    fixed = descriptor.fixed_size
+    shape = (f"fixed input size {fixed[1]}x{fixed[0]} (fc bottleneck)" if fixed
+             else "dynamic batch, height and width")
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
-               f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{model.scale}")
+               f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{model.scale}, "
+               f"{shape}")
 
 
 def _export_reduced(model, output: str, card: dict, descriptor, opset: int, precision: str,
