@@ -33,7 +33,7 @@ DEFAULT_OPSET = 18
 def deployable(model: nn.Module) -> nn.Module:
     """The inference form of `model`: training-only branches folded (a copy when that changes
     anything, so the caller's model is left as it was). Idempotent."""
-    if hasattr(model, "reparameterize") and not model.spec().get("deploy", False):
+    if getattr(model, "has_training_branches", lambda: False)():
         import copy
 
         return copy.deepcopy(model).reparameterize().eval()

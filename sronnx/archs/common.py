@@ -151,6 +151,14 @@ class SRModel(nn.Module):
         """Input-pixel grid on which tiles must start for an exact tiled result."""
         return 1
 
+    def has_training_branches(self) -> bool:
+        """True when `reparameterize()` would fold training-only branches into kernels."""
+        return False
+
+    def reparameterize(self) -> SRModel:
+        """Fold training-only branches into the inference form (in place); returns self."""
+        return self
+
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

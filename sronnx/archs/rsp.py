@@ -60,14 +60,18 @@ class RSP(SRModel):
                 y = layer(y)
         return F.pixel_shuffle(y + self.skip.phases(x), self.scale)
 
+    def has_training_branches(self) -> bool:
+        return self.res
+
     @torch.no_grad()
     def reparameterize(self) -> RSP:
         """Fold the identity branches into the body kernels (in place); returns self."""
-        if self.res:
-            convs = [m for m in self.body if isinstance(m, nn.Conv2d)][1:-1]
-            for conv in convs:
-                c = conv.out_channels
-                conv.weight[torch.arange(c), torch.arange(c), 1, 1] += 1.0
-            self.res = False
+        if not self.res:  # nothing to fold: the spec stays as it is
+            return self
+        convs = [m for m in self.body if isinstance(m, nn.Conv2d)][1:-1]
+        for conv in convs:
+            c = conv.out_channels
+            conv.weight[torch.arange(c), torch.arange(c), 1, 1] += 1.0
+        self.res = False
         self._spec["deploy"] = True
         return self

@@ -1,4 +1,8 @@
-"""`sronnx upscale`: upscale files and folders with ONNX Runtime (no torch needed)."""
+"""`sronnx upscale`: upscale files and folders with ONNX Runtime (no torch needed).
+
+A thin layer over sronnx.runtime (the Upscaler and the batch runner): it parses options,
+decides what to print and the exit code. Nothing here imports torch or onnx.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,55 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
+
+
+class _Progress:
+    """A progress bar (images, MP/s, time left) on a terminal, plain lines otherwise,
+    nothing with --quiet; failures always get their line."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self.interactive = not quiet and sys.stderr.isatty()
+        self.done_px = 0
+        self.t_start = time.perf_counter()
+        self.bar = None
+        if self.interactive:
+            self.bar = click.progressbar(length=total, label="upscaling", file=sys.stderr,
+                                         show_eta=True, show_pos=True,
+                                         item_show_func=lambda s: s)
+            self.bar.__enter__()
+
+    def rate(self) -> float:
+        """Output megapixels per second so far."""
+        return self.done_px / 1e6 / max(time.perf_counter() - self.t_start, 1e-9)
+
+    def __call__(self, r) -> None:
+        if r.output_size:
+            self.done_px += r.output_size[0] * r.output_size[1]
+        if r.status == "failed":
+            if self.bar is not None:
+                click.echo("", err=True)
+            click.echo(f"failed: {r.input}: {r.error}", err=True)
+        if self.bar is not None:
+            self.bar.update(1, f"{self.rate():.1f} MP/s")
+        elif not self.quiet and r.status != "failed":
+            click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 @click.command()
@@ -39,7 +87,8 @@ EXIT_USAGE = 2
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
-              help="Largest input accepted, in pixels (decompression-bomb guard).")
+              help="Largest input accepted, in pixels (decompression-bomb guard; "
+                   "default 178956970).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="ONNX Runtime threads.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "report", type=click.Path(dir_okay=False, path_type=Path),
@@ -64,74 +113,68 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     if skip_existing and overwrite:
         raise click.UsageError("--skip-existing and --overwrite exclude each other")
 
-    def fail(message: str) -> None:
-        click.echo(f"error: {message}", err=True)
-        sys.exit(EXIT_USAGE)
-
     opts = OutputOptions(fmt, quality, png_compress_level, suffix)
     try:
         jobs = plan_jobs(inputs, outdir, opts, recursive)
     except PlanError as exc:
-        fail(str(exc))
-    if not jobs:
-        fail("no input images found in " + ", ".join(str(p) for p in inputs)
-             + ("" if recursive else " (use --recursive for sub-folders)"))
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot list the inputs: {exc}")
+    if not any(j.error is None for j in jobs):
+        missing = [str(p) for p in inputs if not p.exists()]
+        _fail("no input images found in " + ", ".join(str(p) for p in inputs)
+              + (f"; no such file or folder: {', '.join(missing)}" if missing
+                 else "" if recursive else " (use --recursive for sub-folders)"))
+    if report is not None and report.resolve() in {j.source.resolve() for j in jobs}:
+        _fail(f"--json {report} would overwrite an input")
     try:
         path = resolve_model(model, scale)
         loaded = load_model(path, provider, threads)
     except (LookupError, ModelFileError, ProviderError) as exc:
-        fail(str(exc))
+        _fail(str(exc))
     if scale is not None and loaded.info.descriptor.scale != scale:
-        fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}")
-    up = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+        _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}")
+    try:
+        up = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+    except ValueError as exc:
+        _fail(str(exc))
     if not quiet:
-        how = " (auto)" if provider == "auto" else ""
+        how = ""
+        if provider == "auto":
+            how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
         click.echo(f"model {path.name} x{up.scale} on {up.provider.upper()}{how}; "
                    f"{len(jobs)} image(s) -> {outdir}", err=True)
-    outdir.mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_parts(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create the output folder {outdir}: {exc.strerror or exc}")
+    stale = remove_stale_parts({j.output.parent for j in jobs})
     if stale and not quiet:
         click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run", err=True)
 
-    interactive = sys.stderr.isatty() and not quiet
-    done_px, t_start = 0, time.perf_counter()
-    bar = click.progressbar(length=len(jobs), label="upscaling", file=sys.stderr,
-                            show_eta=True, item_show_func=lambda s: s) if interactive else None
-    if bar is not None:
-        bar.__enter__()
-
-    def on_result(r) -> None:
-        nonlocal done_px
-        if r.output_size:
-            done_px += r.output_size[0] * r.output_size[1]
-        if r.status == "failed":
-            if bar is not None:
-                click.echo("", err=True)
-            click.echo(f"failed: {r.input}: {r.error}", err=True)
-        rate = done_px / 1e6 / max(time.perf_counter() - t_start, 1e-9)
-        if bar is not None:
-            bar.update(1, f"{rate:.1f} MP/s")
-        elif not quiet and r.status != "failed":
-            click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)", err=True)
-
+    progress = _Progress(len(jobs), quiet)
     existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
-                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=on_result)
+                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=progress)
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        progress.close()
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
-    elapsed = time.perf_counter() - t_start
+    elapsed = time.perf_counter() - progress.t_start
+    code = EXIT_FAILED_FILES if counts["failed"] else 0
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps({
-            "model": str(path), "scale": up.scale, "provider": up.provider,
-            "seconds": round(elapsed, 3), **counts,
-            "files": [r.to_dict() for r in results],
-        }, indent=2))
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps({
+                "model": str(path), "scale": up.scale, "provider": up.provider,
+                "seconds": round(elapsed, 3), **counts,
+                "files": [r.to_dict() for r in results],
+            }, indent=2))
+        except OSError as exc:
+            click.echo(f"error: cannot write the report {report}: {exc.strerror or exc}",
+                       err=True)
+            code = EXIT_FAILED_FILES
     if not quiet or counts["failed"]:
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
-                   f"skipped in {elapsed:.1f} s ({done_px / 1e6 / max(elapsed, 1e-9):.2f} "
-                   "output MP/s)", err=True)
-    sys.exit(EXIT_FAILED_FILES if counts["failed"] else 0)
+                   f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
+    sys.exit(code)

@@ -57,7 +57,11 @@ def plan_axis(length: int, tile: int, overlap: int, window: int | None = None,
         if we > length:
             we = length
             ws = max((length - win) // m * m, 0)
-        spans.append(Span(ws, we if window is None else ws + win, start, stop))
+        span = Span(ws, we if window is None else ws + win, start, stop)
+        if spans and (spans[-1].win_start, spans[-1].win_stop) == (span.win_start, span.win_stop):
+            # windows shifted in from the end can coincide: one run serves both cells
+            span = Span(span.win_start, span.win_stop, spans.pop().cell_start, stop)
+        spans.append(span)
     return spans
 
 

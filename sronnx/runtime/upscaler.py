@@ -1,19 +1,24 @@
 """The upscaler API: a model on a provider, applied tile by tile to PIL images or arrays.
 
-Only onnxruntime, numpy and Pillow are used here (no torch).
+Only onnxruntime, numpy and Pillow are used here (no torch). Memory stays bounded by the
+input, the output (in the image's own dtype) and one batch of tiles: every per-pixel step
+(grey to RGB, alpha premultiplication and its inverse, quantisation) happens inside a tile,
+so no full-size float copy of the image or of the output is ever made.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from sronnx.descriptor import ModelDescriptor
+from sronnx.runtime.pil_modes import alpha_cell, unpremultiply
 from sronnx.runtime.session import LoadedModel, load_model
-from sronnx.runtime.tiling import output_slices, plan_tiles
+from sronnx.runtime.tiling import Span, output_slices, plan_tiles
 
 
 class TileError(RuntimeError):
@@ -23,9 +28,10 @@ class TileError(RuntimeError):
 class Upscaler:
     """Upscale images with one sronnx ONNX model.
 
-    `upscale(x)` takes a PIL image or an HxWxC / HxW numpy array (uint8, uint16 or float in
-    [0, 1]) and returns the same type, `scale` times larger. Large images run in tiles of
-    `tile` input pixels with `overlap` pixels of context, so memory stays bounded.
+    `upscale(x)` takes a PIL image or an HxW / HxWxC numpy array (C = 1 grey, 2 grey+alpha,
+    3 RGB, 4 RGBA; uint8, uint16 or float in [0, 1]) and returns the same type, `scale` times
+    larger. Large images run in tiles of `tile` input pixels with `overlap` pixels of
+    context, so memory stays bounded; `batch` tiles of equal size go through one model call.
     """
 
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
@@ -39,6 +45,7 @@ class Upscaler:
         self.tile = tile if tile is not None else d.tile_hint
         self.overlap = overlap if overlap is not None else default_overlap(d)
         if d.fixed_size is not None and 2 * self.overlap >= min(d.fixed_size):
+            # a fixed window must keep a core: shrink the context rather than refuse
             self.overlap = max(min(d.fixed_size) // 4, 0)
         if self.tile < 1 or self.overlap < 0 or batch < 1:
             raise ValueError(f"bad tiling: tile={self.tile}, overlap={self.overlap}, batch={batch}")
@@ -62,6 +69,7 @@ class Upscaler:
         return m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(x)})[0]
 
     def upscale(self, image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+        """PIL in, PIL out (same kind of image); array in, array out (same dtype, channels)."""
         if isinstance(image, Image.Image):
             from sronnx.runtime.pil_modes import upscale_pil
 
@@ -69,69 +77,114 @@ class Upscaler:
         return self.upscale_array(np.asarray(image))
 
     def upscale_array(self, arr: np.ndarray) -> np.ndarray:
-        """HxW (grey) or HxWx3 (RGB) or HxWx4 (RGBA) array -> same dtype, scale x larger."""
-        from sronnx.runtime.pil_modes import upscale_grey_array, upscale_rgba_array
-
+        """HxW or HxWx1 (grey), HxWx2 (grey + alpha), HxWx3 (RGB), HxWx4 (RGBA) array ->
+        the same layout and dtype, `scale` times larger."""
+        arr = np.asarray(arr)
         if arr.ndim == 2:
-            return upscale_grey_array(self, arr)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise ValueError(f"expected HxW, HxWx3 or HxWx4 image array, got shape {arr.shape}")
-        if arr.shape[2] == 4:
-            return upscale_rgba_array(self, arr)
-        return self.upscale_rgb(arr)
+            return self._tiled(arr[:, :, None], colour=1, alpha=False)[:, :, 0]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+            raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image array, got {arr.shape}")
+        c = arr.shape[2]
+        return self._tiled(arr, colour=1 if c <= 2 else 3, alpha=c in (2, 4))
 
     def upscale_rgb(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 / uint16 / float array -> HxWx3 of the same dtype, tile by tile."""
-        if rgb.dtype == np.uint8:
-            peak = 255.0
-        elif rgb.dtype == np.uint16:
-            peak = 65535.0
-        elif np.issubdtype(rgb.dtype, np.floating):
-            peak = None
-        else:
-            raise ValueError(f"unsupported image dtype {rgb.dtype}")
-        h, w = rgb.shape[:2]
-        d = self.descriptor
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 array, got shape {rgb.shape}")
+        return self._tiled(rgb, colour=3, alpha=False)
+
+    def _tiled(self, arr: np.ndarray, colour: int, alpha: bool) -> np.ndarray:
+        """The tiling engine. `arr` is HxWxC with `colour` (1 or 3) colour channels then an
+        optional alpha channel; the output has the same channels and dtype."""
+        peak = _peak(arr.dtype)
+        h, w = arr.shape[:2]
         if h < 1 or w < 1:
             raise ValueError(f"empty image {w}x{h}")
-        src = rgb
-        window = d.fixed_size
-        if window is not None and (h < window[0] or w < window[1]):
-            src = _mirror_pad(rgb, max(window[0], h), max(window[1], w))
+        d = self.descriptor
         s = d.scale
-        out_dtype = rgb.dtype if peak is not None else np.float32
-        out = np.empty((src.shape[0] * s, src.shape[1] * s, 3), dtype=out_dtype)
+        window = d.fixed_size
+        src = arr
+        if window is not None and (h < window[0] or w < window[1]):
+            # smaller than a fixed-size model's input: run it on a mirror-padded copy (small)
+            src = _mirror_pad(arr, max(window[0], h), max(window[1], w))
+        out = np.empty((h * s, w * s, arr.shape[2]), dtype=arr.dtype)
         tiles = plan_tiles(src.shape[0], src.shape[1], self.tile, self.overlap, window,
                            d.tile_multiple)
-        for start, group in _batches(tiles, self.batch):
-            x = np.stack([_to_chw(src[r.win_start : r.win_stop, c.win_start : c.win_stop], peak)
-                          for r, c in group])
+        for first, group in _batches(tiles, self.batch):
+            x = np.stack([_model_input(src[r.win_start : r.win_stop, c.win_start : c.win_stop],
+                                       colour, alpha, peak) for r, c in group])
             try:
                 y = self.run(x)
             except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
-                raise TileError(f"tile {start + 1} of {len(tiles)} failed: {exc}") from exc
+                raise TileError(f"tile {first + 1} of {len(tiles)} failed: {exc}") from exc
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
             if y.shape != expect:
                 raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
             for (r, c), tile_out in zip(group, y, strict=True):
-                dst, srcs = output_slices(r, c, s)
-                out[dst] = _from_chw(tile_out[:, srcs[0], srcs[1]], peak, out_dtype)
-        return out[: h * s, : w * s] if src is not rgb else out
+                if r.cell_start >= h or c.cell_start >= w:
+                    continue  # a cell of the padding only
+                r, c = _clip(r, h), _clip(c, w)
+                dst, part = output_slices(r, c, s)
+                cell = tile_out[:, part[0], part[1]].transpose(1, 2, 0)
+                if colour == 1:
+                    cell = cell.mean(axis=2, keepdims=True)
+                if alpha:
+                    a = alpha_cell(arr[:, :, -1], r, c, s, peak)
+                    cell = np.concatenate([unpremultiply(cell, a, peak), a[:, :, None]], axis=2)
+                out[dst] = _quantize(cell, peak, arr.dtype)
+        return out
 
 
-def _batches(tiles: list, size: int):
-    """Runs of up to `size` consecutive tiles of equal window shape, with their index."""
-    start = 0
-    while start < len(tiles):
-        shape = _shape(tiles[start])
-        stop = start + 1
-        while stop < len(tiles) and stop - start < size and _shape(tiles[stop]) == shape:
-            stop += 1
-        yield start, tiles[start:stop]
-        start = stop
+def _peak(dtype: np.dtype) -> float | None:
+    """Full-scale value of an integer dtype; None for floats (already in [0, 1])."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if np.issubdtype(dtype, np.floating):
+        return None
+    raise ValueError(f"unsupported image dtype {dtype} (use uint8, uint16 or float in [0, 1])")
 
 
-def _shape(tile: tuple) -> tuple[int, int]:
+def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | None) -> np.ndarray:
+    """One window -> float32 3xHxW RGB in [0, 1], premultiplied by alpha when there is one."""
+    x = window.astype(np.float32)
+    if peak is not None:
+        x *= np.float32(1.0 / peak)
+    rgb = x[:, :, :colour]
+    if alpha:
+        rgb = rgb * x[:, :, colour : colour + 1]
+    if colour == 1:
+        rgb = np.broadcast_to(rgb, (*rgb.shape[:2], 3))
+    return rgb.transpose(2, 0, 1)
+
+
+def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype) -> np.ndarray:
+    if peak is None:
+        return np.clip(cell, 0.0, 1.0).astype(dtype)
+    return np.clip(cell * np.float32(peak) + np.float32(0.5), 0, peak).astype(dtype)
+
+
+def _clip(span: Span, length: int) -> Span:
+    """The span with its cell cut to the real image (fixed-size models run on padding)."""
+    if span.cell_stop <= length:
+        return span
+    return Span(span.win_start, span.win_stop, span.cell_start, length)
+
+
+def _batches(tiles: list[tuple[Span, Span]], size: int) -> Iterator[tuple[int, list]]:
+    """Groups of up to `size` tiles of equal window shape (one model call each), with the
+    index of each group's first tile for error messages."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, tile in enumerate(tiles):
+        by_shape.setdefault(_shape(tile), []).append(i)
+    for indices in by_shape.values():
+        for k in range(0, len(indices), size):
+            chunk = indices[k : k + size]
+            yield chunk[0], [tiles[i] for i in chunk]
+
+
+def _shape(tile: tuple[Span, Span]) -> tuple[int, int]:
     r, c = tile
     return r.win_stop - r.win_start, c.win_stop - c.win_start
 
@@ -139,20 +192,6 @@ def _shape(tile: tuple) -> tuple[int, int]:
 def default_overlap(d: ModelDescriptor) -> int:
     """Context on each side of a tile: half the receptive field, rounded up, at least 4."""
     return max(4, math.ceil(d.receptive_field / 2) + 1)
-
-
-def _to_chw(window: np.ndarray, peak: float | None) -> np.ndarray:
-    x = window.astype(np.float32).transpose(2, 0, 1)
-    if peak is not None:
-        x *= np.float32(1.0 / peak)
-    return x
-
-
-def _from_chw(y: np.ndarray, peak: float | None, dtype: np.dtype) -> np.ndarray:
-    y = y.transpose(1, 2, 0)
-    if peak is None:
-        return np.clip(y, 0.0, 1.0)
-    return np.clip(y * np.float32(peak) + np.float32(0.5), 0, peak).astype(dtype)
 
 
 def _mirror_pad(arr: np.ndarray, height: int, width: int) -> np.ndarray:
