@@ -1,0 +1,76 @@
+"""What gets measured: shipped models, .onnx files and peers, with their cost from the card.
+
+Torch-free: an sronnx model's card (in its ONNX metadata) carries its parameters and
+multiply-accumulates per output pixel, so nothing needs rebuilding to report them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BenchInputError(ValueError):
+    """A model, folder or option the benchmark cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """One model to measure at its one scale."""
+
+    name: str
+    scale: int
+    source: str  # "shipped", "file" (an .onnx path) or "peer" (OpenCV dnn_superres)
+    path: Path
+    params: int | None = None
+    macs_per_pixel: float | None = None  # per output pixel
+    spec: str | None = None  # registry spec of an sronnx model: rebuilds it in torch
+    fixed_size: tuple[int, int] | None = None  # (H, W) input of a fixed-size model
+    algorithm: str | None = None  # OpenCV dnn_superres algorithm name of a peer
+
+
+def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
+    """A BenchModel from an sronnx ONNX file's metadata (read through onnxruntime)."""
+    from sronnx.card import ModelFileError
+    from sronnx.runtime.session import load_model
+
+    try:
+        loaded = load_model(path, "cpu", threads=1)
+    except ModelFileError as exc:
+        raise BenchInputError(str(exc)) from exc
+    card, d = loaded.info.card, loaded.info.descriptor
+    params = card.get("params")
+    macs = card.get("macs_per_pixel")
+    return BenchModel(
+        name=name, scale=d.scale, source=source, path=Path(path),
+        params=int(params) if params is not None else None,
+        macs_per_pixel=float(macs) if macs is not None else None,
+        spec=card.get("spec"),
+        fixed_size=tuple(d.fixed_size) if d.fixed_size else None,
+    )
+
+
+def resolve_models(names: Sequence[str] | None) -> list[BenchModel]:
+    """Shipped names or .onnx paths; None or empty means every shipped model."""
+    from sronnx.shipped import resolve_model, shipped_models
+
+    shipped = {m.name: m for m in shipped_models()}
+    if not names:
+        return [describe_onnx(m.path, m.name, "shipped") for m in shipped.values()]
+    models = []
+    for text in names:
+        if text in shipped:
+            models.append(describe_onnx(shipped[text].path, text, "shipped"))
+            continue
+        try:
+            path = resolve_model(text)
+        except LookupError as exc:
+            raise BenchInputError(str(exc)) from exc
+        models.append(describe_onnx(path, Path(text).stem, "file"))
+    seen: set[tuple[str, int]] = set()
+    for m in models:
+        if (m.name, m.scale) in seen:
+            raise BenchInputError(f"two models named {m.name!r} at x{m.scale}; rename a file")
+        seen.add((m.name, m.scale))
+    return models

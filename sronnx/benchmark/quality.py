@@ -1,0 +1,107 @@
+"""Quality by the published protocol, one function for every kind of model.
+
+HR cropped to a multiple of the scale, LR by antialiased bicubic downscale (the function
+training uses, `degrade.make_pair`), PSNR and SSIM on BT.601 Y with `scale` border pixels
+cropped, on the output quantized to 8 bits as the published tables score it; MSE on RGB in
+[0, 1] over the same pixels. Numpy, Pillow and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from sronnx import degrade, metrics
+from sronnx.benchmark.models import BenchInputError, BenchModel
+
+# LR RGB image -> SR HxWx3 array: uint8, or float in [0, 1] (quantized before scoring).
+UpscaleFn = Callable[[Image.Image], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """HR images of one benchmark folder, decoded once."""
+
+    name: str
+    path: Path
+    images: tuple[tuple[str, np.ndarray], ...]  # (relative name, uint8 HxWx3)
+
+
+def load_dataset(folder: str | Path, max_side: int | None = None) -> Dataset:
+    """Every image under `folder`; `max_side` centre-crops them (quick runs only)."""
+    from sronnx.data import DataError, find_images, load_rgb
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchInputError(f"--data {folder}: not a folder")
+    files = find_images(folder)
+    if not files:
+        raise BenchInputError(f"--data {folder}: no images in it")
+    images = []
+    for p in files:
+        try:
+            arr = load_rgb(p)
+        except DataError as exc:
+            raise BenchInputError(str(exc)) from exc
+        if max_side:
+            h, w = arr.shape[:2]
+            y0, x0 = max((h - max_side) // 2, 0), max((w - max_side) // 2, 0)
+            arr = arr[y0 : y0 + max_side, x0 : x0 + max_side]
+        images.append((p.relative_to(folder).as_posix(), arr))
+    return Dataset(folder.resolve().name, folder, tuple(images))
+
+
+def score(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
+    """PSNR-Y, SSIM-Y and RGB MSE of one output against its HR, by the protocol."""
+    sr8 = metrics.quantize(sr)
+    if sr8.shape != hr.shape:
+        raise ValueError(f"output is {sr8.shape}, expected {hr.shape}")
+    return {"psnr_y": metrics.psnr_y(sr8, hr, border=scale),
+            "ssim_y": metrics.ssim_y(sr8, hr, border=scale),
+            "mse": metrics.mse_rgb(sr8, hr, border=scale)}
+
+
+def evaluate(upscale: UpscaleFn, dataset: Dataset, scale: int) -> dict[str, Any]:
+    """Mean PSNR-Y, SSIM-Y and MSE over a dataset (PSNR: the mean of per-image values, as the
+    published tables average)."""
+    scores = []
+    for _, arr in dataset.images:
+        lr, hr = degrade.make_pair(Image.fromarray(arr), scale)
+        scores.append(score(upscale(lr), np.asarray(hr), scale))
+    psnrs = [s["psnr_y"] for s in scores]
+    return {
+        "psnr_y": float(np.mean(psnrs)) if all(map(math.isfinite, psnrs)) else math.inf,
+        "ssim_y": float(np.mean([s["ssim_y"] for s in scores])),
+        "mse": float(np.mean([s["mse"] for s in scores])),
+        "images": len(scores),
+    }
+
+
+def bicubic_upscaler(scale: int) -> UpscaleFn:
+    """The published baseline: Pillow bicubic (`degrade.bicubic_upscale`)."""
+    return lambda lr: np.asarray(degrade.bicubic_upscale(lr, scale))
+
+
+def onnx_upscaler(model: BenchModel, threads: int | None = None) -> UpscaleFn:
+    """An sronnx ONNX model on ONNX Runtime CPU: the whole image in one call (benchmark
+    images are small); a fixed-size model goes through the tiled upscaler instead."""
+    from sronnx.runtime.session import load_model
+    from sronnx.runtime.upscaler import Upscaler
+
+    loaded = load_model(model.path, "cpu", threads)
+    if loaded.info.descriptor.fixed_size is not None:
+        up = Upscaler(loaded)
+        return lambda lr: up.upscale_array(np.asarray(lr))
+
+    def run(lr: Image.Image) -> np.ndarray:
+        x = np.asarray(lr, dtype=np.float32).transpose(2, 0, 1)[None] / np.float32(255.0)
+        y = loaded.session.run([loaded.output_name], {loaded.input_name: x})[0]
+        return y[0].transpose(1, 2, 0)
+
+    return run
