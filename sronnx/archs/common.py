@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -10,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sronnx.descriptor import ModelDescriptor
+from sronnx.interpolation import bicubic_phase_kernels
 
 ACTIVATIONS = (
     "relu",
@@ -44,38 +44,6 @@ def make_activation(name: str, channels: int = 1) -> nn.Module:
     return table[name]()
 
 
-def _cubic_weights(t: float, a: float = -0.75) -> list[float]:
-    """Keys cubic convolution weights for taps at -1, 0, 1, 2 around a fractional offset t."""
-
-    def k(x: float) -> float:
-        x = abs(x)
-        if x <= 1:
-            return (a + 2) * x**3 - (a + 3) * x**2 + 1
-        if x < 2:
-            return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
-        return 0.0
-
-    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
-
-
-def bicubic_phase_kernels(scale: int) -> torch.Tensor:
-    """1-D kernels (scale, 5): output phase p of source pixel q reads q-2 .. q+2.
-
-    Matches torch's bicubic (align_corners=False, A=-0.75) for an integer scale: the source
-    coordinate of output pixel s*q + p is q + (p + 0.5)/s - 0.5.
-    """
-    rows = []
-    for p in range(scale):
-        t = (p + 0.5) / scale - 0.5
-        base = math.floor(t)
-        frac = t - base
-        row = [0.0] * 5
-        for tap, w in zip(range(-1, 3), _cubic_weights(frac), strict=True):
-            row[base + tap + 2] += w
-        rows.append(row)
-    return torch.tensor(rows, dtype=torch.float64)
-
-
 class BicubicUpsample(nn.Module):
     """Bicubic upsampling by an integer factor as edge padding + depthwise convolution +
     depth-to-space, so that ONNX Runtime runs it at convolution speed (its cubic Resize is
@@ -86,7 +54,7 @@ class BicubicUpsample(nn.Module):
         super().__init__()
         self.scale = scale
         self.channels = channels
-        k1 = bicubic_phase_kernels(scale)
+        k1 = torch.from_numpy(bicubic_phase_kernels(scale).copy())
         k2 = torch.einsum("pi,qj->pqij", k1, k1).reshape(scale * scale, 1, 5, 5)
         self.register_buffer("weight", k2.repeat(channels, 1, 1, 1).float(), persistent=False)
 

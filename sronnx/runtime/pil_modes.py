@@ -10,12 +10,12 @@ from a 2-pixel margin, so the tiled result is exactly the untiled one.
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+from sronnx.interpolation import bicubic_phase_kernels
 
 if TYPE_CHECKING:  # pragma: no cover
     from sronnx.runtime.tiling import Span
@@ -24,34 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 _ALPHA_MARGIN = 2  # input pixels each bicubic output pixel reads on each side
 
 
-@lru_cache(maxsize=8)
-def _phase_kernels(scale: int) -> np.ndarray:
-    """(scale, 5) float32: output phase p of source pixel q reads q-2 .. q+2 (torch's
-    bicubic, align_corners=False, A=-0.75, like sronnx.archs.common.BicubicUpsample)."""
-    a = -0.75
-
-    def k(x: float) -> float:
-        x = abs(x)
-        if x <= 1:
-            return (a + 2) * x**3 - (a + 3) * x**2 + 1
-        if x < 2:
-            return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
-        return 0.0
-
-    rows = np.zeros((scale, 5), dtype=np.float64)
-    for p in range(scale):
-        t = (p + 0.5) / scale - 0.5
-        base = math.floor(t)
-        frac = t - base
-        for tap, x in zip(range(-1, 3), (frac + 1, frac, 1 - frac, 2 - frac), strict=True):
-            rows[p, base + tap + 2] += k(x)
-    return rows.astype(np.float32)
-
-
 def bicubic_upscale(plane: np.ndarray, scale: int) -> np.ndarray:
     """HxW float32 -> (scale*H)x(scale*W), edges replicated (not clipped to [0, 1])."""
     h, w = plane.shape
-    k = _phase_kernels(scale)
+    k = bicubic_phase_kernels(scale).astype(np.float32)
     p = np.pad(plane.astype(np.float32, copy=False), _ALPHA_MARGIN, mode="edge")
     rows = np.empty((h, scale, w + 2 * _ALPHA_MARGIN), dtype=np.float32)
     for ph in range(scale):
