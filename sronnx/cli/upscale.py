@@ -90,6 +90,8 @@ def _fail(message: str) -> NoReturn:
               help="Largest input accepted, in pixels (decompression-bomb guard; "
                    "default 178956970).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="ONNX Runtime threads.")
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True,
+              help="Overlap decoding, inference and encoding (same outputs either way).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "report", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write a JSON report with one record per file.")
@@ -97,7 +99,7 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
             provider: str, tile: int | None, tile_overlap: int | None, batch: int, fmt: str,
             quality: int, png_compress_level: int, suffix: str, recursive: bool,
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            threads: int | None, quiet: bool, report: Path | None) -> None:
+            threads: int | None, pipeline: bool, quiet: bool, report: Path | None) -> None:
     """Upscale INPUTS (image files and/or folders) into OUTPUT.
 
     Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
@@ -156,7 +158,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
-                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=progress)
+                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=progress,
+                           pipeline=pipeline)
     finally:
         progress.close()
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}

@@ -1,0 +1,64 @@
+"""The pipelined batch engine writes exactly what the simple sequential path writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import data_dir
+
+from sronnx.runtime.batch import OutputOptions, plan_jobs, run_jobs
+from sronnx.runtime.upscaler import Upscaler
+
+
+def _folder(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in sorted(data_dir("test", "Set14").glob("*.png"))[:4]:
+        shutil.copy(p, src / p.name)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (src / "empty.jpg").write_bytes(b"")
+    return src
+
+
+@pytest.mark.parametrize("fmt", ["same", "jpg"])
+def test_pipelined_outputs_equal_the_simple_path_byte_for_byte(exported_models, tmp_path: Path,
+                                                               fmt: str) -> None:
+    up = Upscaler(exported_models("rsp:channels=8,blocks=1", 2), "cpu", tile=96)
+    src = _folder(tmp_path)
+    opts = OutputOptions(format=fmt, quality=90)
+    runs = {}
+    for pipeline in (False, True):
+        out = tmp_path / f"out_{pipeline}"
+        jobs = plan_jobs([src], out, opts)
+        results = run_jobs(up, jobs, opts, pipeline=pipeline)
+        assert [r.input for r in results] == [str(j.source) for j in jobs]  # in order
+        runs[pipeline] = (out, results)
+    (out_a, res_a), (out_b, res_b) = runs[False], runs[True]
+    assert [(r.status, r.error) for r in res_a] == [(r.status, r.error) for r in res_b]
+    assert sum(r.status == "done" for r in res_b) == 4
+    assert sum(r.status == "failed" for r in res_b) == 2
+    files_a = sorted(p.name for p in out_a.iterdir())
+    assert files_a == sorted(p.name for p in out_b.iterdir()) and len(files_a) == 4
+    for name in files_a:
+        assert (out_a / name).read_bytes() == (out_b / name).read_bytes(), name
+
+
+def test_pipeline_stops_cleanly_when_the_callback_raises(exported_models, tmp_path: Path) -> None:
+    up = Upscaler(exported_models("rsp:channels=8,blocks=1", 2), "cpu")
+    src = _folder(tmp_path)
+    opts = OutputOptions()
+    jobs = plan_jobs([src], tmp_path / "out", opts)
+    seen = []
+
+    def callback(r) -> None:
+        seen.append(r)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(up, jobs, opts, on_result=callback, pipeline=True)
+    assert len(seen) == 2
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".sronnx-part")]
+    assert leftovers == []
