@@ -57,8 +57,8 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
         training = {
             "checkpoint": str(checkpoint), "data": data.get("data"), "val": data.get("val"),
             "steps": int(data["step"]), "train_seconds": round(float(data.get("wall_s", 0)), 1),
-            "val_psnr_y": data.get("best_psnr") if "best" in str(checkpoint) else
-            data.get("val_psnr_y"),
+            # the validation PSNR of these very weights (best.pt is saved as it improves)
+            "val_psnr_y": data.get("val_psnr_y"),
             "batch": cfg.get("batch"), "patch": cfg.get("patch"), "loss": cfg.get("loss"),
             "lr": cfg.get("lr"), "seed": cfg.get("seed"),
         }
