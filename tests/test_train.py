@@ -130,3 +130,17 @@ def test_checkpoint_loading_never_runs_code(tmp_path: Path) -> None:
     junk.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(CheckpointError, match="junk.pt"):
         load_checkpoint(junk)
+
+
+def test_a_copied_run_resumes_in_its_new_folder(train_images: Path, tmp_path: Path) -> None:
+    """Runs are snapshotted and moved between machines: resume writes where it now lives."""
+    import shutil
+
+    base = dict(arch="espcn:f1=8,f2=8", scale=2, data=str(train_images), batch=2, patch=16,
+                val_every=2, ckpt_every=2, threads=1)
+    train(TrainConfig(**base, out=str(tmp_path / "old"), steps=2))
+    shutil.copytree(tmp_path / "old", tmp_path / "new")
+    shutil.rmtree(tmp_path / "old")
+    train(TrainConfig(**base, out=str(tmp_path / "new"), steps=4), resume=True)
+    assert load_checkpoint(tmp_path / "new" / "last.pt")["step"] == 4
+    assert not (tmp_path / "old").exists()

@@ -137,9 +137,10 @@ def train(cfg: TrainConfig, resume: bool = False,
         raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
     if state is not None:
         # The run's own configuration wins over the command line on resume, but the total
-        # length may be extended.
+        # length may be extended, and paths, threads and device are this machine's.
         saved = state["config"]
-        keep = {k: saved[k] for k in saved if k not in ("steps", "epochs", "threads", "device")}
+        local = ("steps", "epochs", "threads", "device", "out", "data", "val")
+        keep = {k: saved[k] for k in saved if k not in local}
         cfg = TrainConfig(**{**asdict(cfg), **keep, "steps": cfg.steps or saved.get("steps"),
                              "epochs": cfg.epochs or saved.get("epochs")})
         name, spec_kwargs = parse_spec(cfg.arch)
