@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,8 @@ class FileResult:
     input_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
     seconds: float = 0.0
+    # wall seconds of each stage (decode, infer, encode), for the pipeline's profile
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,6 +170,7 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
         if existing == "refuse":
             work.result.error = "output exists (use --overwrite or --skip-existing)"
             return work
+    t = time.perf_counter()
     try:
         decoded = read_image(job.source, max_pixels)
         work.result.input_size = decoded.size
@@ -180,6 +183,8 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
             work.pixels = decoded.pixels
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         return _fail(work, exc)
+    finally:
+        work.result.stages["decode"] = time.perf_counter() - t
     return work
 
 
@@ -187,12 +192,15 @@ def _infer(up: Upscaler, work: _Work) -> _Work:
     """Stage 2: the model, tile by tile; only the input array is kept meanwhile."""
     if work.pixels is None:
         return work
+    t = time.perf_counter()
     try:
         work.out = up.upscale_array(work.pixels)
         work.pixels = None
         work.result.output_size = (work.out.shape[1], work.out.shape[0])
     except Exception as exc:  # noqa: BLE001
         return _fail(work, exc)
+    finally:
+        work.result.stages["infer"] = time.perf_counter() - t
     return work
 
 
@@ -200,6 +208,7 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
     """Stage 3: encode and write atomically (temporary name, then rename)."""
     result = work.result
     if work.out is not None:
+        t = time.perf_counter()
         try:
             out = work.out
             if work.mode is not None and not (work.fmt == "PNG" and
@@ -212,6 +221,7 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
             result.status = "done"
         except Exception as exc:  # noqa: BLE001
             _fail(work, exc)
+        result.stages["encode"] = time.perf_counter() - t
         work.out = None
     if result.status != "skipped" and work.job.error is None:
         result.seconds = time.perf_counter() - work.t0

@@ -1,0 +1,236 @@
+"""End-to-end throughput of `sronnx upscale` on a folder, beside a naive loop and OpenCV
+(the performance issue's targets), every figure measured side by side in one run.
+
+    python bench/e2e.py [--model rsp-x3] [--images 20] [--json FILE] [--workdir DIR]
+
+1. Model efficiency: ONNX Runtime CPU on the 1080p-output input, as 2 x MACs / s, against
+   the machine's float32 matrix-multiply rate (ONNX Runtime MatMul 2048^3, same threads).
+2. A folder of real images whose x3 outputs are 1920x1080 (BSD100 photos resized to 640x427
+   and centre-cropped to 640x360; benchmark images, never used for training), PNG in, PNG
+   out: `sronnx upscale` (a subprocess, as users run it) against a naive sequential loop
+   (Pillow open -> numpy -> the same model in a default InferenceSession -> Pillow save with
+   default settings) and OpenCV dnn_superres ESPCN x3 (cv2.imread -> upsample -> imwrite).
+3. End-to-end efficiency: wall time against the CPU time of the run / cores, with the
+   per-stage times from the run's JSON report.
+4. Peak resident memory of the `sronnx upscale` run.
+5. int8: the model quantized (static QDQ, calibrated on T91 crops) against float32:
+   inference throughput and Set5 PSNR.
+Needs the train extra (onnx) for 1 and 5 and opencv-contrib-python-headless for the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PEERS = ROOT.parent / "shared" / "peers" / "opencv_dnn_superres"
+
+WRAPPER = """
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(u.ru_maxrss, u.ru_utime + u.ru_stime, rc)
+"""
+
+
+def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def make_inputs(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for src in sorted((DATA / "test" / "BSD100").glob("*.png"))[:count]:
+        img = Image.open(src).convert("RGB")
+        if img.height > img.width:
+            img = img.transpose(Image.Transpose.ROTATE_90)
+        img = img.resize((640, round(640 * img.height / img.width)), Image.LANCZOS)
+        top = (img.height - 360) // 2
+        img = img.crop((0, top, 640, top + 360))
+        path = folder / src.name
+        img.save(path)
+        paths.append(path)
+    return paths
+
+
+def matmul_gflops(threads: int) -> float:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    n = 2048
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    a = np.random.rand(n, n).astype(np.float32)
+    t = median_time(lambda: sess.run(None, {"a": a, "b": a}), repeats=5)
+    return 2 * n**3 / t / 1e9
+
+
+def ort_session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def naive_loop(model: Path, inputs: list[Path], out: Path) -> float:
+    """The loop a user would write first: default session, default PNG settings."""
+    import onnxruntime as ort
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(str(model))
+    for p in inputs:
+        x = np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)
+        x = (x / 255.0).transpose(2, 0, 1)[None]
+        y = sess.run(None, {"input": x})[0][0].transpose(1, 2, 0)
+        Image.fromarray(np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)).save(out / p.name)
+    return time.perf_counter() - t0
+
+
+def opencv_loop(inputs: list[Path], out: Path, threads: int) -> float:
+    import cv2
+
+    cv2.setNumThreads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(PEERS / "ESPCN_x3.pb"))
+    sr.setModel("espcn", 3)
+    for p in inputs:
+        cv2.imwrite(str(out / p.name), sr.upsample(cv2.imread(str(p))))
+    return time.perf_counter() - t0
+
+
+def sronnx_run(model: Path, folder: Path, out: Path, report: Path) -> dict:
+    cmd = [sys.executable, "-m", "sronnx", "upscale", str(folder), "-o", str(out), "--model",
+           str(model), "--provider", "cpu", "--quiet", "--overwrite", "--json", str(report)]
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    maxrss_kb, cpu_s, rc = res.stdout.split()
+    if int(rc) != 0:
+        raise SystemExit(f"sronnx upscale failed: {res.stderr}")
+    files = json.loads(report.read_text())["files"]
+    stages = {k: sum(f["stages"].get(k, 0.0) for f in files) for k in ("decode", "infer",
+                                                                        "encode")}
+    return {"wall_s": wall, "cpu_s": float(cpu_s), "peak_rss_mb": int(maxrss_kb) / 1024,
+            "stages_s": stages}
+
+
+def set5_psnr(model: Path, scale: int) -> float:
+    from sronnx.degrade import make_pair
+    from sronnx.metrics import psnr_y
+    from sronnx.runtime.upscaler import Upscaler
+
+    up = Upscaler(model, "cpu", tile=4096)
+    vals = []
+    for p in sorted((DATA / "test" / "Set5").glob("*.png")):
+        lr, hr = make_pair(Image.open(p), scale)
+        vals.append(psnr_y(up.upscale_rgb(np.asarray(lr)), np.asarray(hr), scale))
+    return float(np.mean(vals))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="rsp-x3")
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+
+    from sronnx.benchmark.machine import describe, machine_info
+    from sronnx.runtime.session import load_model
+    from sronnx.shipped import resolve_model
+
+    model = resolve_model(args.model)
+    info = load_model(model).info
+    scale, macs = info.descriptor.scale, float(info.card["macs_per_pixel"])
+    res: dict = {"date": time.strftime("%Y-%m-%d"), "model": str(model.name),
+                 "machine": describe(machine_info(args.threads)), "threads": args.threads}
+    print(res["machine"])
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        tmp = Path(tmp)
+        w, h = 1920 // scale, 1080 // scale
+        x = np.random.rand(1, 3, h, w).astype(np.float32)
+        sess = ort_session(model, args.threads)
+        t = median_time(lambda: sess.run(None, {"input": x}))
+        res["model_gflops"] = 2 * macs * 1920 * 1080 / t / 1e9
+        res["model_latency_ms"] = t * 1000
+        res["matmul_gflops"] = matmul_gflops(args.threads)
+        print(f"1. model {res['model_gflops']:.1f} GFLOP/s ({t * 1000:.0f} ms per 1080p output)"
+              f" vs matmul {res['matmul_gflops']:.1f} GFLOP/s: "
+              f"{res['model_gflops'] / res['matmul_gflops']:.0%} (target >= 80%)")
+
+        inputs = make_inputs(tmp / "in", args.images)
+        n = len(inputs)
+        res["images"] = n
+        naive = naive_loop(model, inputs, tmp / "naive")
+        run = sronnx_run(model, tmp / "in", tmp / "sronnx", tmp / "report.json")
+        res["naive_s"], res["sronnx"] = naive, run
+        try:
+            res["opencv_s"] = opencv_loop(inputs, tmp / "opencv", args.threads)
+        except ImportError:
+            res["opencv_s"] = None
+        ips = {k: n / v for k, v in (("naive", naive), ("sronnx", run["wall_s"]),
+                                     ("opencv", res["opencv_s"])) if v}
+        print(f"2. {n} images 640x360 -> 1920x1080, PNG: sronnx {ips['sronnx']:.2f} img/s, "
+              f"naive loop {ips['naive']:.2f} ({ips['sronnx'] / ips['naive']:.2f}x, target "
+              f">= 2.5x)" + (f", OpenCV ESPCN x3 {ips['opencv']:.2f} "
+                             f"({ips['sronnx'] / ips['opencv']:.2f}x, target >= 1.5x)"
+                             if "opencv" in ips else ""))
+        bound = run["cpu_s"] / args.threads
+        st = run["stages_s"]
+        print(f"3. wall {run['wall_s']:.1f} s vs CPU {run['cpu_s']:.1f} s / {args.threads} cores"
+              f" = {bound:.1f} s: {run['wall_s'] / bound:.2f}x (target <= 1.25x); stage wall "
+              f"sums: decode {st['decode']:.1f} s, infer {st['infer']:.1f} s, encode "
+              f"{st['encode']:.1f} s")
+        print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
+
+        import onnx
+
+        from sronnx.precision import calibration_set, quantize_int8
+
+        q = tmp / "int8.onnx"
+        onnx.save_model(quantize_int8(model, q, calibration_set(DATA / "train" / "T91", scale)),
+                        str(q))
+        qsess = ort_session(q, args.threads)
+        tq = median_time(lambda: qsess.run(None, {"input": x}))
+        p32, p8 = set5_psnr(model, scale), set5_psnr(q, scale)
+        res["int8"] = {"speedup": t / tq, "psnr_fp32": p32, "psnr_int8": p8}
+        print(f"5. int8 {t / tq:.2f}x float32 inference (target >= 1.8x), Set5 PSNR-Y "
+              f"{p8:.2f} vs {p32:.2f} dB ({p8 - p32:+.3f}, target within 0.15)")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
