@@ -71,7 +71,8 @@ def _fail(message: str) -> NoReturn:
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--tile", type=click.IntRange(8), default=None,
-              help="Tile side in input pixels (default: the model's hint, 256).")
+              help="Largest tile side in input pixels; tiles are balanced to equal sizes "
+                   "(default: 512, or the model's fixed size).")
 @click.option("--tile-overlap", type=click.IntRange(0), default=None,
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,

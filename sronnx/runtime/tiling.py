@@ -9,6 +9,7 @@ receptive field fits in the overlap, the tiled result equals the untiled one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -24,7 +25,7 @@ class Span:
 
 def plan_axis(length: int, tile: int, overlap: int, window: int | None = None,
               multiple: int = 1) -> list[Span]:
-    """Spans along one axis of `length` pixels.
+    """Spans along one axis of `length` pixels, in cells of at most `tile` pixels.
 
     `multiple` keeps every window start on the model's stride grid (a strided encoder gives
     a different answer when its input is shifted by less than its stride product); tile and
@@ -46,6 +47,10 @@ def plan_axis(length: int, tile: int, overlap: int, window: int | None = None,
         m = multiple
         ov = -(-overlap // m) * m
         core = max(tile // m * m, m)
+        # balance the cells: as few as `tile` allows, of equal size, so that no thin last
+        # cell pays for a whole window of context (640 px at tile 512: 2 x 320, not 512 + 128)
+        cells = math.ceil(length / core)
+        core = min(core, math.ceil(math.ceil(length / cells) / m) * m)
         win = core + 2 * ov
     if win >= length:
         return [Span(0, length, 0, length)]

@@ -20,6 +20,11 @@ from sronnx.runtime.pil_modes import alpha_cell, unpremultiply
 from sronnx.runtime.session import LoadedModel, load_model
 from sronnx.runtime.tiling import Span, output_slices, plan_tiles
 
+# Default largest tile side (input pixels) for fully convolutional models: big enough that
+# context overlap costs little, small enough that a tile's activations stay well under the
+# memory bound (bench/results/memory_6000.txt).
+DEFAULT_TILE = 512
+
 
 class TileError(RuntimeError):
     """A tile failed to run; nothing stale is pasted in its place."""
@@ -42,7 +47,7 @@ class Upscaler:
         self.model = model if isinstance(model, LoadedModel) else load_model(
             resolve_model(model), provider, threads)
         d = self.descriptor
-        self.tile = tile if tile is not None else d.tile_hint
+        self.tile = tile if tile is not None else max(d.tile_hint, DEFAULT_TILE)
         self.overlap = overlap if overlap is not None else default_overlap(d)
         if d.fixed_size is not None and 2 * self.overlap >= min(d.fixed_size):
             # a fixed window must keep a core: shrink the context rather than refuse
