@@ -20,9 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "sronnx" / "models"
 DATA = ROOT.parent / "shared" / "data" / "test"
@@ -39,25 +36,17 @@ def cpu_name() -> str:
 
 
 def score(model_path: Path, scale: int, sets: list[str]) -> dict[str, dict[str, float]]:
-    """Mean Y-PSNR / Y-SSIM (border = scale, 8-bit output) of the ONNX model per set."""
-    from sronnx.degrade import bicubic_upscale, make_pair
-    from sronnx.metrics import psnr_y, ssim_y
-    from sronnx.runtime.upscaler import Upscaler
+    """Mean Y-PSNR / Y-SSIM per set, model and bicubic, by `sronnx bench`'s own protocol."""
+    from sronnx.benchmark.models import describe_onnx
+    from sronnx.benchmark.quality import bicubic_upscaler, evaluate, load_dataset, onnx_upscaler
 
-    up = Upscaler(model_path, "cpu", tile=4096)
+    model = onnx_upscaler(describe_onnx(model_path, model_path.stem, "ship"))
     out = {}
     for name in sets:
-        rows = {"psnr": [], "ssim": [], "bic_psnr": [], "bic_ssim": []}
-        for p in sorted((DATA / name).glob("*.png")):
-            lr, hr = make_pair(Image.open(p), scale)
-            hr_a = np.asarray(hr)
-            sr = up.upscale_rgb(np.asarray(lr))
-            bic = np.asarray(bicubic_upscale(lr, scale))
-            rows["psnr"].append(psnr_y(sr, hr_a, scale))
-            rows["ssim"].append(ssim_y(sr, hr_a, scale))
-            rows["bic_psnr"].append(psnr_y(bic, hr_a, scale))
-            rows["bic_ssim"].append(ssim_y(bic, hr_a, scale))
-        out[name] = {k: round(float(np.mean(v)), 4) for k, v in rows.items()}
+        data = load_dataset(DATA / name)
+        m, b = evaluate(model, data, scale), evaluate(bicubic_upscaler(scale), data, scale)
+        out[name] = {"psnr": round(m["psnr_y"], 4), "ssim": round(m["ssim_y"], 4),
+                     "bic_psnr": round(b["psnr_y"], 4), "bic_ssim": round(b["ssim_y"], 4)}
     return out
 
 
