@@ -64,16 +64,6 @@ def unpremultiply(colour: np.ndarray, alpha: np.ndarray, peak: float | None) -> 
     return np.clip(colour / safe, 0.0, 1.0)
 
 
-def upscale_grey_array(up: Upscaler, grey: np.ndarray) -> np.ndarray:
-    """Grey in, grey out: the model sees R = G = B; the output is the mean of its channels."""
-    return up.upscale_array(grey)
-
-
-def upscale_rgba_array(up: Upscaler, rgba: np.ndarray) -> np.ndarray:
-    """RGBA in, RGBA out: colour premultiplied through the model, alpha separately."""
-    return up.upscale_array(rgba)
-
-
 _TO_RGB = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
 
 
