@@ -1,4 +1,4 @@
-"""`python -m sronnx` runs the command line."""
+"""`python -m sronnx`: the same CLI as the `sronnx` command."""
 
 from sronnx.cli import main
 

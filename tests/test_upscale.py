@@ -534,3 +534,25 @@ def _check_set14_x3(set14: Path, out: Path) -> None:
         with Image.open(set14 / p.name) as src, Image.open(p) as im:
             assert im.size == (src.width * 3, src.height * 3), p.name
             assert im.mode == src.mode, p.name  # bridge.png is greyscale and stays so
+
+
+def _cuda_reason() -> str | None:
+    from sronnx.runtime.session import cuda_unavailable_reason
+
+    return cuda_unavailable_reason()
+
+
+@pytest.mark.skipif(_cuda_reason() is not None,
+                    reason="needs the CUDA execution provider (onnxruntime-gpu and a GPU)")
+def test_provider_cuda_matches_cpu(model: Path, tmp_path: Path) -> None:
+    """The same folder through CUDA and through the CPU: the same images, to rounding."""
+    save(tmp_path / "in" / "a.png", photo(70, 90))
+    outs = []
+    for provider in ("cpu", "cuda"):
+        out = tmp_path / provider
+        r = cli(tmp_path / "in", "-o", out, "--model", model, "--provider", provider,
+                "--tile", "32")
+        assert r.exit_code == 0, r.output
+        assert f"on {provider.upper()}" in r.output
+        outs.append(np.asarray(Image.open(out / "a.png")).astype(int))
+    assert np.abs(outs[1] - outs[0]).max() <= 1

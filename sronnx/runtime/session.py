@@ -6,6 +6,8 @@ the session which providers it really got and refuses to pretend.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,19 @@ def cuda_unavailable_reason() -> str | None:
             "pip uninstall -y onnxruntime && pip install 'sronnx[gpu]'"
         )
     return None
+
+
+def _preload_cuda_libraries() -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN installed as pip packages (nvidia-*), which
+    it does not search by itself unless torch was imported first."""
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime >= 1.21
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints hints; the session check speaks
+        try:
+            preload()
+        except Exception:  # noqa: BLE001 - missing libraries surface when the session loads
+            pass
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -73,6 +88,8 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         raise ProviderError(f"--provider cuda: {reason}")
     want_cuda = provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None)
     providers = [PROVIDERS["cuda"], PROVIDERS["cpu"]] if want_cuda else [PROVIDERS["cpu"]]
+    if want_cuda:
+        _preload_cuda_libraries()
     try:
         session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types

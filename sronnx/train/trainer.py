@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -117,13 +119,62 @@ def steps_per_epoch(pairs: list[ImagePair], patch: int, batch: int) -> int:
     return max(1, math.ceil(area / (patch * patch) / batch))
 
 
+def _to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 NHWC -> float32 NCHW in [0, 1] on `device` (the same values as `to_nchw_float`)."""
+    t = torch.from_numpy(batch).to(device, non_blocking=True)
+    return t.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
+class _Prefetcher:
+    """Cuts the next batches in a thread while the model trains on this one.
+
+    Each batch travels with the sampler's state *after* it, so a checkpoint records the
+    position of the next batch the loop will use, not of the ones cut ahead: a resumed run
+    sees exactly the stream the straight run saw.
+    """
+
+    def __init__(self, sampler: PatchSampler, batch: int, depth: int = 3) -> None:
+        self._sampler, self._batch = sampler, batch
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sronnx-batches", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item: Any = (*self._sampler.batch_uint8(self._batch), self._sampler.state())
+            except BaseException as exc:  # noqa: BLE001 - handed to the training loop
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def train(cfg: TrainConfig, resume: bool = False,
           on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a model; returns a summary. Checkpoints: RUN/last.pt, RUN/best.pt."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: this torch build or machine has no CUDA device")
+    if cfg.device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: this torch build or machine has no CUDA device")
+        torch.backends.cudnn.benchmark = True  # patch shapes repeat: pick the fastest kernels
     device = torch.device(cfg.device)
     if cfg.loss not in ("l1", "mse"):
         raise ValueError(f"loss must be 'l1' or 'mse', got {cfg.loss!r}")
@@ -198,54 +249,73 @@ def train(cfg: TrainConfig, resume: bool = False,
         return {
             "arch": name, "spec": model.spec(), "spec_str": spec_str, "scale": cfg.scale,
             "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "sampler": json.dumps(sampler.state()),
+            "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
             "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
             "val_psnr_y": val_psnr, "wall_s": wall, "config": asdict(cfg),
             "data": str(cfg.data), "val": str(cfg.val) if cfg.val else "held-out part of data",
         }
 
-    def log(record: dict[str, Any]) -> None:
-        with log_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-
     loss_fn = F.l1_loss if cfg.loss == "l1" else F.mse_loss
     model.train()
     t_last, patches_since, last_val = time.perf_counter(), 0, None
-    while step < total:
-        lr_np, hr_np = sampler.batch(cfg.batch)
-        lr_t, hr_t = torch.from_numpy(lr_np).to(device), torch.from_numpy(hr_np).to(device)
-        t0 = time.perf_counter()
-        sr = model(lr_t)
-        loss = loss_fn(sr, hr_t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        wall += time.perf_counter() - t0
-        patches_since += cfg.batch
-        train_mse = float(F.mse_loss(sr.detach(), hr_t))
-        record: dict[str, Any] = {"step": step, "loss": float(loss.detach()),
-                                  "train_mse": train_mse, "lr": sched.get_last_lr()[0]}
-        if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"loss became {record['loss']} at step {step}")
-        val = None
-        if step % cfg.val_every == 0 or step == total:
-            val = evaluate(model, val_images, cfg.scale, device)
-            record.update(val)
-            last_val = val["val_psnr_y"]
-            if val["val_psnr_y"] > best:
+    sampler_state = sampler.state()
+    # Losses stay on the device until a flush, so a GPU is not made to wait every step.
+    pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        values = torch.stack([t for _, t in pending]).cpu().tolist()
+        with log_path.open("a") as fh:
+            for (record, _), (loss_v, mse_v) in zip(pending, values, strict=True):
+                if not math.isfinite(loss_v):
+                    raise FloatingPointError(f"loss became {loss_v} at step {record['step']}")
+                fh.write(json.dumps({**record, "loss": loss_v, "train_mse": mse_v}) + "\n")
+        pending.clear()
+
+    batches = _Prefetcher(sampler, cfg.batch)
+    try:
+        while step < total:
+            t0 = time.perf_counter()
+            lr_np, hr_np, next_state = batches.next()
+            lr_t, hr_t = _to_device(lr_np, device), _to_device(hr_np, device)
+            sr = model(lr_t)
+            loss = loss_fn(sr, hr_t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            sampler_state = next_state
+            with torch.no_grad():
+                losses = torch.stack([loss.detach(), F.mse_loss(sr.detach(), hr_t)])
+            patches_since += cfg.batch
+            record: dict[str, Any] = {"step": step, "lr": sched.get_last_lr()[0],
+                                      "t": round(wall + time.perf_counter() - t0, 3)}
+            val = None
+            if step % cfg.val_every == 0 or step == total:
+                val = evaluate(model, val_images, cfg.scale, device)
+                record.update(val)
+                last_val = val["val_psnr_y"]
+            pending.append((record, losses))
+            checkpoint = step % cfg.ckpt_every == 0 or step == total or val is not None
+            now = time.perf_counter()
+            show = on_progress is not None and (val is not None or now - t_last > 0.5)
+            if checkpoint or show or len(pending) >= 100:
+                flush()
+            if val is not None and val["val_psnr_y"] > best:
                 best = val["val_psnr_y"]
                 save_checkpoint(best_path, payload(last_val))
-        log(record)
-        if step % cfg.ckpt_every == 0 or step == total or val is not None:
-            save_checkpoint(last_path, payload(last_val))
-        if on_progress is not None:
-            now = time.perf_counter()
-            rate = patches_since / max(now - t_last, 1e-9)
-            if val is not None or now - t_last > 0.5:
-                on_progress(Progress(step, total, record["loss"], rate, val))
+            if checkpoint:
+                save_checkpoint(last_path, payload(last_val))
+            if show:
+                rate = patches_since / max(now - t_last, 1e-9)
+                on_progress(Progress(step, total, float(losses[0]), rate, val))
                 t_last, patches_since = now, 0
+            wall += time.perf_counter() - t0
+        flush()
+    finally:
+        batches.close()
     if not best_path.exists():
         save_checkpoint(best_path, payload(last_val))
     write_loss_curve(log_path, out / "loss_curve.png")
