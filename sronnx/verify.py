@@ -21,6 +21,10 @@ from sronnx.card import ModelInfo
 from sronnx.registry import create_model
 
 DEFAULT_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
+# ONNX Runtime's CUDA provider runs float32 convolutions in TF32 on Ampere and newer GPUs
+# (10-bit mantissa products): trained sronnx models differ from PyTorch's float32 by up to
+# 6.1e-4 there (H200, bench/results/cuda), a sixth of an 8-bit level.
+CUDA_FLOAT32_TOLERANCE = 1e-3
 # int8 outputs are judged by PSNR against float32: a max-abs bound says little about
 # quantization noise on random inputs far from the calibration images.
 INT8_MIN_PSNR_DB = 30.0
