@@ -1,10 +1,12 @@
 """End-to-end throughput of `sronnx upscale` on a folder, beside a naive loop and OpenCV
 (the performance issue's targets), every figure measured side by side in one run.
 
-    python bench/e2e.py [--model rsp-x3] [--images 20] [--json FILE] [--workdir DIR]
+    python bench/e2e.py [--model NAME|FILE] [--images 20] [--json FILE] [--workdir DIR]
 
+The model is `sronnx upscale --scale 3`'s default on CPUs (rsp-x3-int8) unless --model says.
 1. Model efficiency: ONNX Runtime CPU on the 1080p-output input, as 2 x MACs / s, against
-   the machine's float32 matrix-multiply rate (ONNX Runtime MatMul 2048^3, same threads).
+   the machine's float32 matrix-multiply rate (ONNX Runtime MatMul 2048^3, same threads),
+   for the model and, where it is int8, for its float32 original.
 2. A folder of real images whose x3 outputs are 1920x1080 (BSD100 photos resized to 640x427
    and centre-cropped to 640x360; benchmark images, never used for training), PNG in, PNG
    out: `sronnx upscale` (a subprocess, as users run it) against a naive sequential loop
@@ -13,8 +15,8 @@
 3. End-to-end efficiency: wall time against the CPU time of the run / cores, with the
    per-stage times from the run's JSON report.
 4. Peak resident memory of the `sronnx upscale` run.
-5. int8: the model quantized (static QDQ, calibrated on T91 crops) against float32:
-   inference throughput and Set5 PSNR.
+5. int8: each shipped int8 model (static QDQ, calibrated on T91 crops) against its float32
+   original: inference throughput (1080p output) and Set5 PSNR.
 Needs the train extra (onnx) for 1 and 5 and opencv-contrib-python-headless for the peer.
 """
 
@@ -157,9 +159,26 @@ def set5_psnr(model: Path, scale: int) -> float:
     return float(np.mean(vals))
 
 
+def _float32_original(model: Path) -> Path | None:
+    """The shipped float32 file an int8 shipped file was quantized from, if any."""
+    from sronnx.shipped import shipped_models
+
+    for m in shipped_models():
+        if m.path == model and m.precision == "int8":
+            return next((o.path for o in shipped_models() if o.name == m.name[:-5]), None)
+    return None
+
+
+def _int8_pairs() -> list[tuple[Path, Path]]:
+    from sronnx.shipped import shipped_models
+
+    return [(o, q) for q in [m.path for m in shipped_models() if m.precision == "int8"]
+            if (o := _float32_original(q)) is not None]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="rsp-x3")
+    ap.add_argument("--model", default=None, help="default: the CPU default for x3")
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", type=Path, default=None)
@@ -170,24 +189,32 @@ def main() -> int:
     from sronnx.runtime.session import load_model
     from sronnx.shipped import resolve_model
 
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, 3, "cpu")
     info = load_model(model).info
     scale, macs = info.descriptor.scale, float(info.card["macs_per_pixel"])
     res: dict = {"date": time.strftime("%Y-%m-%d"), "model": str(model.name),
                  "machine": describe(machine_info(args.threads)), "threads": args.threads}
     print(res["machine"])
+    print(f"model {model.name}: {info.card.get('spec')} x{scale}, "
+          f"{info.card.get('precision', 'float32')}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
         w, h = 1920 // scale, 1080 // scale
         x = np.random.rand(1, 3, h, w).astype(np.float32)
-        sess = ort_session(model, args.threads)
-        t = median_time(lambda: sess.run(None, {"input": x}))
-        res["model_gflops"] = 2 * macs * 1920 * 1080 / t / 1e9
-        res["model_latency_ms"] = t * 1000
         res["matmul_gflops"] = matmul_gflops(args.threads)
-        print(f"1. model {res['model_gflops']:.1f} GFLOP/s ({t * 1000:.0f} ms per 1080p output)"
-              f" vs matmul {res['matmul_gflops']:.1f} GFLOP/s: "
-              f"{res['model_gflops'] / res['matmul_gflops']:.0%} (target >= 80%)")
+        res["efficiency"] = {}
+        candidates = [model]
+        original = _float32_original(model)
+        if original is not None:
+            candidates.append(original)
+        for m in candidates:
+            sess = ort_session(m, args.threads)
+            t = median_time(lambda sess=sess: sess.run(None, {"input": x}))
+            rate = 2 * macs * 1920 * 1080 / t / 1e9
+            res["efficiency"][m.name] = {"gflops": rate, "latency_ms": t * 1000}
+            print(f"1. {m.name}: {rate:.1f} GFLOP/s ({t * 1000:.0f} ms per 1080p output) vs "
+                  f"float32 matmul {res['matmul_gflops']:.1f} GFLOP/s: "
+                  f"{rate / res['matmul_gflops']:.0%} (target >= 80%)")
 
         inputs = make_inputs(tmp / "in", args.images)
         n = len(inputs)
@@ -214,19 +241,19 @@ def main() -> int:
               f"{st['encode']:.1f} s")
         print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
 
-        import onnx
-
-        from sronnx.precision import calibration_set, quantize_int8
-
-        q = tmp / "int8.onnx"
-        onnx.save_model(quantize_int8(model, q, calibration_set(DATA / "train" / "T91", scale)),
-                        str(q))
-        qsess = ort_session(q, args.threads)
-        tq = median_time(lambda: qsess.run(None, {"input": x}))
-        p32, p8 = set5_psnr(model, scale), set5_psnr(q, scale)
-        res["int8"] = {"speedup": t / tq, "psnr_fp32": p32, "psnr_int8": p8}
-        print(f"5. int8 {t / tq:.2f}x float32 inference (target >= 1.8x), Set5 PSNR-Y "
-              f"{p8:.2f} vs {p32:.2f} dB ({p8 - p32:+.3f}, target within 0.15)")
+        res["int8"] = {}
+        for fp32, q in _int8_pairs():
+            sc = load_model(fp32).info.descriptor.scale
+            xs = np.random.rand(1, 3, 1080 // sc, 1920 // sc).astype(np.float32)
+            s32, s8 = ort_session(fp32, args.threads), ort_session(q, args.threads)
+            t32 = median_time(lambda s32=s32, xs=xs: s32.run(None, {"input": xs}))
+            t8 = median_time(lambda s8=s8, xs=xs: s8.run(None, {"input": xs}))
+            p32, p8 = set5_psnr(fp32, sc), set5_psnr(q, sc)
+            res["int8"][q.name] = {"speedup": t32 / t8, "ms_fp32": t32 * 1000,
+                                   "ms_int8": t8 * 1000, "psnr_fp32": p32, "psnr_int8": p8}
+            print(f"5. {q.name}: {t32 / t8:.2f}x float32 inference ({t8 * 1000:.0f} vs "
+                  f"{t32 * 1000:.0f} ms; target >= 1.8x), Set5 PSNR-Y {p8:.2f} vs {p32:.2f} dB "
+                  f"({p8 - p32:+.3f}, target within 0.15)")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -5,7 +5,8 @@ For each run: export best.pt to sronnx/models/NAME.onnx, verify it against the c
 export/NAME.md (the card: command, data, steps, wall time, machine, scores) and
 sronnx/models/index.json.
 
-    python export/ship.py --run RUN_DIR --name NAME --summary TEXT --command "sronnx train ..."
+    python export/ship.py --run RUN_DIR --name NAME --summary TEXT --command "sronnx train ..." \\
+        [--int8-calib ../shared/data/train/T91 --cpu-default int8] [--trained-on TEXT]
 
 Run from the repository root with the train extra installed.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import platform
 import subprocess
@@ -55,8 +57,15 @@ def main() -> int:
     ap.add_argument("--run", required=True, type=Path)
     ap.add_argument("--name", required=True)
     ap.add_argument("--summary", default="")
-    ap.add_argument("--command", required=True, help="the exact sronnx train command")
+    ap.add_argument("--command", required=True, action="append",
+                    help="the exact sronnx train command (repeat for a resumed run)")
+    ap.add_argument("--trained-on", default=None,
+                    help="where it trained [default: this machine's CPU]")
     ap.add_argument("--sets", default="Set5,Set14,BSD100")
+    ap.add_argument("--int8-calib", type=Path, default=None,
+                    help="also ship NAME-int8.onnx, calibrated on these (training) images")
+    ap.add_argument("--cpu-default", choices=["float32", "int8"], default="float32",
+                    help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
     args = ap.parse_args()
 
     from sronnx.train.checkpoint import load_checkpoint
@@ -65,56 +74,92 @@ def main() -> int:
     data = load_checkpoint(ckpt)
     scale = int(data["scale"])
     MODELS.mkdir(parents=True, exist_ok=True)
-    onnx_path = MODELS / f"{args.name}.onnx"
     sronnx = [sys.executable, "-m", "sronnx"]
-    subprocess.run([*sronnx, "export", str(ckpt), "-o", str(onnx_path)], check=True)
-    verify = subprocess.run([*sronnx, "verify", str(onnx_path), "--checkpoint", str(ckpt)],
-                            check=True, capture_output=True, text=True).stdout
-    scores = score(onnx_path, scale, args.sets.split(","))
+    files = {"float32": MODELS / f"{args.name}.onnx"}
+    if args.int8_calib:
+        files["int8"] = MODELS / f"{args.name}-int8.onnx"
+    verify, scores, export_log = {}, {}, {}
+    for precision, path in files.items():
+        extra = ["--int8", "--calib", str(args.int8_calib), "--force"] if precision == "int8" \
+            else []
+        export_log[precision] = subprocess.run(
+            [*sronnx, "export", str(ckpt), "-o", str(path), *extra], check=True,
+            capture_output=True, text=True).stdout.strip()
+        verify[precision] = subprocess.run(
+            [*sronnx, "verify", str(path), "--checkpoint", str(ckpt)], check=True,
+            capture_output=True, text=True).stdout.strip()
+        scores[precision] = score(path, scale, args.sets.split(","))
 
     index_path = MODELS / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else []
-    index = [e for e in index if e["name"] != args.name]
-    index.append({"name": args.name, "scale": scale, "file": onnx_path.name,
-                  "summary": args.summary})
-    index.sort(key=lambda e: (e["scale"], e["name"]))
+    if isinstance(index, list):
+        index = {"models": index, "defaults": {}}
+    names = {f"{args.name}-int8" if p == "int8" else args.name: p for p in files}
+    index["models"] = [e for e in index["models"]
+                       if e["name"] not in names and e.get("scale") != scale]
+    for name, precision in names.items():
+        digest = hashlib.sha256(files[precision].read_bytes()).hexdigest()
+        index["models"].append({"name": name, "scale": scale, "file": files[precision].name,
+                                "precision": precision, "sha256": digest,
+                                "set5_psnr_y": scores[precision]["Set5"]["psnr"],
+                                "summary": args.summary})
+    index["models"].sort(key=lambda e: (e["scale"], e["name"]))
+    cpu = f"{args.name}-int8" if args.cpu_default == "int8" else args.name
+    index["defaults"][str(scale)] = {"cpu": cpu, "cuda": args.name}
+    index["defaults"] = dict(sorted(index["defaults"].items()))
     index_path.write_text(json.dumps(index, indent=2) + "\n")
 
     cfg = data.get("config", {})
     today = dt.date.today().isoformat()
+    where = args.trained_on or f"{cpu_name()} ({platform.machine()})"
+    commands = "\n".join(f"    {c}" for c in args.command)
     lines = [
         f"# {args.name} (x{scale})",
         "",
         args.summary,
         "",
-        f"- file: `sronnx/models/{onnx_path.name}` ({onnx_path.stat().st_size:,} bytes)",
+        *(f"- {p} file: `sronnx/models/{f.name}` ({f.stat().st_size:,} bytes)"
+          for p, f in files.items()),
+        f"- default of `sronnx upscale --scale {scale}`: on CPUs the {args.cpu_default} file, "
+        "on CUDA the float32 file",
         f"- architecture: `{data.get('spec_str', data['arch'])}`",
-        f"- trained with: `{args.command}`",
         f"- data: `{cfg.get('data')}` (T91 + BSD200, the classic 291 images); validation: "
         f"{data.get('val')}",
         f"- steps: {int(data['step'])} (best checkpoint), batch {cfg.get('batch')}, HR patch "
-        f"{cfg.get('patch')}, loss {cfg.get('loss')}, lr {cfg.get('lr')} {cfg.get('schedule')}",
-        f"- training wall time: {float(data.get('wall_s', 0)) / 60:.1f} min of compute on "
-        f"{cpu_name()} ({platform.machine()}), torch threads {cfg.get('threads') or 'default'}",
+        f"{cfg.get('patch')}, loss {cfg.get('loss')}, lr {cfg.get('lr')} {cfg.get('schedule')}, "
+        f"warm-up {cfg.get('warmup')}, seed {cfg.get('seed')}",
+        f"- training wall time: {float(data.get('wall_s', 0)) / 60:.1f} min on {where}",
         f"- validation PSNR-Y (held-out training images): {data.get('best_psnr', 0):.2f} dB",
-        f"- exported, verified and scored on {today} by `python export/ship.py --run "
-        f"{args.run} --name {args.name} ...`",
+        f"- exported, verified and scored on {today} on {cpu_name()} by `python export/ship.py "
+        f"--run {args.run} --name {args.name} ...`",
+        "",
+        "Trained with (the same commands with `--device cpu` reproduce it on any machine):",
+        "",
+        commands,
         "",
         "## Scores (Y channel, border = scale, 8-bit output; Pillow bicubic as baseline)",
         "",
-        "| set | PSNR | SSIM | bicubic PSNR | bicubic SSIM |",
-        "|---|---|---|---|---|",
+        "| set | " + " | ".join(f"{p} PSNR | {p} SSIM" for p in files)
+        + " | bicubic PSNR | bicubic SSIM |",
+        "|---|" + "---|---|" * len(files) + "---|---|",
     ]
-    for name, s in scores.items():
-        lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['bic_psnr']:.2f} | "
-                     f"{s['bic_ssim']:.4f} |")
-    lines += ["", "## sronnx verify", "", "```", verify.strip(), "```", ""]
+    first = scores["float32"]
+    for name in first:
+        cells = " | ".join(f"{scores[p][name]['psnr']:.2f} | {scores[p][name]['ssim']:.4f}"
+                           for p in files)
+        lines.append(f"| {name} | {cells} | {first[name]['bic_psnr']:.2f} | "
+                     f"{first[name]['bic_ssim']:.4f} |")
+    for precision in files:
+        lines += ["", f"## sronnx export and verify ({precision})", "", "```",
+                  export_log[precision], verify[precision], "```"]
+    lines.append("")
     (ROOT / "export" / f"{args.name}.md").write_text("\n".join(lines))
     (ROOT / "export" / f"{args.name}.scores.json").write_text(json.dumps(
         {"name": args.name, "scale": scale, "date": today, "machine": cpu_name(),
-         "scores": scores}, indent=2) + "\n")
-    print(f"shipped {onnx_path} :: " + ", ".join(
-        f"{k} {v['psnr']:.2f} dB" for k, v in scores.items()))
+         "scores": scores["float32"], "scores_by_precision": scores}, indent=2) + "\n")
+    for precision, sc in scores.items():
+        print(f"shipped {files[precision]} :: " + ", ".join(
+            f"{k} {v['psnr']:.2f} dB" for k, v in sc.items()))
     return 0
 
 

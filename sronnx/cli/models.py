@@ -34,11 +34,19 @@ def _arch_rows(scale: int) -> list[dict]:
 def _shipped_rows() -> list[dict]:
     from sronnx.card import ModelFileError
     from sronnx.runtime.session import load_model
-    from sronnx.shipped import shipped_models
+    from sronnx.shipped import default_model_name, shipped_models
 
     rows = []
     for m in shipped_models():
-        row = {"name": m.name, "scale": m.scale, "path": str(m.path), "summary": m.summary}
+        default_on = []
+        for provider in ("cpu", "cuda"):
+            try:
+                if default_model_name(m.scale, provider) == m.name:
+                    default_on.append(provider)
+            except LookupError:
+                pass
+        row = {"name": m.name, "scale": m.scale, "precision": m.precision,
+               "default_on": default_on, "path": str(m.path), "summary": m.summary}
         try:
             card = load_model(m.path).info.card
             row.update({k: card.get(k) for k in ("spec", "params", "macs_per_pixel")})
@@ -76,4 +84,7 @@ def models(as_json: bool, scale: int) -> None:
         click.echo("  (none)")
     for s in shipped:
         psnr = f"  val PSNR-Y {s['val_psnr_y']:.2f} dB" if s.get("val_psnr_y") else ""
-        click.echo(f"  {s['name']:<14} x{s['scale']}  {s.get('spec', '?')}{psnr}  {s['path']}")
+        default = f"  default on {' and '.join(s['default_on']).upper()}" if s["default_on"] \
+            else ""
+        click.echo(f"  {s['name']:<14} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
+                   f"{psnr}{default}  {s['path']}")

@@ -56,6 +56,25 @@ class _Progress:
             self.bar = None
 
 
+def _open_model(model: str | None, scale: int | None, provider: str, threads: int | None):
+    """The model file and its session. Without --model, the shipped default for the scale
+    *on the provider the session really got* (an int8 file on CPUs, float32 on CUDA)."""
+    from sronnx.runtime.session import cuda_unavailable_reason, load_model
+    from sronnx.shipped import resolve_model
+
+    if model is not None:
+        path = resolve_model(model, scale)
+        return path, load_model(path, provider, threads)
+    wanted = "cuda" if provider == "cuda" or (
+        provider == "auto" and cuda_unavailable_reason() is None) else "cpu"
+    path = resolve_model(None, scale, wanted)
+    loaded = load_model(path, provider, threads)
+    if loaded.provider != wanted:  # auto fell back to the CPU: take the CPU's default
+        path = resolve_model(None, scale, loaded.provider)
+        loaded = load_model(path, "cpu", threads)
+    return path, loaded
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
@@ -109,9 +128,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     from sronnx.card import ModelFileError
     from sronnx.runtime.batch import OutputOptions, PlanError, plan_jobs, run_jobs
     from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
-    from sronnx.runtime.session import ProviderError, load_model
+    from sronnx.runtime.session import ProviderError
     from sronnx.runtime.upscaler import Upscaler
-    from sronnx.shipped import resolve_model
 
     if skip_existing and overwrite:
         raise click.UsageError("--skip-existing and --overwrite exclude each other")
@@ -131,8 +149,7 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     if report is not None and report.resolve() in {j.source.resolve() for j in jobs}:
         _fail(f"--json {report} would overwrite an input")
     try:
-        path = resolve_model(model, scale)
-        loaded = load_model(path, provider, threads)
+        path, loaded = _open_model(model, scale, provider, threads)
     except (LookupError, ModelFileError, ProviderError) as exc:
         _fail(str(exc))
     if scale is not None and loaded.info.descriptor.scale != scale:

@@ -45,7 +45,8 @@ class Upscaler:
         from sronnx.shipped import resolve_model
 
         self.model = model if isinstance(model, LoadedModel) else load_model(
-            resolve_model(model), provider, threads)
+            resolve_model(model, None, "cuda" if provider == "cuda" else "cpu"), provider,
+            threads)
         d = self.descriptor
         self.tile = tile if tile is not None else max(d.tile_hint, DEFAULT_TILE)
         self.overlap = overlap if overlap is not None else default_overlap(d)

@@ -1,0 +1,82 @@
+"""The models shipped in the package: each file is the one its index entry and card describe,
+and each still reaches its quality floor on Set5 (so a regression fails CI)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import data_dir
+from PIL import Image
+
+from sronnx import degrade, metrics
+from sronnx.runtime.session import load_model
+from sronnx.shipped import default_model_name, shipped_models
+
+# Set5 PSNR-Y floors (bench protocol), a little under what each file measured when it
+# shipped (export/rsp-x*.md): a re-export or runtime change that costs more fails here.
+SET5_FLOOR_DB = {
+    "rsp-x2": 37.40, "rsp-x2-int8": 37.30,
+    "rsp-x3": 33.30, "rsp-x3-int8": 33.20,
+    "rsp-x4": 31.20, "rsp-x4-int8": 31.05,
+}
+INDEX = json.loads((Path(str(resources.files("sronnx.models"))) / "index.json").read_text())
+MODELS = {m.name: m for m in shipped_models()}
+ENTRIES = {e["name"]: e for e in INDEX["models"]}
+
+
+def test_every_scale_has_defaults_on_cpu_and_cuda() -> None:
+    for scale in (2, 3, 4):
+        for provider in ("cpu", "cuda"):
+            name = default_model_name(scale, provider)
+            assert MODELS[name].scale == scale
+        assert MODELS[default_model_name(scale, "cuda")].precision == "float32"
+    assert set(SET5_FLOOR_DB) == set(MODELS), "every shipped model needs a floor here"
+
+
+@pytest.mark.parametrize("name", sorted(SET5_FLOOR_DB))
+def test_file_matches_its_index_entry_and_card(name: str) -> None:
+    m, entry = MODELS[name], ENTRIES[name]
+    assert hashlib.sha256(m.path.read_bytes()).hexdigest() == entry["sha256"]
+    info = load_model(m.path).info
+    assert info.descriptor.scale == m.scale == entry["scale"]
+    assert info.card.get("precision", "float32") == m.precision
+    assert info.card.get("trained") is True
+    assert len(info.card["weights_sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SET5_FLOOR_DB if not n.endswith("-int8")))
+def test_float32_weights_hash_to_the_card(name: str) -> None:
+    """The card's weights hash is recomputed from the file's own initializers (torch)."""
+    pytest.importorskip("torch")
+    from sronnx.onnx_export import weights_sha256
+    from sronnx.verify import model_from_onnx
+
+    m = MODELS[name]
+    info = load_model(m.path).info
+    assert weights_sha256(model_from_onnx(m.path, info)) == info.card["weights_sha256"]
+    int8 = MODELS.get(f"{name}-int8")
+    if int8 is not None:  # quantized from these very weights
+        assert load_model(int8.path).info.card["weights_sha256"] == info.card["weights_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(SET5_FLOOR_DB))
+def test_set5_psnr_floor(name: str) -> None:
+    set5 = data_dir("test", "Set5")
+    m = MODELS[name]
+    loaded = load_model(m.path, "cpu")
+    scores = []
+    for path in sorted(set5.glob("*.png")):
+        lr, hr = degrade.make_pair(Image.open(path), m.scale)
+        x = np.asarray(lr, dtype=np.float32).transpose(2, 0, 1)[None] / np.float32(255.0)
+        y = loaded.session.run([loaded.output_name], {loaded.input_name: x})[0][0]
+        sr8 = metrics.quantize(y.transpose(1, 2, 0))
+        scores.append(metrics.psnr_y(sr8, np.asarray(hr), border=m.scale))
+    assert len(scores) == 5
+    mean = float(np.mean(scores))
+    assert mean >= SET5_FLOOR_DB[name], f"{name}: Set5 {mean:.3f} dB < {SET5_FLOOR_DB[name]}"
+    assert abs(mean - ENTRIES[name]["set5_psnr_y"]) < 0.01  # the figure the index states
