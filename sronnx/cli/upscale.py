@@ -56,6 +56,25 @@ class _Progress:
             self.bar = None
 
 
+def _parallelism(workers: int | None, threads: int | None, provider: str, pipeline: bool,
+                 files: int) -> tuple[int, int | None]:
+    """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
+    core, each model call on one thread: measured faster than every call spread over all
+    cores while decoding and encoding compete for them (bench/results/e2e_shipped.txt)."""
+    import os
+
+    from sronnx.runtime.session import cuda_unavailable_reason
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    on_cpu = provider == "cpu" or (provider == "auto" and cuda_unavailable_reason() is not None)
+    if workers is None:
+        workers = min(cpus, files) if on_cpu and pipeline and threads is None else 1
+    if threads is None and on_cpu and workers > 1:
+        threads = max(1, cpus // workers)
+    return workers, threads
+
+
 def _open_model(model: str | None, scale: int | None, provider: str, threads: int | None):
     """The model file and its session. Without --model, the shipped default for the scale
     *on the provider the session really got* (an int8 file on CPUs, float32 on CUDA)."""
@@ -109,7 +128,11 @@ def _fail(message: str) -> NoReturn:
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Largest input accepted, in pixels (decompression-bomb guard; "
                    "default 178956970).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="ONNX Runtime threads.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="ONNX Runtime threads per worker [default: the CPUs / --workers].")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Files processed at once [default: on CPUs, one per CPU for two or more "
+                   "files; on CUDA, 1 (decoding, inference and encoding still overlap)].")
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Overlap decoding, inference and encoding (same outputs either way).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
@@ -119,7 +142,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
             provider: str, tile: int | None, tile_overlap: int | None, batch: int, fmt: str,
             quality: int, png_compress_level: int, suffix: str, recursive: bool,
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            threads: int | None, pipeline: bool, quiet: bool, report: Path | None) -> None:
+            threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
+            report: Path | None) -> None:
     """Upscale INPUTS (image files and/or folders) into OUTPUT.
 
     Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
@@ -148,6 +172,7 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
                  else "" if recursive else " (use --recursive for sub-folders)"))
     if report is not None and report.resolve() in {j.source.resolve() for j in jobs}:
         _fail(f"--json {report} would overwrite an input")
+    workers, threads = _parallelism(workers, threads, provider, pipeline, len(jobs))
     try:
         path, loaded = _open_model(model, scale, provider, threads)
     except (LookupError, ModelFileError, ProviderError) as exc:
@@ -177,7 +202,7 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
                            max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=progress,
-                           pipeline=pipeline)
+                           pipeline=pipeline, workers=workers if up.provider == "cpu" else 1)
     finally:
         progress.close()
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}

@@ -241,13 +241,18 @@ _DONE = object()
 def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
              max_pixels: int | None = None,
              on_result: Callable[[FileResult], None] | None = None,
-             pipeline: bool = True) -> list[FileResult]:
-    """Process every job in order; `on_result` sees each result as soon as it exists.
+             pipeline: bool = True, workers: int = 1) -> list[FileResult]:
+    """Process every job; results come back in job order, `on_result` sees each result as
+    soon as it exists.
 
-    With `pipeline`, decoding (one thread), inference (this thread) and encoding (one
-    thread) overlap: Pillow, zlib and ONNX Runtime release the GIL. Queues hold one file
-    each, so at most about three inputs and three outputs are in memory at once, whatever
-    the number of files. Results and outputs are the same as without it.
+    With `pipeline` and one worker, decoding (one thread), inference (this thread) and
+    encoding (one thread) overlap: Pillow, zlib and ONNX Runtime release the GIL. Queues
+    hold one file each, so at most about three inputs and three outputs are in memory at
+    once, whatever the number of files. With `workers` > 1, that many threads each take whole
+    files (decode, infer, encode) one after another: on CPUs, with one ONNX Runtime thread per
+    worker, no core waits for another at every layer, which beats splitting each model call
+    over the cores when the pipeline's other stages share them (`bench/e2e.py`); at most
+    `workers` files are in memory. Results and outputs are the same either way.
     """
     results: list[FileResult] = []
 
@@ -260,6 +265,8 @@ def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: st
         for job in jobs:
             emit(process_one(up, job, opts, existing=existing, max_pixels=max_pixels))
         return results
+    if workers > 1:
+        return _run_parallel(up, jobs, opts, existing, max_pixels, on_result, workers)
 
     import queue
     import threading
@@ -323,3 +330,48 @@ def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: st
     if errors:
         raise errors[0]
     return results
+
+
+def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: str,
+                  max_pixels: int | None, on_result: Callable[[FileResult], None] | None,
+                  workers: int) -> list[FileResult]:
+    """`workers` threads, each processing whole files in turn (see `run_jobs`)."""
+    import threading
+
+    lock = threading.Lock()
+    todo = iter(enumerate(jobs))
+    done: dict[int, FileResult] = {}
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    item = next(todo, None)
+                if item is None:
+                    return
+                i, job = item
+                result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels)
+                with lock:
+                    done[i] = result
+                    if on_result is not None and not stop.is_set():
+                        on_result(result)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=work, name=f"sronnx-worker-{k}", daemon=True)
+               for k in range(min(workers, len(jobs)))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.1)
+    except BaseException:
+        stop.set()
+        raise
+    if errors:
+        raise errors[0]
+    return [done[i] for i in sorted(done)]
