@@ -66,11 +66,12 @@ def make_image(path: Path, size: int, mode: str = "RGB") -> None:
 
 
 def pick_model(folder: Path, spec: str) -> Path:
-    from sronnx.shipped import shipped_models
+    from sronnx.shipped import resolve_model
 
-    for m in shipped_models():
-        if m.scale == 2:
-            return m.path
+    try:
+        return resolve_model(None, 2, "cpu")  # what `sronnx upscale` uses on this machine
+    except LookupError:
+        pass
     import torch
 
     from sronnx.archs.analysis import receptive_field
