@@ -84,7 +84,7 @@ def models(as_json: bool, scale: int) -> None:
         click.echo("  (none)")
     for s in shipped:
         psnr = f"  val PSNR-Y {s['val_psnr_y']:.2f} dB" if s.get("val_psnr_y") else ""
-        default = f"  default on {' and '.join(s['default_on']).upper()}" if s["default_on"] \
-            else ""
+        on = " and ".join(p.upper() for p in s["default_on"])
+        default = f"  default on {on}" if on else ""
         click.echo(f"  {s['name']:<14} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
                    f"{psnr}{default}  {s['path']}")
