@@ -79,4 +79,6 @@ def test_set5_psnr_floor(name: str) -> None:
     assert len(scores) == 5
     mean = float(np.mean(scores))
     assert mean >= SET5_FLOOR_DB[name], f"{name}: Set5 {mean:.3f} dB < {SET5_FLOOR_DB[name]}"
-    assert abs(mean - ENTRIES[name]["set5_psnr_y"]) < 0.01  # the figure the index states
+    # the figure the index states; int8 kernels may round differently in other onnxruntime
+    # versions, float32 ones hardly at all
+    assert abs(mean - ENTRIES[name]["set5_psnr_y"]) < (0.05 if m.precision == "int8" else 0.01)
