@@ -56,42 +56,20 @@ class _Progress:
             self.bar = None
 
 
-def _parallelism(workers: int | None, threads: int | None, provider: str, pipeline: bool,
+def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipeline: bool,
                  files: int) -> tuple[int, int | None]:
     """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
     core, each model call on one thread: measured faster than every call spread over all
     cores while decoding and encoding compete for them (bench/results/e2e_shipped.txt)."""
     import os
 
-    from sronnx.runtime.session import cuda_unavailable_reason
-
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpus = cpus or 1
-    on_cpu = provider == "cpu" or (provider == "auto" and cuda_unavailable_reason() is not None)
     if workers is None:
         workers = min(cpus, files) if on_cpu and pipeline and threads is None else 1
     if threads is None and on_cpu and workers > 1:
         threads = max(1, cpus // workers)
     return workers, threads
-
-
-def _open_model(model: str | None, scale: int | None, provider: str, threads: int | None):
-    """The model file and its session. Without --model, the shipped default for the scale
-    *on the provider the session really got* (an int8 file on CPUs, float32 on CUDA)."""
-    from sronnx.runtime.session import cuda_unavailable_reason, load_model
-    from sronnx.shipped import resolve_model
-
-    if model is not None:
-        path = resolve_model(model, scale)
-        return path, load_model(path, provider, threads)
-    wanted = "cuda" if provider == "cuda" or (
-        provider == "auto" and cuda_unavailable_reason() is None) else "cpu"
-    path = resolve_model(None, scale, wanted)
-    loaded = load_model(path, provider, threads)
-    if loaded.provider != wanted:  # auto fell back to the CPU: take the CPU's default
-        path = resolve_model(None, scale, loaded.provider)
-        loaded = load_model(path, "cpu", threads)
-    return path, loaded
 
 
 def _fail(message: str) -> NoReturn:
@@ -152,7 +130,7 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     from sronnx.card import ModelFileError
     from sronnx.runtime.batch import OutputOptions, PlanError, plan_jobs, run_jobs
     from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
-    from sronnx.runtime.session import ProviderError
+    from sronnx.runtime.session import ProviderError, intended_provider, open_model
     from sronnx.runtime.upscaler import Upscaler
 
     if skip_existing and overwrite:
@@ -172,9 +150,10 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
                  else "" if recursive else " (use --recursive for sub-folders)"))
     if report is not None and report.resolve() in {j.source.resolve() for j in jobs}:
         _fail(f"--json {report} would overwrite an input")
-    workers, threads = _parallelism(workers, threads, provider, pipeline, len(jobs))
+    on_cpu = intended_provider(provider) == "cpu"
+    workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
     try:
-        path, loaded = _open_model(model, scale, provider, threads)
+        path, loaded = open_model(model, scale, provider, threads)
     except (LookupError, ModelFileError, ProviderError) as exc:
         _fail(str(exc))
     if scale is not None and loaded.info.descriptor.scale != scale:

@@ -317,7 +317,7 @@ def _sub_filter(raw: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
     return out
 
 
-def _png_filter(raw: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
+def _paeth_filter(raw: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
     """Paeth-filter a block of rows (n x row bytes, uint8) given the row above the block.
 
     Paeth on every row compresses photos as well as libpng's per-row choice (measured within
@@ -361,7 +361,7 @@ def write_png(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None
         _png_chunk(fh, b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
     comp = zlib.compressobj(compress_level)
     prev = np.zeros(w * bpp, dtype=np.uint8)
-    row_filter = _png_filter if compress_level >= PAETH_FROM_LEVEL else _sub_filter
+    row_filter = _paeth_filter if compress_level >= PAETH_FROM_LEVEL else _sub_filter
     for y0, y1 in _bands(h, w * bpp * 24):
         block = arr[y0:y1]
         if depth == 16:

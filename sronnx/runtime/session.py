@@ -7,6 +7,7 @@ the session which providers it really got and refuses to pretend.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
+@functools.cache
 def _preload_cuda_libraries() -> None:
     """Let onnxruntime-gpu find CUDA and cuDNN installed as pip packages (nvidia-*), which
     it does not search by itself unless torch was imported first."""
@@ -114,6 +116,35 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         input_name=session.get_inputs()[0].name,
         output_name=session.get_outputs()[0].name,
     )
+
+
+def intended_provider(provider: str) -> str:
+    """What "cpu", "cuda" or "auto" asks for on this machine: "cuda" or "cpu"."""
+    if provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None):
+        return "cuda"
+    return "cpu"
+
+
+def open_model(model: str | Path | None, scale: int | None = None, provider: str = "cpu",
+               threads: int | None = None) -> tuple[Path, LoadedModel]:
+    """A shipped name, an .onnx path, or None, opened on `provider`: (file, session).
+
+    None takes the shipped default for `scale` *on the provider the session really got*
+    (an int8 file on CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the
+    CPU's default rather than CUDA's.
+    """
+    from sronnx.shipped import resolve_model
+
+    if model is not None:
+        path = resolve_model(model, scale)
+        return path, load_model(path, provider, threads)
+    wanted = intended_provider(provider)
+    path = resolve_model(None, scale, wanted)
+    loaded = load_model(path, provider, threads)
+    if loaded.provider != wanted:
+        path = resolve_model(None, scale, loaded.provider)
+        loaded = load_model(path, "cpu", threads)
+    return path, loaded
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from sronnx.descriptor import ModelDescriptor
 from sronnx.runtime.pil_modes import alpha_cell, unpremultiply
-from sronnx.runtime.session import LoadedModel, load_model
+from sronnx.runtime.session import LoadedModel, open_model
 from sronnx.runtime.tiling import Span, output_slices, plan_tiles
 
 # Default largest tile side (input pixels) for fully convolutional models: big enough that
@@ -42,11 +42,8 @@ class Upscaler:
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
                  tile: int | None = None, overlap: int | None = None, batch: int = 1,
                  threads: int | None = None) -> None:
-        from sronnx.shipped import resolve_model
-
-        self.model = model if isinstance(model, LoadedModel) else load_model(
-            resolve_model(model, None, "cuda" if provider == "cuda" else "cpu"), provider,
-            threads)
+        self.model = model if isinstance(model, LoadedModel) else open_model(
+            model, None, provider, threads)[1]
         d = self.descriptor
         self.tile = tile if tile is not None else max(d.tile_hint, DEFAULT_TILE)
         self.overlap = overlap if overlap is not None else default_overlap(d)
