@@ -16,9 +16,9 @@ reported and the rest go on.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -28,20 +28,13 @@ from typing import Any
 
 import numpy as np
 
-INPUT = {2: (960, 540), 3: (640, 360), 4: (480, 270)}  # (w, h): outputs of 1920x1080
-
 
 def median_ms(fn, sync, warmup: int = 5, repeats: int = 30) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": statistics.median(times), "min_ms": min(times), "runs": repeats}
+    """sronnx bench's timer, each call synchronized with the device."""
+    from sronnx.benchmark.speed import time_calls
+
+    t = time_calls(lambda: (fn(), sync()), warmup=warmup, repeats=repeats, min_time=0.0)
+    return {"p50_ms": t.p50 * 1000, "min_ms": min(t.latencies_s) * 1000, "runs": repeats}
 
 
 def fenced(results: dict[str, Any], key: str, fn, *args) -> None:
@@ -88,11 +81,11 @@ def speed(path: Path, path16: Path | None, device: str) -> dict[str, Any]:
     import torch
 
     from sronnx.benchmark.models import describe_onnx
-    from sronnx.benchmark.speed import torch_model
+    from sronnx.benchmark.speed import default_input_size, torch_model
     from sronnx.runtime.session import PROVIDERS, session_options
 
     bm = describe_onnx(path, path.stem, "file")
-    w, h = INPUT[bm.scale]
+    w, h = default_input_size(bm.scale)
     x_np = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     dev = torch.device(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -107,10 +100,9 @@ def speed(path: Path, path16: Path | None, device: str) -> dict[str, Any]:
         out["torch_eager_fp32"] = median_ms(lambda: net(x_t), sync)
         out["torch_eager_fp32_host_io"] = median_ms(
             lambda: net(torch.from_numpy(x_np).to(dev)).cpu().numpy(), sync)
-        if device == "cuda":
-            net16, x16 = net.half(), x_t.half()
+        if device == "cuda":  # a copy: .half() in place would round the float32 weights
+            net16, x16 = copy.deepcopy(net).half(), x_t.half()
             out["torch_eager_fp16"] = median_ms(lambda: net16(x16), sync)
-            net.float()
 
     provider = PROVIDERS[device]
 
@@ -163,20 +155,13 @@ def speed(path: Path, path16: Path | None, device: str) -> dict[str, Any]:
 def fp16_quality(path: Path, path16: Path, set5: str, device: str) -> dict[str, Any]:
     """Set5 PSNR-Y (bench protocol) of the float16 file beside the float32 file, both on
     ONNX Runtime `device`, whole images."""
-    from sronnx.benchmark.quality import evaluate, load_dataset
+    from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
     from sronnx.runtime.session import load_model
 
     data = load_dataset(set5)
-    res = {}
-    for label, p in (("fp32", path), ("fp16", path16)):
-        m = load_model(p, device)
-
-        def run(lr, m=m):
-            x = np.asarray(lr, dtype=np.float32).transpose(2, 0, 1)[None] / np.float32(255.0)
-            return m.session.run([m.output_name], {m.input_name: x})[0][0].transpose(1, 2, 0)
-
-        res[label] = evaluate(run, data, m.info.descriptor.scale)
-        res[label + "_provider"] = m.provider
+    scale = load_model(path).info.descriptor.scale
+    res = {label: evaluate(onnx_upscaler(p, provider=device), data, scale)
+           for label, p in (("fp32", path), ("fp16", path16))}
     res["psnr_change_db"] = res["fp16"]["psnr_y"] - res["fp32"]["psnr_y"]
     return res
 
