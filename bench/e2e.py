@@ -48,14 +48,10 @@ print(u.ru_maxrss, u.ru_utime + u.ru_stime, rc)
 
 
 def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    """Median seconds of `repeats` calls after `warmup` (sronnx bench's own timer)."""
+    from sronnx.benchmark.speed import time_calls
+
+    return time_calls(fn, warmup=warmup, repeats=repeats, min_time=0.0).p50
 
 
 def make_inputs(folder: Path, count: int) -> list[Path]:
@@ -97,11 +93,10 @@ def matmul_gflops(threads: int) -> float:
 
 
 def ort_session(path: Path, threads: int):
-    import onnxruntime as ort
+    """The model on ONNX Runtime CPU with `threads`, as sronnx opens it."""
+    from sronnx.runtime.session import load_model
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return load_model(path, "cpu", threads).session
 
 
 def naive_loop(model: Path, inputs: list[Path], out: Path) -> float:
@@ -150,33 +145,18 @@ def sronnx_run(model: Path, folder: Path, out: Path, report: Path) -> dict:
 
 
 def set5_psnr(model: Path, scale: int) -> float:
-    from sronnx.degrade import make_pair
-    from sronnx.metrics import psnr_y
-    from sronnx.runtime.upscaler import Upscaler
+    """Set5 PSNR-Y by the bench protocol (the figure index.json and `sronnx bench` state)."""
+    from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
 
-    up = Upscaler(model, "cpu", tile=4096)
-    vals = []
-    for p in sorted((DATA / "test" / "Set5").glob("*.png")):
-        lr, hr = make_pair(Image.open(p), scale)
-        vals.append(psnr_y(up.upscale_rgb(np.asarray(lr)), np.asarray(hr), scale))
-    return float(np.mean(vals))
+    return evaluate(onnx_upscaler(model), load_dataset(DATA / "test" / "Set5"), scale)["psnr_y"]
 
 
-def _float32_original(model: Path) -> Path | None:
-    """The shipped float32 file an int8 shipped file was quantized from, if any."""
-    from sronnx.shipped import shipped_models
+def _int8_pairs() -> list[tuple[Path, Path, int]]:
+    """(float32 file, int8 file, scale) of every shipped int8 model."""
+    from sronnx.shipped import float32_twin, shipped_models
 
-    for m in shipped_models():
-        if m.path == model and m.precision == "int8":
-            return next((o.path for o in shipped_models() if o.name == m.name[:-5]), None)
-    return None
-
-
-def _int8_pairs() -> list[tuple[Path, Path]]:
-    from sronnx.shipped import shipped_models
-
-    return [(o, q) for q in [m.path for m in shipped_models() if m.precision == "int8"]
-            if (o := _float32_original(q)) is not None]
+    return [(o.path, m.path, m.scale) for m in shipped_models()
+            if m.precision == "int8" and (o := float32_twin(m.name)) is not None]
 
 
 def main() -> int:
@@ -190,6 +170,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from sronnx.benchmark.machine import describe, machine_info
+    from sronnx.benchmark.speed import default_input_size
     from sronnx.runtime.session import load_model
     from sronnx.shipped import resolve_model
 
@@ -203,14 +184,14 @@ def main() -> int:
           f"{info.card.get('precision', 'float32')}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
-        w, h = 1920 // scale, 1080 // scale
+        w, h = default_input_size(scale)
         x = np.random.rand(1, 3, h, w).astype(np.float32)
         res["matmul_gflops"] = matmul_gflops(args.threads)
         res["efficiency"] = {}
         candidates = [model]
-        original = _float32_original(model)
-        if original is not None:
-            candidates.append(original)
+        twin = next((f for f, q, _ in _int8_pairs() if q == model), None)
+        if twin is not None:
+            candidates.append(twin)
         for m in candidates:
             sess = ort_session(m, args.threads)
             t = median_time(lambda sess=sess: sess.run(None, {"input": x}))
@@ -262,9 +243,8 @@ def main() -> int:
         print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
 
         res["int8"] = {}
-        for fp32, q in _int8_pairs():
-            sc = load_model(fp32).info.descriptor.scale
-            xs = np.random.rand(1, 3, 1080 // sc, 1920 // sc).astype(np.float32)
+        for fp32, q, sc in _int8_pairs():
+            xs = np.random.rand(1, 3, *reversed(default_input_size(sc))).astype(np.float32)
             s32, s8 = ort_session(fp32, args.threads), ort_session(q, args.threads)
             t32 = median_time(lambda s32=s32, xs=xs: s32.run(None, {"input": xs}))
             t8 = median_time(lambda s8=s8, xs=xs: s8.run(None, {"input": xs}))

@@ -28,27 +28,27 @@ DATA = ROOT.parent / "shared" / "data" / "test"
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    from sronnx.benchmark.machine import machine_info
+
+    return machine_info()["cpu_model"]
 
 
-def score(model_path: Path, scale: int, sets: list[str]) -> dict[str, dict[str, float]]:
-    """Mean Y-PSNR / Y-SSIM per set, model and bicubic, by `sronnx bench`'s own protocol."""
-    from sronnx.benchmark.models import describe_onnx
+def score(paths: dict[str, Path], scale: int, sets: list[str]) -> dict[str, dict]:
+    """Mean Y-PSNR / Y-SSIM per precision and set, with bicubic, by `sronnx bench`'s own
+    protocol; each set is read and bicubic scored once."""
     from sronnx.benchmark.quality import bicubic_upscaler, evaluate, load_dataset, onnx_upscaler
 
-    model = onnx_upscaler(describe_onnx(model_path, model_path.stem, "ship"))
-    out = {}
+    models = {p: onnx_upscaler(path) for p, path in paths.items()}
+    out: dict[str, dict] = {p: {} for p in paths}
     for name in sets:
         data = load_dataset(DATA / name)
-        m, b = evaluate(model, data, scale), evaluate(bicubic_upscaler(scale), data, scale)
-        out[name] = {"psnr": round(m["psnr_y"], 4), "ssim": round(m["ssim_y"], 4),
-                     "bic_psnr": round(b["psnr_y"], 4), "bic_ssim": round(b["ssim_y"], 4)}
+        b = evaluate(bicubic_upscaler(scale), data, scale)
+        for precision, model in models.items():
+            m = evaluate(model, data, scale)
+            out[precision][name] = {"psnr": round(m["psnr_y"], 4),
+                                    "ssim": round(m["ssim_y"], 4),
+                                    "bic_psnr": round(b["psnr_y"], 4),
+                                    "bic_ssim": round(b["ssim_y"], 4)}
     return out
 
 
@@ -68,6 +68,7 @@ def main() -> int:
                     help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
     args = ap.parse_args()
 
+    from sronnx.shipped import INT8_SUFFIX, read_index
     from sronnx.train.checkpoint import load_checkpoint
 
     ckpt = args.run / "best.pt"
@@ -77,8 +78,8 @@ def main() -> int:
     sronnx = [sys.executable, "-m", "sronnx"]
     files = {"float32": MODELS / f"{args.name}.onnx"}
     if args.int8_calib:
-        files["int8"] = MODELS / f"{args.name}-int8.onnx"
-    verify, scores, export_log = {}, {}, {}
+        files["int8"] = MODELS / f"{args.name}{INT8_SUFFIX}.onnx"
+    verify, export_log = {}, {}
     for precision, path in files.items():
         extra = ["--int8", "--calib", str(args.int8_calib), "--force"] if precision == "int8" \
             else []
@@ -88,13 +89,11 @@ def main() -> int:
         verify[precision] = subprocess.run(
             [*sronnx, "verify", str(path), "--checkpoint", str(ckpt)], check=True,
             capture_output=True, text=True).stdout.strip()
-        scores[precision] = score(path, scale, args.sets.split(","))
+    scores = score(files, scale, args.sets.split(","))
 
     index_path = MODELS / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else []
-    if isinstance(index, list):
-        index = {"models": index, "defaults": {}}
-    names = {f"{args.name}-int8" if p == "int8" else args.name: p for p in files}
+    index = read_index(index_path)
+    names = {f"{args.name}{INT8_SUFFIX}" if p == "int8" else args.name: p for p in files}
     index["models"] = [e for e in index["models"]
                        if e["name"] not in names and e.get("scale") != scale]
     for name, precision in names.items():
@@ -104,14 +103,15 @@ def main() -> int:
                                 "set5_psnr_y": scores[precision]["Set5"]["psnr"],
                                 "summary": args.summary})
     index["models"].sort(key=lambda e: (e["scale"], e["name"]))
-    cpu = f"{args.name}-int8" if args.cpu_default == "int8" else args.name
+    cpu = f"{args.name}{INT8_SUFFIX}" if args.cpu_default == "int8" else args.name
     index["defaults"][str(scale)] = {"cpu": cpu, "cuda": args.name}
     index["defaults"] = dict(sorted(index["defaults"].items()))
     index_path.write_text(json.dumps(index, indent=2) + "\n")
 
     cfg = data.get("config", {})
     today = dt.date.today().isoformat()
-    where = args.trained_on or f"{cpu_name()} ({platform.machine()})"
+    cpu = cpu_name()
+    where = args.trained_on or f"{cpu} ({platform.machine()})"
     commands = "\n".join(f"    {c}" for c in args.command)
     lines = [
         f"# {args.name} (x{scale})",
@@ -130,7 +130,7 @@ def main() -> int:
         f"warm-up {cfg.get('warmup')}, seed {cfg.get('seed')}",
         f"- training wall time: {float(data.get('wall_s', 0)) / 60:.1f} min on {where}",
         f"- validation PSNR-Y (held-out training images): {data.get('best_psnr', 0):.2f} dB",
-        f"- exported, verified and scored on {today} on {cpu_name()} by `python export/ship.py "
+        f"- exported, verified and scored on {today} on {cpu} by `python export/ship.py "
         f"--run {args.run} --name {args.name} ...`",
         "",
         "Trained with (the same commands with `--device cpu` reproduce it on any machine):",
@@ -155,7 +155,7 @@ def main() -> int:
     lines.append("")
     (ROOT / "export" / f"{args.name}.md").write_text("\n".join(lines))
     (ROOT / "export" / f"{args.name}.scores.json").write_text(json.dumps(
-        {"name": args.name, "scale": scale, "date": today, "machine": cpu_name(),
+        {"name": args.name, "scale": scale, "date": today, "machine": cpu,
          "scores": scores["float32"], "scores_by_precision": scores}, indent=2) + "\n")
     for precision, sc in scores.items():
         print(f"shipped {files[precision]} :: " + ", ".join(

@@ -8,12 +8,14 @@ little (ONNX Runtime's CUDA provider gains nothing from int8 QDQ, so CUDA gets f
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 DEFAULT_SCALE = 2
+INT8_SUFFIX = "-int8"  # NAME-int8 is NAME quantized (export/ship.py writes both)
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,30 @@ class ShippedModel:
     precision: str = "float32"
 
 
-def _index() -> tuple[Path, dict]:
-    folder = Path(str(resources.files("sronnx.models")))
-    index = folder / "index.json"
-    if not index.is_file():
-        return folder, {"models": [], "defaults": {}}
-    data = json.loads(index.read_text())
+def read_index(path: Path) -> dict:
+    """An index.json as {"models": [...], "defaults": {...}}; an absent file is empty."""
+    if not path.is_file():
+        return {"models": [], "defaults": {}}
+    data = json.loads(path.read_text())
     if isinstance(data, list):  # the first format: a bare list, first model per scale wins
         data = {"models": data, "defaults": {}}
-    return folder, data
+    return data
+
+
+@functools.cache
+def _index() -> tuple[Path, dict]:
+    """The package's own index, read once per process."""
+    folder = Path(str(resources.files("sronnx.models")))
+    return folder, read_index(folder / "index.json")
+
+
+def float32_twin(name: str) -> ShippedModel | None:
+    """The shipped float32 model an int8 shipped model was quantized from (NAME-int8 ->
+    NAME), or None."""
+    base = name.removesuffix(INT8_SUFFIX)
+    if base == name:
+        return None
+    return next((m for m in shipped_models() if m.name == base), None)
 
 
 def shipped_models() -> list[ShippedModel]:

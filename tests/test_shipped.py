@@ -4,18 +4,15 @@ and each still reaches its quality floor on Set5 (so a regression fails CI)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import data_dir
-from PIL import Image
 
-from sronnx import degrade, metrics
+from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
 from sronnx.runtime.session import load_model
-from sronnx.shipped import default_model_name, shipped_models
+from sronnx.shipped import default_model_name, read_index, shipped_models
 
 # Set5 PSNR-Y floors (bench protocol), a little under what each file measured when it
 # shipped (export/rsp-x*.md): a re-export or runtime change that costs more fails here.
@@ -24,7 +21,7 @@ SET5_FLOOR_DB = {
     "rsp-x3": 33.30, "rsp-x3-int8": 33.20,
     "rsp-x4": 31.20, "rsp-x4-int8": 31.05,
 }
-INDEX = json.loads((Path(str(resources.files("sronnx.models"))) / "index.json").read_text())
+INDEX = read_index(Path(str(resources.files("sronnx.models"))) / "index.json")
 MODELS = {m.name: m for m in shipped_models()}
 ENTRIES = {e["name"]: e for e in INDEX["models"]}
 
@@ -68,16 +65,9 @@ def test_float32_weights_hash_to_the_card(name: str) -> None:
 def test_set5_psnr_floor(name: str) -> None:
     set5 = data_dir("test", "Set5")
     m = MODELS[name]
-    loaded = load_model(m.path, "cpu")
-    scores = []
-    for path in sorted(set5.glob("*.png")):
-        lr, hr = degrade.make_pair(Image.open(path), m.scale)
-        x = np.asarray(lr, dtype=np.float32).transpose(2, 0, 1)[None] / np.float32(255.0)
-        y = loaded.session.run([loaded.output_name], {loaded.input_name: x})[0][0]
-        sr8 = metrics.quantize(y.transpose(1, 2, 0))
-        scores.append(metrics.psnr_y(sr8, np.asarray(hr), border=m.scale))
-    assert len(scores) == 5
-    mean = float(np.mean(scores))
+    data = load_dataset(set5)
+    assert len(data.images) == 5
+    mean = evaluate(onnx_upscaler(m.path), data, m.scale)["psnr_y"]
     assert mean >= SET5_FLOOR_DB[name], f"{name}: Set5 {mean:.3f} dB < {SET5_FLOOR_DB[name]}"
     # the figure the index states; int8 kernels may round differently in other onnxruntime
     # versions, float32 ones hardly at all

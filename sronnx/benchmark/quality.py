@@ -88,19 +88,23 @@ def bicubic_upscaler(scale: int) -> UpscaleFn:
     return lambda lr: np.asarray(degrade.bicubic_upscale(lr, scale))
 
 
-def onnx_upscaler(model: BenchModel, threads: int | None = None) -> UpscaleFn:
-    """An sronnx ONNX model on ONNX Runtime CPU: the whole image in one call (benchmark
-    images are small); a fixed-size model goes through the tiled upscaler instead."""
+def onnx_upscaler(model: BenchModel | str | Path, threads: int | None = None,
+                  provider: str = "cpu") -> UpscaleFn:
+    """An sronnx ONNX model (a bench model or a file) on ONNX Runtime `provider`: the whole
+    image in one call (benchmark images are small); a fixed-size model goes through the
+    tiled upscaler instead."""
+    from sronnx.data import to_nchw_float
     from sronnx.runtime.session import load_model
     from sronnx.runtime.upscaler import Upscaler
 
-    loaded = load_model(model.path, "cpu", threads)
+    path = model.path if isinstance(model, BenchModel) else Path(model)
+    loaded = load_model(path, provider, threads)
     if loaded.info.descriptor.fixed_size is not None:
         up = Upscaler(loaded)
         return lambda lr: up.upscale_array(np.asarray(lr))
 
     def run(lr: Image.Image) -> np.ndarray:
-        x = np.asarray(lr, dtype=np.float32).transpose(2, 0, 1)[None] / np.float32(255.0)
+        x = to_nchw_float(np.asarray(lr))
         y = loaded.session.run([loaded.output_name], {loaded.input_name: x})[0]
         return y[0].transpose(1, 2, 0)
 
