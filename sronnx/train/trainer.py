@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,45 +124,23 @@ def _to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
 
-class _Prefetcher:
-    """Cuts the next batches in a thread while the model trains on this one.
+def _batches(sampler: PatchSampler, batch: int
+             ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+    """Batches with one more cut ahead in a thread while the model trains on this one.
 
-    Each batch travels with the sampler's state *after* it, so a checkpoint records the
-    position of the next batch the loop will use, not of the ones cut ahead: a resumed run
+    Each batch comes with the sampler's state *after* it, so a checkpoint records the
+    position of the next batch the loop will use, not of the one cut ahead: a resumed run
     sees exactly the stream the straight run saw.
     """
+    def cut() -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        return (*sampler.batch_uint8(batch), sampler.state())
 
-    def __init__(self, sampler: PatchSampler, batch: int, depth: int = 3) -> None:
-        self._sampler, self._batch = sampler, batch
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sronnx-batches", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item: Any = (*self._sampler.batch_uint8(self._batch), self._sampler.state())
-            except BaseException as exc:  # noqa: BLE001 - handed to the training loop
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, BaseException):
-                return
-
-    def next(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    with ThreadPoolExecutor(1, thread_name_prefix="sronnx-batches") as pool:
+        ahead = pool.submit(cut)
+        while True:
+            item = ahead.result()
+            ahead = pool.submit(cut)
+            yield item
 
 
 def train(cfg: TrainConfig, resume: bool = False,
@@ -251,7 +228,7 @@ def train(cfg: TrainConfig, resume: bool = False,
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
             "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
-            "val_psnr_y": val_psnr, "wall_s": wall, "config": asdict(cfg),
+            "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": asdict(cfg),
             "data": str(cfg.data), "val": str(cfg.val) if cfg.val else "held-out part of data",
         }
 
@@ -273,11 +250,11 @@ def train(cfg: TrainConfig, resume: bool = False,
                 fh.write(json.dumps({**record, "loss": loss_v, "train_mse": mse_v}) + "\n")
         pending.clear()
 
-    batches = _Prefetcher(sampler, cfg.batch)
+    batches = _batches(sampler, cfg.batch)
+    start = time.perf_counter() - wall  # wall: the seconds of the run so far (resumed runs)
     try:
         while step < total:
-            t0 = time.perf_counter()
-            lr_np, hr_np, next_state = batches.next()
+            lr_np, hr_np, next_state = next(batches)
             lr_t, hr_t = _to_device(lr_np, device), _to_device(hr_np, device)
             sr = model(lr_t)
             loss = loss_fn(sr, hr_t)
@@ -291,7 +268,7 @@ def train(cfg: TrainConfig, resume: bool = False,
                 losses = torch.stack([loss.detach(), F.mse_loss(sr.detach(), hr_t)])
             patches_since += cfg.batch
             record: dict[str, Any] = {"step": step, "lr": sched.get_last_lr()[0],
-                                      "t": round(wall + time.perf_counter() - t0, 3)}
+                                      "t": round(time.perf_counter() - start, 3)}
             val = None
             if step % cfg.val_every == 0 or step == total:
                 val = evaluate(model, val_images, cfg.scale, device)
@@ -312,7 +289,6 @@ def train(cfg: TrainConfig, resume: bool = False,
                 rate = patches_since / max(now - t_last, 1e-9)
                 on_progress(Progress(step, total, float(losses[0]), rate, val))
                 t_last, patches_since = now, 0
-            wall += time.perf_counter() - t0
         flush()
     finally:
         batches.close()
@@ -320,7 +296,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         save_checkpoint(best_path, payload(last_val))
     write_loss_curve(log_path, out / "loss_curve.png")
     return {"steps": step, "best_val_psnr_y": best, "last_val_psnr_y": last_val,
-            "train_seconds": wall, "run_dir": str(out), "spec": spec_str}
+            "train_seconds": time.perf_counter() - start, "run_dir": str(out), "spec": spec_str}
 
 
 def write_loss_curve(log_path: Path, png_path: Path) -> Path | None:
