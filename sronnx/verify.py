@@ -30,6 +30,26 @@ CUDA_FLOAT32_TOLERANCE = 1e-3
 INT8_MIN_PSNR_DB = 30.0
 
 
+def criterion(precision: str, runtime: str, tolerance: float | None = None
+              ) -> tuple[float | None, float | None, str]:
+    """(max abs error, min PSNR dB, words) a comparison on `runtime` must meet.
+
+    `tolerance` overrides the default bound. Defaults: float32 1e-4, or 1e-3 on
+    onnxruntime-cuda (TF32); float16 2e-2; int8 a PSNR floor against float32.
+    """
+    if tolerance is not None:
+        tol, min_psnr = tolerance, None
+    elif precision == "int8":
+        tol, min_psnr = None, INT8_MIN_PSNR_DB
+    elif precision == "float32" and runtime == "onnxruntime-cuda":
+        tol, min_psnr = CUDA_FLOAT32_TOLERANCE, None
+    else:
+        tol, min_psnr = DEFAULT_TOLERANCE.get(precision), None
+    words = (f"max abs error <= {tol:g}" if tol is not None
+             else f"PSNR against float32 >= {min_psnr:g} dB")
+    return tol, min_psnr, words
+
+
 class VerifyError(ValueError):
     """Verification cannot run (no matching PyTorch weights, unusable file)."""
 
@@ -116,11 +136,12 @@ def image_cases(folder: Path, info: ModelInfo, limit: int = 3) -> list[tuple[str
     return cases
 
 
-def compare(model_path: Path, torch_model: nn.Module, session, cases, tolerance: float | None,
+def compare(model_path: Path, torch_model: nn.Module, session, cases, precision: str,
             runtime: str, fixed: bool, reference: bool = True,
-            min_psnr: float | None = None) -> list[Comparison]:
+            tolerance: float | None = None) -> list[Comparison]:
     """Run every case through PyTorch and the ONNX Runtime session, and (`reference`) one
-    small input through onnx.reference as an independent runtime."""
+    small input through onnx.reference as an independent runtime; each runtime is held to
+    its own `criterion`."""
     results = []
     name = session.get_inputs()[0].name
 
@@ -130,7 +151,8 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, tolerance:
             return
         err = float(np.max(np.abs(got.astype(np.float64) - expected)))
         psnr = _psnr(got, expected)
-        ok = (tolerance is None or err <= tolerance) and (min_psnr is None or psnr >= min_psnr)
+        tol, min_psnr, _ = criterion(precision, rt, tolerance)
+        ok = (tol is None or err <= tol) and (min_psnr is None or psnr >= min_psnr)
         results.append(Comparison(label, rt, err, psnr, ok))
 
     for label, x in cases:

@@ -36,11 +36,9 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     from sronnx.runtime.session import ProviderError, load_model
     from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from sronnx.verify import (
-        CUDA_FLOAT32_TOLERANCE,
-        DEFAULT_TOLERANCE,
-        INT8_MIN_PSNR_DB,
         VerifyError,
         compare,
+        criterion,
         image_cases,
         model_from_onnx,
         test_cases,
@@ -59,12 +57,8 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
         stop(str(exc))
     info = loaded.info
     precision = info.card.get("precision", "float32")
-    tol = DEFAULT_TOLERANCE.get(precision) if tolerance is None else tolerance
-    if tolerance is None and precision == "float32" and provider == "cuda":
-        tol = CUDA_FLOAT32_TOLERANCE
-    min_psnr = INT8_MIN_PSNR_DB if precision == "int8" and tolerance is None else None
-    criterion = f"max abs error <= {tol:g}" if tol is not None else \
-        f"PSNR against float32 >= {min_psnr:g} dB"
+    runtime = f"onnxruntime-{loaded.provider}"
+    words = criterion(precision, runtime, tolerance)[2]
     try:
         out_shape = check_onnx_file(path)
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
@@ -84,12 +78,11 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     cases = test_cases(info)
     if images:
         cases += image_cases(Path(images), info)
-    runtime = f"onnxruntime-{loaded.provider}"
-    results = compare(path, torch_model, loaded.session, cases, tol, runtime,
+    results = compare(path, torch_model, loaded.session, cases, precision, runtime,
                       fixed=info.descriptor.fixed_size is not None, reference=not no_reference,
-                      min_psnr=min_psnr)
+                      tolerance=tolerance)
     click.echo(f"{path}: {info.card.get('spec')} x{info.descriptor.scale} ({precision}), "
-               f"output shape {out_shape}; PyTorch model: {source}; {criterion}")
+               f"output shape {out_shape}; PyTorch model: {source}; {words}")
     click.echo(f"  {'case':<34} {'runtime':<18} {'max abs err':>12} {'PSNR dB':>9}")
     for r in results:
         if r.note:
@@ -101,7 +94,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     failed = [r for r in results if not r.ok]
     results = [r for r in results if not r.note]
     if failed:
-        click.echo(f"FAIL: {len(failed)} of {len(results)} comparisons fail {criterion}",
+        click.echo(f"FAIL: {len(failed)} of {len(results)} comparisons fail {words}",
                    err=True)
         sys.exit(1)
-    click.echo(f"OK: {len(results)} comparisons pass {criterion}")
+    click.echo(f"OK: {len(results)} comparisons pass {words}")
