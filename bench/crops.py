@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from sronnx import degrade, metrics  # noqa: E402
+from sronnx.data import find_images  # noqa: E402
 from sronnx.runtime.upscaler import Upscaler  # noqa: E402
 from sronnx.shipped import resolve_model, shipped_models  # noqa: E402
 
@@ -56,7 +57,6 @@ DATA = ROOT.parent / "shared" / "data" / "test"
 DEFAULT_DATA = [DATA / "BSD100"]
 DEFAULT_OUT = ROOT / "bench" / "results" / "crops"
 SCALES = (2, 3, 4)
-EXTS = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 # Figure layout (pixels of the output PNG).
 GAP = 6  # between panels and between rows
@@ -100,9 +100,8 @@ def list_images(folders: list[Path]) -> list[tuple[str, Path]]:
     for folder in folders:
         if not folder.is_dir():
             raise SystemExit(f"no such folder: {folder}")
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix.lower() in EXTS:
-                found.append((f"{folder.name}/{p.relative_to(folder).as_posix()}", p))
+        found += [(f"{folder.name}/{p.relative_to(folder).as_posix()}", p)
+                  for p in find_images(folder)]
     if not found:
         raise SystemExit(f"no images in {', '.join(map(str, folders))}")
     return found

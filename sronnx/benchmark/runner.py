@@ -199,7 +199,7 @@ def run_benchmark(cfg: BenchConfig, on_event: Event | None = None) -> list[dict[
     for note in p.notes:
         emit(note)
     rows: list[dict[str, Any]] = [machine_info(p.threads)]
-    if cfg.quality:
+    if cfg.quality and p.datasets:  # no --data: no quality rows, so no sessions for them
         rows += quality_rows(p, emit)
     if cfg.speed:
         rows += speed_rows(p, cfg, emit)
