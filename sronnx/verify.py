@@ -82,7 +82,6 @@ def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
     if card.get("precision", "float32") != "float32":
         raise VerifyError(f"{path}: a {card['precision']} model cannot give back its float32 "
                           "weights; pass --checkpoint")
-    name, _, rest = card["spec"].partition(":")
     model = create_model(card["spec"], info.descriptor.scale)
     proto = onnx.load(str(path))
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}

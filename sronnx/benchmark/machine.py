@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sronnx.runtime.session import available_cpus
+
 # Instruction-set flags of /proc/cpuinfo that matter to convolution kernels, in this order.
 ISA_FLAGS = (
     "sse4_2", "avx", "fma", "f16c", "avx2", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
@@ -49,13 +51,6 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
         "cores_physical": len(cores) or None,
         "isa": [f for f in ISA_FLAGS if f in flags],
     }
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (the affinity mask, which containers restrict)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def version_of(*distributions: str) -> str | None:

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sronnx.benchmark import quality, speed
-from sronnx.benchmark.machine import available_cpus, machine_info
+from sronnx.benchmark.machine import machine_info
 from sronnx.benchmark.models import BenchInputError, BenchModel, resolve_models
 from sronnx.benchmark.rows import make_row
 from sronnx.benchmark.speed import RuntimeUnavailable
+from sronnx.runtime.session import available_cpus
 
 RUNTIMES = ("torch", "cpu", "cuda")
 

@@ -61,10 +61,9 @@ def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipelin
     """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
     core, each model call on one thread: measured faster than every call spread over all
     cores while decoding and encoding compete for them (bench/results/e2e_shipped.txt)."""
-    import os
+    from sronnx.runtime.session import available_cpus
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
+    cpus = available_cpus()
     if workers is None:
         workers = min(cpus, files) if on_cpu and pipeline and threads is None else 1
     if threads is None and on_cpu and workers > 1:

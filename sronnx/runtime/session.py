@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,13 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         input_name=session.get_inputs()[0].name,
         output_name=session.get_outputs()[0].name,
     )
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, which containers restrict)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def intended_provider(provider: str) -> str:
