@@ -101,6 +101,18 @@ def to_nchw_float(arr: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- layout discovery
 
 
+def centre_crop(pair: ImagePair, scale: int, height: int, width: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The LR centre window of at most `height` x `width` and the HR window it maps to
+    (exactly `scale` times larger, so the pair stays aligned)."""
+    lr, hr = pair.lr, pair.hr
+    h, w = lr.shape[:2]
+    y0, x0 = max((h - height) // 2, 0), max((w - width) // 2, 0)
+    lr = lr[y0 : y0 + height, x0 : x0 + width]
+    hr = hr[y0 * scale : (y0 + lr.shape[0]) * scale, x0 * scale : (x0 + lr.shape[1]) * scale]
+    return lr, hr
+
+
 def find_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files under `folder`, recursively, sorted; hidden files and folders are ignored.
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from sronnx.data import load_pairs
+from sronnx.data import centre_crop, load_pairs, to_nchw_float
 from sronnx.metrics import psnr_y, quantize
 
 # Default largest PSNR loss (dB, Y channel, calibration images) accepted without --force.
@@ -31,10 +31,8 @@ def calibration_set(folder: str | Path, scale: int, crop: int = 96, limit: int =
         h, w = p.lr.shape[:2]
         if fixed and (h < ch or w < cw):
             continue
-        y0, x0 = max((h - ch) // 2, 0), max((w - cw) // 2, 0)
-        lr = p.lr[y0 : y0 + ch, x0 : x0 + cw]
-        hr = p.hr[y0 * scale : (y0 + lr.shape[0]) * scale, x0 * scale : (x0 + lr.shape[1]) * scale]
-        out.append((lr.astype(np.float32).transpose(2, 0, 1)[None] / 255.0, hr))
+        lr, hr = centre_crop(p, scale, ch, cw)
+        out.append((to_nchw_float(lr), hr))
     if not out:
         raise ValueError(f"{folder}: no calibration images usable at scale {scale}")
     return out

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sronnx.data import ImagePair, PatchSampler, load_pairs, to_nchw_float
+from sronnx.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nchw_float
 from sronnx.metrics import mse_rgb, psnr_y, quantize
 from sronnx.registry import create_model, format_spec, parse_spec
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint
@@ -68,16 +68,6 @@ def _split_validation(pairs: list[ImagePair], fraction: float, seed: int):
     val = [pairs[i] for i in sorted(order[:n_val])]
     train = [pairs[i] for i in sorted(order[n_val:])]
     return train, val
-
-
-def _centre_crop(pair: ImagePair, scale: int, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-    lr, hr = pair.lr, pair.hr
-    side = max(max_side // scale, 1)
-    h, w = lr.shape[:2]
-    y0, x0 = max((h - side) // 2, 0), max((w - side) // 2, 0)
-    lr = lr[y0 : y0 + side, x0 : x0 + side]
-    hr = hr[y0 * scale : (y0 + lr.shape[0]) * scale, x0 * scale : (x0 + lr.shape[1]) * scale]
-    return lr, hr
 
 
 def evaluate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int,
@@ -186,7 +176,8 @@ def train(cfg: TrainConfig, resume: bool = False,
     else:
         train_pairs, val_pairs = _split_validation(pairs, cfg.val_fraction, cfg.seed)
     sampler = PatchSampler(train_pairs, cfg.scale, patch, cfg.seed)
-    val_images = [_centre_crop(p, cfg.scale, max(cfg.val_max_side, patch)) for p in val_pairs]
+    side = max(max(cfg.val_max_side, patch) // cfg.scale, 1)  # LR side of the centre crops
+    val_images = [centre_crop(p, cfg.scale, side, side) for p in val_pairs]
     if fixed is not None:
         fh, fw = fixed
         val_images = [(lr[:fh, :fw], hr[: fh * cfg.scale, : fw * cfg.scale])
