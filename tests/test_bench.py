@@ -320,6 +320,18 @@ def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
     assert espcn["macs_per_pixel"] == pytest.approx(weights / 4)
 
 
+def test_an_unreadable_peer_file_is_refused_by_name(tmp_path: Path) -> None:
+    cv2 = pytest.importorskip("cv2")
+    if not hasattr(cv2, "dnn_superres"):
+        pytest.skip("OpenCV without dnn_superres (needs opencv-contrib-python-headless)")
+    (tmp_path / "ESPCN_x2.pb").write_bytes(b"not a TensorFlow graph")
+    code, _, stderr = _bench("--scales", "2", "--models", SHIPPED[0][0], "--runtimes", "cpu",
+                             "--no-quality", "--size", "16x16", *FAST,
+                             "--peer-opencv", str(tmp_path))
+    assert code == 2, stderr
+    assert "ESPCN_x2.pb" in stderr and "Traceback" not in stderr
+
+
 # --------------------------------------------------------------------------- small helpers
 
 

@@ -76,8 +76,10 @@ def _cost(path: Path, algorithm: str, scale: int) -> tuple[int | None, float | N
             net = cv2.dnn.readNetFromTensorflow(str(path), engine=cv2.dnn.ENGINE_CLASSIC)
         except (AttributeError, TypeError):  # OpenCV 4: one engine, no keyword
             net = cv2.dnn.readNetFromTensorflow(str(path))
-    except cv2.error:
-        return None, None
+    except cv2.error as exc:  # refused up front, before any work, naming the file
+        reason = str(exc).strip().splitlines()[-1][:200]
+        raise BenchInputError(f"--peer-opencv: {path}: OpenCV cannot read it ({reason})"
+                              ) from exc
     params = macs = 0
     for name in net.getLayerNames():
         try:
