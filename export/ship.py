@@ -7,6 +7,11 @@ sronnx/models/index.json.
 
     python export/ship.py --run RUN_DIR --name NAME --summary TEXT --command "sronnx train ..." \\
         [--int8-calib ../shared/data/train/T91 --cpu-default int8] [--trained-on TEXT]
+        [--keep-float32]
+
+`--keep-float32` leaves the shipped float32 file as it is (a re-export writes other bytes:
+the card's date and version) and makes only the int8 sibling anew; `export/requantize.sh`
+used it when the int8 scheme changed (issue 11).
 
 Run from the repository root with the train extra installed.
 """
@@ -66,6 +71,8 @@ def main() -> int:
                     help="also ship NAME-int8.onnx, calibrated on these (training) images")
     ap.add_argument("--cpu-default", choices=["float32", "int8"], default="float32",
                     help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
+    ap.add_argument("--keep-float32", action="store_true",
+                    help="keep the shipped float32 file; export only the int8 sibling anew")
     args = ap.parse_args()
 
     from sronnx.shipped import INT8_SUFFIX, read_index
@@ -83,9 +90,14 @@ def main() -> int:
     for precision, path in files.items():
         extra = ["--int8", "--calib", str(args.int8_calib), "--force"] if precision == "int8" \
             else []
-        export_log[precision] = subprocess.run(
-            [*sronnx, "export", str(ckpt), "-o", str(path), *extra], check=True,
-            capture_output=True, text=True).stdout.strip()
+        if precision == "float32" and args.keep_float32:
+            if not path.is_file():
+                ap.error(f"--keep-float32: {path} does not exist")
+            export_log[precision] = f"(kept: {path.name} was not exported again)"
+        else:
+            export_log[precision] = subprocess.run(
+                [*sronnx, "export", str(ckpt), "-o", str(path), *extra], check=True,
+                capture_output=True, text=True).stdout.strip()
         verify[precision] = subprocess.run(
             [*sronnx, "verify", str(path), "--checkpoint", str(ckpt)], check=True,
             capture_output=True, text=True).stdout.strip()

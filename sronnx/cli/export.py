@@ -98,7 +98,13 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
 
     from sronnx.data import DataError
     from sronnx.onnx_export import export_onnx, write_model
-    from sronnx.precision import MAX_LOSS_DB, calibration_set, mean_psnr, quantize_int8
+    from sronnx.precision import (
+        INT8_SCHEME,
+        MAX_LOSS_DB,
+        calibration_set,
+        mean_psnr,
+        quantize_int8,
+    )
 
     limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
     try:
@@ -124,4 +130,6 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
                 f"float32, more than {limit} dB (--max-psnr-loss to change, --force to write)")
         card = {**card, "precision": precision, "psnr_change_db": round(-loss, 4),
                 "calibration": {"folder": str(calib), "images": len(images)}}
+        if precision == "int8":
+            card["int8"] = INT8_SCHEME
         return write_model(onnx.load(str(low)), output, card=card, descriptor=descriptor)
