@@ -78,7 +78,8 @@ def read_animation(path: str | Path, max_pixels: int | None) -> Animation | None
     still image, another format, or a file Pillow cannot open: `read_image` reports those).
 
     Raises ImageReadError when the frames together (count x width x height) are over
-    `max_pixels`, checked before any frame is decoded, or when a frame cannot be decoded.
+    `max_pixels`, checked before any frame is decoded, when the frames cannot be counted
+    (a cut GIF: never silently its first frame alone) or when a frame cannot be decoded.
     """
     try:
         with _own_pixel_limit():
@@ -86,12 +87,15 @@ def read_animation(path: str | Path, max_pixels: int | None) -> Animation | None
     except Exception:  # noqa: BLE001 - not ours to report: read_image says why
         return None
     with img:
+        if img.format not in ANIMATED_INPUTS:
+            return None
         try:
-            if img.format not in ANIMATED_INPUTS or not getattr(img, "is_animated", False):
+            if not getattr(img, "is_animated", False):
                 return None
             n = img.n_frames
-        except Exception:  # noqa: BLE001 - a broken file; read_image reports it
-            return None
+        except Exception as exc:  # noqa: BLE001 - a broken frame list: not a still image
+            raise ImageReadError(f"truncated or corrupt animation ({_read_reason(exc)})") \
+                from exc
         w, h = img.size
         if max_pixels and n * w * h > max_pixels:
             raise ImageReadError(
