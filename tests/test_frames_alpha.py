@@ -334,3 +334,26 @@ def test_colour_key_through_the_api_and_to_other_formats(tmp_path: Path) -> None
     with Image.open(tmp_path / "gif" / "rgb.gif") as im:
         rgba = np.asarray(im.convert("RGBA"))
     assert rgba[:, :16, 3].max() == 0 and rgba[:, 28:, 3].min() == 255
+
+
+def test_apng_default_image_stays_out_of_the_animation(tmp_path: Path) -> None:
+    """An APNG whose first image is shown only by viewers without APNG support."""
+    frames = [Image.fromarray(f) for f in frames_rgba(False)]
+    src = tmp_path / "in" / "d.png"
+    src.parent.mkdir()
+    frames[0].save(src, save_all=True, append_images=frames[1:], default_image=True,
+                   duration=[10, 20], loop=0)
+    with Image.open(src) as im:
+        assert im.info["default_image"] and im.n_frames == 3
+    for fmt in ("png", "gif"):
+        code, out = run(src, "-o", tmp_path / fmt, "--format", fmt)
+        assert code == 0, out
+    apng = frame_info(tmp_path / "png" / "d.png")
+    assert (apng["n"], apng["durations"][1:]) == (3, [10, 20])
+    with Image.open(tmp_path / "png" / "d.png") as im:
+        assert im.info["default_image"]
+    gif = frame_info(tmp_path / "gif" / "d.gif")
+    assert (gif["n"], gif["durations"]) == (2, [10, 20])
+    want = expected(src, 2)[1:]
+    for got, w in zip(decoded_frames(tmp_path / "gif" / "d.gif"), want, strict=True):
+        assert mean_abs_diff(got, w) <= 4.0

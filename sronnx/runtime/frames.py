@@ -191,22 +191,26 @@ def not_animated_message(fmt: str, frames: int) -> str:
 
 def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
     """The frames as PIL images and the keyword arguments for Pillow's writer of `fmt`."""
-    kwargs: dict = {"duration": list(anim.durations)}
+    frames, durations, disposal = anim.frames, list(anim.durations), anim.disposal
+    if anim.default_image:  # APNG: frame 0 is not part of the animation
+        durations, disposal = durations[1:], disposal[1:] if disposal else disposal
+        if fmt != "PNG":
+            frames = frames[1:]
+    kwargs: dict = {"duration": durations}
     once = anim.loop is None or (anim.format != "GIF" and anim.loop == 1)
     if fmt == "GIF":
-        images = [to_gif_palette(Image.fromarray(f)) for f in anim.frames]
+        images = [to_gif_palette(Image.fromarray(f)) for f in frames]
         kwargs["loop"] = None if once else anim.loop
-        kwargs["disposal"] = _gif_disposal(anim, images)
+        kwargs["disposal"] = _gif_disposal(anim.format, disposal, images)
         if "transparency" in images[0].info:
             kwargs["transparency"] = images[0].info["transparency"]
         return images, kwargs
-    images = [Image.fromarray(f) for f in anim.frames]
+    images = [Image.fromarray(f) for f in frames]
     kwargs["loop"] = 1 if anim.loop is None else anim.loop
     if fmt == "PNG":
-        if anim.disposal is not None:
-            src = anim.disposal if anim.format == "PNG" else \
-                [_GIF_TO_APNG.get(d, 0) for d in anim.disposal]
-            kwargs["disposal"] = src
+        if disposal is not None:
+            kwargs["disposal"] = disposal if anim.format == "PNG" else \
+                [_GIF_TO_APNG.get(d, 0) for d in disposal]
         kwargs["blend"] = 0  # source: each whole canvas replaces what was there
         kwargs["default_image"] = anim.default_image or None
     elif fmt == "WEBP":
@@ -214,16 +218,17 @@ def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
     return images, kwargs
 
 
-def _gif_disposal(anim: Animation, images: list[Image.Image]) -> list[int]:
+def _gif_disposal(source: str, disposal: list[int] | None,
+                  images: list[Image.Image]) -> list[int]:
     """The source's disposal in GIF codes; 2 (restore to background) for a frame after which
     a pixel turns transparent, since "keep" would leave it showing through."""
     n = len(images)
-    if anim.disposal is None:
+    if disposal is None:
         codes = [1] * n
-    elif anim.format == "GIF":
-        codes = list(anim.disposal)
+    elif source == "GIF":
+        codes = list(disposal)
     else:
-        codes = [_APNG_TO_GIF.get(d, 1) for d in anim.disposal]
+        codes = [_APNG_TO_GIF.get(d, 1) for d in disposal]
     if "transparency" not in images[0].info:
         return codes
     clear = [np.asarray(im) == im.info["transparency"] for im in images]
