@@ -357,3 +357,17 @@ def test_apng_default_image_stays_out_of_the_animation(tmp_path: Path) -> None:
     want = expected(src, 2)[1:]
     for got, w in zip(decoded_frames(tmp_path / "gif" / "d.gif"), want, strict=True):
         assert mean_abs_diff(got, w) <= 4.0
+
+
+def test_webp_alpha_to_gif_clears_pixels_that_turn_transparent(tmp_path: Path) -> None:
+    """WebP has no disposal; a GIF frame after which opaque pixels turn transparent must be
+    restored to the background, or the old pixels would show through."""
+    src = save_animation(tmp_path / "in" / "a.webp", frames_rgba(True), loop=0, lossless=True)
+    code, out = run(src, "-o", tmp_path / "out", "--format", "gif")
+    assert code == 0, out
+    dst = tmp_path / "out" / "a.gif"
+    assert frame_info(dst)["disposal"][:2] == [2, 2]
+    for k, got in enumerate(decoded_frames(dst)):
+        clear = 2 * (6 + 4 * k)
+        assert (got[:, : clear - 4, 3] == 0).all(), k
+        assert (got[:, clear + 4 :, 3] == 255).all(), k
