@@ -227,12 +227,12 @@ def test_grey_palette_and_alpha_keep_their_kind(model: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.output
     modes = {p.name: Image.open(p).mode for p in (tmp_path / "out").iterdir()}
     assert modes == {"grey.png": "L", "pal.png": "RGB", "la.png": "LA", "rgba.webp": "RGBA"}
-    # a format sronnx reads but does not write, given by name, comes out as PNG
+    # a still GIF comes out as a GIF (a palette again: see tests/test_frames_alpha.py)
     gif = save(tmp_path / "anim.gif", Image.fromarray(rgb).convert("P"))
     r = cli(gif, "-o", tmp_path / "out", "--model", model, "--provider", "cpu")
     assert r.exit_code == 0, r.output
-    with Image.open(tmp_path / "out" / "anim.png") as im:
-        assert (im.format, im.mode, im.size) == ("PNG", "RGB", (112, 80))
+    with Image.open(tmp_path / "out" / "anim.gif") as im:
+        assert (im.format, im.mode, im.size) == ("GIF", "P", (112, 80))
 
 
 def test_output_format_and_quality(model: Path, tmp_path: Path) -> None:

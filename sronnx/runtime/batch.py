@@ -13,6 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sronnx.runtime.frames import (
+    Animation,
+    not_animated_message,
+    read_animation,
+    upscale_animation,
+    write_animation,
+)
 from sronnx.runtime.imageio import (
     FORMAT_EXT,
     IMAGE_EXTENSIONS,
@@ -47,6 +54,7 @@ class FileResult:
     seconds: float = 0.0
     # wall seconds of each stage (decode, infer, encode), for the pipeline's profile
     stages: dict[str, float] = field(default_factory=dict)
+    frames: int | None = None  # an animation's frame count; None for a still image
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +62,7 @@ class FileResult:
 
 @dataclass(frozen=True)
 class OutputOptions:
-    format: str = "same"  # same | png | jpg | webp
+    format: str = "same"  # same | png | jpg | webp | gif
     quality: int = 95
     png_compress_level: int = 1
     suffix: str = ""
@@ -140,6 +148,7 @@ class _Work:
     dpi: tuple[float, ...] | None = None
     icc: bytes | None = None
     out: np.ndarray | None = None
+    anim: Animation | None = None  # an animation's frames instead of `pixels` / `out`
 
 
 def _fail(work: _Work, exc: BaseException) -> _Work:
@@ -152,7 +161,7 @@ def _fail(work: _Work, exc: BaseException) -> _Work:
         work.result.error = f"cannot write {work.job.output}: {exc.strerror or exc}"
     else:
         work.result.error = f"{type(exc).__name__}: {exc}"
-    work.pixels = work.out = None
+    work.pixels = work.out = work.anim = None
     return work
 
 
@@ -172,6 +181,8 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
             return work
     t = time.perf_counter()
     try:
+        if (anim := read_animation(job.source, max_pixels)) is not None:
+            return _decode_frames(up, work, anim, opts)
         decoded = read_image(job.source, max_pixels)
         work.result.input_size = decoded.size
         work.fmt = output_format(decoded.format, opts.format, job.output)
@@ -190,6 +201,8 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
 
 def _infer(up: Upscaler, work: _Work) -> _Work:
     """Stage 2: the model, tile by tile; only the input array is kept meanwhile."""
+    if work.anim is not None:
+        return _infer_frames(up, work)
     if work.pixels is None:
         return work
     t = time.perf_counter()
@@ -207,6 +220,8 @@ def _infer(up: Upscaler, work: _Work) -> _Work:
 def _encode(work: _Work, opts: OutputOptions) -> FileResult:
     """Stage 3: encode and write atomically (temporary name, then rename)."""
     result = work.result
+    if work.anim is not None:
+        _encode_frames(work, opts)
     if work.out is not None:
         t = time.perf_counter()
         try:
@@ -226,6 +241,44 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
     if result.status != "skipped" and work.job.error is None:
         result.seconds = time.perf_counter() - work.t0
     return result
+
+
+def _decode_frames(up: Upscaler, work: _Work, anim: Animation, opts: OutputOptions) -> _Work:
+    """Stage 1 for an animation (all frames read): checks that the output format holds one."""
+    work.result.input_size, work.result.frames = anim.size, len(anim.frames)
+    work.fmt = output_format(anim.format, opts.format, work.job.output)
+    if work.fmt not in ("GIF", "PNG", "WEBP"):
+        work.result.error = not_animated_message(work.fmt, len(anim.frames))
+        return work
+    work.icc, work.anim = anim.icc_profile, anim
+    return work
+
+
+def _infer_frames(up: Upscaler, work: _Work) -> _Work:
+    """Stage 2 for an animation: every frame as a still image."""
+    t = time.perf_counter()
+    try:
+        work.anim = upscale_animation(up, work.anim)
+        work.result.output_size = work.anim.size
+    except Exception as exc:  # noqa: BLE001
+        return _fail(work, exc)
+    finally:
+        work.result.stages["infer"] = time.perf_counter() - t
+    return work
+
+
+def _encode_frames(work: _Work, opts: OutputOptions) -> None:
+    """Stage 3 for an animation: write every frame, atomically."""
+    t = time.perf_counter()
+    try:
+        work.job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_animation(work.job.output, work.anim, work.fmt, quality=opts.quality,
+                        png_compress_level=opts.png_compress_level, icc_profile=work.icc)
+        work.result.status = "done"
+    except Exception as exc:  # noqa: BLE001
+        _fail(work, exc)
+    work.result.stages["encode"] = time.perf_counter() - t
+    work.anim = None
 
 
 def process_one(up: Upscaler, job: Job, opts: OutputOptions, *, existing: str = "refuse",

@@ -25,14 +25,16 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
+from sronnx.runtime.palette import to_gif_palette
+
 PART_SUFFIX = ".sronnx-part"
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb threshold x2
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp",
-              "tiff": ".tif", "tif": ".tif"}
+              "tiff": ".tif", "tif": ".tif", "gif": ".gif"}
 EXT_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
-              ".tif": "TIFF", ".tiff": "TIFF"}
+              ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF", ".apng": "PNG"}
 IMAGE_EXTENSIONS = frozenset(EXT_FORMAT)
-MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, checked before encoding
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "GIF": 65535}  # sides, checked before encoding
 _BAND_BYTES = 16 << 20  # rows converted or encoded at a time: bounded extra memory
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
@@ -243,6 +245,8 @@ def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, *, quality: int,
               dpi: tuple[float, float] | None) -> None:
     if fmt == "JPEG" and img.mode not in ("L", "RGB", "CMYK"):
         img = _flatten_for_jpeg(img)
+    elif fmt == "GIF":
+        img = to_gif_palette(img)  # at most 256 colours, a reserved transparent index
     kwargs: dict = {}
     if icc_profile:
         kwargs["icc_profile"] = icc_profile

@@ -70,9 +70,15 @@ _TO_RGB = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
 def pil_to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     """A PIL image as the array the upscaler takes (uint8, uint16 or float32; HxW or HxWxC)
     and the mode to turn the result back into: palette images become RGB(A), bilevel L,
-    CMYK and other colour spaces RGB, 16/32-bit integer grey uint16."""
+    CMYK and other colour spaces RGB, 16/32-bit integer grey uint16. A colour key (PNG tRNS,
+    `info["transparency"]` on 1/L/RGB/I;16) becomes an alpha band: LA, RGBA, or 16-bit
+    grey + alpha ("LA;16")."""
     mode = img.mode
-    if mode == "P" or mode == "PA":
+    if mode in ("1", "L", "RGB") and "transparency" in img.info:
+        img = img.convert("RGBA" if mode == "RGB" else "LA")  # colour key -> alpha band
+    elif mode in ("I;16", "I") and "transparency" in img.info:
+        return _keyed_grey16(img), "LA;16"
+    elif mode == "P" or mode == "PA":
         img = img.convert("RGBA" if mode == "PA" or img.has_transparency_data else "RGB")
     elif mode in _TO_RGB:
         img = img.convert("RGB")
@@ -97,8 +103,20 @@ def pil_to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     raise ValueError(f"unsupported image mode {mode!r}")
 
 
+def _keyed_grey16(img: Image.Image) -> np.ndarray:
+    """16-bit grey with a colour key (PNG tRNS) -> HxWx2 uint16, alpha 0 on the key."""
+    grey = np.asarray(img)
+    if grey.size and (grey.min() < 0 or grey.max() > 65535):
+        raise ValueError("image mode I: values outside 0..65535 are not supported")
+    alpha = np.where(grey == img.info["transparency"], 0, 65535).astype(np.uint16)
+    return np.dstack([grey.astype(np.uint16), alpha])
+
+
 def array_to_pil(arr: np.ndarray, mode: str) -> Image.Image:
-    """The upscaler's array back to a PIL image of `mode` (from pil_to_array)."""
+    """The upscaler's array back to a PIL image of `mode` (from pil_to_array); "LA;16"
+    (16-bit grey + alpha, which Pillow has no mode for) becomes 8-bit "LA"."""
+    if mode == "LA;16":
+        return Image.fromarray(((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))
     if mode == "I":
         return Image.fromarray(arr.astype(np.int32))
     return Image.fromarray(np.ascontiguousarray(arr))

@@ -1,0 +1,245 @@
+"""Animated GIF, APNG and WebP: every frame upscaled, and its timing, looping and disposal
+kept, in an animated format.
+
+Pillow decodes each frame as a whole canvas (earlier frames, disposal and blending already
+composited), so each canvas goes through the model like a still image (same tiling, same
+alpha handling) and is written back as a whole canvas; Pillow's writers store only the
+changed rectangle of each frame. What is kept, per output format:
+
+- GIF: per-frame durations, the loop count (absent stays absent: plays once), per-frame
+  disposal; each frame is quantized to its own palette (`sronnx.runtime.palette`). A frame's
+  disposal becomes "restore to background" (2) only where keeping it would leave an earlier
+  opaque pixel showing through a pixel that is now transparent.
+- APNG: durations, loop count (0 = forever), disposal, and the default-image flag; every frame
+  is written with blend "source", which replaces its rectangle and so shows exactly the
+  upscaled canvas.
+- WebP: durations, loop count, background colour.
+
+Pillow's writers merge consecutive frames that come out identical (adding their durations).
+Frames are held in memory (inputs, then outputs: Pillow's writers need all of them), so an
+animation is refused when frames x width x height is over the --max-pixels budget.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sronnx.runtime.imageio import (
+    MAX_SIDE,
+    ImageReadError,
+    _own_pixel_limit,
+    _read_reason,
+    part_path,
+)
+from sronnx.runtime.palette import to_gif_palette
+from sronnx.runtime.upscaler import Upscaler
+
+ANIMATED_INPUTS = frozenset({"GIF", "PNG", "WEBP"})  # Pillow formats read as animations
+ANIMATED_OUTPUTS = {"GIF": "gif", "PNG": "png (APNG)", "WEBP": "webp"}
+
+# disposal codes: GIF 0/1 keep, 2 background, 3 previous; APNG 0 none, 1 background, 2 previous
+_GIF_TO_APNG = {0: 0, 1: 0, 2: 1, 3: 2}
+_APNG_TO_GIF = {0: 1, 1: 2, 2: 3}
+
+
+@dataclass
+class Animation:
+    """The frames of an animation and how they play.
+
+    frames: whole canvases, each HxWx3 (RGB) or HxWx4 (RGBA) uint8, all the same shape.
+    durations: per frame, in milliseconds. loop: the stored loop count (0 = forever), None
+    when the file stores none (a GIF without one plays once). disposal: per frame in the
+    source format's codes (GIF or APNG), None when it has none (WebP).
+    """
+
+    frames: list[np.ndarray]
+    durations: list[float]
+    loop: int | None
+    disposal: list[int] | None
+    format: str
+    icc_profile: bytes | None = None
+    background: tuple[int, ...] | None = None  # WebP's background colour (RGBA)
+    default_image: bool = False  # APNG: the first frame is shown only by non-APNG viewers
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of every frame."""
+        return self.frames[0].shape[1], self.frames[0].shape[0]
+
+
+def read_animation(path: str | Path, max_pixels: int | None) -> Animation | None:
+    """Every frame of an animated GIF, APNG or WebP at `path`; None for anything else (a
+    still image, another format, or a file Pillow cannot open: `read_image` reports those).
+
+    Raises ImageReadError when the frames together (count x width x height) are over
+    `max_pixels`, checked before any frame is decoded, when the frames cannot be counted
+    (a cut GIF: never silently its first frame alone) or when a frame cannot be decoded.
+    """
+    try:
+        with _own_pixel_limit():
+            img = Image.open(path)
+    except Exception:  # noqa: BLE001 - not ours to report: read_image says why
+        return None
+    with img:
+        if img.format not in ANIMATED_INPUTS:
+            return None
+        try:
+            if not getattr(img, "is_animated", False):
+                return None
+            n = img.n_frames
+        except Exception as exc:  # noqa: BLE001 - a broken frame list: not a still image
+            raise ImageReadError(f"truncated or corrupt animation ({_read_reason(exc)})") \
+                from exc
+        w, h = img.size
+        if max_pixels and n * w * h > max_pixels:
+            raise ImageReadError(
+                f"an animation of {n} frames of {w}x{h} = {n * w * h:,} pixels in all is over "
+                f"the limit of {max_pixels:,}; raise it with --max-pixels")
+        return _read_frames(img, n)
+
+
+def _read_frames(img: Image.Image, n: int) -> Animation:
+    frames, durations, disposal = [], [], []
+    loop = img.info.get("loop")
+    icc = img.info.get("icc_profile") or None
+    background = img.info.get("background") if img.format == "WEBP" else None
+    default_image = bool(img.info.get("default_image", False))
+    alpha = False
+    for i in range(n):
+        try:
+            img.seek(i)
+            img.load()
+            if img.mode in ("I", "I;16", "I;16B", "F"):
+                raise ImageReadError("16-bit animated PNG frames are not supported")
+            frame = np.asarray(img.convert("RGBA"))
+        except ImageReadError:
+            raise
+        except MemoryError as exc:
+            raise ImageReadError("not enough memory to decode its frames") from exc
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad frames
+            raise ImageReadError(f"frame {i + 1} of {n}: {_read_reason(exc)}") from exc
+        alpha = alpha or bool((frame[:, :, 3] < 255).any())
+        frames.append(frame)
+        durations.append(img.info.get("duration", 0) or 0)
+        if img.format == "GIF":
+            disposal.append(int(getattr(img, "disposal_method", 0) or 0))
+        elif img.format == "PNG":
+            disposal.append(int(img.info.get("disposal", 0) or 0))
+    if not alpha:
+        frames = [np.ascontiguousarray(f[:, :, :3]) for f in frames]
+    return Animation(frames, durations, None if loop is None else int(loop),
+                     disposal or None, img.format, icc,
+                     tuple(background) if isinstance(background, tuple) else None,
+                     default_image)
+
+
+def upscale_animation(up: Upscaler, anim: Animation) -> Animation:
+    """Every frame through `up.upscale_array` (as a still image); the playing information is
+    kept. Input frames are dropped as they are done, so inputs and outputs overlap little."""
+    todo = anim.frames
+    out = []
+    while todo:
+        out.append(up.upscale_array(todo.pop(0)))
+    return replace(anim, frames=out)
+
+
+def write_animation(path: str | Path, anim: Animation, fmt: str, *, quality: int = 95,
+                    png_compress_level: int = 1, icc_profile: bytes | None = None) -> None:
+    """Write `anim` as an animated `fmt` (Pillow's "GIF", "PNG" = APNG or "WEBP") to a
+    temporary name beside `path`, then rename it into place.
+
+    Raises ValueError for a format that cannot hold an animation or a frame too large for
+    the format, OSError when the file cannot be written.
+    """
+    if fmt not in ANIMATED_OUTPUTS:
+        raise ValueError(not_animated_message(fmt, len(anim.frames)))
+    w, h = anim.size
+    if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
+        raise ValueError(f"{fmt} cannot hold {w}x{h} frames (at most {MAX_SIDE[fmt]} pixels "
+                         "a side); choose --format png")
+    images, kwargs = _for_writer(anim, fmt)
+    kwargs["icc_profile"] = icc_profile
+    if fmt == "PNG":
+        kwargs["compress_level"] = png_compress_level
+    elif fmt == "WEBP":
+        kwargs["quality"] = quality
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    path = Path(path)
+    tmp = part_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def not_animated_message(fmt: str, frames: int) -> str:
+    """The reason an animation cannot be written as `fmt`."""
+    return (f"an animation of {frames} frames: {fmt} holds one image; choose --format "
+            + ", ".join(ANIMATED_OUTPUTS.values()))
+
+
+def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
+    """The frames as PIL images and the keyword arguments for Pillow's writer of `fmt`."""
+    frames, durations, disposal = anim.frames, list(anim.durations), anim.disposal
+    if anim.default_image:  # APNG: frame 0 is not part of the animation
+        durations, disposal = durations[1:], disposal[1:] if disposal else disposal
+        if fmt != "PNG":
+            frames = frames[1:]
+    kwargs: dict = {"duration": durations}
+    once = anim.loop is None or (anim.format != "GIF" and anim.loop == 1)
+    if fmt == "GIF":
+        images = [to_gif_palette(Image.fromarray(f)) for f in frames]
+        kwargs["loop"] = None if once else anim.loop
+        kwargs["disposal"] = _gif_disposal(anim.format, disposal, images)
+        if "transparency" in images[0].info:
+            kwargs["transparency"] = images[0].info["transparency"]
+        return images, kwargs
+    images = [Image.fromarray(f) for f in frames]
+    kwargs["loop"] = 1 if anim.loop is None else anim.loop
+    if fmt == "PNG":
+        if disposal is not None:
+            kwargs["disposal"] = disposal if anim.format == "PNG" else \
+                [_GIF_TO_APNG.get(d, 0) for d in disposal]
+        kwargs["blend"] = 0  # source: each whole canvas replaces what was there
+        kwargs["default_image"] = anim.default_image or None
+    elif fmt == "WEBP":
+        kwargs["background"] = anim.background
+    return images, kwargs
+
+
+def _gif_disposal(source: str, disposal: list[int] | None,
+                  images: list[Image.Image]) -> list[int]:
+    """The source's disposal in GIF codes; 2 (restore to background) for a frame after which
+    a pixel turns transparent, since "keep" would leave it showing through."""
+    n = len(images)
+    if disposal is None:
+        codes = [1] * n
+    elif source == "GIF":
+        codes = list(disposal)
+    else:
+        codes = [_APNG_TO_GIF.get(d, 1) for d in disposal]
+    if "transparency" not in images[0].info:
+        return codes
+    clear = [np.asarray(im) == im.info["transparency"] for im in images]
+    for k in range(n - 1):
+        if codes[k] == 2 or (codes[k] == 3 and k == 0):
+            continue  # the next frame starts from a clear canvas
+        left = clear[k - 1] if codes[k] == 3 else clear[k]  # what stays on screen
+        if bool((clear[k + 1] & ~left).any()):
+            codes[k] = 2
+    return codes
+
+
+__all__ = ["Animation", "read_animation", "upscale_animation", "write_animation",
+           "not_animated_message", "ANIMATED_INPUTS", "ANIMATED_OUTPUTS"]
