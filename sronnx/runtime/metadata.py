@@ -39,6 +39,7 @@ _EXIF_PREFIX = b"Exif\x00\x00"
 _PS_HEADER = b"Photoshop 3.0\x00"
 _IPTC_RESOURCE = 0x0404
 _PNG_IPTC_KEY = "Raw profile type iptc"
+_TOOL_DESCRIPTIONS = ('{"shape"', "ImageJ=")
 _JPEG_SEGMENT_MAX = 65533  # bytes of payload one JPEG marker segment holds
 
 # IFD0 tags that describe the source's pixel layout or hold data carried separately (ICC,
@@ -90,6 +91,8 @@ def _clean_exif(exif: Image.Exif) -> bytes | None:
     for tag, value in exif.items():
         if tag in _NOT_CARRIED or tag in (EXIF_IFD, GPS_IFD):
             continue
+        if tag == 0x010E and isinstance(value, str) and value.startswith(_TOOL_DESCRIPTIONS):
+            continue  # tifffile's / ImageJ's description of the old array shape
         out[tag] = value
     for tag in (EXIF_IFD, GPS_IFD):
         sub = {k: v for k, v in exif.get_ifd(tag).items()
