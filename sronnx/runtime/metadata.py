@@ -155,7 +155,16 @@ def from_pil(img: Image.Image) -> tuple[Metadata, list[str]]:
     notes: list[str] = []
     exif = None
     try:
-        exif = _clean_exif(img.getexif())
+        raw = img.info.get("exif")
+        if img.format == "TIFF":
+            exif = _clean_exif(img.getexif())
+        elif isinstance(raw, (bytes, bytearray)) and raw:
+            # from the bytes: img.getexif() would also make up an orientation from the XMP
+            parsed = Image.Exif()
+            parsed.load(bytes(raw))
+            if not len(parsed) and len(raw) > 14:
+                raise ValueError("corrupt EXIF data")  # Pillow only warns and reads nothing
+            exif = _clean_exif(parsed)
     except Exception as exc:  # noqa: BLE001 - corrupt EXIF is common; the pixels are fine
         notes.append(f"EXIF could not be read ({_reason(exc)}) and was left out")
     xmp = _xmp_bytes(img.info.get("xmp"))
@@ -207,10 +216,12 @@ def output_exif(meta: Metadata, size: tuple[int, int],
     exif.load(meta.exif)
     if _ORIENTATION in exif:
         exif[_ORIENTATION] = 1
-    sub = exif.get_ifd(EXIF_IFD)
-    if _PIXEL_X in sub or _PIXEL_Y in sub:
-        sub[_PIXEL_X], sub[_PIXEL_Y] = size
-    exif.get_ifd(GPS_IFD)
+    if EXIF_IFD in exif:  # (get_ifd would add an empty one)
+        sub = exif.get_ifd(EXIF_IFD)
+        if _PIXEL_X in sub or _PIXEL_Y in sub:
+            sub[_PIXEL_X], sub[_PIXEL_Y] = size
+    if GPS_IFD in exif:
+        exif.get_ifd(GPS_IFD)
     if dpi:
         exif[_X_RES] = TiffImagePlugin.IFDRational(round(dpi[0] * 100), 100)
         exif[_Y_RES] = TiffImagePlugin.IFDRational(round(dpi[1] * 100), 100)
@@ -337,15 +348,13 @@ def pil_save_kwargs(meta: Metadata, fmt: str, size: tuple[int, int],
         return kwargs
     exif = output_exif(meta, size, dpi)
     xmp = output_xmp(meta, size)
-    if fmt == "TIFF":
-        info = TiffImagePlugin.ImageFileDirectory_v2()
+    if fmt == "TIFF":  # Pillow takes `tiffinfo` or `exif`, not both: all in the EXIF
+        exif = exif if exif is not None else Image.Exif()
         if xmp:
-            info[700], info.tagtype[700] = xmp, TiffImagePlugin.BYTE
+            exif[700] = xmp
         if meta.iptc:
-            info[33723], info.tagtype[33723] = meta.iptc, TiffImagePlugin.UNDEFINED
-        if len(info):
-            kwargs["tiffinfo"] = info
-        if exif is not None:
+            exif[33723] = meta.iptc
+        if len(exif):
             kwargs["exif"] = exif
         return kwargs
     if exif is not None:

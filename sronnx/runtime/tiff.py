@@ -244,7 +244,7 @@ def write_tiff(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = Non
     if exif is not None:
         extratags += _ifd0_tags(exif)
         for tag, placeholder in ((md.EXIF_IFD, _EXIF_PLACEHOLDER), (md.GPS_IFD, _GPS_PLACEHOLDER)):
-            sub = exif.get_ifd(tag)
+            sub = exif.get_ifd(tag) if tag in exif else None
             if sub:
                 sub_ifds[tag] = sub
                 extratags.append((placeholder, 4, 1, 0, True))
