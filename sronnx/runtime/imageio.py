@@ -266,11 +266,12 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
 
 
 def _narrow_for(arr: np.ndarray, fmt: str, notes: list[str]) -> np.ndarray:
-    """Float arrays as 16-bit for PNG, 16-bit and float arrays as 8-bit for formats that
-    hold no more (with a note); TIFF keeps them as they are."""
+    """float32 arrays as 16-bit for PNG, 16-bit and float32 arrays as 8-bit for formats that
+    hold no more (with a note); TIFF keeps them as they are. Other dtypes pass (and fail in
+    the writer)."""
     if fmt == "TIFF":
         return arr
-    if arr.dtype.kind == "f":
+    if arr.dtype == np.float32:
         hi = float(np.max(arr)) if arr.size else 0.0
         out = np.empty(arr.shape, dtype=np.uint16)
         for y0, y1 in _bands(arr.shape[0], arr[0].size * 8):
