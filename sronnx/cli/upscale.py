@@ -49,6 +49,9 @@ class _Progress:
             self.bar.update(1, f"{self.rate():.1f} MP/s")
         elif not self.quiet and r.status != "failed":
             click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)", err=True)
+        if not self.quiet:
+            for note in getattr(r, "notes", ()):
+                click.echo(f"note: {r.input}: {note}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -99,6 +102,12 @@ def _fail(message: str) -> NoReturn:
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,
               help="zlib level for PNG output: 1 is fast, 9 smallest.")
 @click.option("--suffix", default="", help="Appended to each output file's stem.")
+@click.option("--strip-metadata", is_flag=True,
+              help="Leave EXIF, XMP and IPTC out of the outputs (ICC profile and DPI stay).")
+@click.option("--float-range", type=click.Choice(["refuse", "clip", "scale"]),
+              default="refuse", show_default=True,
+              help="Float images with values outside [0, 1] (HDR): refuse the file, clip to "
+                   "[0, 1], or scale the range to [0, 1] for the model and back.")
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
@@ -117,7 +126,8 @@ def _fail(message: str) -> NoReturn:
               default=None, help="Write a JSON report with one record per file.")
 def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
             provider: str, tile: int | None, tile_overlap: int | None, batch: int, fmt: str,
-            quality: int, png_compress_level: int, suffix: str, recursive: bool,
+            quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
+            float_range: str, recursive: bool,
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
             threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
             report: Path | None) -> None:
@@ -135,7 +145,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     if skip_existing and overwrite:
         raise click.UsageError("--skip-existing and --overwrite exclude each other")
 
-    opts = OutputOptions(fmt, quality, png_compress_level, suffix)
+    opts = OutputOptions(fmt, quality, png_compress_level, suffix,
+                         strip_metadata=strip_metadata, float_range=float_range)
     try:
         jobs = plan_jobs(inputs, outdir, opts, recursive)
     except PlanError as exc:

@@ -28,7 +28,9 @@ from sronnx.runtime.imageio import (
     read_image,
     write_image,
 )
+from sronnx.runtime.metadata import Metadata
 from sronnx.runtime.pil_modes import array_to_pil, pil_to_array
+from sronnx.runtime.tiff import FloatRangeError, FloatSpan, fit_float_range, restore_float_range
 from sronnx.runtime.upscaler import Upscaler
 
 
@@ -55,6 +57,8 @@ class FileResult:
     # wall seconds of each stage (decode, infer, encode), for the pipeline's profile
     stages: dict[str, float] = field(default_factory=dict)
     frames: int | None = None  # an animation's frame count; None for a still image
+    # what was changed or left out on the way (bits, pages, metadata, float range)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +70,8 @@ class OutputOptions:
     quality: int = 95
     png_compress_level: int = 1
     suffix: str = ""
+    strip_metadata: bool = False  # leave EXIF, XMP and IPTC out of the outputs
+    float_range: str = "refuse"  # float pixels outside [0, 1]: refuse | clip | scale
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -149,12 +155,16 @@ class _Work:
     icc: bytes | None = None
     out: np.ndarray | None = None
     anim: Animation | None = None  # an animation's frames instead of `pixels` / `out`
+    meta: Metadata | None = None
+    span: FloatSpan | None = None
 
 
 def _fail(work: _Work, exc: BaseException) -> _Work:
     """Turn a per-file failure into its result's reason (the batch goes on)."""
     if isinstance(exc, ImageReadError):
         work.result.error = f"cannot read image: {exc}"
+    elif isinstance(exc, FloatRangeError):
+        work.result.error = str(exc)
     elif isinstance(exc, MemoryError):
         work.result.error = "out of memory (try a smaller --tile)"
     elif isinstance(exc, OSError):
@@ -192,6 +202,12 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
             work.pixels, work.mode = pil_to_array(decoded.pixels)
         else:
             work.pixels = decoded.pixels
+        work.result.notes += decoded.notes
+        work.meta = None if opts.strip_metadata else decoded.metadata
+        if work.pixels.dtype.kind == "f":  # float stays an array to the writer
+            work.mode = None
+            work.pixels, work.span = fit_float_range(work.pixels, opts.float_range)
+            work.result.notes += work.span.notes if work.span else []
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         return _fail(work, exc)
     finally:
@@ -225,14 +241,14 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
     if work.out is not None:
         t = time.perf_counter()
         try:
-            out = work.out
+            out = restore_float_range(work.out, work.span)
             if work.mode is not None and not (work.fmt == "PNG" and
                                               out.dtype in (np.uint8, np.uint16)):
                 out = array_to_pil(out, work.mode)  # PNG streams from the array
             work.job.output.parent.mkdir(parents=True, exist_ok=True)
-            write_image(work.job.output, out, work.fmt, quality=opts.quality,
-                        png_compress_level=opts.png_compress_level, icc_profile=work.icc,
-                        dpi=work.dpi)
+            result.notes += write_image(work.job.output, out, work.fmt, quality=opts.quality,
+                                        png_compress_level=opts.png_compress_level,
+                                        icc_profile=work.icc, dpi=work.dpi, metadata=work.meta)
             result.status = "done"
         except Exception as exc:  # noqa: BLE001
             _fail(work, exc)

@@ -25,6 +25,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
+from sronnx.runtime import metadata as md
 from sronnx.runtime.palette import to_gif_palette
 
 PART_SUFFIX = ".sronnx-part"
@@ -47,13 +48,15 @@ class ImageReadError(ValueError):
 
 @dataclass
 class Decoded:
-    """A decoded image: a PIL image for 8-bit kinds, or a uint16 array for 16-bit PNGs."""
+    """A decoded image: a PIL image for 8-bit kinds, or an array for 16-bit PNGs and
+    TIFFs (uint16) and float TIFFs (float32, as stored: see tiff.fit_float_range)."""
 
     pixels: Image.Image | np.ndarray
     format: str
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    metadata: md.Metadata | None = None  # EXIF, XMP, IPTC to carry to the output
 
     @property
     def size(self) -> tuple[int, int]:
@@ -132,6 +135,12 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError("not a regular file")
     if size == 0:
         raise ImageReadError("empty file (0 bytes)")
+    from sronnx.runtime import tiff
+
+    if tiff.is_tiff(path) and tiff.needs_tifffile(path):
+        decoded_tiff = tiff.read_tiff(path, max_pixels)  # None: Pillow reads it losslessly
+        if decoded_tiff is not None:
+            return decoded_tiff
     try:
         with _own_pixel_limit():
             img = Image.open(path)  # reads the header only
@@ -145,6 +154,10 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             fmt = img.format or "PNG"
             icc = img.info.get("icc_profile") or None
             dpi = img.info.get("dpi")
+            meta, meta_notes = md.from_pil(img)
+            if fmt == "TIFF" and getattr(img, "n_frames", 1) > 1:
+                meta_notes.append(f"multi-page TIFF: only the first of {img.n_frames} pages "
+                                  "was upscaled")
             header = _png_header(path) if fmt == "PNG" else None
             if header is not None and header[0] == 16 and header[1] in (0, 2, 4, 6):
                 orientation = img.getexif().get(_EXIF_ORIENTATION)
@@ -159,7 +172,7 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow and pypng raise many types for bad files
         raise ImageReadError(_read_reason(exc)) from exc
-    decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi))
+    decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi), meta_notes, meta or None)
     if isinstance(pixels, Image.Image) and pixels.mode == "CMYK":
         decoded.pixels, decoded.icc_profile = _cmyk_to_rgb(pixels, icc), None
         decoded.notes.append("CMYK converted to sRGB")
@@ -211,43 +224,77 @@ def part_path(path: Path) -> Path:
 def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
                 quality: int = 95, png_compress_level: int = 1,
                 icc_profile: bytes | None = None,
-                dpi: tuple[float, float] | None = None) -> None:
+                dpi: tuple[float, float] | None = None,
+                metadata: md.Metadata | None = None) -> list[str]:
     """Encode to a temporary name beside `path`, then rename it into place (atomic).
 
     Arrays (uint8 or uint16, HxW[xC]) go to PNG through the streaming writer, keeping 16
-    bits; other formats get them as 8-bit. PIL images go through Pillow.
+    bits; float32 arrays (in [0, 1]) become 16-bit PNGs. TIFF gets arrays at full precision
+    (tiff.write_tiff); other formats get them as 8-bit. PIL images go through Pillow.
+    `metadata` (EXIF, XMP, IPTC) goes into formats that hold it. Returns notes on what the
+    format could not hold (bits, metadata), for the file's result.
     """
     path = Path(path)
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
     if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
         raise ValueError(f"{fmt} cannot hold a {w}x{h} image (at most {MAX_SIDE[fmt]} pixels "
                          "a side); choose --format png")
+    notes = md.not_held(metadata, fmt)
+    if isinstance(pixels, np.ndarray):
+        pixels = _narrow_for(pixels, fmt, notes)
     tmp = part_path(path)
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "w+b") as fh:
             if isinstance(pixels, np.ndarray) and fmt == "PNG":
                 write_png(fh, pixels, icc_profile=icc_profile, dpi=dpi,
-                          compress_level=png_compress_level)
+                          compress_level=png_compress_level, metadata=metadata)
+            elif isinstance(pixels, np.ndarray) and fmt == "TIFF":
+                from sronnx.runtime.tiff import write_tiff
+
+                write_tiff(fh, pixels, icc_profile=icc_profile, dpi=dpi, meta=metadata,
+                           compress_level=png_compress_level)
             else:
                 img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
                 _save_pil(fh, img, fmt, quality=quality, png_compress_level=png_compress_level,
-                          icc_profile=icc_profile, dpi=dpi)
+                          icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return notes
+
+
+def _narrow_for(arr: np.ndarray, fmt: str, notes: list[str]) -> np.ndarray:
+    """float32 arrays as 16-bit for PNG, 16-bit and float32 arrays as 8-bit for formats that
+    hold no more (with a note); TIFF keeps them as they are. Other dtypes pass (and fail in
+    the writer)."""
+    if fmt == "TIFF":
+        return arr
+    if arr.dtype == np.float32:
+        hi = float(np.max(arr)) if arr.size else 0.0
+        out = np.empty(arr.shape, dtype=np.uint16)
+        for y0, y1 in _bands(arr.shape[0], arr[0].size * 8):
+            out[y0:y1] = np.clip(arr[y0:y1] * np.float32(65535) + np.float32(0.5), 0, 65535)
+        bits = "16-bit" if fmt == "PNG" else "8-bit"
+        notes.append(f"float samples written as {bits} {fmt}"
+                     + (f" (values above 1, up to {hi:.6g}, clipped)" if hi > 1.0 else ""))
+        return out
+    if arr.dtype == np.uint16 and fmt != "PNG":
+        notes.append(f"16-bit samples written as 8-bit {fmt}")
+    return arr
 
 
 def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, *, quality: int,
               png_compress_level: int, icc_profile: bytes | None,
-              dpi: tuple[float, float] | None) -> None:
+              dpi: tuple[float, float] | None, metadata: md.Metadata | None = None,
+              notes: list[str] | None = None) -> None:
     if fmt == "JPEG" and img.mode not in ("L", "RGB", "CMYK"):
         img = _flatten_for_jpeg(img)
     elif fmt == "GIF":
         img = to_gif_palette(img)  # at most 256 colours, a reserved transparent index
-    kwargs: dict = {}
+    kwargs: dict = md.pil_save_kwargs(metadata, fmt, img.size, dpi) if metadata else {}
     if icc_profile:
         kwargs["icc_profile"] = icc_profile
     if dpi:
@@ -256,6 +303,9 @@ def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, *, quality: int,
         kwargs["compress_level"] = png_compress_level
     elif fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
+    if fmt == "JPEG" and metadata:
+        md.save_jpeg(fh, img, kwargs, metadata.iptc, notes if notes is not None else [])
+        return
     img.save(fh, format=fmt, **kwargs)
 
 
@@ -344,9 +394,11 @@ def _paeth_filter(raw: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
 
 
 def write_png(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None,
-              dpi: tuple[float, float] | None = None, compress_level: int = 1) -> None:
+              dpi: tuple[float, float] | None = None, compress_level: int = 1,
+              metadata: md.Metadata | None = None) -> None:
     """Stream an HxW[xC] uint8 or uint16 array (C = 1..4) to `fh` as PNG, in row blocks, so
-    that encoding a 12000x12000 output needs only a few MB beyond the array itself."""
+    that encoding a 12000x12000 output needs only a few MB beyond the array itself.
+    `metadata` becomes eXIf, iTXt XMP and zTXt IPTC chunks (metadata.png_chunks)."""
     if arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG needs uint8 or uint16 pixels, got {arr.dtype}")
     h, w = arr.shape[:2]
@@ -363,6 +415,8 @@ def write_png(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None
     if dpi:
         ppm = [max(1, round(v / 0.0254)) for v in dpi]
         _png_chunk(fh, b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
+    for kind, data in md.png_chunks(metadata, (w, h), dpi) if metadata else ():
+        _png_chunk(fh, kind, data)
     comp = zlib.compressobj(compress_level)
     prev = np.zeros(w * bpp, dtype=np.uint8)
     row_filter = _paeth_filter if compress_level >= PAETH_FROM_LEVEL else _sub_filter
