@@ -109,7 +109,7 @@ def main() -> int:
     info = machine_info()
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
     command = "python bench/int8_faithful.py " + " ".join(sys.argv[1:])
-    head = (f"{command} ({stamp}; {info['cpu_model']}, {info.get('physical_cores')} cores; "
+    head = (f"{command} ({stamp}; {info['cpu_model']}, {info.get('cores_physical')} cores; "
             f"onnxruntime CPU, 2 threads, median of {args.rounds} interleaved rounds)")
     lines = [f"# {head}", "",
              "| scale | file | ms per 1080p output | vs float32 | Set5 | Set14 | Set5 change | "
