@@ -88,7 +88,7 @@ BROKEN_LINK = "broken symbolic link"
 LINKED_FOLDER = "symbolic link to a folder, not followed"
 SUB_FOLDER = "sub-folder, not entered without --recursive"
 NOT_REGULAR = "not a regular file"
-EARLIER_OUTPUT = "an earlier output"
+EARLIER_OUTPUT = "earlier output"  # "earlier output of NAME"
 
 
 @dataclass
@@ -192,7 +192,7 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
     for s, out in zip(sources, outputs, strict=True):
         maker = made_by.get(_resolved(s.path)) if s.error is None else None
         if s.listed and maker is not None and maker != s.path:
-            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} (of {maker.name})"))
+            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}"))
             continue
         key = _resolved(out)
         if key in seen and s.error is None:
@@ -209,7 +209,7 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
                 f"output {job.output}{of} would overwrite the input {overwritten}; choose "
                 "another output folder or a --suffix"
             )
-    return Plan(jobs, left_out)
+    return Plan(jobs, sorted(left_out, key=lambda e: e.path))
 
 
 def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
@@ -502,8 +502,13 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
                 result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels)
                 with lock:
                     done[i] = result
-                    if on_result is not None and not stop.is_set():
-                        on_result(result)
+                    if on_result is not None and not errors:  # a file finished is reported
+                        try:
+                            on_result(result)
+                        except BaseException as exc:  # noqa: BLE001 - no callback after it
+                            errors.append(exc)
+                            stop.set()
+                            return
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             errors.append(exc)
             stop.set()
@@ -517,7 +522,9 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
             while t.is_alive():
                 t.join(timeout=0.1)
     except BaseException:
-        stop.set()
+        stop.set()  # (Ctrl-C) each worker ends the file it has, which is reported, and stops
+        for t in threads:
+            t.join()
         raise
     if errors:
         raise errors[0]
