@@ -161,7 +161,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     """Upscale INPUTS (image files and/or folders) into OUTPUT.
 
     Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
-    (bad arguments, no input found, unusable model or provider).
+    (bad arguments, no input found, unusable model or provider), 130 stopped with Ctrl-C
+    (the --json report has what was done).
     """
     from sronnx.card import ModelFileError
     from sronnx.runtime.batch import (
