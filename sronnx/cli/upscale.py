@@ -7,7 +7,6 @@ decides what to print and the exit code. Nothing here imports torch or onnx.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -287,12 +286,4 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     if not quiet or counts["failed"] or stopped:
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
-    if stopped == "interrupted":
-        # Everything is written. With parallel workers, ONNX Runtime's static teardown races
-        # the workers' native thread exit after Ctrl-C and aborts in about one run of ten
-        # ("terminate called without an active exception", seen with 1.32, also before this
-        # change): end here, as a second Ctrl-C would, instead of in that teardown.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
     sys.exit(code)

@@ -491,7 +491,7 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def work() -> None:
+    def work(finished: threading.Event) -> None:
         try:
             while not stop.is_set():
                 with lock:
@@ -512,19 +512,26 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             errors.append(exc)
             stop.set()
+        finally:
+            finished.set()
 
-    threads = [threading.Thread(target=work, name=f"sronnx-worker-{k}", daemon=True)
-               for k in range(min(workers, len(jobs)))]
+    # Waited for through events, not Thread.join: on Python 3.11 a Ctrl-C that interrupts
+    # join(timeout) marks the thread as ended while it still runs (the bpo-45274 handling),
+    # and a later join() then returns at once, with the worker still writing its file and
+    # inside ONNX Runtime (which then aborts the process at exit).
+    ends = [threading.Event() for _ in range(min(workers, len(jobs)))]
+    threads = [threading.Thread(target=work, args=(ev,), name=f"sronnx-worker-{k}",
+                                daemon=True) for k, ev in enumerate(ends)]
     for t in threads:
         t.start()
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.1)
+        for ev in ends:
+            while not ev.wait(timeout=0.1):
+                pass
     except BaseException:
         stop.set()  # (Ctrl-C) each worker ends the file it has, which is reported, and stops
-        for t in threads:
-            t.join()
+        for ev in ends:
+            ev.wait()
         raise
     if errors:
         raise errors[0]
