@@ -16,6 +16,8 @@ import click
 
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl-C
+LEFT_OUT_SHOWN = 5  # entries named on the summary line; the --json report has them all
 
 
 class _Progress:
@@ -74,6 +76,39 @@ def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipelin
     return workers, threads
 
 
+def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
+    """One summary line for what the folder listings left out (`LeftOut` entries), or None:
+    up to `shown` files named with their reason, the rest counted by reason; sub-folders not
+    entered without --recursive come last, in one clause."""
+    from collections import Counter
+
+    from sronnx.runtime.batch import EARLIER_OUTPUT, SUB_FOLDER
+
+    def names(entries: list, with_reason: bool) -> str:
+        text = ", ".join(f"{e.path} ({e.reason})" if with_reason else str(e.path)
+                         for e in entries[:shown])
+        rest = entries[shown:]
+        if rest:
+            if with_reason:
+                by_reason = Counter(EARLIER_OUTPUT if e.reason.startswith(EARLIER_OUTPUT)
+                                    else e.reason for e in rest)
+                why = "; ".join(f"{n} {r}" for r, n in by_reason.most_common())
+                text += f" and {len(rest)} more ({why})"
+            else:
+                text += f" and {len(rest)} more"
+        return text
+
+    files = [e for e in left_out if e.reason != SUB_FOLDER]
+    folders = [e for e in left_out if e.reason == SUB_FOLDER]
+    parts = []
+    if files:
+        parts.append(f"left out {len(files)} file(s): {names(files, True)}")
+    if folders:
+        parts.append(f"{len(folders)} sub-folder(s) not entered (use --recursive): "
+                     f"{names(folders, False)}")
+    return "; ".join(parts) if parts else None
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
@@ -82,7 +117,9 @@ def _fail(message: str) -> NoReturn:
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
-              help="Output folder; the inputs' relative layout is kept.")
+              help="Output folder; the inputs' relative layout is kept. For one input file, "
+                   "a name with an image extension (.png .jpg .webp .tif .bmp) that is not "
+                   "an existing folder is the output file itself.")
 @click.option("--model", default=None, help="A shipped model name or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
               help="Pick the shipped model for this scale (default: 2).")
@@ -134,10 +171,19 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     """Upscale INPUTS (image files and/or folders) into OUTPUT.
 
     Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
-    (bad arguments, no input found, unusable model or provider).
+    (bad arguments, no input found, unusable model or provider), 130 stopped with Ctrl-C
+    (the --json report has what was done).
     """
     from sronnx.card import ModelFileError
-    from sronnx.runtime.batch import OutputOptions, PlanError, plan_jobs, run_jobs
+    from sronnx.runtime.batch import (
+        SUB_FOLDER,
+        OutputOptions,
+        PlanError,
+        plan,
+        plan_file,
+        run_jobs,
+        writes_file,
+    )
     from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
     from sronnx.runtime.session import ProviderError, intended_provider, open_model
     from sronnx.runtime.upscaler import Upscaler
@@ -147,19 +193,32 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
 
     opts = OutputOptions(fmt, quality, png_compress_level, suffix,
                          strip_metadata=strip_metadata, float_range=float_range)
+    to_file = writes_file(outdir)
+    if to_file and (len(inputs) != 1 or inputs[0].is_dir()):
+        what = "a folder goes" if len(inputs) == 1 else f"{len(inputs)} inputs go"
+        _fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder here "
+              f"(to use a folder named {outdir.name}, create it first)")
     try:
-        jobs = plan_jobs(inputs, outdir, opts, recursive)
+        the_plan = plan_file(inputs[0], outdir, opts) if to_file else \
+            plan(inputs, outdir, opts, recursive)
     except PlanError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot list the inputs: {exc}")
+    jobs = the_plan.jobs
+    left = left_out_line(the_plan.left_out)
     if not any(j.error is None for j in jobs):
+        if left:
+            click.echo(left, err=True)
         missing = [str(p) for p in inputs if not p.exists()]
         _fail("no input images found in " + ", ".join(str(p) for p in inputs)
               + (f"; no such file or folder: {', '.join(missing)}" if missing
                  else "" if recursive else " (use --recursive for sub-folders)"))
-    if report is not None and report.resolve() in {j.source.resolve() for j in jobs}:
-        _fail(f"--json {report} would overwrite an input")
+    if report is not None:
+        if report.resolve() in {j.source.resolve() for j in jobs}:
+            _fail(f"--json {report} would overwrite an input")
+        if report.resolve() in {j.output.resolve() for j in jobs}:
+            _fail(f"--json {report} is also an output image")
     on_cpu = intended_provider(provider) == "cpu"
     workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
     try:
@@ -178,38 +237,64 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
             how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
         click.echo(f"model {path.name} x{up.scale} on {up.provider.upper()}{how}; "
                    f"{len(jobs)} image(s) -> {outdir}", err=True)
+    folder = outdir.parent if to_file else outdir
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _fail(f"cannot create the output folder {outdir}: {exc.strerror or exc}")
+        _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}")
     stale = remove_stale_parts({j.output.parent for j in jobs})
     if stale and not quiet:
         click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run", err=True)
 
     progress = _Progress(len(jobs), quiet)
     existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
+    seen: list = []  # results as they come, for a report of a run that stops early
+
+    def on_result(r) -> None:
+        seen.append(r)
+        progress(r)
+
+    stopped: str | None = None  # why the run ended before every file was processed
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
-                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=progress,
+                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=on_result,
                            pipeline=pipeline, workers=workers if up.provider == "cpu" else 1)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done
+        stopped = f"stopped by an internal error: {type(exc).__name__}: {exc}"
     finally:
         progress.close()
+    if stopped is not None:
+        order = {(str(j.source), str(j.output)): i for i, j in enumerate(jobs)}
+        results = sorted(seen, key=lambda r: order.get((r.input, r.output), len(order)))
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
     elapsed = time.perf_counter() - progress.t_start
     code = EXIT_FAILED_FILES if counts["failed"] else 0
+    if stopped is not None:
+        code = EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED_FILES
+        click.echo(f"error: {stopped}; {len(jobs) - len(results)} of {len(jobs)} file(s) "
+                   "not processed (rerun with --skip-existing to resume)", err=True)
     if report is not None:
         try:
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(json.dumps({
                 "model": str(path), "scale": up.scale, "provider": up.provider,
                 "seconds": round(elapsed, 3), **counts,
+                "not_processed": len(jobs) - len(results), "stopped": stopped,
                 "files": [r.to_dict() for r in results],
+                "left_out": [e.to_dict() for e in the_plan.left_out],
             }, indent=2))
         except OSError as exc:
             click.echo(f"error: cannot write the report {report}: {exc.strerror or exc}",
                        err=True)
-            code = EXIT_FAILED_FILES
-    if not quiet or counts["failed"]:
+            code = code or EXIT_FAILED_FILES
+    if left and not quiet:
+        cut = max(sum(e.reason == SUB_FOLDER for e in the_plan.left_out),
+                  sum(e.reason != SUB_FOLDER for e in the_plan.left_out)) > LEFT_OUT_SHOWN
+        click.echo(left + (f" (all in {report})" if cut and report is not None else ""),
+                   err=True)
+    if not quiet or counts["failed"] or stopped:
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
     sys.exit(code)

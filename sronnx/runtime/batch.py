@@ -21,9 +21,12 @@ from sronnx.runtime.frames import (
     write_animation,
 )
 from sronnx.runtime.imageio import (
+    EXT_FORMAT,
     FORMAT_EXT,
     IMAGE_EXTENSIONS,
     ImageReadError,
+    name_bytes,
+    name_max,
     output_format,
     read_image,
     write_image,
@@ -76,17 +79,69 @@ class OutputOptions:
 
 def _inside(path: Path, folder: Path) -> bool:
     try:
-        path.resolve().relative_to(folder)
+        _resolved(path).relative_to(folder)
     except ValueError:
         return False
     return True
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """Something a folder listing found and did not take as an input, and why."""
+
+    path: Path
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+# reasons, also the keys a summary groups by
+NOT_AN_IMAGE = "not an image extension"
+BROKEN_LINK = "broken symbolic link"
+LINKED_FOLDER = "symbolic link to a folder, not followed"
+SUB_FOLDER = "sub-folder, not entered without --recursive"
+NOT_REGULAR = "not a regular file"
+EARLIER_OUTPUT = "earlier output"  # "earlier output of NAME"
+
+
+@dataclass
+class Plan:
+    """What a run will do: `jobs` in order, and what the folder listings `left_out`."""
+
+    jobs: list[Job]
+    left_out: list[LeftOut] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    rel: Path  # relative to its input root: the output keeps this layout
+    error: str | None = None
+    listed: bool = False  # found by listing a folder (not named by the user)
+
+
+def _classify(p: Path, recursive: bool) -> str | None:
+    """None for an image file to take, else why a listed entry is left out. The image test
+    is the collectable-extension set itself: a format added to it stops being left out."""
+    if p.is_symlink() and not p.exists():
+        return BROKEN_LINK
+    if p.is_dir():
+        if p.is_symlink():
+            return LINKED_FOLDER
+        return None if recursive else SUB_FOLDER  # recursive: its files are listed
+    if p.suffix.lower() not in IMAGE_EXTENSIONS:
+        return NOT_AN_IMAGE
+    return None if p.is_file() else NOT_REGULAR
+
+
 def _collect(inputs: Iterable[Path], recursive: bool,
-             outdir: Path) -> list[tuple[Path, Path, str | None]]:
-    """(file, path relative to its input root, known error) for every image under the
-    inputs; files already under OUTDIR (a previous run's outputs) are not inputs."""
-    found: list[tuple[Path, Path, str | None]] = []
+             outdir: Path) -> tuple[list[_Source], list[LeftOut]]:
+    """Every image under the inputs, and what the listings left out. Hidden entries (a
+    part of the path starting with '.') and files already under OUTDIR when it lies inside
+    an input folder (a previous run's outputs) are passed over silently."""
+    found: list[_Source] = []
+    left_out: list[LeftOut] = []
     out_resolved = outdir.resolve()
     for root in inputs:
         if root.is_dir():
@@ -95,50 +150,126 @@ def _collect(inputs: Iterable[Path], recursive: bool,
             pattern = root.rglob("*") if recursive else root.glob("*")
             for p in sorted(pattern):
                 rel = p.relative_to(root)
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and \
-                        not any(part.startswith(".") for part in rel.parts) and \
-                        not (nested and _inside(p, out_resolved)):
-                    found.append((p, rel, None))
+                if any(part.startswith(".") for part in rel.parts) or \
+                        (nested and _inside(p, out_resolved)):
+                    continue
+                reason = _classify(p, recursive)
+                if reason is not None:
+                    left_out.append(LeftOut(p, reason))
+                elif not p.is_dir():
+                    found.append(_Source(p, rel, listed=True))
         elif root.is_file():
-            found.append((root, Path(root.name), None))
+            found.append(_Source(root, Path(root.name)))
         else:
-            found.append((root, Path(root.name or "input"), "no such file or folder"))
-    return found
+            found.append(_Source(root, Path(root.name or "input"), "no such file or folder"))
+    return found, left_out
 
 
-def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
-              recursive: bool = False) -> list[Job]:
-    """Map each input image to its output path, keeping the inputs' relative layout.
+def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
+    if opts.format != "same":
+        ext = FORMAT_EXT[opts.format]
+    else:  # a format sronnx does not write (e.g. a .gif given by name) becomes PNG
+        ext = rel.suffix if rel.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    return outdir / rel.parent / f"{rel.stem}{opts.suffix}{ext}"
 
-    Refuses (PlanError) any plan in which an output would land on an input file, two inputs
-    on the same output, or OUTDIR is not a folder. Inputs that do not exist become jobs with
-    an error, reported like any unreadable file.
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # e.g. a name too long, a symbolic-link loop
+        return path.absolute()
+
+
+def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
+         recursive: bool = False) -> Plan:
+    """Map each input image to its output path, keeping the inputs' relative layout, and
+    name what the folder listings left out (see `Plan`, `LeftOut`).
+
+    A listed file that is the planned output of another input of this plan (a rerun into
+    the input folder itself, e.g. with --suffix) is an earlier output: left out, not an
+    input. Raises PlanError for a plan in which an output would land on an input file, two
+    inputs on the same output, or OUTDIR is not a folder. Inputs that do not exist become
+    jobs with an error, reported like any unreadable file.
     """
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise PlanError(f"output folder {outdir} exists and is not a folder")
+    sources, left_out = _collect([Path(p) for p in inputs], recursive, outdir)
+    outputs = [_output_for(s.rel, outdir, opts) for s in sources]
+    made_by: dict[Path, Path] = {}  # resolved output -> the source it is planned for
+    for s, out in zip(sources, outputs, strict=True):
+        if s.error is None:
+            made_by.setdefault(_resolved(out), s.path)
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}
-    sources = _collect([Path(p) for p in inputs], recursive, outdir)
-    for src, rel, error in sources:
-        if opts.format != "same":
-            ext = FORMAT_EXT[opts.format]
-        else:  # a format sronnx does not write (e.g. a .gif given by name) becomes PNG
-            ext = rel.suffix if rel.suffix.lower() in IMAGE_EXTENSIONS else ".png"
-        out = outdir / rel.parent / f"{rel.stem}{opts.suffix}{ext}"
-        key = out.resolve()
-        if key in seen and error is None:
-            raise PlanError(f"{src} and {seen[key]} would both be written to {out}")
-        seen[key] = src
-        jobs.append(Job(src, out, error))
-    inputs_resolved = {src.resolve() for src, _, error in sources if error is None}
+    inputs_at: dict[Path, Path] = {}
+    for s, out in zip(sources, outputs, strict=True):
+        maker = made_by.get(_resolved(s.path)) if s.error is None else None
+        if s.listed and maker is not None and maker != s.path:
+            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}"))
+            continue
+        key = _resolved(out)
+        if key in seen and s.error is None:
+            raise PlanError(f"{s.path} and {seen[key]} would both be written to {out}")
+        seen[key] = s.path
+        jobs.append(Job(s.path, out, s.error))
+        if s.error is None:
+            inputs_at[_resolved(s.path)] = s.path
     for job in jobs:
-        if job.output.resolve() in inputs_resolved:
+        overwritten = inputs_at.get(_resolved(job.output))
+        if overwritten is not None and job.error is None:
+            of = "" if overwritten == job.source else f" (made from {job.source})"
             raise PlanError(
-                f"output {job.output} would overwrite the input {job.source}; choose another "
-                "output folder or a --suffix"
+                f"output {job.output}{of} would overwrite the input {overwritten}; choose "
+                "another output folder or a --suffix"
             )
-    return jobs
+    return Plan(jobs, sorted(left_out, key=lambda e: e.path))
+
+
+def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
+              recursive: bool = False) -> list[Job]:
+    """`plan(...).jobs`: the jobs alone, for callers that do not report what was left out."""
+    return plan(inputs, outdir, opts, recursive).jobs
+
+
+def writes_file(output: str | Path) -> bool:
+    """Whether `-o OUTPUT` names one output file rather than a folder: its extension is
+    one sronnx writes (.png .jpg .jpeg .webp .tif .tiff .bmp) and it is not an existing
+    folder."""
+    output = Path(output)
+    return output.suffix.lower() in EXT_FORMAT and not output.is_dir()
+
+
+def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Plan:
+    """One input file to exactly the file `output`, in the format its extension names
+    (--suffix does not apply to a name given in full).
+
+    Raises PlanError if `opts.format` names another format than the extension, if
+    `output` is (or links to) the input itself, or is an existing folder. A source that
+    does not exist becomes a job with an error, as in `plan`.
+    """
+    source, output = Path(source), Path(output)
+    ext_fmt = EXT_FORMAT.get(output.suffix.lower())
+    if ext_fmt is None:
+        raise PlanError(f"output {output} has no image extension sronnx writes "
+                        f"({' '.join(sorted(EXT_FORMAT))})")
+    if opts.format != "same" and EXT_FORMAT[FORMAT_EXT[opts.format]] != ext_fmt:
+        raise PlanError(f"--format {opts.format} contradicts the output name {output} "
+                        f"({ext_fmt}); change one of them")
+    if output.is_dir():
+        raise PlanError(f"output {output} is a folder")
+    if not source.is_file():
+        return Plan([Job(source, output, "no such file or folder" if not source.exists()
+                         else "not a file")])
+    same = _resolved(output) == _resolved(source)
+    if not same and output.exists():
+        try:
+            same = output.samefile(source)  # a hard link to the input
+        except OSError:
+            same = False
+    if same:
+        raise PlanError(f"output {output} would overwrite the input {source}")
+    return Plan([Job(source, output)])
 
 
 @dataclass
@@ -175,6 +306,16 @@ def _fail(work: _Work, exc: BaseException) -> _Work:
     return work
 
 
+def _output_name_problem(output: Path) -> str | None:
+    """Why `output` cannot be made here (its name is longer than its folder's file system
+    allows), checked before the input is decoded; None when it fits."""
+    length, limit = name_bytes(output.name), name_max(output.parent)
+    if length > limit:
+        return (f"output name too long: {length} bytes where the file system allows {limit} "
+                "(choose a shorter --suffix or output name)")
+    return None
+
+
 def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
             max_pixels: int | None) -> _Work:
     """Stage 1: check the output, read and decode the input."""
@@ -182,13 +323,19 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
                  time.perf_counter())
     if job.error is not None:
         return work
-    if job.output.exists():
-        if existing == "skip":
-            work.result.status = "skipped"
+    try:  # every check on the output is this file's failure, never the run's
+        work.result.error = _output_name_problem(job.output)
+        if work.result.error is not None:
             return work
-        if existing == "refuse":
-            work.result.error = "output exists (use --overwrite or --skip-existing)"
-            return work
+        if job.output.exists():
+            if existing == "skip":
+                work.result.status = "skipped"
+                return work
+            if existing == "refuse":
+                work.result.error = "output exists (use --overwrite or --skip-existing)"
+                return work
+    except Exception as exc:  # noqa: BLE001 - e.g. OSError: File name too long
+        return _fail(work, exc)
     t = time.perf_counter()
     try:
         if (anim := read_animation(job.source, max_pixels)) is not None:
@@ -413,7 +560,7 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def work() -> None:
+    def work(finished: threading.Event) -> None:
         try:
             while not stop.is_set():
                 with lock:
@@ -424,22 +571,36 @@ def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: 
                 result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels)
                 with lock:
                     done[i] = result
-                    if on_result is not None and not stop.is_set():
-                        on_result(result)
+                    if on_result is not None and not errors:  # a file finished is reported
+                        try:
+                            on_result(result)
+                        except BaseException as exc:  # noqa: BLE001 - no callback after it
+                            errors.append(exc)
+                            stop.set()
+                            return
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             errors.append(exc)
             stop.set()
+        finally:
+            finished.set()
 
-    threads = [threading.Thread(target=work, name=f"sronnx-worker-{k}", daemon=True)
-               for k in range(min(workers, len(jobs)))]
+    # Waited for through events, not Thread.join: on Python 3.11 a Ctrl-C that interrupts
+    # join(timeout) marks the thread as ended while it still runs (the bpo-45274 handling),
+    # and a later join() then returns at once, with the worker still writing its file and
+    # inside ONNX Runtime (which then aborts the process at exit).
+    ends = [threading.Event() for _ in range(min(workers, len(jobs)))]
+    threads = [threading.Thread(target=work, args=(ev,), name=f"sronnx-worker-{k}",
+                                daemon=True) for k, ev in enumerate(ends)]
     for t in threads:
         t.start()
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.1)
+        for ev in ends:
+            while not ev.wait(timeout=0.1):
+                pass
     except BaseException:
-        stop.set()
+        stop.set()  # (Ctrl-C) each worker ends the file it has, which is reported, and stops
+        for ev in ends:
+            ev.wait()
         raise
     if errors:
         raise errors[0]

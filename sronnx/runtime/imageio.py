@@ -11,6 +11,7 @@ run never leaves a half-written image under an output name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import struct
@@ -216,9 +217,51 @@ def output_format(src_format: str, requested: str, path: Path) -> str:
     return fmt or (src_format if src_format in EXT_FORMAT.values() else "PNG")
 
 
+_FALLBACK_NAME_MAX = 255  # bytes: ext4, XFS, Btrfs, APFS, tmpfs; NTFS 255 UTF-16 units
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest file name, in bytes of the file-system encoding, that `folder` (or its
+    nearest existing ancestor, for a folder not made yet) holds; 255 where the system does
+    not say (e.g. Windows)."""
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        try:
+            value = os.pathconf(candidate, "PC_NAME_MAX")
+        except FileNotFoundError:
+            continue  # not made yet: its ancestor's file system is the best guess
+        except (OSError, ValueError, AttributeError):  # no pathconf, or it does not say
+            break
+        return value if value and value > 0 else _FALLBACK_NAME_MAX
+    return _FALLBACK_NAME_MAX
+
+
+def name_bytes(name: str) -> int:
+    """Length of a file name in bytes of the file-system encoding (what NAME_MAX counts)."""
+    return len(os.fsencode(name))
+
+
 def part_path(path: Path) -> Path:
-    """The temporary name `path` is written under before it is renamed into place."""
-    return path.with_name(f".{path.name}.{os.getpid()}{PART_SUFFIX}")
+    """The temporary name `path` is written under before it is renamed into place.
+
+    `.NAME.PID.sronnx-part` in the same folder when that fits the folder's NAME_MAX;
+    otherwise NAME is cut (on a character boundary) and followed by `~` and 8 hex digits
+    of a hash of the whole name, so that the part name fits wherever `path` fits and two
+    long names that share a beginning still get different parts. Both forms end in
+    `.PID.sronnx-part`, which `remove_stale_parts` recognises, sparing live writers.
+    """
+    path = Path(path)
+    tail = f".{os.getpid()}{PART_SUFFIX}"
+    limit = name_max(path.parent)
+    plain = f".{path.name}{tail}"
+    if name_bytes(plain) <= limit:
+        return path.with_name(plain)
+    digest = hashlib.sha1(os.fsencode(path.name)).hexdigest()[:8]
+    room = limit - name_bytes(f".~{digest}{tail}")
+    stem = path.name
+    while stem and name_bytes(stem) > room:
+        stem = stem[: max(0, len(stem) - max(1, (name_bytes(stem) - room) // 4))]
+    return path.with_name(f".{stem}~{digest}{tail}")
 
 
 def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
@@ -473,6 +516,6 @@ def png_bit_depth(path: Path) -> int | None:
 
 __all__ = [
     "Decoded", "ImageReadError", "read_image", "write_image", "write_png", "output_format",
-    "orient_array", "remove_stale_parts", "part_path", "IMAGE_EXTENSIONS", "PART_SUFFIX",
-    "DEFAULT_MAX_PIXELS",
+    "orient_array", "remove_stale_parts", "part_path", "name_max", "name_bytes",
+    "IMAGE_EXTENSIONS", "PART_SUFFIX", "DEFAULT_MAX_PIXELS",
 ]

@@ -1,0 +1,372 @@
+"""File names and folders (issue 11, part 5): long names, per-file failures, in-place reruns,
+`-o FILE`, what folder listings leave out, and the report of a run stopped with Ctrl-C.
+
+Everything runs on the real file system of the temporary folder and real onnxruntime, with a
+tiny untrained model (exact bicubic) and small synthetic images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from sronnx.cli import main
+from sronnx.runtime.batch import (
+    BROKEN_LINK,
+    EARLIER_OUTPUT,
+    LINKED_FOLDER,
+    NOT_AN_IMAGE,
+    NOT_REGULAR,
+    SUB_FOLDER,
+    Job,
+    OutputOptions,
+    plan,
+    plan_jobs,
+    run_jobs,
+)
+from sronnx.runtime.imageio import (
+    IMAGE_EXTENSIONS,
+    PART_SUFFIX,
+    name_bytes,
+    name_max,
+    part_path,
+    remove_stale_parts,
+)
+from sronnx.runtime.upscaler import Upscaler
+
+RSP = "rsp:channels=8,blocks=1"
+CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
+
+
+@pytest.fixture(scope="module")
+def model(exported_models) -> Path:
+    return exported_models(RSP, 2)
+
+
+def cli(*args: object) -> Result:
+    return CliRunner().invoke(main, ["upscale", *map(str, args)])
+
+
+def run(model: Path, *args: object) -> Result:
+    r = cli(*args, "--model", model, "--provider", "cpu")
+    assert "Traceback" not in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r
+
+
+def image(path: Path, h: int = 12, w: int = 16, seed: int = 0) -> Path:
+    """A small noisy RGB image, in the format the extension names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def long_name(total_bytes: int, ext: str = ".png", char: str = "L") -> str:
+    """A file name of exactly `total_bytes` bytes (file-system encoding)."""
+    per = name_bytes(char)
+    n = (total_bytes - name_bytes(ext)) // per
+    name = char * n + "x" * (total_bytes - name_bytes(ext) - n * per) + ext
+    assert name_bytes(name) == total_bytes
+    return name
+
+
+# ---- temporary names ---------------------------------------------------------------------
+
+
+def test_part_names_fit_wherever_the_final_name_fits(tmp_path: Path) -> None:
+    limit = name_max(tmp_path)
+    assert limit >= 100
+    names = ["a.png", long_name(limit - 20), long_name(limit), long_name(limit - 1, ".jpg"),
+             long_name(limit, ".png", "é"), long_name(limit - 1, ".png", "日")]
+    parts = []
+    for name in names:
+        final = tmp_path / name
+        part = part_path(final)
+        assert part.parent == tmp_path and part.name.startswith(".")
+        assert part.name.endswith(f".{os.getpid()}{PART_SUFFIX}")
+        assert name_bytes(part.name) <= limit, name
+        part.write_bytes(b"x")  # the real file system takes it
+        os.replace(part, final)  # and renames it into place
+        parts.append(part.name)
+    assert parts[0] == f".a.png.{os.getpid()}{PART_SUFFIX}"  # short names keep the plain form
+    # long names that share a beginning still get different parts
+    a, b = long_name(limit - 4, ".png") , long_name(limit - 4, ".jpg")
+    assert part_path(tmp_path / a) != part_path(tmp_path / b)
+    assert part_path(tmp_path / "sub-not-made" / a).name == part_path(tmp_path / a).name
+
+
+def test_stale_shortened_parts_are_removed_and_live_ones_spared(tmp_path: Path) -> None:
+    long = tmp_path / long_name(name_max(tmp_path))
+    code = ("import sys; from pathlib import Path; from sronnx.runtime.imageio import part_path;"
+            f"print(part_path(Path({str(long)!r})), flush=True); sys.stdin.read()")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    live = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    dead = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        live_part = Path(live.stdout.readline().strip())
+        dead_part = Path(dead.communicate("", timeout=60)[0].strip())
+        assert dead.returncode == 0
+        assert "~" in live_part.name and "~" in dead_part.name  # the shortened form
+        for p in (live_part, dead_part):
+            p.write_bytes(b"half")
+        assert remove_stale_parts(tmp_path) == [dead_part]
+        assert live_part.exists() and not dead_part.exists()
+    finally:
+        live.communicate("", timeout=60)
+
+
+# ---- one file's failure stays that file's ------------------------------------------------
+
+
+def test_long_names_work_and_a_too_long_output_fails_alone(model: Path,
+                                                           tmp_path: Path) -> None:
+    limit = name_max(tmp_path)
+    src = tmp_path / "in"
+    big = image(src / long_name(limit - 1))  # a legal name: 254 bytes on ext4
+    image(src / "a.png", seed=1)
+    image(src / "nested" / long_name(limit - 1, ".jpg"), seed=2)
+    r = run(model, src, "-o", tmp_path / "out", "--recursive")
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "out" / big.name).size == (32, 24)
+    for extra in ([], ["--no-pipeline"], ["--workers", "2"]):
+        out, report = tmp_path / f"sfx{len(extra)}", tmp_path / f"r{len(extra)}.json"
+        r = run(model, src, "-o", out, "--recursive", "--suffix", "_x2", "--json", report,
+                *extra)
+        assert r.exit_code == 1, r.output
+        failed = [ln for ln in r.output.splitlines() if ln.startswith("failed: ")]
+        assert len(failed) == 2 and all("output name too long" in ln for ln in failed)
+        assert "1 done, 2 failed, 0 skipped" in r.output
+        rep = json.loads(report.read_text())
+        assert (rep["done"], rep["failed"], rep["not_processed"]) == (1, 2, 0)
+        assert {Path(f["input"]).name: f["status"] for f in rep["files"]}["a.png"] == "done"
+        assert sorted(p.name for p in out.rglob("*")) == ["a_x2.png"]
+
+
+def test_an_output_folder_in_the_way_fails_that_file_only(model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    image(src / "a.png")
+    image(src / "sub" / "b.png", seed=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("a file where the output folder would be")
+    report = tmp_path / "r.json"
+    r = run(model, src, "-o", out, "--recursive", "--json", report)
+    assert r.exit_code == 1, r.output
+    (line,) = [ln for ln in r.output.splitlines() if ln.startswith("failed: ")]
+    assert "b.png" in line and "cannot write" in line
+    assert (out / "a.png").is_file()
+    assert json.loads(report.read_text())["failed"] == 1
+
+
+def test_run_jobs_never_raises_for_one_file(model: Path, tmp_path: Path) -> None:
+    """Library level: output checks that raise OSError (a name too long for the folder) end
+    as that file's result in every engine, and the others are done."""
+    up = Upscaler(model, "cpu")
+    src = tmp_path / "in"
+    for i in range(3):
+        image(src / f"{i}.png", seed=i)
+    opts = OutputOptions()
+    for pipeline, workers in ((False, 1), (True, 1), (True, 2)):
+        out = tmp_path / f"out_{pipeline}_{workers}"
+        jobs = plan_jobs([src], out, opts)
+        too_long = out / ("x" * (name_max(tmp_path) + 1) + ".png")
+        jobs[1] = Job(jobs[1].source, too_long)
+        results = run_jobs(up, jobs, opts, pipeline=pipeline, workers=workers)
+        assert [r.status for r in results] == ["done", "failed", "done"]
+        assert "too long" in results[1].error
+
+
+# ---- reruns in place ------------------------------------------------------------------
+
+
+def test_rerun_in_place_resumes_and_names_the_right_files(model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "F"
+    a = image(folder / "a.png")
+    image(folder / "b.jpg", seed=1)
+    before = a.read_bytes()
+    r = run(model, folder, "-o", folder, "--suffix", "_x2")
+    assert r.exit_code == 0 and "2 done" in r.output, r.output
+    (folder / "b_x2.jpg").unlink()  # as if the first run had stopped after a.png
+    report = tmp_path / "r.json"
+    r = run(model, folder, "-o", folder, "--suffix", "_x2", "--skip-existing", "--json", report)
+    assert r.exit_code == 0, r.output
+    assert "1 done, 0 failed, 1 skipped" in r.output
+    assert f"{folder / 'a_x2.png'} ({EARLIER_OUTPUT} of a.png)" in r.output
+    rep = json.loads(report.read_text())
+    assert rep["left_out"] == [{"path": str(folder / "a_x2.png"),
+                                "reason": f"{EARLIER_OUTPUT} of a.png"}]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_x2.png", "b.jpg",
+                                                        "b_x2.jpg"]
+    r = run(model, folder, "-o", folder, "--suffix", "_x2")
+    assert r.exit_code == 1 and "output exists" in r.output
+    r = run(model, folder, "-o", folder, "--suffix", "_x2", "--overwrite")
+    assert r.exit_code == 0 and "2 done" in r.output
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_x2.png", "b.jpg",
+                                                        "b_x2.jpg"]
+    assert a.read_bytes() == before
+    # named by the user, a file is an input: overwriting it is refused, with the right names
+    r = run(model, a, folder / "a_x2.png", "-o", folder, "--suffix", "_x2", "--overwrite")
+    assert r.exit_code == 2
+    assert (f"output {folder / 'a_x2.png'} (made from {a}) would overwrite the input "
+            f"{folder / 'a_x2.png'}") in r.output
+
+
+# ---- -o FILE ----------------------------------------------------------------------------
+
+
+def test_one_input_to_a_named_output_file(model: Path, tmp_path: Path) -> None:
+    a = image(tmp_path / "a.png")
+    before = a.read_bytes()
+    out = tmp_path / "new" / "big.jpg"
+    r = run(model, a, "-o", out)
+    assert r.exit_code == 0, r.output
+    with Image.open(out) as im:
+        assert (im.format, im.size) == ("JPEG", (32, 24))
+    assert [p.name for p in out.parent.iterdir()] == ["big.jpg"]
+    assert run(model, a, "-o", out).exit_code == 1  # exists: reported, not replaced
+    r = run(model, a, "-o", out, "--skip-existing")
+    assert r.exit_code == 0 and "1 skipped" in r.output
+    r = run(model, a, "-o", tmp_path / "b.jpeg", "--format", "jpg", "--suffix", "_x2")
+    assert r.exit_code == 0 and (tmp_path / "b.jpeg").is_file()  # a name in full: no suffix
+    r = run(model, a, "-o", tmp_path / "c.webp", "--format", "png")
+    assert r.exit_code == 2 and "contradicts" in r.output and "c.webp" in r.output
+    r = run(model, a, image(tmp_path / "b.png"), "-o", tmp_path / "two.png")
+    assert r.exit_code == 2 and "must be a folder" in r.output
+    r = run(model, tmp_path / "new", "-o", tmp_path / "dir.png")
+    assert r.exit_code == 2 and "must be a folder" in r.output
+    assert not (tmp_path / "two.png").exists() and not (tmp_path / "dir.png").exists()
+    os.link(a, tmp_path / "hard.png")
+    for target in (a, tmp_path / "." / "a.png", tmp_path / "hard.png"):
+        r = run(model, a, "-o", target, "--overwrite")
+        assert r.exit_code == 2 and "would overwrite the input" in r.output
+    assert a.read_bytes() == before
+    (tmp_path / "folder.png").mkdir()  # an existing folder stays a folder
+    r = run(model, a, "-o", tmp_path / "folder.png")
+    assert r.exit_code == 0 and (tmp_path / "folder.png" / "a.png").is_file()
+
+
+# ---- what folder listings leave out -----------------------------------------------------
+
+
+def test_left_out_files_get_one_summary_line_and_the_report(model: Path,
+                                                            tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    image(src / "a.png")
+    (src / "notes.txt").write_text("x")
+    (src / "README").write_text("x")
+    (src / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    image(src / "sub" / "b.png", seed=1)
+    (src / "linked").symlink_to(src / "sub")
+    os.mkfifo(src / "pipe.png")
+    image(src / ".hidden.png")  # hidden: passed over silently, as always
+    report = tmp_path / "r.json"
+    r = run(model, src, "-o", tmp_path / "out", "--json", report)
+    assert r.exit_code == 0, r.output
+    (line,) = [ln for ln in r.output.splitlines() if ln.startswith("left out")]
+    assert line == (
+        f"left out 5 file(s): {src / 'README'} ({NOT_AN_IMAGE}), {src / 'gone.png'} "
+        f"({BROKEN_LINK}), {src / 'linked'} ({LINKED_FOLDER}), {src / 'notes.txt'} "
+        f"({NOT_AN_IMAGE}), {src / 'pipe.png'} ({NOT_REGULAR}); "
+        f"1 sub-folder(s) not entered (use --recursive): {src / 'sub'}")
+    rep = json.loads(report.read_text())
+    assert {Path(e["path"]).name: e["reason"] for e in rep["left_out"]} == {
+        "README": NOT_AN_IMAGE, "gone.png": BROKEN_LINK, "linked": LINKED_FOLDER,
+        "notes.txt": NOT_AN_IMAGE, "pipe.png": NOT_REGULAR, "sub": SUB_FOLDER}
+    assert rep["done"] == 1
+    r = run(model, src, "-o", tmp_path / "rec", "--recursive", "--quiet")
+    assert r.exit_code == 0 and r.output == ""  # --quiet: the report alone has the list
+    assert (tmp_path / "rec" / "sub" / "b.png").is_file()
+    left = {e.path.name: e.reason for e in plan([src], tmp_path / "rec", OutputOptions(),
+                                               recursive=True).left_out}
+    assert left == {"README": NOT_AN_IMAGE, "gone.png": BROKEN_LINK,
+                    "linked": LINKED_FOLDER, "notes.txt": NOT_AN_IMAGE,
+                    "pipe.png": NOT_REGULAR}
+
+
+def test_a_long_left_out_list_is_cut_on_the_line_not_in_the_report(model: Path,
+                                                                   tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    image(src / "a.png")
+    for i in range(9):
+        (src / f"n{i}.txt").write_text("x")
+    for i in range(3):
+        (src / f"g{i}.png").symlink_to(tmp_path / "nowhere.png")
+    report = tmp_path / "r.json"
+    r = run(model, src, "-o", tmp_path / "out", "--json", report)
+    (line,) = [ln for ln in r.output.splitlines() if ln.startswith("left out")]
+    assert line.startswith("left out 12 file(s): ")
+    assert line.endswith(f"and 7 more (7 {NOT_AN_IMAGE}) (all in {report})")
+    assert len(json.loads(report.read_text())["left_out"]) == 12
+
+
+def test_left_out_follows_the_collectable_extensions(tmp_path: Path) -> None:
+    """Every collectable extension is taken, in any case; anything else is left out. The
+    test reads the set itself, so a format added to it later is taken, not left out."""
+    for ext in sorted(IMAGE_EXTENSIONS):
+        (tmp_path / f"f{ext.upper()}").write_bytes(b"x")
+    for ext in (".gif", ".txt", ".png~", ".heic"):
+        (tmp_path / f"g{ext}").write_bytes(b"x")
+    p = plan([tmp_path], tmp_path / "out", OutputOptions())
+    taken = {j.source.name for j in p.jobs}
+    left = {e.path.name for e in p.left_out}
+    assert taken == {f"f{e.upper()}" for e in IMAGE_EXTENSIONS} | \
+        {f"g{e}" for e in (".gif", ".txt", ".png~", ".heic") if e in IMAGE_EXTENSIONS}
+    assert left == {f"g{e}" for e in (".gif", ".txt", ".png~", ".heic")
+                    if e not in IMAGE_EXTENSIONS}
+    assert all(e.reason == NOT_AN_IMAGE for e in p.left_out)
+
+
+def test_nothing_found_says_what_was_left_out(model: Path, tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("x")
+    r = run(model, tmp_path / "docs", "-o", tmp_path / "out")
+    assert r.exit_code == 2
+    assert f"left out 1 file(s): {tmp_path / 'docs' / 'notes.txt'} ({NOT_AN_IMAGE})" \
+        in r.output
+    assert "no input images found" in r.output
+
+
+# ---- Ctrl-C -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", [["--workers", "2"], ["--workers", "1"], ["--no-pipeline"]])
+def test_ctrl_c_writes_the_report_of_what_was_done(model: Path, tmp_path: Path,
+                                                   engine: list[str]) -> None:
+    src = tmp_path / "in"
+    for i in range(40):
+        image(src / f"{i:02}.png", 300, 300, seed=i)
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    proc = subprocess.Popen([*CLI, "upscale", str(src), "-o", str(out), "--model", str(model),
+                             "--provider", "cpu", "--json", str(report), "--quiet", *engine],
+                            stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert time.monotonic() - t0 < 120 and proc.poll() is None, "no output came"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "error: interrupted" in err
+    rep = json.loads(report.read_text())
+    assert rep["stopped"] == "interrupted"
+    assert 1 <= rep["done"] < 40 and rep["done"] + rep["not_processed"] == 40
+    on_disk = sorted(p.name for p in out.iterdir())
+    assert on_disk == sorted(Path(f["output"]).name for f in rep["files"]
+                             if f["status"] == "done")  # no part file, none unreported
+    r = subprocess.run([*CLI, "upscale", str(src), "-o", str(out), "--model", str(model),
+                        "--provider", "cpu", "--skip-existing", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and len(list(out.iterdir())) == 40
