@@ -132,7 +132,7 @@ def _fail(message: str) -> NoReturn:
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Tiles of equal size per model call.")
-@click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp", "gif"]),
+@click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp", "gif", "tiff"]),
               default="same", show_default=True)
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
