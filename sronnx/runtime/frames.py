@@ -22,7 +22,6 @@ animation is refused when frames x width x height is over the --max-pixels budge
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from sronnx.runtime.imageio import (
     ImageReadError,
     _own_pixel_limit,
     _read_reason,
-    part_path,
+    atomic_file,
 )
 from sronnx.runtime.palette import to_gif_palette
 from sronnx.runtime.upscaler import Upscaler
@@ -171,16 +170,8 @@ def write_animation(path: str | Path, anim: Animation, fmt: str, *, quality: int
         kwargs["quality"] = quality
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     path = Path(path)
-    tmp = part_path(path)
-    try:
-        with open(tmp, "wb") as fh:
-            images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
 
 
 def not_animated_message(fmt: str, frames: int) -> str:

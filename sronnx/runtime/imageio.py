@@ -285,28 +285,37 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     notes = md.not_held(metadata, fmt)
     if isinstance(pixels, np.ndarray):
         pixels = _narrow_for(pixels, fmt, notes)
+    with atomic_file(path) as fh:
+        if isinstance(pixels, np.ndarray) and fmt == "PNG":
+            write_png(fh, pixels, icc_profile=icc_profile, dpi=dpi,
+                      compress_level=png_compress_level, metadata=metadata)
+        elif isinstance(pixels, np.ndarray) and fmt == "TIFF":
+            from sronnx.runtime.tiff import write_tiff
+
+            write_tiff(fh, pixels, icc_profile=icc_profile, dpi=dpi, meta=metadata,
+                       compress_level=png_compress_level)
+        else:
+            img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
+            _save_pil(fh, img, fmt, quality=quality, png_compress_level=png_compress_level,
+                      icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes)
+    return notes
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write `path` through: written under `part_path(path)`, synced, then
+    renamed into place; on any failure the temporary file is removed and `path` untouched."""
+    path = Path(path)
     tmp = part_path(path)
     try:
         with open(tmp, "w+b") as fh:
-            if isinstance(pixels, np.ndarray) and fmt == "PNG":
-                write_png(fh, pixels, icc_profile=icc_profile, dpi=dpi,
-                          compress_level=png_compress_level, metadata=metadata)
-            elif isinstance(pixels, np.ndarray) and fmt == "TIFF":
-                from sronnx.runtime.tiff import write_tiff
-
-                write_tiff(fh, pixels, icc_profile=icc_profile, dpi=dpi, meta=metadata,
-                           compress_level=png_compress_level)
-            else:
-                img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
-                _save_pil(fh, img, fmt, quality=quality, png_compress_level=png_compress_level,
-                          icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return notes
 
 
 def _narrow_for(arr: np.ndarray, fmt: str, notes: list[str]) -> np.ndarray:
