@@ -9,8 +9,9 @@ the upscaler finds, per tile, the input pixels whose whole neighbourhood of the 
 receptive-field radius is one colour (all channels, alpha included), and writes that colour
 to their output pixels. Elsewhere the model's output is kept untouched.
 
-Pure numpy, one pass of differences and two cumulative sums per tile (an integral image):
-a few milliseconds for a 512x512 tile.
+Pure numpy: the changes between neighbouring pixels, widened to the square by ORing shifted
+copies (log2 of the side passes per axis): about 0.5 ms for a 344x344 RGB tile, against an
+integral image's 6 to 11 ms measured first.
 """
 
 from __future__ import annotations
@@ -24,27 +25,33 @@ def flat_radius(receptive_field: int) -> int:
     return max(2, receptive_field // 2)
 
 
-def _box_any(marks: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
-             shape: tuple[int, int]) -> np.ndarray:
-    """For every pixel (y, x) of an image of `shape`: whether `marks` (a boolean map indexed
-    like the image, possibly one shorter along an axis) holds a True inside rows
-    [y + rows[0], y + rows[1]] and cols [x + cols[0], x + cols[1]] (clipped to `marks`).
-    Two running sums over a zero-padded copy, sliced: no per-pixel index arrays."""
-    h, w = shape
-    (a, b), (c, d) = rows, cols
-    mh, mw = marks.shape
-    z = np.zeros((h + b - a + 1, w + d - c + 1), dtype=np.int32)  # row/col 0: the zero sum
-    # z[1 + i, 1 + j] = marks[i + a, j + c] where that lies inside marks
-    i0, j0 = max(0, -a), max(0, -c)
-    i1, j1 = min(h + b - a, mh - a), min(w + d - c, mw - c)
-    if i1 > i0 and j1 > j0:
-        z[1 + i0 : 1 + i1, 1 + j0 : 1 + j1] = marks[i0 + a : i1 + a, j0 + c : j1 + c]
-    np.cumsum(z, axis=0, out=z)
-    k = b - a + 1
-    z = z[k : k + h] - z[:h]
-    np.cumsum(z, axis=1, out=z)
-    k = d - c + 1
-    return (z[:, k : k + w] - z[:, :w]) > 0
+def _or_window(marks: np.ndarray, lo: int, hi: int, n: int, axis: int) -> np.ndarray:
+    """Along `axis`: out[i] = any(marks[i + lo .. i + hi]) for i in 0..n-1, indices outside
+    `marks` counting as False. A window of L cells is ORed in log2(L) shifted passes."""
+    m = np.moveaxis(marks, axis, 0)
+    length = hi - lo + 1
+    padded = np.zeros((n + length - 1, *m.shape[1:]), dtype=bool)
+    # padded[j] = m[j + lo]
+    j0, j1 = max(0, -lo), min(n + length - 1, m.shape[0] - lo)
+    if j1 > j0:
+        padded[j0:j1] = m[j0 + lo : j1 + lo]
+    span = 1
+    while span < length:
+        step = min(span, length - span)
+        padded[:-step] |= padded[step:]
+        span += step
+    return np.moveaxis(padded[:n], 0, axis)
+
+
+def _changes(a: np.ndarray, axis: int) -> np.ndarray:
+    """Whether each pixel differs from its next neighbour along `axis` (0 rows, 1 columns)
+    in any channel; one shorter along `axis`."""
+    first = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
+    second = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+    out = a[first + (0,)] != a[second + (0,)]
+    for c in range(1, a.shape[2]):
+        out |= a[first + (c,)] != a[second + (c,)]
+    return out
 
 
 def flat_mask(window: np.ndarray, radius: int) -> np.ndarray:
@@ -61,11 +68,13 @@ def flat_mask(window: np.ndarray, radius: int) -> np.ndarray:
         raise ValueError(f"empty window {w}x{h}")
     if radius == 0:
         return np.ones((h, w), dtype=bool)
-    across = np.any(a[:, 1:] != a[:, :-1], axis=2)  # between (y, x) and (y, x + 1)
-    down = np.any(a[1:] != a[:-1], axis=2)  # between (y, x) and (y + 1, x)
     r = radius
-    busy = _box_any(across, (-r, r), (-r, r - 1), (h, w))
-    busy |= _box_any(down, (-r, r - 1), (-r, r), (h, w))
+    # pixel (y, x)'s square holds the pairs (y', x')-(y', x'+1) with |y'-y| <= r and
+    # x-r <= x' <= x+r-1, and the pairs (y', x')-(y'+1, x') with y-r <= y' <= y+r-1
+    across = _changes(a, 1)
+    busy = _or_window(_or_window(across, -r, r - 1, w, 1), -r, r, h, 0)
+    down = _changes(a, 0)
+    busy |= _or_window(_or_window(down, -r, r, w, 1), -r, r - 1, h, 0)
     return ~busy
 
 
