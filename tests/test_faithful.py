@@ -230,3 +230,15 @@ def test_flat_mask_matches_a_brute_force_search() -> None:
     assert flat_mask(np.zeros((4, 5)), 0).all()
     with pytest.raises(ValueError):
         flat_mask(np.zeros((4, 5)), -1)
+
+
+def test_float_arrays_outside_0_1_are_refused_not_clipped(exported_models) -> None:
+    """The API used to clip float values above 1 (HDR) without a word."""
+    up = Upscaler(exported_models("rsp:channels=8,blocks=1", 2))
+    ok = np.full((4, 5, 3), 0.5, dtype=np.float32)
+    assert up.upscale_array(ok).shape == (8, 10, 3)
+    for bad in (4.0, -0.1, np.nan, np.inf):
+        arr = ok.copy()
+        arr[1, 1, 1] = bad
+        with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+            up.upscale_array(arr)

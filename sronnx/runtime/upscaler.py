@@ -95,8 +95,16 @@ class Upscaler:
 
     def upscale_array(self, arr: np.ndarray) -> np.ndarray:
         """HxW or HxWx1 (grey), HxWx2 (grey + alpha), HxWx3 (RGB), HxWx4 (RGBA) array ->
-        the same layout and dtype, `scale` times larger."""
+        the same layout and dtype, `scale` times larger.
+
+        Raises ValueError for other shapes, other dtypes, and float arrays with values
+        outside [0, 1] or not finite (map HDR into [0, 1] first: `sronnx.runtime.tiff`'s
+        `fit_float_range` does for `sronnx upscale --float-range`)."""
         arr = np.asarray(arr)
+        if np.issubdtype(arr.dtype, np.floating) and arr.size:
+            lo, hi = float(np.min(arr)), float(np.max(arr))
+            if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons
+                raise ValueError(f"float values from {lo:.6g} to {hi:.6g} are outside [0, 1]")
         if arr.ndim == 2:
             return self._tiled(arr[:, :, None], colour=1, alpha=False)[:, :, 0]
         if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
