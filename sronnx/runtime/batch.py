@@ -395,7 +395,8 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
             work.job.output.parent.mkdir(parents=True, exist_ok=True)
             result.notes += write_image(work.job.output, out, work.fmt, quality=opts.quality,
                                         png_compress_level=opts.png_compress_level,
-                                        icc_profile=work.icc, dpi=work.dpi, metadata=work.meta)
+                                        icc_profile=work.icc, dpi=work.dpi, metadata=work.meta,
+                                        source=work.job.source)  # lossless WebP stays lossless
             result.status = "done"
         except Exception as exc:  # noqa: BLE001
             _fail(work, exc)

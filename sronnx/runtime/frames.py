@@ -6,14 +6,21 @@ composited), so each canvas goes through the model like a still image (same tili
 alpha handling) and is written back as a whole canvas; Pillow's writers store only the
 changed rectangle of each frame. What is kept, per output format:
 
-- GIF: per-frame durations, the loop count (absent stays absent: plays once), per-frame
-  disposal; each frame is quantized to its own palette (`sronnx.runtime.palette`). A frame's
-  disposal becomes "restore to background" (2) only where keeping it would leave an earlier
-  opaque pixel showing through a pixel that is now transparent.
-- APNG: durations, loop count (0 = forever), disposal, and the default-image flag; every frame
+- GIF: per-frame durations, how many times it plays, per-frame disposal; each frame is
+  quantized to its own palette (`sronnx.runtime.palette`). A frame's disposal becomes "restore
+  to background" (2) only where keeping it would leave an earlier opaque pixel showing through
+  a pixel that is now transparent.
+- APNG: durations, how many times it plays, disposal, and the default-image flag; every frame
   is written with blend "source", which replaces its rectangle and so shows exactly the
   upscaled canvas.
-- WebP: durations, loop count, background colour.
+- WebP: durations, how many times it plays, background colour; lossless stays lossless.
+
+Loop counts mean different things: a GIF's NETSCAPE loop count N repeats the animation N
+more times (it plays N + 1 times; 0 forever; a GIF without one plays once), while APNG's
+num_plays and WebP's loop count are the number of plays (0 forever; libwebp's gif2webp adds
+1 to a GIF's count for the same reason). `Animation.plays` holds the number of plays, and
+each format's count is made from it, so GIF loop 1 becomes APNG/WebP 2 and APNG/WebP 3
+becomes GIF loop 2.
 
 Pillow's writers merge consecutive frames that come out identical (adding their durations).
 Frames are held in memory (inputs, then outputs: Pillow's writers need all of them), so an
@@ -30,10 +37,14 @@ from PIL import Image
 
 from sronnx.runtime.imageio import (
     MAX_SIDE,
+    WEBP_LOSSLESS_EFFORT,
     ImageReadError,
     _own_pixel_limit,
+    _png_header,
     _read_reason,
     atomic_file,
+    fix_grey_key,
+    webp_lossless,
 )
 from sronnx.runtime.palette import to_gif_palette
 from sronnx.runtime.upscaler import Upscaler
@@ -51,20 +62,22 @@ class Animation:
     """The frames of an animation and how they play.
 
     frames: whole canvases, each HxWx3 (RGB) or HxWx4 (RGBA) uint8, all the same shape.
-    durations: per frame, in milliseconds. loop: the stored loop count (0 = forever), None
-    when the file stores none (a GIF without one plays once). disposal: per frame in the
-    source format's codes (GIF or APNG), None when it has none (WebP).
+    durations: per frame, in milliseconds. plays: how many times the animation plays, 0 =
+    forever (not a format's loop count: see `plays_from_loop`). disposal: per frame in the
+    source format's codes (GIF or APNG), None when it has none (WebP). lossless: a WebP
+    whose frames are all lossless (written lossless again as WebP).
     """
 
     frames: list[np.ndarray]
     durations: list[float]
-    loop: int | None
+    plays: int
     disposal: list[int] | None
     format: str
     icc_profile: bytes | None = None
     background: tuple[int, ...] | None = None  # WebP's background colour (RGBA)
     default_image: bool = False  # APNG: the first frame is shown only by non-APNG viewers
     notes: list[str] = field(default_factory=list)
+    lossless: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -100,12 +113,34 @@ def read_animation(path: str | Path, max_pixels: int | None) -> Animation | None
             raise ImageReadError(
                 f"an animation of {n} frames of {w}x{h} = {n * w * h:,} pixels in all is over "
                 f"the limit of {max_pixels:,}; raise it with --max-pixels")
-        return _read_frames(img, n)
+        if img.format == "PNG":
+            fix_grey_key(img, _png_header(Path(path)))
+        anim = _read_frames(img, n)
+    anim.lossless = anim.format == "WEBP" and webp_lossless(path)
+    return anim
+
+
+def plays_from_loop(fmt: str, loop: int | None) -> int:
+    """How many times an animation of Pillow format `fmt` plays (0 = forever), from the loop
+    count Pillow read (`info["loop"]`, None when the file has none)."""
+    if loop is None:
+        return 1  # a GIF without a NETSCAPE loop extension plays once
+    if fmt == "GIF":
+        return 0 if loop == 0 else loop + 1  # NETSCAPE: repeats after the first play
+    return max(0, loop)  # APNG num_plays, WebP loop count: plays
+
+
+def loop_for(fmt: str, plays: int) -> int | None:
+    """The loop count Pillow's writer of `fmt` takes for `plays` plays (0 = forever); None
+    for a GIF that plays once (no NETSCAPE extension: every viewer then plays it once)."""
+    if fmt == "GIF":
+        return 0 if plays == 0 else (None if plays == 1 else min(plays - 1, 0xFFFF))
+    return min(plays, 0xFFFF if fmt == "WEBP" else 0x7FFFFFFF)  # 16 bits; APNG's 31
 
 
 def _read_frames(img: Image.Image, n: int) -> Animation:
     frames, durations, disposal = [], [], []
-    loop = img.info.get("loop")
+    plays = plays_from_loop(img.format, img.info.get("loop"))
     icc = img.info.get("icc_profile") or None
     background = img.info.get("background") if img.format == "WEBP" else None
     default_image = bool(img.info.get("default_image", False))
@@ -132,8 +167,7 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
             disposal.append(int(img.info.get("disposal", 0) or 0))
     if not alpha:
         frames = [np.ascontiguousarray(f[:, :, :3]) for f in frames]
-    return Animation(frames, durations, None if loop is None else int(loop),
-                     disposal or None, img.format, icc,
+    return Animation(frames, durations, plays, disposal or None, img.format, icc,
                      tuple(background) if isinstance(background, tuple) else None,
                      default_image)
 
@@ -166,6 +200,8 @@ def write_animation(path: str | Path, anim: Animation, fmt: str, *, quality: int
     kwargs["icc_profile"] = icc_profile
     if fmt == "PNG":
         kwargs["compress_level"] = png_compress_level
+    elif fmt == "WEBP" and anim.lossless:
+        kwargs.update(lossless=True, quality=WEBP_LOSSLESS_EFFORT)
     elif fmt == "WEBP":
         kwargs["quality"] = quality
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -187,17 +223,14 @@ def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
         durations, disposal = durations[1:], disposal[1:] if disposal else disposal
         if fmt != "PNG":
             frames = frames[1:]
-    kwargs: dict = {"duration": durations}
-    once = anim.loop is None or (anim.format != "GIF" and anim.loop == 1)
+    kwargs: dict = {"duration": durations, "loop": loop_for(fmt, anim.plays)}
     if fmt == "GIF":
         images = [to_gif_palette(Image.fromarray(f)) for f in frames]
-        kwargs["loop"] = None if once else anim.loop
         kwargs["disposal"] = _gif_disposal(anim.format, disposal, images)
         if "transparency" in images[0].info:
             kwargs["transparency"] = images[0].info["transparency"]
         return images, kwargs
     images = [Image.fromarray(f) for f in frames]
-    kwargs["loop"] = 1 if anim.loop is None else anim.loop
     if fmt == "PNG":
         if disposal is not None:
             kwargs["disposal"] = disposal if anim.format == "PNG" else \
@@ -233,4 +266,5 @@ def _gif_disposal(source: str, disposal: list[int] | None,
 
 
 __all__ = ["Animation", "read_animation", "upscale_animation", "write_animation",
-           "not_animated_message", "ANIMATED_INPUTS", "ANIMATED_OUTPUTS"]
+           "not_animated_message", "plays_from_loop", "loop_for", "ANIMATED_INPUTS",
+           "ANIMATED_OUTPUTS"]

@@ -21,9 +21,13 @@ named in the file's notes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import struct
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -82,6 +86,20 @@ class Metadata:
 
 
 # ---- reading --------------------------------------------------------------------------
+
+_PILLOW_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def pillow_quiet() -> Iterator[None]:
+    """Pillow's warnings (e.g. "Corrupt EXIF data", printed once per parse) silenced while
+    sronnx opens an image or parses its metadata: what matters reaches the file's notes.
+
+    The warning filters are process-wide, so the blocks run one at a time (re-entrant: a
+    block may call another); keep them short (headers and metadata, not pixel decoding)."""
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _clean_exif(exif: Image.Exif) -> bytes | None:
@@ -152,6 +170,11 @@ def _tag_bytes(value: object) -> bytes | None:
 def from_pil(img: Image.Image) -> tuple[Metadata, list[str]]:
     """EXIF, XMP and IPTC of an opened (not yet transposed) PIL image, and notes about what
     could not be read (which is then left out; reading never fails because of metadata)."""
+    with pillow_quiet():
+        return _from_pil(img)
+
+
+def _from_pil(img: Image.Image) -> tuple[Metadata, list[str]]:
     notes: list[str] = []
     exif = None
     try:
@@ -190,8 +213,9 @@ def from_tiff_file(fh: io.BufferedIOBase, xmp: object, iptc: object) -> tuple[Me
     try:
         fh.seek(0)
         parsed = Image.Exif()
-        parsed.load_from_fp(fh)
-        exif = _clean_exif(parsed)
+        with pillow_quiet():
+            parsed.load_from_fp(fh)
+            exif = _clean_exif(parsed)
     except Exception as exc:  # noqa: BLE001
         notes.append(f"EXIF could not be read ({_reason(exc)}) and was left out")
     if hasattr(iptc, "tobytes") and not isinstance(iptc, (bytes, bytearray)):
@@ -382,5 +406,5 @@ def pil_save_kwargs(meta: Metadata, fmt: str, size: tuple[int, int],
 __all__ = [
     "Metadata", "from_pil", "from_tiff_file", "output_exif", "output_xmp", "not_held",
     "photoshop_iptc_segment", "insert_jpeg_segment", "save_jpeg", "png_chunks",
-    "pil_save_kwargs", "HOLDS",
+    "pil_save_kwargs", "pillow_quiet", "HOLDS",
 ]
