@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from sronnx.cli import main
+from sronnx.runtime import batch
 from sronnx.runtime.batch import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
@@ -166,9 +167,21 @@ def test_an_output_folder_in_the_way_fails_that_file_only(model: Path, tmp_path:
     r = run(model, src, "-o", out, "--recursive", "--json", report)
     assert r.exit_code == 1, r.output
     (line,) = [ln for ln in r.output.splitlines() if ln.startswith("failed: ")]
-    assert "b.png" in line and "cannot write" in line
+    assert line == (f"failed: {src / 'sub' / 'b.png'}: cannot create the output folder "
+                    f"{out / 'sub'}: a file of that name exists")
     assert (out / "a.png").is_file()
     assert json.loads(report.read_text())["failed"] == 1
+    # deeper: the file is above the output's folder
+    image(src / "sub" / "deeper" / "c.png", seed=2)
+    r = run(model, src, "-o", out, "--recursive", "--skip-existing")
+    assert r.exit_code == 1, r.output
+    assert (f"failed: {src / 'sub' / 'deeper' / 'c.png'}: cannot create the output folder "
+            f"{out / 'sub' / 'deeper'}: {out / 'sub'} exists and is not a folder") in r.output
+    # the same reason where the writer makes the folder (a file that appeared after the check)
+    with pytest.raises(OSError) as err:
+        batch._make_output_folder(out / "sub" / "deeper")
+    assert str(err.value) == (f"cannot create the output folder {out / 'sub' / 'deeper'}: "
+                              f"{out / 'sub'} exists and is not a folder")
 
 
 def test_run_jobs_never_raises_for_one_file(model: Path, tmp_path: Path) -> None:
