@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from sronnx.cli import main
+from sronnx.runtime import batch
 from sronnx.runtime.batch import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
@@ -30,6 +31,7 @@ from sronnx.runtime.batch import (
     SUB_FOLDER,
     Job,
     OutputOptions,
+    PlanError,
     plan,
     plan_jobs,
     run_jobs,
@@ -166,9 +168,21 @@ def test_an_output_folder_in_the_way_fails_that_file_only(model: Path, tmp_path:
     r = run(model, src, "-o", out, "--recursive", "--json", report)
     assert r.exit_code == 1, r.output
     (line,) = [ln for ln in r.output.splitlines() if ln.startswith("failed: ")]
-    assert "b.png" in line and "cannot write" in line
+    assert line == (f"failed: {src / 'sub' / 'b.png'}: cannot create the output folder "
+                    f"{out / 'sub'}: a file of that name exists")
     assert (out / "a.png").is_file()
     assert json.loads(report.read_text())["failed"] == 1
+    # deeper: the file is above the output's folder
+    image(src / "sub" / "deeper" / "c.png", seed=2)
+    r = run(model, src, "-o", out, "--recursive", "--skip-existing")
+    assert r.exit_code == 1, r.output
+    assert (f"failed: {src / 'sub' / 'deeper' / 'c.png'}: cannot create the output folder "
+            f"{out / 'sub' / 'deeper'}: {out / 'sub'} exists and is not a folder") in r.output
+    # the same reason where the writer makes the folder (a file that appeared after the check)
+    with pytest.raises(OSError) as err:
+        batch._make_output_folder(out / "sub" / "deeper")
+    assert str(err.value) == (f"cannot create the output folder {out / 'sub' / 'deeper'}: "
+                              f"{out / 'sub'} exists and is not a folder")
 
 
 def test_run_jobs_never_raises_for_one_file(model: Path, tmp_path: Path) -> None:
@@ -370,3 +384,230 @@ def test_ctrl_c_writes_the_report_of_what_was_done(model: Path, tmp_path: Path,
                         "--provider", "cpu", "--skip-existing", "--quiet"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and len(list(out.iterdir())) == 40
+
+
+# ---- what counts as an earlier output ------------------------------------------------------
+
+
+def digests(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_genuine_lookalikes_are_refused_and_left_untouched(model: Path, tmp_path: Path) -> None:
+    """A file whose name is a planned output but whose size is not a whole multiple of its
+    would-be source is a file of its own: refused (exit 2) with --overwrite too, never
+    replaced, never taken as an earlier output."""
+    g = tmp_path / "G"
+    image(g / "b.png", 20, 30)
+    Image.fromarray(np.full((50, 50, 3), (10, 200, 10), np.uint8)).save(g / "b.webp",
+                                                                      lossless=True)
+    image(g / "c.png", 20, 30, seed=1)
+    Image.fromarray(np.full((44, 44, 3), (200, 10, 10), np.uint8)).save(g / "c_x2.png")
+    before = digests(g)
+    report = tmp_path / "r.json"
+    for args, out, src, why in (
+            (["--format", "webp"], "b.webp", "b.png", "50x50 is no multiple of b.png's 30x20"),
+            (["--suffix", "_x2"], "c_x2.png", "c.png", "44x44 is no multiple of c.png's 30x20")):
+        for existing in ("--overwrite", "--skip-existing"):
+            r = run(model, g, "-o", g, *args, existing, "--json", report)
+            assert r.exit_code == 2, r.output
+            message = (f"output {g / out} (made from {g / src}) would overwrite the input "
+                       f"{g / out} (a file of its own, not an earlier output of {src}: {why}); "
+                       "choose another output folder or a --suffix")
+            assert r.output == f"error: {message}\n"
+            rep = json.loads(report.read_text())
+            assert (rep["error"], rep["exit_code"], rep["files"]) == (message, 2, [])
+    assert digests(g) == before
+    # twice the size in one dimension only, or an unreadable file: not an earlier output
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(g / "c_x2.png")
+    r = run(model, g, "-o", g, "--suffix", "_x2", "--overwrite")
+    assert r.exit_code == 2 and "30x40 is no multiple of c.png's 30x20" in r.output
+    (g / "c_x2.png").write_bytes(b"not an image")
+    r = run(model, g, "-o", g, "--suffix", "_x2", "--overwrite")
+    assert r.exit_code == 2 and "(a file of its own, not an earlier output of c.png: it " \
+        "cannot be read as an image)" in r.output
+    assert (g / "c_x2.png").read_bytes() == b"not an image"
+    with pytest.raises(PlanError, match="would overwrite the input"):
+        plan([g], g, OutputOptions(suffix="_x2"))
+
+
+def test_earlier_outputs_are_recognised_by_size(model: Path, exported_models,
+                                                tmp_path: Path) -> None:
+    """A real earlier output (k times its source, EXIF orientation applied) still resumes;
+    with a model of another scale it is not this run's output: refused, untouched."""
+    f = tmp_path / "F"
+    image(f / "a.png", 20, 30)
+    rotated = Image.fromarray(np.random.default_rng(3).integers(0, 256, (12, 16, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 16x12, shown 12x16
+    rotated.save(f / "r.jpg", exif=exif)
+    r = run(model, f, "-o", f, "--suffix", "_x2")
+    assert r.exit_code == 0 and "2 done" in r.output, r.output
+    assert Image.open(f / "r_x2.jpg").size == (24, 32)
+    before = digests(f)
+    r = run(model, f, "-o", f, "--suffix", "_x2", "--skip-existing")
+    assert r.exit_code == 0 and "0 done, 0 failed, 2 skipped" in r.output, r.output
+    assert f"{f / 'r_x2.jpg'} ({EARLIER_OUTPUT} of r.jpg)" in r.output
+    r = run(model, f, "-o", f, "--suffix", "_x2", "--overwrite")
+    assert r.exit_code == 0 and "2 done" in r.output, r.output
+    p = plan([f], f, OutputOptions(suffix="_x2"))
+    assert [j.source.name for j in p.jobs] == ["a.png", "r.jpg"]
+    assert [(e.path.name, e.factor) for e in p.left_out] == [("a_x2.png", 2), ("r_x2.jpg", 2)]
+    p.require_scale(2)
+    with pytest.raises(PlanError, match="it is 2 times the size of a.png, and this model "
+                                        "makes 3 times"):
+        p.require_scale(3)
+    with pytest.raises(PlanError, match="makes 4 times"):
+        plan([f], f, OutputOptions(suffix="_x2"), scale=4)
+    before = digests(f)
+    report = tmp_path / "r.json"
+    r = run(exported_models(RSP, 3), f, "-o", f, "--suffix", "_x2", "--overwrite",
+            "--json", report)
+    assert r.exit_code == 2, r.output
+    assert (f"error: output {f / 'a_x2.png'} (made from {f / 'a.png'}) would overwrite the "
+            f"input {f / 'a_x2.png'} (a file of its own, not an earlier output of a.png: it is "
+            "2 times the size of a.png, and this model makes 3 times)") in r.output
+    assert digests(f) == before
+    rep = json.loads(report.read_text())
+    assert rep["scale"] == 3 and rep["exit_code"] == 2 and rep["files"] == []
+    assert [Path(e["path"]).name for e in rep["left_out"]] == ["a_x2.png", "r_x2.jpg"]
+
+
+# ---- --suffix ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("suffix", "why"), [
+    ("/../../in2/z", "contains a path separator"), ("sub/x", "contains a path separator"),
+    ("\n", "contains a control character ('\\n')"),
+    ("a\x7fb", "contains a control character ('\\x7f')"),
+    ("\x1b[31m", "contains a control character ('\\x1b')"),
+    (".", "is not a usable part of a file name"), ("..", "is not a usable part of a file name")])
+def test_unusable_suffixes_are_refused(model: Path, tmp_path: Path, suffix: str,
+                                       why: str) -> None:
+    src = tmp_path / "in2"
+    image(src / "a.png")
+    z = image(src / "z.png", seed=1)
+    before = z.read_bytes()
+    r = run(model, src, "-o", tmp_path / "out9", "--suffix", suffix, "--overwrite")
+    assert r.exit_code == 2
+    assert r.output == f"error: --suffix {ascii(suffix)} {why}" + (
+        ": it is appended to file names and cannot name a folder\n" if "separator" in why
+        else "\n")
+    assert z.read_bytes() == before and sorted(p.name for p in src.iterdir()) == \
+        ["a.png", "z.png"]
+    assert not (tmp_path / "out9").exists()
+    with pytest.raises(PlanError, match="--suffix"):
+        plan([src], tmp_path / "out9", OutputOptions(suffix=suffix))
+
+
+def test_usable_suffixes_still_work(model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    image(src / "a.png")
+    for suffix in ("_x2", " (big)", "..x", "-é"):
+        r = run(model, src, "-o", tmp_path / "out", "--suffix", suffix)
+        assert r.exit_code == 0, r.output
+        assert (tmp_path / "out" / f"a{suffix}.png").is_file()
+
+
+# ---- the report at every exit -------------------------------------------------------------
+
+
+def test_runs_that_cannot_start_still_write_the_report(model: Path, tmp_path: Path) -> None:
+    report = tmp_path / "rep" / "r.json"
+
+    def refused(*args: object) -> dict:
+        r = run(model, *args, "--json", report)
+        assert r.exit_code == 2, r.output
+        rep = json.loads(report.read_text())
+        assert r.output.splitlines()[-1].lower() == f"error: {rep['error']}".lower()
+        assert (rep["exit_code"], rep["files"], rep["done"]) == (2, [], 0)
+        report.unlink()
+        return rep
+
+    docs = tmp_path / "docs"
+    (docs).mkdir()
+    (docs / "a.txt").write_text("x")
+    rep = refused(docs, "-o", tmp_path / "o3")
+    assert rep["error"] == f"no input images found in {docs}"
+    assert rep["left_out"] == [{"path": str(docs / "a.txt"), "reason": NOT_AN_IMAGE}]
+    two = tmp_path / "two"
+    image(two / "a.png")
+    image(two / "a.jpg", seed=1)
+    (two / "n.txt").write_text("x")
+    rep = refused(two, "-o", tmp_path / "o4", "--format", "png")
+    assert "would both be written to" in rep["error"]
+    assert [Path(e["path"]).name for e in rep["left_out"]] == ["n.txt"]
+    (tmp_path / "file").write_text("x")
+    rep = refused(two, "-o", tmp_path / "file")
+    assert rep["error"] == f"output folder {tmp_path / 'file'} exists and is not a folder"
+    rep = refused(two, "-o", tmp_path / "o5", "--skip-existing", "--overwrite")
+    assert rep["error"] == "--skip-existing and --overwrite exclude each other"
+    r = cli(two, "-o", tmp_path / "o5", "--model", tmp_path / "none.onnx", "--json", report)
+    assert r.exit_code == 2 and json.loads(report.read_text())["not_processed"] == 2
+    assert not any((tmp_path / o).exists() for o in ("o3", "o4", "o5"))
+    r = run(model, two / "a.png", "-o", tmp_path / "o6", "--json", report)
+    rep = json.loads(report.read_text())
+    assert (r.exit_code, rep["exit_code"], rep["error"], rep["done"]) == (0, 0, None, 1)
+
+
+def test_an_unwritable_report_stops_the_run_before_any_image(model: Path,
+                                                             tmp_path: Path) -> None:
+    a = image(tmp_path / "in" / "a.png")
+    (tmp_path / "blocker").write_text("a file where the report's folder would be")
+    for report, why in (
+            (tmp_path / "blocker" / "r.json", "cannot create its folder "
+             f"{tmp_path / 'blocker'}: a file of that name exists"),
+            (tmp_path / "blocker" / "sub" / "r.json", "cannot create its folder "
+             f"{tmp_path / 'blocker' / 'sub'}: {tmp_path / 'blocker'} exists and is not a "
+             "folder")):
+        r = run(model, a, "-o", tmp_path / "out", "--json", report)
+        assert r.exit_code == 2
+        assert r.output == f"error: cannot write the report {report}: {why}\n"
+        assert not (tmp_path / "out").exists()  # nothing was processed
+    os.mkfifo(tmp_path / "pipe.json")
+    r = run(model, a, "-o", tmp_path / "out", "--json", tmp_path / "pipe.json")
+    assert r.exit_code == 2 and "it exists and is not a regular file" in r.output
+    assert not (tmp_path / "out").exists()
+    # the report may already exist: checked without being changed, then replaced
+    old = tmp_path / "old.json"
+    old.write_text("{}")
+    r = run(model, a, "-o", tmp_path / "out", "--json", old)
+    assert r.exit_code == 0 and json.loads(old.read_text())["done"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "in", "old.json", "out",
+                                                          "pipe.json"]
+
+
+# ---- what a named input is, and the --recursive hint ---------------------------------------
+
+
+def test_a_named_fifo_or_broken_link_says_what_it_is(model: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    r = run(model, tmp_path / "pipe.png", "-o", tmp_path / "out")
+    assert r.exit_code == 2
+    assert r.output == (f"error: no input images found in {tmp_path / 'pipe.png'}; "
+                        f"{NOT_REGULAR} (fifo): {tmp_path / 'pipe.png'}\n")
+    a = image(tmp_path / "a.png")
+    r = run(model, tmp_path / "pipe.png", tmp_path / "gone.png", a, "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    assert f"failed: {tmp_path / 'pipe.png'}: {NOT_REGULAR} (fifo)" in r.output
+    assert f"failed: {tmp_path / 'gone.png'}: {BROKEN_LINK}" in r.output
+    assert (tmp_path / "out" / "a.png").is_file()
+    r = run(model, tmp_path / "pipe.png", "-o", tmp_path / "one.png")  # -o FILE
+    assert r.exit_code == 2 and r.output.endswith(f"; {NOT_REGULAR} (fifo): "
+                                                  f"{tmp_path / 'pipe.png'}\n")
+
+
+def test_the_recursive_hint_only_where_there_are_sub_folders(model: Path,
+                                                             tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "hidden_only" / ".git").mkdir(parents=True)
+    for folder in (empty, tmp_path / "hidden_only"):
+        r = run(model, folder, "-o", tmp_path / "out")
+        assert r.exit_code == 2 and r.output == f"error: no input images found in {folder}\n"
+    (tmp_path / "deep" / "sub").mkdir(parents=True)
+    r = run(model, tmp_path / "deep", "-o", tmp_path / "out")
+    assert r.exit_code == 2
+    assert r.output.endswith(f"error: no input images found in {tmp_path / 'deep'} "
+                             "(use --recursive for sub-folders)\n")

@@ -76,6 +76,32 @@ def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipelin
     return workers, threads
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # e.g. a name too long, a symbolic-link loop
+        return path.absolute()
+
+
+def _nothing_found(inputs: tuple[Path, ...], jobs: list, left_out: list,
+                   recursive: bool) -> str:
+    """The message for a run that found no input image: what each named input that could
+    not be taken is (missing, a fifo...), and the --recursive hint only where a listed
+    folder has sub-folders that were not entered."""
+    from sronnx.runtime.batch import SUB_FOLDER
+
+    message = "no input images found in " + ", ".join(str(p) for p in inputs)
+    by_reason: dict[str, list[str]] = {}
+    for j in jobs:
+        if j.error is not None:
+            by_reason.setdefault(j.error, []).append(str(j.source))
+    if by_reason:
+        message += "".join(f"; {why}: {', '.join(paths)}" for why, paths in by_reason.items())
+    elif not recursive and any(e.reason == SUB_FOLDER for e in left_out):
+        message += " (use --recursive for sub-folders)"
+    return message
+
+
 def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
     """One summary line for what the folder listings left out (`LeftOut` entries), or None:
     up to `shown` files named with their reason, the rest counted by reason; sub-folders not
@@ -109,8 +135,79 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
     return "; ".join(parts) if parts else None
 
 
-def _fail(message: str) -> NoReturn:
+class _Report:
+    """The --json report, written at every exit (0, 1, 2, 130) once its path is known to be
+    usable; a run that cannot start gets one with its "error", no files, and what was known
+    (the model, what the listings left out)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.usable = False  # set by check(); cleared when the path itself is the problem
+        self.model: dict = {"model": None, "scale": None, "provider": None}
+        self.left_out: list = []
+        self.planned = 0  # jobs in the plan, once there is one
+
+    def check(self) -> str | None:
+        """Why the report cannot be written where asked, found before anything runs: its
+        folder is made and a file tried there (an existing report is opened for appending,
+        not changed); None when it can."""
+        if self.path is None:
+            return None
+        path = self.path
+        try:
+            if path.exists() and not path.is_file():
+                return f"cannot write the report {path}: it exists and is not a regular file"
+        except OSError as exc:  # e.g. a name too long
+            return f"cannot write the report {path}: {exc.strerror or exc}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from sronnx.runtime.batch import folder_problem
+
+            try:
+                why = folder_problem(path.parent, "its folder")
+            except OSError:
+                why = None
+            return (f"cannot write the report {path}: " + (why or f"cannot create its folder "
+                    f"{path.parent}: {exc.strerror or exc}"))
+        try:
+            if path.exists():
+                with open(path, "ab"):
+                    pass
+            else:
+                with open(path, "xb"):
+                    pass
+                path.unlink()
+        except OSError as exc:
+            return f"cannot write the report {path}: {exc.strerror or exc}"
+        self.usable = True
+        return None
+
+    def write(self, code: int, *, results: list | tuple = (), seconds: float = 0.0,
+              stopped: str | None = None, error: str | None = None) -> str | None:
+        """Write the report; an error message if that failed, else None."""
+        if self.path is None or not self.usable:
+            return None
+        counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({
+                **self.model, "seconds": round(seconds, 3), **counts,
+                "not_processed": self.planned - len(results), "stopped": stopped,
+                "error": error, "exit_code": code,
+                "files": [r.to_dict() for r in results],
+                "left_out": [e.to_dict() for e in self.left_out],
+            }, indent=2))
+        except OSError as exc:
+            return f"cannot write the report {self.path}: {exc.strerror or exc}"
+        return None
+
+
+def _fail(message: str, report: _Report | None = None) -> NoReturn:
+    """Exit 2 with `message`, after writing the report of the run that could not start."""
     click.echo(f"error: {message}", err=True)
+    if report is not None and (problem := report.write(EXIT_USAGE, error=message)):
+        click.echo(f"error: {problem}", err=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -182,69 +279,91 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
         plan,
         plan_file,
         run_jobs,
+        suffix_problem,
         writes_file,
     )
     from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
     from sronnx.runtime.session import ProviderError, intended_provider, open_model
     from sronnx.runtime.upscaler import Upscaler
 
-    if skip_existing and overwrite:
-        raise click.UsageError("--skip-existing and --overwrite exclude each other")
-
-    opts = OutputOptions(fmt, quality, png_compress_level, suffix,
-                         strip_metadata=strip_metadata, float_range=float_range)
-    to_file = writes_file(outdir)
-    if to_file and (len(inputs) != 1 or inputs[0].is_dir()):
-        what = "a folder goes" if len(inputs) == 1 else f"{len(inputs)} inputs go"
-        _fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder here "
-              f"(to use a folder named {outdir.name}, create it first)")
+    rep = _Report(report)
+    if (problem := rep.check()) is not None:
+        _fail(problem)  # before any image is processed
     try:
-        the_plan = plan_file(inputs[0], outdir, opts) if to_file else \
-            plan(inputs, outdir, opts, recursive)
-    except PlanError as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        _fail(f"cannot list the inputs: {exc}")
-    jobs = the_plan.jobs
-    left = left_out_line(the_plan.left_out)
-    if not any(j.error is None for j in jobs):
-        if left:
-            click.echo(left, err=True)
-        missing = [str(p) for p in inputs if not p.exists()]
-        _fail("no input images found in " + ", ".join(str(p) for p in inputs)
-              + (f"; no such file or folder: {', '.join(missing)}" if missing
-                 else "" if recursive else " (use --recursive for sub-folders)"))
-    if report is not None:
-        if report.resolve() in {j.source.resolve() for j in jobs}:
-            _fail(f"--json {report} would overwrite an input")
-        if report.resolve() in {j.output.resolve() for j in jobs}:
-            _fail(f"--json {report} is also an output image")
-    on_cpu = intended_provider(provider) == "cpu"
-    workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
-    try:
-        path, loaded = open_model(model, scale, provider, threads)
-    except (LookupError, ModelFileError, ProviderError) as exc:
-        _fail(str(exc))
-    if scale is not None and loaded.info.descriptor.scale != scale:
-        _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}")
-    try:
-        up = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
-    except ValueError as exc:
-        _fail(str(exc))
-    if not quiet:
-        how = ""
-        if provider == "auto":
-            how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
-        click.echo(f"model {path.name} x{up.scale} on {up.provider.upper()}{how}; "
-                   f"{len(jobs)} image(s) -> {outdir}", err=True)
-    folder = outdir.parent if to_file else outdir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}")
-    stale = remove_stale_parts({j.output.parent for j in jobs})
-    if stale and not quiet:
-        click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run", err=True)
+        if skip_existing and overwrite:
+            message = "--skip-existing and --overwrite exclude each other"
+            rep.write(EXIT_USAGE, error=message)
+            raise click.UsageError(message)
+        if (problem := suffix_problem(suffix)) is not None:
+            _fail(problem, rep)
+        opts = OutputOptions(fmt, quality, png_compress_level, suffix,
+                             strip_metadata=strip_metadata, float_range=float_range)
+        to_file = writes_file(outdir)
+        if to_file and (len(inputs) != 1 or inputs[0].is_dir()):
+            what = "a folder goes" if len(inputs) == 1 else f"{len(inputs)} inputs go"
+            _fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder "
+                  f"here (to use a folder named {outdir.name}, create it first)", rep)
+        try:
+            the_plan = plan_file(inputs[0], outdir, opts) if to_file else \
+                plan(inputs, outdir, opts, recursive)
+        except PlanError as exc:
+            rep.left_out = exc.left_out
+            _fail(str(exc), rep)
+        except OSError as exc:
+            _fail(f"cannot list the inputs: {exc}", rep)
+        jobs = the_plan.jobs
+        rep.left_out, rep.planned = the_plan.left_out, len(jobs)
+        left = left_out_line(the_plan.left_out)
+        if not any(j.error is None for j in jobs):
+            if left:
+                click.echo(left, err=True)
+            rep.planned = 0
+            _fail(_nothing_found(inputs, jobs, the_plan.left_out, recursive), rep)
+        if report is not None:
+            if _resolved(report) in {_resolved(j.source) for j in jobs}:
+                rep.usable = False  # the report path itself is the problem
+                _fail(f"--json {report} would overwrite an input")
+            if _resolved(report) in {_resolved(j.output) for j in jobs}:
+                rep.usable = False
+                _fail(f"--json {report} is also an output image")
+        on_cpu = intended_provider(provider) == "cpu"
+        workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
+        try:
+            path, loaded = open_model(model, scale, provider, threads)
+        except (LookupError, ModelFileError, ProviderError) as exc:
+            _fail(str(exc), rep)
+        rep.model["model"] = str(path)
+        if scale is not None and loaded.info.descriptor.scale != scale:
+            _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
+        try:
+            up = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+        except ValueError as exc:
+            _fail(str(exc), rep)
+        rep.model.update(scale=up.scale, provider=up.provider)
+        try:  # an earlier output must be this model's scale times its source
+            the_plan.require_scale(up.scale)
+        except PlanError as exc:
+            _fail(str(exc), rep)
+        if not quiet:
+            how = ""
+            if provider == "auto":
+                how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
+            click.echo(f"model {path.name} x{up.scale} on {up.provider.upper()}{how}; "
+                       f"{len(jobs)} image(s) -> {outdir}", err=True)
+        folder = outdir.parent if to_file else outdir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}", rep)
+        stale = remove_stale_parts({j.output.parent for j in jobs})
+        if stale and not quiet:
+            click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run",
+                       err=True)
+    except KeyboardInterrupt:  # Ctrl-C before any file was started
+        click.echo("error: interrupted before any file was processed", err=True)
+        if problem := rep.write(EXIT_INTERRUPTED, stopped="interrupted"):
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
     progress = _Progress(len(jobs), quiet)
     existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
@@ -275,20 +394,9 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
         code = EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED_FILES
         click.echo(f"error: {stopped}; {len(jobs) - len(results)} of {len(jobs)} file(s) "
                    "not processed (rerun with --skip-existing to resume)", err=True)
-    if report is not None:
-        try:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(json.dumps({
-                "model": str(path), "scale": up.scale, "provider": up.provider,
-                "seconds": round(elapsed, 3), **counts,
-                "not_processed": len(jobs) - len(results), "stopped": stopped,
-                "files": [r.to_dict() for r in results],
-                "left_out": [e.to_dict() for e in the_plan.left_out],
-            }, indent=2))
-        except OSError as exc:
-            click.echo(f"error: cannot write the report {report}: {exc.strerror or exc}",
-                       err=True)
-            code = code or EXIT_FAILED_FILES
+    if problem := rep.write(code, results=results, seconds=elapsed, stopped=stopped):
+        click.echo(f"error: {problem}", err=True)
+        code = code or EXIT_FAILED_FILES
     if left and not quiet:
         cut = max(sum(e.reason == SUB_FOLDER for e in the_plan.left_out),
                   sum(e.reason != SUB_FOLDER for e in the_plan.left_out)) > LEFT_OUT_SHOWN

@@ -5,7 +5,11 @@ Library code: it returns results and raises; the CLI decides what to print and t
 
 from __future__ import annotations
 
+import os
+import stat
 import time
+import unicodedata
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +42,15 @@ from sronnx.runtime.upscaler import Upscaler
 
 
 class PlanError(ValueError):
-    """The job as asked cannot be run safely (e.g. it would overwrite an input)."""
+    """The job as asked cannot be run safely (e.g. it would overwrite an input).
+
+    `left_out` holds what the folder listings left out when they ran before the refusal
+    (for the report of the refused run), else it is empty.
+    """
+
+    def __init__(self, message: str, left_out: list[LeftOut] | None = None) -> None:
+        super().__init__(message)
+        self.left_out: list[LeftOut] = list(left_out or ())
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,10 @@ class LeftOut:
 
     path: Path
     reason: str
+    # an earlier output: the source it was made from, and how many times that source's size
+    # it is (the same in both dimensions); None for everything else
+    made_from: Path | None = field(default=None, compare=False)
+    factor: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "reason": self.reason}
@@ -111,6 +127,16 @@ class Plan:
 
     jobs: list[Job]
     left_out: list[LeftOut] = field(default_factory=list)
+
+    def require_scale(self, scale: int) -> None:
+        """Check, once the model's scale is known, that every earlier output this plan left
+        out is `scale` times the size of its source; raises PlanError for one that is not:
+        it is a file of its own, which the run would otherwise overwrite or take as input."""
+        for e in self.left_out:
+            if e.made_from is not None and e.factor is not None and e.factor != scale:
+                raise PlanError(_not_earlier_output(
+                    e.path, e.made_from, f"it is {e.factor} times the size of "
+                    f"{e.made_from.name}, and this model makes {scale} times"), self.left_out)
 
 
 @dataclass(frozen=True)
@@ -161,8 +187,92 @@ def _collect(inputs: Iterable[Path], recursive: bool,
         elif root.is_file():
             found.append(_Source(root, Path(root.name)))
         else:
-            found.append(_Source(root, Path(root.name or "input"), "no such file or folder"))
+            found.append(_Source(root, Path(root.name or "input"), not_a_file(root)))
     return found, left_out
+
+
+NO_SUCH_FILE = "no such file or folder"
+_FILE_KINDS = ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+               (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+               (stat.S_ISDIR, "folder"))
+
+
+def not_a_file(path: Path) -> str:
+    """Why `path`, named as an input, is not a file sronnx can read: it does not exist, is a
+    broken symbolic link, or is a fifo, socket, device or folder."""
+    if path.is_symlink() and not path.exists():
+        return BROKEN_LINK
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return NO_SUCH_FILE
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+    return f"{NOT_REGULAR} ({kind})"
+
+
+def suffix_problem(suffix: str) -> str | None:
+    """Why `suffix` cannot be appended to output file stems, or None: it must not contain a
+    path separator (outputs would land outside the output folder), NUL or another control
+    character, nor be '.' or '..'."""
+    shown = ascii(suffix)
+    seps = {"/", os.sep, os.altsep} - {None}
+    if any(sep in suffix for sep in seps):
+        return (f"--suffix {shown} contains a path separator: it is appended to file names "
+                "and cannot name a folder")
+    bad = next((c for c in suffix if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        return f"--suffix {shown} contains a control character ({ascii(bad)})"
+    if suffix in (".", ".."):
+        return f"--suffix {shown} is not a usable part of a file name"
+    return None
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """An image's (width, height) from its header alone (no pixels decoded), or None for a
+    file that cannot be read as an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning: no pixels read
+            with Image.open(path) as im:
+                return im.size
+    except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
+        pass
+    try:  # TIFFs that Pillow cannot open (e.g. float, 16-bit RGB)
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:
+            page = tf.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    except Exception:  # noqa: BLE001 - tifffile raises many types for bad files
+        return None
+
+
+def _output_factor(output: Path, source: Path, scale: int | None) -> tuple[int | None, str]:
+    """(k, "") when the existing file `output` has the size a model of scale k (`scale`
+    when known, else any k >= 2) makes from `source`, in either orientation (EXIF
+    orientation is applied when reading); else (None, why it is not)."""
+    out_size, src_size = _header_size(output), _header_size(source)
+    if out_size is None:
+        return None, "it cannot be read as an image"
+    if src_size is None:
+        return None, f"{source.name} cannot be read as an image"
+    (ow, oh), (sw, sh) = out_size, src_size
+    for w, h in ((sw, sh), (sh, sw)):
+        if w and h and ow % w == 0 and oh % h == 0 and ow // w == oh // h >= 2:
+            k = ow // w
+            if scale is None or k == scale:
+                return k, ""
+            return None, (f"it is {k} times the size of {source.name}, and this model makes "
+                          f"{scale} times")
+    return None, f"{ow}x{oh} is no multiple of {source.name}'s {sw}x{sh}"
+
+
+def _not_earlier_output(output: Path, source: Path, why: str) -> str:
+    return (f"output {output} (made from {source}) would overwrite the input {output} (a file "
+            f"of its own, not an earlier output of {source.name}: {why}); choose another "
+            "output folder or a --suffix")
 
 
 def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
@@ -181,20 +291,35 @@ def _resolved(path: Path) -> Path:
 
 
 def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
-         recursive: bool = False) -> Plan:
+         recursive: bool = False, scale: int | None = None) -> Plan:
     """Map each input image to its output path, keeping the inputs' relative layout, and
     name what the folder listings left out (see `Plan`, `LeftOut`).
 
-    A listed file that is the planned output of another input of this plan (a rerun into
-    the input folder itself, e.g. with --suffix) is an earlier output: left out, not an
-    input. Raises PlanError for a plan in which an output would land on an input file, two
-    inputs on the same output, or OUTDIR is not a folder. Inputs that do not exist become
-    jobs with an error, reported like any unreadable file.
+    A listed file that is the planned output of another input S of this plan (a rerun into
+    the input folder itself, e.g. with --suffix) is an earlier output of S, left out, when
+    its header says it is k times S's size in both dimensions: k = `scale` when given, else
+    any whole k >= 2 (`Plan.require_scale` checks k once the scale is known). Any other file
+    there is an input of its own that the output would overwrite: refused. Raises PlanError
+    for a plan in which an output would land on an input file, two inputs on the same
+    output, OUTDIR is not a folder, or the suffix is unusable (`suffix_problem`). Inputs that
+    do not exist or are not regular files become jobs with an error, reported like any
+    unreadable file.
     """
     outdir = Path(outdir)
+    if (problem := suffix_problem(opts.suffix)) is not None:
+        raise PlanError(problem)
     if outdir.exists() and not outdir.is_dir():
         raise PlanError(f"output folder {outdir} exists and is not a folder")
     sources, left_out = _collect([Path(p) for p in inputs], recursive, outdir)
+    try:
+        return _plan(sources, left_out, outdir, opts, scale)
+    except PlanError as exc:
+        exc.left_out = sorted(left_out, key=lambda e: e.path)
+        raise
+
+
+def _plan(sources: list[_Source], left_out: list[LeftOut], outdir: Path, opts: OutputOptions,
+          scale: int | None) -> Plan:
     outputs = [_output_for(s.rel, outdir, opts) for s in sources]
     made_by: dict[Path, Path] = {}  # resolved output -> the source it is planned for
     for s, out in zip(sources, outputs, strict=True):
@@ -206,7 +331,10 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
     for s, out in zip(sources, outputs, strict=True):
         maker = made_by.get(_resolved(s.path)) if s.error is None else None
         if s.listed and maker is not None and maker != s.path:
-            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}"))
+            factor, why = _output_factor(s.path, maker, scale)
+            if factor is None:
+                raise PlanError(_not_earlier_output(s.path, maker, why))
+            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor))
             continue
         key = _resolved(out)
         if key in seen and s.error is None:
@@ -259,8 +387,7 @@ def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Pl
     if output.is_dir():
         raise PlanError(f"output {output} is a folder")
     if not source.is_file():
-        return Plan([Job(source, output, "no such file or folder" if not source.exists()
-                         else "not a file")])
+        return Plan([Job(source, output, not_a_file(source))])
     same = _resolved(output) == _resolved(source)
     if not same and output.exists():
         try:
@@ -290,9 +417,39 @@ class _Work:
     span: FloatSpan | None = None
 
 
+class _OutputFolderError(OSError):
+    """An output's folder cannot be made (a file of that name, or above it, is in the way)."""
+
+
+def folder_problem(folder: Path, what: str = "the output folder") -> str | None:
+    """Why `folder` cannot be made (a file where it, or a folder above it, should be), or
+    None; `what` names it in the message."""
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            return None
+        if p.exists() or p.is_symlink():
+            why = ("a file of that name exists" if p == folder else
+                   f"{p} exists and is not a folder")
+            return f"cannot create {what} {folder}: {why}"
+    return None
+
+
+def _make_output_folder(folder: Path) -> None:
+    """mkdir -p for an output's folder; raises _OutputFolderError with a reason that names
+    what is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise _OutputFolderError(folder_problem(folder) or
+                                 f"cannot create the output folder {folder}: "
+                                 f"{exc.strerror or exc}") from exc
+
+
 def _fail(work: _Work, exc: BaseException) -> _Work:
     """Turn a per-file failure into its result's reason (the batch goes on)."""
-    if isinstance(exc, ImageReadError):
+    if isinstance(exc, _OutputFolderError):
+        work.result.error = str(exc)
+    elif isinstance(exc, ImageReadError):
         work.result.error = f"cannot read image: {exc}"
     elif isinstance(exc, FloatRangeError):
         work.result.error = str(exc)
@@ -307,8 +464,11 @@ def _fail(work: _Work, exc: BaseException) -> _Work:
 
 
 def _output_name_problem(output: Path) -> str | None:
-    """Why `output` cannot be made here (its name is longer than its folder's file system
-    allows), checked before the input is decoded; None when it fits."""
+    """Why `output` cannot be made here (a file is where its folder should be, or its name
+    is longer than its folder's file system allows), checked before the input is decoded;
+    None when it fits."""
+    if (problem := folder_problem(output.parent)) is not None:
+        return problem
     length, limit = name_bytes(output.name), name_max(output.parent)
     if length > limit:
         return (f"output name too long: {length} bytes where the file system allows {limit} "
@@ -392,7 +552,7 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
             if work.mode is not None and not (work.fmt == "PNG" and
                                               out.dtype in (np.uint8, np.uint16)):
                 out = array_to_pil(out, work.mode)  # PNG streams from the array
-            work.job.output.parent.mkdir(parents=True, exist_ok=True)
+            _make_output_folder(work.job.output.parent)
             result.notes += write_image(work.job.output, out, work.fmt, quality=opts.quality,
                                         png_compress_level=opts.png_compress_level,
                                         icc_profile=work.icc, dpi=work.dpi, metadata=work.meta,
@@ -435,7 +595,7 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
     """Stage 3 for an animation: write every frame, atomically."""
     t = time.perf_counter()
     try:
-        work.job.output.parent.mkdir(parents=True, exist_ok=True)
+        _make_output_folder(work.job.output.parent)
         write_animation(work.job.output, work.anim, work.fmt, quality=opts.quality,
                         png_compress_level=opts.png_compress_level, icc_profile=work.icc)
         work.result.status = "done"
