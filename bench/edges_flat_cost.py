@@ -3,9 +3,10 @@
     python bench/edges_flat_cost.py [--images 20] [--rounds 5] [--out FILE]
 
 The CPU default of each scale through the Upscaler, on BSD100 photos cut to 640x360 (the
-end-to-end benchmark's inputs) and on a 640x360 screenshot-like image (flat panels and text
-lines), three ways, interleaved image by image: as shipped (mirrored edges + flat rule), with
-the edges only, and with neither (the model's zero padding, as before). Prints the median
+end-to-end benchmark's inputs) and on a 640x360 screenshot-like image (flat panels, pure
+green, magenta and cyan buttons, text lines), three ways, interleaved image by image: as
+shipped (mirrored edges + flat rule), with the edges only, and with neither (the model's zero
+padding, as before). Prints the median
 seconds per image of each and their ratios, and how many output pixels the flat rule set on
 the photos (it should be almost none) and on the screenshot.
 """
@@ -36,6 +37,10 @@ def screenshot() -> np.ndarray:
     img = np.full((360, 640, 3), 245, dtype=np.uint8)
     img[:40] = (40, 60, 90)  # a title bar
     img[60:340, 20:200] = (230, 230, 235)  # a side panel
+    # saturated buttons: the colours the models drift on by one level (bench/int8_faithful)
+    img[80:140, 40:180] = (0, 255, 0)
+    img[160:220, 40:180] = (255, 0, 255)
+    img[240:300, 40:180] = (0, 255, 255)
     rng = np.random.default_rng(0)
     for y in range(70, 330, 14):  # lines of "text"
         for x0 in range(220, 600, 60):

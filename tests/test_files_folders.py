@@ -22,7 +22,16 @@ from PIL import Image
 
 from sronnx.cli import main
 from sronnx.runtime import batch
-from sronnx.runtime.batch import (
+from sronnx.runtime.batch import run_jobs
+from sronnx.runtime.imageio import (
+    IMAGE_EXTENSIONS,
+    PART_SUFFIX,
+    name_bytes,
+    name_max,
+    part_path,
+    remove_stale_parts,
+)
+from sronnx.runtime.plan import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
     LINKED_FOLDER,
@@ -34,15 +43,6 @@ from sronnx.runtime.batch import (
     PlanError,
     plan,
     plan_jobs,
-    run_jobs,
-)
-from sronnx.runtime.imageio import (
-    IMAGE_EXTENSIONS,
-    PART_SUFFIX,
-    name_bytes,
-    name_max,
-    part_path,
-    remove_stale_parts,
 )
 from sronnx.runtime.upscaler import Upscaler
 

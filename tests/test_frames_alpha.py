@@ -17,7 +17,8 @@ import pytest
 from PIL import Image, ImageSequence
 from test_upscale import cli, no_traceback, read16
 
-from sronnx.runtime.batch import OutputOptions, plan_jobs, run_jobs
+from sronnx.runtime.batch import run_jobs
+from sronnx.runtime.plan import OutputOptions, plan_jobs
 from sronnx.runtime.session import open_model
 from sronnx.runtime.upscaler import Upscaler
 

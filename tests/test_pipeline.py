@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import data_dir
 
-from sronnx.runtime.batch import OutputOptions, plan_jobs, run_jobs
+from sronnx.runtime.batch import run_jobs
+from sronnx.runtime.plan import OutputOptions, plan_jobs
 from sronnx.runtime.upscaler import Upscaler
 
 

@@ -88,7 +88,7 @@ def _nothing_found(inputs: tuple[Path, ...], jobs: list, left_out: list,
     """The message for a run that found no input image: what each named input that could
     not be taken is (missing, a fifo...), and the --recursive hint only where a listed
     folder has sub-folders that were not entered."""
-    from sronnx.runtime.batch import SUB_FOLDER
+    from sronnx.runtime.plan import SUB_FOLDER
 
     message = "no input images found in " + ", ".join(str(p) for p in inputs)
     by_reason: dict[str, list[str]] = {}
@@ -108,7 +108,7 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
     entered without --recursive come last, in one clause."""
     from collections import Counter
 
-    from sronnx.runtime.batch import EARLIER_OUTPUT, SUB_FOLDER
+    from sronnx.runtime.plan import EARLIER_OUTPUT, SUB_FOLDER
 
     def names(entries: list, with_reason: bool) -> str:
         text = ", ".join(f"{e.path} ({e.reason})" if with_reason else str(e.path)
@@ -162,7 +162,7 @@ class _Report:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from sronnx.runtime.batch import folder_problem
+            from sronnx.runtime.plan import folder_problem
 
             try:
                 why = folder_problem(path.parent, "its folder")
@@ -272,17 +272,17 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
     (the --json report has what was done).
     """
     from sronnx.card import ModelFileError
-    from sronnx.runtime.batch import (
+    from sronnx.runtime.batch import run_jobs
+    from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
+    from sronnx.runtime.plan import (
         SUB_FOLDER,
         OutputOptions,
         PlanError,
         plan,
         plan_file,
-        run_jobs,
         suffix_problem,
         writes_file,
     )
-    from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
     from sronnx.runtime.session import ProviderError, intended_provider, open_model
     from sronnx.runtime.upscaler import Upscaler
 

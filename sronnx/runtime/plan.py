@@ -1,0 +1,373 @@
+"""Planning a run: which input files there are, where each output goes, and what a folder
+listing leaves out (with the reason), refusing up front any plan that would overwrite an
+input or escape the output folder.
+
+Library code: it returns plans and raises PlanError; the CLI decides what to print. Reads file
+headers only (image sizes, to tell an earlier output from a file of its own), never pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from sronnx.runtime.imageio import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS
+
+
+class PlanError(ValueError):
+    """The job as asked cannot be run safely (e.g. it would overwrite an input).
+
+    `left_out` holds what the folder listings left out when they ran before the refusal
+    (for the report of the refused run), else it is empty.
+    """
+
+    def __init__(self, message: str, left_out: list[LeftOut] | None = None) -> None:
+        super().__init__(message)
+        self.left_out: list[LeftOut] = list(left_out or ())
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path
+    error: str | None = None  # known before running (e.g. the input does not exist)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    format: str = "same"  # same | png | jpg | webp | gif
+    quality: int = 95
+    png_compress_level: int = 1
+    suffix: str = ""
+    strip_metadata: bool = False  # leave EXIF, XMP and IPTC out of the outputs
+    float_range: str = "refuse"  # float pixels outside [0, 1]: refuse | clip | scale
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        _resolved(path).relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Something a folder listing found and did not take as an input, and why."""
+
+    path: Path
+    reason: str
+    # an earlier output: the source it was made from, and how many times that source's size
+    # it is (the same in both dimensions); None for everything else
+    made_from: Path | None = field(default=None, compare=False)
+    factor: int | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+# reasons, also the keys a summary groups by
+NOT_AN_IMAGE = "not an image extension"
+BROKEN_LINK = "broken symbolic link"
+LINKED_FOLDER = "symbolic link to a folder, not followed"
+SUB_FOLDER = "sub-folder, not entered without --recursive"
+NOT_REGULAR = "not a regular file"
+EARLIER_OUTPUT = "earlier output"  # "earlier output of NAME"
+
+
+@dataclass
+class Plan:
+    """What a run will do: `jobs` in order, and what the folder listings `left_out`."""
+
+    jobs: list[Job]
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    def require_scale(self, scale: int) -> None:
+        """Check, once the model's scale is known, that every earlier output this plan left
+        out is `scale` times the size of its source; raises PlanError for one that is not:
+        it is a file of its own, which the run would otherwise overwrite or take as input."""
+        for e in self.left_out:
+            if e.made_from is not None and e.factor is not None and e.factor != scale:
+                raise PlanError(_not_earlier_output(
+                    e.path, e.made_from, f"it is {e.factor} times the size of "
+                    f"{e.made_from.name}, and this model makes {scale} times"), self.left_out)
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    rel: Path  # relative to its input root: the output keeps this layout
+    error: str | None = None
+    listed: bool = False  # found by listing a folder (not named by the user)
+
+
+def _classify(p: Path, recursive: bool) -> str | None:
+    """None for an image file to take, else why a listed entry is left out. The image test
+    is the collectable-extension set itself: a format added to it stops being left out."""
+    if p.is_symlink() and not p.exists():
+        return BROKEN_LINK
+    if p.is_dir():
+        if p.is_symlink():
+            return LINKED_FOLDER
+        return None if recursive else SUB_FOLDER  # recursive: its files are listed
+    if p.suffix.lower() not in IMAGE_EXTENSIONS:
+        return NOT_AN_IMAGE
+    return None if p.is_file() else NOT_REGULAR
+
+
+def _collect(inputs: Iterable[Path], recursive: bool,
+             outdir: Path) -> tuple[list[_Source], list[LeftOut]]:
+    """Every image under the inputs, and what the listings left out. Hidden entries (a
+    part of the path starting with '.') and files already under OUTDIR when it lies inside
+    an input folder (a previous run's outputs) are passed over silently."""
+    found: list[_Source] = []
+    left_out: list[LeftOut] = []
+    out_resolved = outdir.resolve()
+    for root in inputs:
+        if root.is_dir():
+            # OUTDIR strictly inside this root: its files are outputs, not inputs
+            nested = out_resolved != root.resolve() and _inside(out_resolved, root.resolve())
+            pattern = root.rglob("*") if recursive else root.glob("*")
+            for p in sorted(pattern):
+                rel = p.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts) or \
+                        (nested and _inside(p, out_resolved)):
+                    continue
+                reason = _classify(p, recursive)
+                if reason is not None:
+                    left_out.append(LeftOut(p, reason))
+                elif not p.is_dir():
+                    found.append(_Source(p, rel, listed=True))
+        elif root.is_file():
+            found.append(_Source(root, Path(root.name)))
+        else:
+            found.append(_Source(root, Path(root.name or "input"), not_a_file(root)))
+    return found, left_out
+
+
+NO_SUCH_FILE = "no such file or folder"
+_FILE_KINDS = ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+               (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+               (stat.S_ISDIR, "folder"))
+
+
+def not_a_file(path: Path) -> str:
+    """Why `path`, named as an input, is not a file sronnx can read: it does not exist, is a
+    broken symbolic link, or is a fifo, socket, device or folder."""
+    if path.is_symlink() and not path.exists():
+        return BROKEN_LINK
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return NO_SUCH_FILE
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+    return f"{NOT_REGULAR} ({kind})"
+
+
+def suffix_problem(suffix: str) -> str | None:
+    """Why `suffix` cannot be appended to output file stems, or None: it must not contain a
+    path separator (outputs would land outside the output folder), NUL or another control
+    character, nor be '.' or '..'."""
+    shown = ascii(suffix)
+    seps = {"/", os.sep, os.altsep} - {None}
+    if any(sep in suffix for sep in seps):
+        return (f"--suffix {shown} contains a path separator: it is appended to file names "
+                "and cannot name a folder")
+    bad = next((c for c in suffix if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        return f"--suffix {shown} contains a control character ({ascii(bad)})"
+    if suffix in (".", ".."):
+        return f"--suffix {shown} is not a usable part of a file name"
+    return None
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """An image's (width, height) from its header alone (no pixels decoded), or None for a
+    file that cannot be read as an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning: no pixels read
+            with Image.open(path) as im:
+                return im.size
+    except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
+        pass
+    try:  # TIFFs that Pillow cannot open (e.g. float, 16-bit RGB)
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:
+            page = tf.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    except Exception:  # noqa: BLE001 - tifffile raises many types for bad files
+        return None
+
+
+def _output_factor(output: Path, source: Path, scale: int | None) -> tuple[int | None, str]:
+    """(k, "") when the existing file `output` has the size a model of scale k (`scale`
+    when known, else any k >= 2) makes from `source`, in either orientation (EXIF
+    orientation is applied when reading); else (None, why it is not)."""
+    out_size, src_size = _header_size(output), _header_size(source)
+    if out_size is None:
+        return None, "it cannot be read as an image"
+    if src_size is None:
+        return None, f"{source.name} cannot be read as an image"
+    (ow, oh), (sw, sh) = out_size, src_size
+    for w, h in ((sw, sh), (sh, sw)):
+        if w and h and ow % w == 0 and oh % h == 0 and ow // w == oh // h >= 2:
+            k = ow // w
+            if scale is None or k == scale:
+                return k, ""
+            return None, (f"it is {k} times the size of {source.name}, and this model makes "
+                          f"{scale} times")
+    return None, f"{ow}x{oh} is no multiple of {source.name}'s {sw}x{sh}"
+
+
+def _not_earlier_output(output: Path, source: Path, why: str) -> str:
+    return (f"output {output} (made from {source}) would overwrite the input {output} (a file "
+            f"of its own, not an earlier output of {source.name}: {why}); choose another "
+            "output folder or a --suffix")
+
+
+def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
+    if opts.format != "same":
+        ext = FORMAT_EXT[opts.format]
+    else:  # a format sronnx does not write (e.g. a .gif given by name) becomes PNG
+        ext = rel.suffix if rel.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    return outdir / rel.parent / f"{rel.stem}{opts.suffix}{ext}"
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # e.g. a name too long, a symbolic-link loop
+        return path.absolute()
+
+
+def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
+         recursive: bool = False, scale: int | None = None) -> Plan:
+    """Map each input image to its output path, keeping the inputs' relative layout, and
+    name what the folder listings left out (see `Plan`, `LeftOut`).
+
+    A listed file that is the planned output of another input S of this plan (a rerun into
+    the input folder itself, e.g. with --suffix) is an earlier output of S, left out, when
+    its header says it is k times S's size in both dimensions: k = `scale` when given, else
+    any whole k >= 2 (`Plan.require_scale` checks k once the scale is known). Any other file
+    there is an input of its own that the output would overwrite: refused. Raises PlanError
+    for a plan in which an output would land on an input file, two inputs on the same
+    output, OUTDIR is not a folder, or the suffix is unusable (`suffix_problem`). Inputs that
+    do not exist or are not regular files become jobs with an error, reported like any
+    unreadable file.
+    """
+    outdir = Path(outdir)
+    if (problem := suffix_problem(opts.suffix)) is not None:
+        raise PlanError(problem)
+    if outdir.exists() and not outdir.is_dir():
+        raise PlanError(f"output folder {outdir} exists and is not a folder")
+    sources, left_out = _collect([Path(p) for p in inputs], recursive, outdir)
+    try:
+        return _plan(sources, left_out, outdir, opts, scale)
+    except PlanError as exc:
+        exc.left_out = sorted(left_out, key=lambda e: e.path)
+        raise
+
+
+def _plan(sources: list[_Source], left_out: list[LeftOut], outdir: Path, opts: OutputOptions,
+          scale: int | None) -> Plan:
+    outputs = [_output_for(s.rel, outdir, opts) for s in sources]
+    made_by: dict[Path, Path] = {}  # resolved output -> the source it is planned for
+    for s, out in zip(sources, outputs, strict=True):
+        if s.error is None:
+            made_by.setdefault(_resolved(out), s.path)
+    jobs: list[Job] = []
+    seen: dict[Path, Path] = {}
+    inputs_at: dict[Path, Path] = {}
+    for s, out in zip(sources, outputs, strict=True):
+        maker = made_by.get(_resolved(s.path)) if s.error is None else None
+        if s.listed and maker is not None and maker != s.path:
+            factor, why = _output_factor(s.path, maker, scale)
+            if factor is None:
+                raise PlanError(_not_earlier_output(s.path, maker, why))
+            left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor))
+            continue
+        key = _resolved(out)
+        if key in seen and s.error is None:
+            raise PlanError(f"{s.path} and {seen[key]} would both be written to {out}")
+        seen[key] = s.path
+        jobs.append(Job(s.path, out, s.error))
+        if s.error is None:
+            inputs_at[_resolved(s.path)] = s.path
+    for job in jobs:
+        overwritten = inputs_at.get(_resolved(job.output))
+        if overwritten is not None and job.error is None:
+            of = "" if overwritten == job.source else f" (made from {job.source})"
+            raise PlanError(
+                f"output {job.output}{of} would overwrite the input {overwritten}; choose "
+                "another output folder or a --suffix"
+            )
+    return Plan(jobs, sorted(left_out, key=lambda e: e.path))
+
+
+def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
+              recursive: bool = False) -> list[Job]:
+    """`plan(...).jobs`: the jobs alone, for callers that do not report what was left out."""
+    return plan(inputs, outdir, opts, recursive).jobs
+
+
+def writes_file(output: str | Path) -> bool:
+    """Whether `-o OUTPUT` names one output file rather than a folder: its extension is
+    one sronnx writes (.png .jpg .jpeg .webp .tif .tiff .bmp) and it is not an existing
+    folder."""
+    output = Path(output)
+    return output.suffix.lower() in EXT_FORMAT and not output.is_dir()
+
+
+def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Plan:
+    """One input file to exactly the file `output`, in the format its extension names
+    (--suffix does not apply to a name given in full).
+
+    Raises PlanError if `opts.format` names another format than the extension, if
+    `output` is (or links to) the input itself, or is an existing folder. A source that
+    does not exist becomes a job with an error, as in `plan`.
+    """
+    source, output = Path(source), Path(output)
+    ext_fmt = EXT_FORMAT.get(output.suffix.lower())
+    if ext_fmt is None:
+        raise PlanError(f"output {output} has no image extension sronnx writes "
+                        f"({' '.join(sorted(EXT_FORMAT))})")
+    if opts.format != "same" and EXT_FORMAT[FORMAT_EXT[opts.format]] != ext_fmt:
+        raise PlanError(f"--format {opts.format} contradicts the output name {output} "
+                        f"({ext_fmt}); change one of them")
+    if output.is_dir():
+        raise PlanError(f"output {output} is a folder")
+    if not source.is_file():
+        return Plan([Job(source, output, not_a_file(source))])
+    same = _resolved(output) == _resolved(source)
+    if not same and output.exists():
+        try:
+            same = output.samefile(source)  # a hard link to the input
+        except OSError:
+            same = False
+    if same:
+        raise PlanError(f"output {output} would overwrite the input {source}")
+    return Plan([Job(source, output)])
+
+
+def folder_problem(folder: Path, what: str = "the output folder") -> str | None:
+    """Why `folder` cannot be made (a file where it, or a folder above it, should be), or
+    None; `what` names it in the message."""
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            return None
+        if p.exists() or p.is_symlink():
+            why = ("a file of that name exists" if p == folder else
+                   f"{p} exists and is not a folder")
+            return f"cannot create {what} {folder}: {why}"
+    return None
