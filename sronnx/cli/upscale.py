@@ -215,7 +215,7 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
-                   "a name with an image extension (.png .jpg .webp .tif .bmp) that is not "
+                   "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that is not "
                    "an existing folder is the output file itself.")
 @click.option("--model", default=None, help="A shipped model name or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
@@ -229,8 +229,11 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Tiles of equal size per model call.")
-@click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp", "gif", "tiff"]),
-              default="same", show_default=True)
+@click.option("--format", "fmt",
+              type=click.Choice(["same", "png", "jpg", "webp", "gif", "tiff"]),
+              default="same", show_default=True,
+              help="Output format: the input's own, or png (APNG for animations), jpg, webp, "
+                   "gif (a palette per frame), tiff (16-bit and float kept).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,
