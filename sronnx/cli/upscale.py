@@ -215,8 +215,8 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
-                   "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that is not "
-                   "an existing folder is the output file itself.")
+                   "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that "
+                   "is not an existing folder is the output file itself.")
 @click.option("--model", default=None, help="A shipped model name or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
               help="Pick the shipped model for this scale (default: 2).")
