@@ -8,7 +8,7 @@ the first scheme, every node quantized) and the int8 file now shipped (the body 
 - speed: median ms of one ONNX Runtime CPU call whose output is 1920x1080 (2 threads), the
   models interleaved round by round so that all see the same machine;
 - quality: PSNR-Y on Set5 and Set14 (`sronnx bench`'s protocol);
-- faithfulness, through the Upscaler with the flat-region rule off (the model's own output,
+- faithfulness, through the Upscaler with the range clamp off (the model's own output,
   with mirrored borders): the worst error over flat images of every grey level and of the 8
   corner colours of the RGB cube; distinct values and the largest step along a row of a
   16-bit ramp 20000..21000 over 256 pixels; the fewest levels any row keeps of an 8-bit ramp
@@ -36,7 +36,7 @@ def faithfulness(path: Path) -> dict:
     from sronnx.runtime.session import load_model
     from sronnx.runtime.upscaler import Upscaler
 
-    up = Upscaler(load_model(path, "cpu", 1), keep_flat=False)
+    up = Upscaler(load_model(path, "cpu", 1), clamp_range=False)
     grey = max(int(np.abs(up.upscale_array(np.full((16, 16), g, np.uint8)).astype(int) - g)
                    .max()) for g in range(256))
     colour = 0

@@ -36,13 +36,13 @@ COLOURS = [c for c in itertools.product((0, 255), repeat=3)] + [(255, 128, 0), (
 
 @pytest.fixture(scope="module")
 def upscalers() -> dict[tuple[str, bool], Upscaler]:
-    """(name, keep_flat) -> an Upscaler on the CPU, loaded once per module."""
+    """(name, clamp_range) -> an Upscaler on the CPU, loaded once per module."""
     cache: dict[tuple[str, bool], Upscaler] = {}
 
     class Lazy(dict):
         def __missing__(self, key: tuple[str, bool]) -> Upscaler:
             name, keep = key
-            up = Upscaler(load_model(SHIPPED[name].path, "cpu", 1), keep_flat=keep)
+            up = Upscaler(load_model(SHIPPED[name].path, "cpu", 1), clamp_range=keep)
             self[key] = up
             return up
 
@@ -57,7 +57,7 @@ def _flat(value: tuple[int, ...] | int, h: int = 12, w: int = 12) -> np.ndarray:
 @pytest.mark.parametrize("name", NAMES)
 def test_flat_images_come_back_flat(upscalers, name: str) -> None:
     """Every grey level and the saturated colours: the model alone (mirrored borders, no
-    flat-region rule) stays within ±1; the upscaler as shipped returns them exactly."""
+    range clamp) stays within ±1; the upscaler as shipped returns them exactly."""
     model_only, shipped = upscalers[name, False], upscalers[name, True]
     worst = 0
     for g in range(256):
@@ -204,32 +204,56 @@ def test_mirrored_border_tiled_equals_untiled_in_float(exported_models) -> None:
     """Tiles read the same mirrored context as one whole-image call."""
     model = exported_models("rsp:channels=8,blocks=1", 2)
     x = np.random.default_rng(3).random((37, 45, 3), dtype=np.float32)
-    whole = Upscaler(model, tile=4096, keep_flat=False).upscale(x)
-    tiled = Upscaler(model, tile=11, batch=2, keep_flat=False).upscale(x)
+    whole = Upscaler(model, tile=4096, clamp_range=False).upscale(x)
+    tiled = Upscaler(model, tile=11, batch=2, clamp_range=False).upscale(x)
     assert np.abs(tiled - whole).max() <= 1e-5
-    plain = Upscaler(model, tile=4096, border=0, keep_flat=False).upscale(x)
+    plain = Upscaler(model, tile=4096, border=0, clamp_range=False).upscale(x)
     assert np.abs(plain - whole)[:4].max() > 1e-4  # the border does change the edges
 
 
-def test_flat_mask_matches_a_brute_force_search() -> None:
-    """The flat-region rule's mask (two OR passes over the changes between neighbours)
-    against checking every square directly, on blocky images of 1, 3 and 4 channels."""
-    from sronnx.runtime.flat import flat_mask
+def test_local_range_matches_a_brute_force_search() -> None:
+    """The clamp's per-channel minimum and maximum (running passes of shifted copies) against
+    taking them over every square directly, for 1, 3 and 4 channels and several radii."""
+    from sronnx.runtime.local_range import local_range
 
     rng = np.random.default_rng(1)
     for size in [(30, 35), (1, 9), (9, 1), (1, 1), (3, 33), (2, 2)]:
         for channels in (1, 3, 4):
-            blocks = rng.integers(0, 2, (6, 7, channels)).astype(np.uint8)
-            img = np.kron(blocks, np.ones((5, 5, 1), dtype=np.uint8))[: size[0], : size[1]]
+            img = rng.integers(0, 255, (*size, channels)).astype(np.uint8)
             h, w = img.shape[:2]
             for r in (1, 2, 3, 10):
-                got = flat_mask(img, r)
-                want = np.array([[(img[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
-                                   == img[y, x]).all() for x in range(w)] for y in range(h)])
-                assert np.array_equal(got, want), (h, w, channels, r)
-    assert flat_mask(np.zeros((4, 5)), 0).all()
+                lo, hi = local_range(img, r)
+                for y in range(h):
+                    for x in range(w):
+                        sq = img[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+                        assert np.array_equal(lo[y, x], sq.min(axis=(0, 1))), (size, r, y, x)
+                        assert np.array_equal(hi[y, x], sq.max(axis=(0, 1))), (size, r, y, x)
+    same = local_range(np.zeros((4, 5, 1)), 0)
+    assert same[0].shape == (4, 5, 1)
     with pytest.raises(ValueError):
-        flat_mask(np.zeros((4, 5)), -1)
+        local_range(np.zeros((4, 5, 1)), -1)
+
+
+def test_no_pale_fringe_at_a_saturated_edge() -> None:
+    """A pure green disc on black, opaque and as RGBA on a transparent background: the
+    models wrote red and blue up to 81-91 next to the edge (channels that are 0 on every input
+    pixel); clamped to the input neighbourhood's range they stay 0, and green stays exact
+    where the input is straight (non-premultiplied) green everywhere."""
+    yy, xx = np.mgrid[0:60, 0:60]
+    disc = np.hypot(yy - 30, xx - 30) < 15
+    rgb = np.zeros((60, 60, 3), dtype=np.uint8)
+    rgb[disc, 1] = 255
+    rgba = np.zeros((60, 60, 4), dtype=np.uint8)
+    rgba[..., 1] = 255
+    rgba[..., 3] = disc * 255
+    for name in ("rsp-x2-int8", "rsp-x4"):
+        raw = Upscaler(name, clamp_range=False).upscale_array(rgb)
+        assert raw[..., [0, 2]].max() > 40  # the fringe is real without the clamp
+        out = Upscaler(name).upscale_array(rgb)
+        assert out[..., [0, 2]].max() == 0, name
+        up4 = Upscaler(name).upscale_array(rgba)
+        seen = up4[..., 3] > 0
+        assert (up4[seen][:, :3] == (0, 255, 0)).all(), name
 
 
 def test_float_arrays_outside_0_1_are_refused_not_clipped(exported_models) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from sronnx.descriptor import ModelDescriptor
-from sronnx.runtime.flat import flat_mask, flat_radius, keep_flat
+from sronnx.runtime.local_range import clamp_radius, local_range
 from sronnx.runtime.pil_modes import alpha_cell, unpremultiply
 from sronnx.runtime.session import LoadedModel, open_model
 from sronnx.runtime.tiling import Span, output_slices, plan_tiles, read_window
@@ -42,15 +42,18 @@ class Upscaler:
     overlap; 0 leaves the edges to the model's own zero padding): a model trained on patches
     pads with zeros, which bends flat colours near the edges by up to 17 levels (rsp-x4 on
     pure green) and ripples a 1-pixel-high image by ±12; mirrored context removes both.
-    Fixed-size models take no border (their window is fixed). With `keep_flat` (default),
-    output pixels whose whole input neighbourhood is one colour get exactly that colour
-    (`sronnx.runtime.flat`): white stays 255, black 0, on every model.
+    Fixed-size models take no border (their window is fixed). With `clamp_range` (default),
+    each output channel is clamped to the range that channel holds over the input pixels
+    within the model's receptive-field radius (`sronnx.runtime.local_range`): a flat area
+    comes back exactly (white stays 255, black 0, on every model), and a channel that is
+    constant around an edge is not given the other channels' detail (no pale fringe at a pure
+    green edge).
     """
 
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
                  tile: int | None = None, overlap: int | None = None, batch: int = 1,
                  threads: int | None = None, border: int | None = None,
-                 keep_flat: bool = True) -> None:
+                 clamp_range: bool = True) -> None:
         self.model = model if isinstance(model, LoadedModel) else open_model(
             model, None, provider, threads)[1]
         d = self.descriptor
@@ -66,7 +69,7 @@ class Upscaler:
             raise ValueError(f"bad tiling: tile={self.tile}, overlap={self.overlap}, "
                              f"batch={batch}, border={self.border}")
         self.batch = batch
-        self.flat_radius = flat_radius(d.receptive_field) if keep_flat else None
+        self.clamp_radius = clamp_radius(d.receptive_field) if clamp_range else None
 
     @property
     def descriptor(self) -> ModelDescriptor:
@@ -150,22 +153,20 @@ class Upscaler:
                     continue  # a cell of the padding only
                 r, c = _clip(r, h), _clip(c, w)
                 dst, part = output_slices(r, c, s)
-                cell = tile_out[:, part[0], part[1]].transpose(1, 2, 0)
+                cell = tile_out[:, part[0], part[1]]  # C x (s*h) x (s*w), channels first
                 if colour == 1:
-                    cell = cell.mean(axis=2, keepdims=True)
+                    cell = cell.mean(axis=0, keepdims=True)
                 if alpha:
                     a = alpha_cell(arr[:, :, -1], r, c, s, peak)
-                    cell = np.concatenate([unpremultiply(cell, a, peak), a[:, :, None]], axis=2)
-                cell = _quantize(cell, peak, arr.dtype)
-                if self.flat_radius is not None:
+                    straight = unpremultiply(cell.transpose(1, 2, 0), a, peak)
+                    cell = np.concatenate([straight.transpose(2, 0, 1), a[None]], axis=0)
+                bounds = None
+                if self.clamp_radius is not None:
                     rows = slice(r.cell_start - r.win_start, r.cell_stop - r.win_start)
                     cols = slice(c.cell_start - c.win_start, c.cell_stop - c.win_start)
-                    mask = flat_mask(wnd, self.flat_radius)[rows, cols]
-                    inp = wnd[rows, cols]
-                    if peak is None:
-                        inp = np.clip(inp, 0.0, 1.0)
-                    cell = keep_flat(cell, inp.astype(arr.dtype, copy=False), mask, s)
-                out[dst] = cell
+                    lo, hi = local_range(wnd.transpose(2, 0, 1), self.clamp_radius, (1, 2))
+                    bounds = lo[:, rows, cols], hi[:, rows, cols]
+                out[dst] = _quantize(cell, peak, arr.dtype, bounds, s).transpose(1, 2, 0)
         return out
 
 
@@ -193,10 +194,26 @@ def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | Non
     return rgb.transpose(2, 0, 1)
 
 
-def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype) -> np.ndarray:
+def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
+              bounds: tuple[np.ndarray, np.ndarray] | None = None,
+              scale: int = 1) -> np.ndarray:
+    """A float output cell (C x (s*h) x (s*w), channels first, values nominally in [0, 1]) ->
+    `dtype`, rounded and clipped to the dtype's range; with `bounds` (C x h x w minimum and
+    maximum in the input's own units, one per input pixel) each output pixel is also clamped
+    to its input pixel's range. Channels first, so every pass runs along whole rows."""
     if peak is None:
-        return np.clip(cell, 0.0, 1.0).astype(dtype)
-    return np.clip(cell * np.float32(peak) + np.float32(0.5), 0, peak).astype(dtype)
+        q = np.clip(cell, 0.0, 1.0).astype(dtype, copy=False)
+    else:
+        v = cell * np.float32(peak) + np.float32(0.5)
+        np.clip(v, 0, peak, out=v)
+        q = v.astype(dtype)
+    if bounds is not None:
+        c, rows, cols = q.shape
+        grid = q.reshape(c, rows // scale, scale, cols)  # the s output rows of each input row
+        for bound, op in zip(bounds, (np.maximum, np.minimum), strict=True):
+            wide = np.repeat(bound.astype(dtype, copy=False), scale, axis=2)
+            op(grid, wide[:, :, None, :], out=grid)  # broadcast down the s rows, no copy
+    return q
 
 
 def _clip(span: Span, length: int) -> Span:

@@ -1,14 +1,15 @@
-"""What the mirrored edges and the flat-region rule (issue 11) cost, side by side in one run.
+"""What the mirrored edges and the local range clamp (issue 11) cost, side by side in one run.
 
-    python bench/edges_flat_cost.py [--images 20] [--rounds 5] [--out FILE]
+    python bench/edges_clamp_cost.py [--images 20] [--rounds 5] [--out FILE]
 
 The CPU default of each scale through the Upscaler, on BSD100 photos cut to 640x360 (the
 end-to-end benchmark's inputs) and on a 640x360 screenshot-like image (flat panels, pure
 green, magenta and cyan buttons, text lines), three ways, interleaved image by image: as
-shipped (mirrored edges + flat rule), with the edges only, and with neither (the model's zero
-padding, as before). Prints the median
-seconds per image of each and their ratios, and how many output pixels the flat rule set on
-the photos (it should be almost none) and on the screenshot.
+shipped (mirrored edges + range clamp), with the edges only, and with neither (the model's
+zero padding, as before). Prints the median seconds per image of each and their ratios, how
+many output pixels the clamp changed on the photos and on the screenshot, and the mean PSNR-Y
+on Set5 and Set14 as shipped and with neither (the bench protocol's `scale` border cropped,
+and the whole image: the edges are where they differ).
 """
 
 from __future__ import annotations
@@ -22,7 +23,27 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "test" / "BSD100"
+TEST = ROOT.parent / "shared" / "data" / "test"
+DATA = TEST / "BSD100"
+
+
+def quality(ways: dict, scale: int) -> str:
+    """Mean PSNR-Y on Set5 and Set14 of each way, protocol border and whole image."""
+    from sronnx import degrade, metrics
+    from sronnx.benchmark.quality import load_dataset
+
+    parts = []
+    for name in ("Set5", "Set14"):
+        data = load_dataset(TEST / name)
+        for key in ("shipped", "neither"):
+            cut, whole = [], []
+            for _, arr in data.images:
+                lr, hr = degrade.make_pair(Image.fromarray(arr), scale)
+                sr, hr = ways[key].upscale_array(np.asarray(lr)), np.asarray(hr)
+                cut.append(metrics.psnr_y(sr, hr, border=scale))
+                whole.append(metrics.psnr_y(sr, hr, border=0))
+            parts.append(f"{name} {key} {np.mean(cut):.3f} (whole image {np.mean(whole):.3f})")
+    return "; ".join(parts)
 
 
 def photos(count: int) -> list[np.ndarray]:
@@ -62,7 +83,7 @@ def main() -> int:
     from sronnx.shipped import default_model_name, resolve_model
 
     info = machine_info()
-    lines = [f"# python bench/edges_flat_cost.py {' '.join(sys.argv[1:])} "
+    lines = [f"# python bench/edges_clamp_cost.py {' '.join(sys.argv[1:])} "
              f"({time.strftime('%Y-%m-%d', time.gmtime())}; {info['cpu_model']}, "
              f"{info['cores_physical']} cores; ONNX Runtime CPU, 2 threads; median over "
              f"{args.rounds} rounds of the per-image total)"]
@@ -72,8 +93,8 @@ def main() -> int:
         name = default_model_name(scale, "cpu")
         loaded = load_model(resolve_model(name), "cpu", 2)
         ways = {"shipped": Upscaler(loaded),
-                "edges only": Upscaler(loaded, keep_flat=False),
-                "neither": Upscaler(loaded, border=0, keep_flat=False)}
+                "edges only": Upscaler(loaded, clamp_range=False),
+                "neither": Upscaler(loaded, border=0, clamp_range=False)}
         totals: dict[str, list[float]] = {k: [] for k in ways}
         for _ in range(args.rounds):
             for key, up in ways.items():
@@ -90,12 +111,14 @@ def main() -> int:
         lines.append(
             f"x{scale} {name}: {1000 * med['shipped']:.1f} ms per 640x360 photo as shipped, "
             f"{1000 * med['edges only']:.1f} edges only, {1000 * med['neither']:.1f} neither: "
-            f"shipped/neither {med['shipped'] / med['neither']:.3f}, flat rule "
+            f"shipped/neither {med['shipped'] / med['neither']:.3f}, range clamp "
             f"{med['shipped'] / med['edges only']:.3f}, edges "
             f"{med['edges only'] / med['neither']:.3f}; "
-            f"output pixels the flat rule changed: {changed_photo} of "
+            f"output pixels the clamp changed: {changed_photo} of "
             f"{5 * 360 * 640 * scale * scale} on 5 photos, {changed_shot} of "
             f"{360 * 640 * scale * scale} on the screenshot")
+        print(lines[-1], flush=True)
+        lines.append(f"x{scale} {name} PSNR-Y: {quality(ways, scale)}")
         print(lines[-1], flush=True)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
