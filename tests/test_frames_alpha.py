@@ -18,6 +18,7 @@ from PIL import Image, ImageSequence
 from test_upscale import cli, no_traceback, read16
 
 from sronnx.runtime.batch import run_jobs
+from sronnx.runtime.pil_modes import pil_to_array
 from sronnx.runtime.plan import OutputOptions, plan_jobs
 from sronnx.runtime.session import open_model
 from sronnx.runtime.upscaler import Upscaler
@@ -323,8 +324,10 @@ def test_colour_key_through_the_api_and_to_other_formats(tmp_path: Path) -> None
     assert out.mode == "RGBA" and np.asarray(out)[:, :8, 3].max() == 0
     with Image.open(tmp_path / "in" / "grey16.png") as im:
         assert im.mode == "I;16" and "transparency" in im.info  # Pillow's own reading
-        out = up.upscale(im)
-    assert out.mode == "LA" and np.asarray(out)[:, :8, 1].max() == 0
+        with pytest.raises(ValueError, match="no 16-bit PIL result"):
+            up.upscale(im)  # no 16-bit grey + alpha PIL mode: refused, not narrowed
+        out = up.upscale_array(pil_to_array(im)[0])
+    assert out.dtype == np.uint16 and out[:, :8, 1].max() == 0
     code, out_text = run(tmp_path / "in" / "rgb.png", tmp_path / "in" / "grey.png", "-o",
                          tmp_path / "out", "--format", "webp")
     assert code == 0, out_text

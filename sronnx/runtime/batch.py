@@ -240,8 +240,9 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
     t = time.perf_counter()
     try:
         _make_output_folder(work.job.output.parent)
-        write_animation(work.job.output, work.anim, work.fmt, quality=opts.quality,
-                        png_compress_level=opts.png_compress_level, icc_profile=work.icc)
+        work.result.notes += write_animation(
+            work.job.output, work.anim, work.fmt, quality=opts.quality,
+            png_compress_level=opts.png_compress_level, icc_profile=work.icc)
         work.result.status = "done"
     except Exception as exc:  # noqa: BLE001
         _fail(work, exc)

@@ -22,7 +22,17 @@ num_plays and WebP's loop count are the number of plays (0 forever; libwebp's gi
 each format's count is made from it, so GIF loop 1 becomes APNG/WebP 2 and APNG/WebP 3
 becomes GIF loop 2.
 
-Pillow's writers merge consecutive frames that come out identical (adding their durations).
+What a format cannot hold is changed or left out with a note (`write_animation` returns
+them; the CLI lists them under the file's `notes`): an APNG's default image (not an animation
+frame) has no place in GIF or WebP; GIF stores durations in 10 ms steps (rounded to the
+nearest step here; Pillow alone would truncate them) of at most 655.35 s, WebP in whole
+milliseconds. Pillow's writers merge consecutive frames that come out identical (adding their
+durations).
+
+In code (`read_animation` returns None for a still image):
+
+    anim = read_animation("in.gif")
+    write_animation("out.gif", upscale_animation(Upscaler("rsp-x2-int8"), anim))
 Frames are held in memory (inputs, then outputs: Pillow's writers need all of them), so an
 animation is refused when frames x width x height is over the --max-pixels budget.
 """
@@ -36,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from sronnx.runtime.imageio import (
+    DEFAULT_MAX_PIXELS,
     MAX_SIDE,
     WEBP_LOSSLESS_EFFORT,
     ImageReadError,
@@ -85,13 +96,15 @@ class Animation:
         return self.frames[0].shape[1], self.frames[0].shape[0]
 
 
-def read_animation(path: str | Path, max_pixels: int | None) -> Animation | None:
+def read_animation(path: str | Path,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Animation | None:
     """Every frame of an animated GIF, APNG or WebP at `path`; None for anything else (a
     still image, another format, or a file Pillow cannot open: `read_image` reports those).
 
     Raises ImageReadError when the frames together (count x width x height) are over
-    `max_pixels`, checked before any frame is decoded, when the frames cannot be counted
-    (a cut GIF: never silently its first frame alone) or when a frame cannot be decoded.
+    `max_pixels` (None: no limit), checked before any frame is decoded, when the frames
+    cannot be counted (a cut GIF: never silently its first frame alone) or when a frame
+    cannot be decoded.
     """
     try:
         with _own_pixel_limit():
@@ -173,8 +186,10 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
 
 
 def upscale_animation(up: Upscaler, anim: Animation) -> Animation:
-    """Every frame through `up.upscale_array` (as a still image); the playing information is
-    kept. Input frames are dropped as they are done, so inputs and outputs overlap little."""
+    """A new Animation whose frames are every frame of `anim` through `up.upscale_array`
+    (as a still image: HxWx3 or HxWx4 uint8 in, `up.scale` times larger out); the playing
+    information is kept. `anim.frames` is emptied as the frames are done (so inputs and
+    outputs overlap little in memory): read the file again to upscale it twice."""
     todo = anim.frames
     out = []
     while todo:
@@ -182,22 +197,30 @@ def upscale_animation(up: Upscaler, anim: Animation) -> Animation:
     return replace(anim, frames=out)
 
 
-def write_animation(path: str | Path, anim: Animation, fmt: str, *, quality: int = 95,
-                    png_compress_level: int = 1, icc_profile: bytes | None = None) -> None:
-    """Write `anim` as an animated `fmt` (Pillow's "GIF", "PNG" = APNG or "WEBP") to a
-    temporary name beside `path`, then rename it into place.
+def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *,
+                    quality: int = 95, png_compress_level: int = 1,
+                    icc_profile: bytes | None = None) -> list[str]:
+    """Write `anim` as an animated `fmt` (Pillow's "GIF", "PNG" = APNG or "WEBP"; None: the
+    format it was read from) to a temporary name beside `path`, then rename it into place.
+    `icc_profile` None writes `anim.icc_profile`.
+
+    Returns notes on what the format changed or left out (an APNG default image in GIF or
+    WebP, durations rounded to GIF's 10 ms steps or WebP's whole milliseconds, a play count
+    over the format's limit); empty when everything is kept.
 
     Raises ValueError for a format that cannot hold an animation or a frame too large for
     the format, OSError when the file cannot be written.
     """
+    fmt = fmt or anim.format
     if fmt not in ANIMATED_OUTPUTS:
         raise ValueError(not_animated_message(fmt, len(anim.frames)))
     w, h = anim.size
     if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
         raise ValueError(f"{fmt} cannot hold {w}x{h} frames (at most {MAX_SIDE[fmt]} pixels "
                          "a side); choose --format png")
-    images, kwargs = _for_writer(anim, fmt)
-    kwargs["icc_profile"] = icc_profile
+    notes: list[str] = []
+    images, kwargs = _for_writer(anim, fmt, notes)
+    kwargs["icc_profile"] = icc_profile if icc_profile is not None else anim.icc_profile
     if fmt == "PNG":
         kwargs["compress_level"] = png_compress_level
     elif fmt == "WEBP" and anim.lossless:
@@ -208,6 +231,7 @@ def write_animation(path: str | Path, anim: Animation, fmt: str, *, quality: int
     path = Path(path)
     with atomic_file(path) as fh:
         images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
+    return notes
 
 
 def not_animated_message(fmt: str, frames: int) -> str:
@@ -216,14 +240,24 @@ def not_animated_message(fmt: str, frames: int) -> str:
             + ", ".join(ANIMATED_OUTPUTS.values()))
 
 
-def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
-    """The frames as PIL images and the keyword arguments for Pillow's writer of `fmt`."""
+def _for_writer(anim: Animation, fmt: str,
+                notes: list[str]) -> tuple[list[Image.Image], dict]:
+    """The frames as PIL images and the keyword arguments for Pillow's writer of `fmt`; what
+    the format changes or leaves out is added to `notes`."""
     frames, durations, disposal = anim.frames, list(anim.durations), anim.disposal
     if anim.default_image:  # APNG: frame 0 is not part of the animation
         durations, disposal = durations[1:], disposal[1:] if disposal else disposal
         if fmt != "PNG":
             frames = frames[1:]
-    kwargs: dict = {"duration": durations, "loop": loop_for(fmt, anim.plays)}
+            notes.append(f"the APNG default image (shown only by viewers without APNG support) "
+                         f"is not an animation frame: {fmt} has no place for it, left out "
+                         f"({len(frames)} frames written)")
+    durations = _stored_durations(fmt, durations, notes)
+    loop = loop_for(fmt, anim.plays)
+    if anim.plays > 1 and plays_from_loop(fmt, loop) != anim.plays:
+        notes.append(f"{fmt} holds at most {plays_from_loop(fmt, loop)} plays: the animation "
+                     f"played {anim.plays} times")
+    kwargs: dict = {"duration": durations, "loop": loop}
     if fmt == "GIF":
         images = [to_gif_palette(Image.fromarray(f)) for f in frames]
         kwargs["disposal"] = _gif_disposal(anim.format, disposal, images)
@@ -240,6 +274,43 @@ def _for_writer(anim: Animation, fmt: str) -> tuple[list[Image.Image], dict]:
     elif fmt == "WEBP":
         kwargs["background"] = anim.background
     return images, kwargs
+
+
+_GIF_MAX_MS = 0xFFFF * 10  # a GIF frame's delay: 16 bits of 10 ms
+
+
+def _stored_durations(fmt: str, durations: list[float], notes: list[str]) -> list[float]:
+    """The frame durations (ms) as `fmt` stores them, with a note when any changes. GIF:
+    rounded to the nearest 10 ms (Pillow would truncate: 15 -> 10), a frame that has a
+    duration at least 10 ms (0 means "as fast as the viewer goes"), at most 655350 ms. WebP:
+    whole milliseconds, as Pillow rounds the running timestamps. APNG keeps them (fractions)."""
+    if fmt == "GIF":
+        stored: list[float] = [
+            0 if d <= 0 else min(max(int(round(d, 6) / 10 + 0.5), 1) * 10, _GIF_MAX_MS)
+            for d in durations]  # round(d, 6): APNG's 201/200 s reads as 1004.9999999 ms
+        step = "in 10 ms steps"
+    elif fmt == "WEBP":
+        ends = np.cumsum([0.0, *durations])
+        stored = [round(b) - round(a) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+        step = "in whole milliseconds"
+    else:
+        return durations
+    changed = [i for i, (a, b) in enumerate(zip(durations, stored, strict=True)) if a != b]
+    if changed:
+        shown = changed[:6]
+        more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
+        which = (f"{len(changed)} of {len(durations)} frames" if len(changed) > 6 else
+                 f"frame{'s' if len(changed) > 1 else ''} "
+                 f"{', '.join(str(i + 1) for i in shown)} of {len(durations)}")
+        notes.append(f"{fmt} stores frame durations {step}: "
+                     f"{', '.join(_ms(durations[i]) for i in shown)} ms became "
+                     f"{', '.join(_ms(stored[i]) for i in shown)}{more} ({which})")
+    return stored
+
+
+def _ms(value: float) -> str:
+    """A duration in ms for a note: 15, 33.333."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def _gif_disposal(source: str, disposal: list[int] | None,

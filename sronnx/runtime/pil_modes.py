@@ -76,7 +76,7 @@ def pil_to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     mode = img.mode
     if mode in ("1", "L", "RGB") and "transparency" in img.info:
         img = img.convert("RGBA" if mode == "RGB" else "LA")  # colour key -> alpha band
-    elif mode in ("I;16", "I") and "transparency" in img.info:
+    elif _is_grey16(mode) and "transparency" in img.info:
         return _keyed_grey16(img), "LA;16"
     elif mode == "P" or mode == "PA":
         img = img.convert("RGBA" if mode == "PA" or img.has_transparency_data else "RGB")
@@ -122,10 +122,41 @@ def array_to_pil(arr: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
+def _is_grey16(mode: str) -> bool:
+    """Pillow's 16/32-bit integer grey modes: I, I;16, I;16B, I;16L, I;16N."""
+    return mode == "I" or mode.startswith("I;16")
+
+
 def upscale_pil(up: Upscaler, img: Image.Image) -> Image.Image:
-    """PIL image in, PIL image of the same kind out (see pil_to_array for the kinds that
-    change). The ICC profile and DPI (times the scale) go into the result's `info`, so that
-    `save` carries them."""
+    """PIL image in, PIL image of the same kind out, `up.scale` times larger (see pil_to_array
+    for the kinds that change: palette to RGB(A), bilevel to L, CMYK and other colour spaces
+    to RGB, a colour key to an alpha band). The ICC profile and DPI (times the scale) go into
+    the result's `info`, so that `save` carries them.
+
+    The pixels are taken as given: EXIF orientation is not applied (call
+    `PIL.ImageOps.exif_transpose(img)` first). An MPO (a JPEG with extra images, as some
+    cameras write) gives its first, main image, as the CLI does.
+
+    Raises ValueError, before any model call, for:
+    - an animated or multi-frame image (GIF, APNG, WebP, TIFF pages; n_frames > 1): one PIL
+      image cannot hold the frames and their timing. `sronnx.runtime.frames` upscales a whole
+      animation file (`read_animation`, `upscale_animation`, `write_animation`); for one
+      frame, pass `img.copy()` after `img.seek(k)`.
+    - a 16-bit grey image with a colour key (mode I;16 or I with `info["transparency"]`, as
+      Pillow reads a 16-bit grey PNG with tRNS): Pillow has no 16-bit grey + alpha mode, so
+      the result could only be 8-bit. `up.upscale_array(pil_to_array(img)[0])` upscales the
+      HxWx2 uint16 grey + alpha array (all 16 bits and the alpha);
+      `array_to_pil(result, "LA;16")` makes an 8-bit LA image of it.
+    """
+    frames = _frame_count(img)
+    if frames > 1:
+        raise ValueError(_animation_message(img, frames))
+    if _is_grey16(img.mode) and "transparency" in img.info:
+        raise ValueError(
+            f"a 16-bit grey image (mode {img.mode}) with a colour key (transparency = "
+            f"{img.info['transparency']}) has no 16-bit PIL result (Pillow has no 16-bit grey "
+            "+ alpha mode); upscale the HxWx2 uint16 grey + alpha array instead: "
+            "up.upscale_array(sronnx.runtime.pil_modes.pil_to_array(img)[0])")
     arr, mode = pil_to_array(img)
     out = array_to_pil(up.upscale_array(arr), mode)
     if img.info.get("icc_profile"):
@@ -133,3 +164,27 @@ def upscale_pil(up: Upscaler, img: Image.Image) -> Image.Image:
     if img.info.get("dpi"):
         out.info["dpi"] = tuple(float(v) * up.scale for v in img.info["dpi"])
     return out
+
+
+def _frame_count(img: Image.Image) -> int:
+    """How many frames (pages) `img` holds; 1 for a still image, a copy (`img.copy()`) or an
+    MPO, whose extra images are previews or a second view beside its main image."""
+    if img.format == "MPO" or not getattr(img, "is_animated", False):
+        return 1
+    try:
+        return int(getattr(img, "n_frames", 1))
+    except Exception as exc:  # noqa: BLE001 - a cut file whose frames cannot be counted
+        raise ValueError(f"the frames of this {img.format} cannot be counted: {exc}") from exc
+
+
+def _animation_message(img: Image.Image, frames: int) -> str:
+    """Why an image of `frames` frames is refused, and what to use instead."""
+    one = "for one frame, pass img.copy() after img.seek(k)"
+    if img.format in ("GIF", "PNG", "WEBP"):
+        kind = "APNG" if img.format == "PNG" else img.format
+        return (f"an animated {kind} of {frames} frames: upscale() returns one image and would "
+                "keep only the first frame; upscale the whole animation with "
+                "sronnx.runtime.frames (read_animation, upscale_animation, write_animation), "
+                f"or {one}")
+    return (f"a {img.format or 'multi-frame'} image of {frames} frames (pages): upscale() "
+            f"returns one image and would keep only the first; {one}")

@@ -35,9 +35,13 @@ class Upscaler:
     """Upscale images with one sronnx ONNX model.
 
     `upscale(x)` takes a PIL image or an HxW / HxWxC numpy array (C = 1 grey, 2 grey+alpha,
-    3 RGB, 4 RGBA; uint8, uint16 or float in [0, 1]) and returns the same type, `scale` times
-    larger. Large images run in tiles of `tile` input pixels with `overlap` pixels of
-    context, so memory stays bounded; `batch` tiles of equal size go through one model call.
+    3 RGB, 4 RGBA; uint8, uint16 or float in [0, 1], either byte order) and returns the same
+    type, `scale` times larger. Pixels are taken as given (EXIF orientation is not applied);
+    an animated PIL image is refused (see `upscale`; `sronnx.runtime.frames` upscales
+    animations), and so is a 16-bit grey PIL image with a colour key, which has no 16-bit
+    PIL result (`sronnx.runtime.pil_modes.upscale_pil` says what to do instead). Large
+    images run in tiles of `tile` input pixels with `overlap` pixels of context, so memory
+    stays bounded; `batch` tiles of equal size go through one model call.
     At the image's edges the context is the image mirrored (`border` pixels, default the
     overlap; 0 leaves the edges to the model's own zero padding): a model trained on patches
     pads with zeros, which bends flat colours near the edges by up to 17 levels (rsp-x4 on
@@ -89,7 +93,17 @@ class Upscaler:
         return m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(x)})[0]
 
     def upscale(self, image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
-        """PIL in, PIL out (same kind of image); array in, array out (same dtype, channels)."""
+        """PIL in, PIL out (the same kind of image: `sronnx.runtime.pil_modes.upscale_pil`);
+        array in, array out (`upscale_array`: same dtype and channels), `scale` times larger.
+
+        The pixels are taken as given: EXIF orientation is not applied (the CLI applies it;
+        call `PIL.ImageOps.exif_transpose(img)` first for an upright result).
+
+        Raises ValueError for an animated or multi-frame PIL image (GIF, APNG, WebP, TIFF
+        pages: upscale whole animations with `sronnx.runtime.frames`, or one frame as
+        `img.copy()` after `img.seek(k)`), for a 16-bit grey image with a colour key (PIL has
+        no 16-bit grey + alpha mode: see `upscale_pil`), and for what `upscale_array` refuses.
+        """
         if isinstance(image, Image.Image):
             from sronnx.runtime.pil_modes import upscale_pil
 
@@ -100,10 +114,15 @@ class Upscaler:
         """HxW or HxWx1 (grey), HxWx2 (grey + alpha), HxWx3 (RGB), HxWx4 (RGBA) array ->
         the same layout and dtype, `scale` times larger.
 
-        Raises ValueError for other shapes, other dtypes, and float arrays with values
-        outside [0, 1] or not finite (map HDR into [0, 1] first: `sronnx.runtime.tiff`'s
-        `fit_float_range` does for `sronnx upscale --float-range`)."""
-        arr = np.asarray(arr)
+        dtype: uint8 (0..255), uint16 (0..65535) or float (values in [0, 1]; float16 and
+        float64 come back as the same dtype), in either byte order: a big-endian array
+        (">u2", ">f4") is read through a native-order copy, and the result is native order.
+
+        Raises ValueError for other shapes (an empty image too), other dtypes (signed, 32-bit,
+        bool, ...), and float arrays with values outside [0, 1] or not finite (map HDR into
+        [0, 1] first: `sronnx.runtime.tiff`'s `fit_float_range` does for `sronnx upscale
+        --float-range`)."""
+        arr = _native(np.asarray(arr))
         if np.issubdtype(arr.dtype, np.floating) and arr.size:
             lo, hi = float(np.min(arr)), float(np.max(arr))
             if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons
@@ -116,7 +135,9 @@ class Upscaler:
         return self._tiled(arr, colour=1 if c <= 2 else 3, alpha=c in (2, 4))
 
     def upscale_rgb(self, rgb: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 / uint16 / float array -> HxWx3 of the same dtype, tile by tile."""
+        """HxWx3 uint8 / uint16 / float array (either byte order) -> HxWx3 of the same dtype
+        in native byte order, tile by tile. Raises ValueError for another shape or dtype."""
+        rgb = _native(np.asarray(rgb))
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 array, got shape {rgb.shape}")
         return self._tiled(rgb, colour=3, alpha=False)
@@ -168,6 +189,14 @@ class Upscaler:
                     bounds = lo[:, rows, cols], hi[:, rows, cols]
                 out[dst] = _quantize(cell, peak, arr.dtype, bounds, s).transpose(1, 2, 0)
         return out
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """`arr` in native byte order: a big-endian uint16 / float array (from a file or another
+    machine) becomes a native-order copy, which the dtype checks and the output then use."""
+    if not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 def _peak(dtype: np.dtype) -> float | None:
