@@ -464,9 +464,14 @@ def test_earlier_outputs_are_recognised_by_size(model: Path, exported_models,
     r = run(exported_models(RSP, 3), f, "-o", f, "--suffix", "_x2", "--overwrite",
             "--json", report)
     assert r.exit_code == 2, r.output
-    assert (f"error: output {f / 'a_x2.png'} (made from {f / 'a.png'}) would overwrite the "
-            f"input {f / 'a_x2.png'} (a file of its own, not an earlier output of a.png: it is "
-            "2 times the size of a.png, and this model makes 3 times)") in r.output
+    assert r.output == (  # both refused at once
+        "error: 2 outputs would overwrite inputs (choose another output folder or a --suffix):"
+        f"\n  output {f / 'a_x2.png'} (made from {f / 'a.png'}) would overwrite the input "
+        f"{f / 'a_x2.png'} (a file of its own, not an earlier output of a.png: it is 2 times "
+        "the size of a.png, and this model makes 3 times)"
+        f"\n  output {f / 'r_x2.jpg'} (made from {f / 'r.jpg'}) would overwrite the input "
+        f"{f / 'r_x2.jpg'} (a file of its own, not an earlier output of r.jpg: it is 2 times "
+        "the size of r.jpg, and this model makes 3 times)\n")
     assert digests(f) == before
     rep = json.loads(report.read_text())
     assert rep["scale"] == 3 and rep["exit_code"] == 2 and rep["files"] == []
