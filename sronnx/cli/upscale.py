@@ -221,17 +221,18 @@ def _stop_reason(exc: KeyboardInterrupt) -> tuple[str, int]:
     return "interrupted", EXIT_INTERRUPTED
 
 
-def _json_arg(args: list[str]) -> str | None:
-    """The value of the last --json in raw command-line arguments (before a `--`), or None."""
-    value = None
+def _json_arg(args: list[str]) -> tuple[str, int] | None:
+    """The value of the last --json in raw command-line arguments (before a `--`) and the
+    index of the argument that holds it, or None."""
+    found = None
     for i, arg in enumerate(args):
         if arg == "--":
             break
         if arg == "--json" and i + 1 < len(args):
-            value = args[i + 1]
+            found = (args[i + 1], i + 1)
         elif arg.startswith("--json="):
-            value = arg[len("--json="):]
-    return value or None
+            found = (arg[len("--json="):], i)
+    return found if found and found[0] else None
 
 
 class _ReportingCommand(click.Command):
@@ -245,10 +246,10 @@ class _ReportingCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
-            value = _json_arg(raw)
-            if value is not None:
-                path = Path(value)
-                others = {_resolved(Path(a)) for a in raw if a != value}
+            found = _json_arg(raw)
+            if found is not None:
+                path = Path(found[0])
+                others = {_resolved(Path(a)) for i, a in enumerate(raw) if i != found[1]}
                 if _resolved(path) not in others:
                     rep = _Report(path)
                     if rep.check() is None:
