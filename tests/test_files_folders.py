@@ -34,9 +34,13 @@ from sronnx.runtime.imageio import (
 from sronnx.runtime.plan import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
+    GIVEN_TWICE,
+    INSIDE_OUTPUT,
     LINKED_FOLDER,
     NOT_AN_IMAGE,
     NOT_REGULAR,
+    OUTPUT_FOLDER,
+    SAME_FILE,
     SUB_FOLDER,
     Job,
     OutputOptions,
@@ -464,9 +468,14 @@ def test_earlier_outputs_are_recognised_by_size(model: Path, exported_models,
     r = run(exported_models(RSP, 3), f, "-o", f, "--suffix", "_x2", "--overwrite",
             "--json", report)
     assert r.exit_code == 2, r.output
-    assert (f"error: output {f / 'a_x2.png'} (made from {f / 'a.png'}) would overwrite the "
-            f"input {f / 'a_x2.png'} (a file of its own, not an earlier output of a.png: it is "
-            "2 times the size of a.png, and this model makes 3 times)") in r.output
+    assert r.output == (  # both refused at once
+        "error: 2 outputs would overwrite inputs (choose another output folder or a --suffix):"
+        f"\n  output {f / 'a_x2.png'} (made from {f / 'a.png'}) would overwrite the input "
+        f"{f / 'a_x2.png'} (a file of its own, not an earlier output of a.png: it is 2 times "
+        "the size of a.png, and this model makes 3 times)"
+        f"\n  output {f / 'r_x2.jpg'} (made from {f / 'r.jpg'}) would overwrite the input "
+        f"{f / 'r_x2.jpg'} (a file of its own, not an earlier output of r.jpg: it is 2 times "
+        "the size of r.jpg, and this model makes 3 times)\n")
     assert digests(f) == before
     rep = json.loads(report.read_text())
     assert rep["scale"] == 3 and rep["exit_code"] == 2 and rep["files"] == []
@@ -611,3 +620,179 @@ def test_the_recursive_hint_only_where_there_are_sub_folders(model: Path,
     assert r.exit_code == 2
     assert r.output.endswith(f"error: no input images found in {tmp_path / 'deep'} "
                              "(use --recursive for sub-folders)\n")
+
+
+# ---- an output folder inside an input folder ------------------------------------------------
+
+
+def left_out_of(report: Path) -> dict[str, str]:
+    return {e["path"]: e["reason"] for e in json.loads(report.read_text())["left_out"]}
+
+
+def test_an_output_folder_inside_the_input_names_every_file_it_passes_over(
+        model: Path, exported_models, tmp_path: Path) -> None:
+    """With --recursive, the listing takes nothing from an output folder inside the input
+    folder (it would be read again, one level deeper, on every rerun), but it names each
+    file there: as an earlier output where it is one by size, else as inside the output
+    folder. Without --recursive the output folder itself is named, with no --recursive hint."""
+    f = tmp_path / "F"
+    a = image(f / "a.png", 20, 30)
+    s = image(f / "sub" / "s.png", seed=1)
+    (f / "sub" / "notes.txt").write_text("x")
+    out, report = f / "sub", tmp_path / "r.json"
+    inside = f"{INSIDE_OUTPUT} {out}"
+    r = run(model, f, "-o", out, "--recursive", "--json", report)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert [x["input"] for x in json.loads(report.read_text())["files"]] == [str(a)]
+    assert left_out_of(report) == {str(f / "sub" / "notes.txt"): NOT_AN_IMAGE,
+                                   str(s): inside}
+    assert f"left out 2 file(s): {f / 'sub' / 'notes.txt'} ({NOT_AN_IMAGE}), {s} ({inside})" \
+        in r.output
+    r = run(model, f, "-o", out, "--recursive", "--skip-existing", "--json", report)
+    assert r.exit_code == 0 and "0 done, 0 failed, 1 skipped" in r.output, r.output
+    assert left_out_of(report) == {str(f / "sub" / "notes.txt"): NOT_AN_IMAGE,
+                                   str(out / "a.png"): f"{EARLIER_OUTPUT} of a.png",
+                                   str(s): inside}
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "notes.txt", "s.png"]
+    # a model of another scale: a.png's output is no earlier output of this run, just a file
+    # of the output folder (handled by --skip-existing like any existing output)
+    r = run(exported_models(RSP, 3), f, "-o", out, "--recursive", "--skip-existing",
+            "--json", report)
+    assert r.exit_code == 0 and "1 skipped" in r.output, r.output
+    assert left_out_of(report)[str(out / "a.png")] == inside
+    r = run(model, f, "-o", out, "--skip-existing", "--json", report)
+    assert r.exit_code == 0, r.output
+    assert left_out_of(report) == {str(out): OUTPUT_FOLDER}
+    assert "--recursive" not in r.output
+    p = plan([f], out, OutputOptions(), recursive=True)
+    assert [j.source for j in p.jobs] == [a]
+    assert {e.path: e.reason for e in p.left_out} == {
+        f / "sub" / "notes.txt": NOT_AN_IMAGE, out / "a.png": f"{EARLIER_OUTPUT} of a.png",
+        s: inside}
+    assert (f / "sub" / "s.png").read_bytes() == s.read_bytes() and not (out / "sub").exists()
+
+
+# ---- the same file given twice ------------------------------------------------------------
+
+
+def test_the_same_file_given_twice_is_taken_once(model: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    f = Path("F")
+    a = image(f / "a.png")
+    s = image(f / "sub" / "s.png", seed=1)
+    (f / "l.png").symlink_to("a.png")  # a link beside its target: an entry of its own
+    report = tmp_path / "r.json"
+    r = run(model, f / "a.png", f / "a.png", "-o", "o1", "--json", report)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert f"left out 1 file(s): {a} ({GIVEN_TWICE})" in r.output
+    assert left_out_of(report) == {str(a): GIVEN_TWICE}
+    assert sorted(p.name for p in Path("o1").iterdir()) == ["a.png"]
+    r = run(model, f, "./F/a.png", tmp_path / "F" / "a.png", "F/", tmp_path / "F",
+            "-o", "o2", "--json", report)
+    assert r.exit_code == 0 and "2 done" in r.output, r.output  # a.png and l.png
+    assert left_out_of(report) == {str(f): GIVEN_TWICE, str(a): GIVEN_TWICE,
+                                   str(f / "sub"): SUB_FOLDER}
+    # the first mention wins, with its layout: s.png named first lands at the top
+    p = plan([s, f, tmp_path / "F" / "sub" / "s.png"], "o3", OutputOptions(), recursive=True)
+    assert [(j.source, j.output) for j in p.jobs] == [
+        (s, Path("o3/s.png")), (a, Path("o3/a.png")), (f / "l.png", Path("o3/l.png"))]
+    # one entry per file, however often it came up again
+    assert [(e.path, e.reason) for e in p.left_out] == [(s, GIVEN_TWICE)]
+    p = plan([tmp_path / "F" / "a.png", f], "o3", OutputOptions())  # another spelling first
+    assert [j.source for j in p.jobs] == [tmp_path / "F" / "a.png", f / "l.png"]
+    assert [(e.path, e.reason) for e in p.left_out] == [
+        (a, f"{SAME_FILE} {tmp_path / 'F' / 'a.png'}"), (f / "sub", SUB_FOLDER)]
+    # genuinely different files on one output are still refused
+    b = image(Path("G") / "a.png", seed=2)
+    r = run(model, a, b, "-o", "o4")
+    assert r.exit_code == 2
+    assert r.output == f"error: {b} and {a} would both be written to {Path('o4') / 'a.png'}\n"
+
+
+# ---- every conflict at once -----------------------------------------------------------------
+
+
+def test_every_lookalike_is_refused_in_one_message(model: Path, tmp_path: Path) -> None:
+    g = tmp_path / "G"
+    for name in ("b", "c", "d"):
+        image(g / f"{name}.png", 20, 30, seed=ord(name))
+    (g / "b_x2.png").write_bytes((g / "b.png").read_bytes())  # a copy: the same size
+    Image.fromarray(np.zeros((44, 44, 3), np.uint8)).save(g / "c_x2.png")
+    (g / "d_x2.png").write_bytes(b"not an image")
+    h = tmp_path / "H"
+    image(h / "b.png", seed=9)  # and a different file on b.png's output
+    before = digests(g)
+    report = tmp_path / "r.json"
+    r = run(model, g, h, "-o", g, "--suffix", "_x2", "--overwrite", "--json", report)
+    assert r.exit_code == 2
+
+    def lookalike(n: str, why: str) -> str:
+        return (f"\n  output {g / f'{n}_x2.png'} (made from {g / f'{n}.png'}) would overwrite "
+                f"the input {g / f'{n}_x2.png'} (a file of its own, not an earlier output of "
+                f"{n}.png: {why})")
+
+    message = (
+        "3 outputs would overwrite inputs (choose another output folder or a --suffix); "
+        "1 outputs would be written twice:"
+        + lookalike("b", "it is the same size as b.png (30x20), not an upscale of it")
+        + lookalike("c", "44x44 is no multiple of c.png's 30x20")
+        + lookalike("d", "it cannot be read as an image")
+        + f"\n  {h / 'b.png'} and {g / 'b.png'} would both be written to {g / 'b_x2.png'}")
+    assert r.output == f"error: {message}\n"
+    rep = json.loads(report.read_text())
+    assert (rep["error"], rep["exit_code"], rep["files"]) == (message, 2, [])
+    assert digests(g) == before
+
+
+# ---- SIGTERM --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", [["--workers", "2"], ["--no-pipeline"]])
+def test_sigterm_ends_a_run_as_ctrl_c_does(model: Path, tmp_path: Path,
+                                           engine: list[str]) -> None:
+    src = tmp_path / "in"
+    for i in range(40):
+        image(src / f"{i:02}.png", 300, 300, seed=i)
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    proc = subprocess.Popen([*CLI, "upscale", str(src), "-o", str(out), "--model", str(model),
+                             "--provider", "cpu", "--json", str(report), "--quiet", *engine],
+                            stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert time.monotonic() - t0 < 120 and proc.poll() is None, "no output came"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "error: terminated;" in err
+    rep = json.loads(report.read_text())
+    assert (rep["stopped"], rep["exit_code"]) == ("terminated", 143)
+    assert 1 <= rep["done"] < 40 and rep["done"] + rep["not_processed"] == 40
+    on_disk = sorted(p.name for p in out.iterdir())
+    assert on_disk == sorted(Path(f["output"]).name for f in rep["files"]
+                             if f["status"] == "done")  # no part file, none unreported
+
+
+# ---- usage errors write the report too ------------------------------------------------------
+
+
+def test_usage_errors_write_the_report(tmp_path: Path) -> None:
+    a = image(tmp_path / "a.png")
+    report = tmp_path / "rep" / "r.json"
+    for args, error in (
+            (["-o", "o", "--scale", "5"],
+             "Invalid value for '--scale': 5 is not in the range 2<=x<=4."),
+            (["-o", "o", "--bogus"], "No such option '--bogus'."),
+            ([], "Missing option '-o' / '--output'.")):
+        for form in (["--json", report], [f"--json={report}"]):
+            r = cli(a, *args, *form)
+            assert r.exit_code == 2 and "Traceback" not in r.output
+            rep = json.loads(report.read_text())
+            assert (rep["error"], rep["exit_code"], rep["files"], rep["done"]) == \
+                (error, 2, [], 0), r.output
+            report.unlink()
+    before = a.read_bytes()
+    r = cli(a, "-o", tmp_path / "o", "--scale", "5", "--json", a)  # the path is an input
+    assert r.exit_code == 2 and a.read_bytes() == before
+    assert not (tmp_path / "o").exists()

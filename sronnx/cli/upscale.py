@@ -7,6 +7,7 @@ decides what to print and the exit code. Nothing here imports torch or onnx.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import click
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM (timeout, systemd, docker stop)
 LEFT_OUT_SHOWN = 5  # entries named on the summary line; the --json report has them all
 
 
@@ -108,7 +110,7 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
     entered without --recursive come last, in one clause."""
     from collections import Counter
 
-    from sronnx.runtime.plan import EARLIER_OUTPUT, SUB_FOLDER
+    from sronnx.runtime.plan import SUB_FOLDER, reason_kind
 
     def names(entries: list, with_reason: bool) -> str:
         text = ", ".join(f"{e.path} ({e.reason})" if with_reason else str(e.path)
@@ -116,8 +118,7 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
         rest = entries[shown:]
         if rest:
             if with_reason:
-                by_reason = Counter(EARLIER_OUTPUT if e.reason.startswith(EARLIER_OUTPUT)
-                                    else e.reason for e in rest)
+                by_reason = Counter(reason_kind(e.reason) for e in rest)
                 why = "; ".join(f"{n} {r}" for r, n in by_reason.most_common())
                 text += f" and {len(rest)} more ({why})"
             else:
@@ -203,6 +204,59 @@ class _Report:
         return None
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that a run
+    stopped by `timeout`, systemd or `docker stop` ends as one stopped with Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the run is already ending
+    raise _Terminated
+
+
+def _stop_reason(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """(the report's "stopped", the exit code) for a run stopped by `exc`."""
+    if isinstance(exc, _Terminated):
+        return "terminated", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
+def _json_arg(args: list[str]) -> tuple[str, int] | None:
+    """The value of the last --json in raw command-line arguments (before a `--`) and the
+    index of the argument that holds it, or None."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--json" and i + 1 < len(args):
+            found = (args[i + 1], i + 1)
+        elif arg.startswith("--json="):
+            found = (arg[len("--json="):], i)
+    return found if found and found[0] else None
+
+
+class _ReportingCommand(click.Command):
+    """A command whose usage errors (a bad option value, an unknown option, a missing -o)
+    still write the --json report when the arguments name one: an "error" and exit code 2,
+    nothing else known. Not where the path is also another argument (perhaps an input)."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: object) -> click.Context:
+        raw = list(args)
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            found = _json_arg(raw)
+            if found is not None:
+                path = Path(found[0])
+                others = {_resolved(Path(a)) for i, a in enumerate(raw) if i != found[1]}
+                if _resolved(path) not in others:
+                    rep = _Report(path)
+                    if rep.check() is None:
+                        rep.write(EXIT_USAGE, error=exc.format_message())
+            raise
+
+
 def _fail(message: str, report: _Report | None = None) -> NoReturn:
     """Exit 2 with `message`, after writing the report of the run that could not start."""
     click.echo(f"error: {message}", err=True)
@@ -211,7 +265,7 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-@click.command()
+@click.command(cls=_ReportingCommand)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
@@ -261,19 +315,31 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "report", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write a JSON report with one record per file.")
-def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
+def upscale(**kwargs: object) -> None:
+    """Upscale INPUTS (image files and/or folders) into OUTPUT.
+
+    Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
+    (bad arguments, no input found, unusable model or provider), 130 stopped with Ctrl-C,
+    143 stopped with SIGTERM (the --json report has what was done).
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: SIGTERM keeps its handling
+        previous = None
+    try:
+        _upscale(**kwargs)  # type: ignore[arg-type]
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
             provider: str, tile: int | None, tile_overlap: int | None, batch: int, fmt: str,
             quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
             float_range: str, recursive: bool,
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
             threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
             report: Path | None) -> None:
-    """Upscale INPUTS (image files and/or folders) into OUTPUT.
-
-    Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
-    (bad arguments, no input found, unusable model or provider), 130 stopped with Ctrl-C
-    (the --json report has what was done).
-    """
     from sronnx.card import ModelFileError
     from sronnx.runtime.batch import run_jobs
     from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
@@ -347,6 +413,8 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
             the_plan.require_scale(up.scale)
         except PlanError as exc:
             _fail(str(exc), rep)
+        rep.left_out = the_plan.left_out  # reasons may have changed with the scale
+        left = left_out_line(the_plan.left_out)
         if not quiet:
             how = ""
             if provider == "auto":
@@ -362,11 +430,12 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
         if stale and not quiet:
             click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run",
                        err=True)
-    except KeyboardInterrupt:  # Ctrl-C before any file was started
-        click.echo("error: interrupted before any file was processed", err=True)
-        if problem := rep.write(EXIT_INTERRUPTED, stopped="interrupted"):
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
+        why, code = _stop_reason(exc)
+        click.echo(f"error: {why} before any file was processed", err=True)
+        if problem := rep.write(code, stopped=why):
             click.echo(f"error: {problem}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code)
 
     progress = _Progress(len(jobs), quiet)
     existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
@@ -377,24 +446,30 @@ def upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: in
         progress(r)
 
     stopped: str | None = None  # why the run ended before every file was processed
+    code = 0
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
                            max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=on_result,
                            pipeline=pipeline, workers=workers if up.provider == "cpu" else 1)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended
+        stopped, code = _stop_reason(exc)
     except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done
         stopped = f"stopped by an internal error: {type(exc).__name__}: {exc}"
+        code = EXIT_FAILED_FILES
     finally:
         progress.close()
+    try:  # the run has ended: a SIGTERM now would only lose its report
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:
+        pass
     if stopped is not None:
         order = {(str(j.source), str(j.output)): i for i, j in enumerate(jobs)}
         results = sorted(seen, key=lambda r: order.get((r.input, r.output), len(order)))
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
     elapsed = time.perf_counter() - progress.t_start
-    code = EXIT_FAILED_FILES if counts["failed"] else 0
-    if stopped is not None:
-        code = EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED_FILES
+    if stopped is None:
+        code = EXIT_FAILED_FILES if counts["failed"] else 0
+    else:
         click.echo(f"error: {stopped}; {len(jobs) - len(results)} of {len(jobs)} file(s) "
                    "not processed (rerun with --skip-existing to resume)", err=True)
     if problem := rep.write(code, results=results, seconds=elapsed, stopped=stopped):

@@ -68,6 +68,8 @@ class LeftOut:
     # it is (the same in both dimensions); None for everything else
     made_from: Path | None = field(default=None, compare=False)
     factor: int | None = field(default=None, compare=False)
+    # inside the output folder: never an input, so a wrong factor only changes the reason
+    in_output: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "reason": self.reason}
@@ -80,6 +82,17 @@ LINKED_FOLDER = "symbolic link to a folder, not followed"
 SUB_FOLDER = "sub-folder, not entered without --recursive"
 NOT_REGULAR = "not a regular file"
 EARLIER_OUTPUT = "earlier output"  # "earlier output of NAME"
+INSIDE_OUTPUT = "inside the output folder"  # "inside the output folder OUTDIR"
+OUTPUT_FOLDER = "the output folder, not entered"
+GIVEN_TWICE = "given twice"
+SAME_FILE = "given twice, first as"  # "given twice, first as PATH": under another name
+_REASON_KINDS = (EARLIER_OUTPUT, INSIDE_OUTPUT, GIVEN_TWICE)  # SAME_FILE is GIVEN_TWICE
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without the name it carries (e.g. EARLIER_OUTPUT for "earlier output of
+    a.png"), for counting left-out entries by reason."""
+    return next((k for k in _REASON_KINDS if reason.startswith(k)), reason)
 
 
 @dataclass
@@ -88,16 +101,27 @@ class Plan:
 
     jobs: list[Job]
     left_out: list[LeftOut] = field(default_factory=list)
+    outdir: Path | None = None  # the output folder, when the plan writes into one
 
     def require_scale(self, scale: int) -> None:
         """Check, once the model's scale is known, that every earlier output this plan left
-        out is `scale` times the size of its source; raises PlanError for one that is not:
-        it is a file of its own, which the run would otherwise overwrite or take as input."""
-        for e in self.left_out:
-            if e.made_from is not None and e.factor is not None and e.factor != scale:
-                raise PlanError(_not_earlier_output(
-                    e.path, e.made_from, f"it is {e.factor} times the size of "
-                    f"{e.made_from.name}, and this model makes {scale} times"), self.left_out)
+        out is `scale` times the size of its source. One in an input folder that is not is a
+        file of its own, which the run would otherwise overwrite or take as input: raises
+        PlanError naming all of them. One inside the output folder is no input either way:
+        its reason becomes INSIDE_OUTPUT."""
+        problems: list[str] = []
+        for i, e in enumerate(self.left_out):
+            if e.made_from is None or e.factor is None or e.factor == scale:
+                continue
+            if e.in_output:
+                self.left_out[i] = LeftOut(e.path, _inside_output(self.outdir),
+                                           in_output=True)
+                continue
+            problems.append(_not_earlier_output(
+                e.path, e.made_from, f"it is {e.factor} times the size of "
+                f"{e.made_from.name}, and this model makes {scale} times"))
+        if problems:
+            raise PlanError(_refusal(problems, []), self.left_out)
 
 
 @dataclass(frozen=True)
@@ -122,26 +146,47 @@ def _classify(p: Path, recursive: bool) -> str | None:
     return None if p.is_file() else NOT_REGULAR
 
 
-def _collect(inputs: Iterable[Path], recursive: bool,
-             outdir: Path) -> tuple[list[_Source], list[LeftOut]]:
-    """Every image under the inputs, and what the listings left out. Hidden entries (a
-    part of the path starting with '.') and files already under OUTDIR when it lies inside
-    an input folder (a previous run's outputs) are passed over silently."""
+def _entry_key(path: Path) -> Path:
+    """What makes two mentions of an input the same entry: its folder resolved, its own
+    name kept (so `F/a.png`, `./F/a.png` and `/abs/F/a.png` are one entry, while a symbolic
+    link beside its target stays an entry of its own, with an output of its own)."""
+    return _resolved(path.parent) / path.name
+
+
+def _collect(inputs: Iterable[Path], recursive: bool, outdir: Path
+             ) -> tuple[list[_Source], list[LeftOut], list[Path]]:
+    """Every image under the inputs, what the listings left out, and the image files a
+    listing found inside OUTDIR where it lies inside an input folder (never inputs: with
+    --recursive they would be read again on every rerun, their outputs nested one level
+    deeper each time; the caller names them, as earlier outputs where they are). Hidden
+    entries (a part of the path starting with '.') are passed over silently. An entry met
+    again (the same file named twice, or named and found in a listed folder) is left out:
+    the first mention wins, with its relative layout."""
     found: list[_Source] = []
     left_out: list[LeftOut] = []
-    out_resolved = outdir.resolve()
+    in_output: list[Path] = []
+    out_resolved = _resolved(outdir)
+    roots: dict[Path, Path] = {}  # folders listed so far
     for root in inputs:
-        if root.is_dir():
+        if root.is_dir() and (seen := roots.setdefault(_entry_key(root), root)) is not root:
+            left_out.append(LeftOut(root, _again(root, seen)))  # listed once is enough
+        elif root.is_dir():
             # OUTDIR strictly inside this root: its files are outputs, not inputs
-            nested = out_resolved != root.resolve() and _inside(out_resolved, root.resolve())
+            nested = out_resolved != _resolved(root) and _inside(out_resolved, _resolved(root))
             pattern = root.rglob("*") if recursive else root.glob("*")
             for p in sorted(pattern):
                 rel = p.relative_to(root)
-                if any(part.startswith(".") for part in rel.parts) or \
-                        (nested and _inside(p, out_resolved)):
+                if any(part.startswith(".") for part in rel.parts):
                     continue
                 reason = _classify(p, recursive)
-                if reason is not None:
+                if nested and _inside(p, out_resolved):
+                    if reason is None and not p.is_dir():
+                        in_output.append(p)
+                    elif _resolved(p) == out_resolved and not recursive:
+                        left_out.append(LeftOut(p, OUTPUT_FOLDER))
+                    elif reason is not None and reason != SUB_FOLDER:
+                        left_out.append(LeftOut(p, reason, in_output=True))
+                elif reason is not None:
                     left_out.append(LeftOut(p, reason))
                 elif not p.is_dir():
                     found.append(_Source(p, rel, listed=True))
@@ -149,7 +194,24 @@ def _collect(inputs: Iterable[Path], recursive: bool,
             found.append(_Source(root, Path(root.name)))
         else:
             found.append(_Source(root, Path(root.name or "input"), not_a_file(root)))
-    return found, left_out
+    first: dict[Path, Path] = {}
+    unique: list[_Source] = []
+    for s in found:
+        seen = first.setdefault(_entry_key(s.path), s.path)
+        if seen is s.path:
+            unique.append(s)
+        else:
+            left_out.append(LeftOut(s.path, _again(s.path, seen)))
+    # an entry met by two listings (overlapping folders) or named three times: named once
+    once: dict[tuple[Path, str], LeftOut] = {}
+    for e in left_out:
+        once.setdefault((_entry_key(e.path), reason_kind(e.reason)), e)
+    return unique, list(once.values()), in_output
+
+
+def _again(path: Path, first: Path) -> str:
+    """The reason `path` is left out when `first` is the same entry, mentioned earlier."""
+    return GIVEN_TWICE if str(path) == str(first) else f"{SAME_FILE} {first}"
 
 
 NO_SUCH_FILE = "no such file or folder"
@@ -227,13 +289,35 @@ def _output_factor(output: Path, source: Path, scale: int | None) -> tuple[int |
                 return k, ""
             return None, (f"it is {k} times the size of {source.name}, and this model makes "
                           f"{scale} times")
+    if (ow, oh) in ((sw, sh), (sh, sw)):
+        return None, f"it is the same size as {source.name} ({sw}x{sh}), not an upscale of it"
     return None, f"{ow}x{oh} is no multiple of {source.name}'s {sw}x{sh}"
 
 
 def _not_earlier_output(output: Path, source: Path, why: str) -> str:
     return (f"output {output} (made from {source}) would overwrite the input {output} (a file "
-            f"of its own, not an earlier output of {source.name}: {why}); choose another "
-            "output folder or a --suffix")
+            f"of its own, not an earlier output of {source.name}: {why})")
+
+
+def _inside_output(outdir: Path | None) -> str:
+    return INSIDE_OUTPUT if outdir is None else f"{INSIDE_OUTPUT} {outdir}"
+
+
+_ADVICE = "choose another output folder or a --suffix"
+
+
+def _refusal(overwrites: list[str], collisions: list[str]) -> str:
+    """One message for every conflict found: outputs that would overwrite an input (with
+    the advice), and different inputs written to one output. One conflict reads as before;
+    several get a head line and one indented line each."""
+    if len(overwrites) + len(collisions) == 1:
+        return f"{overwrites[0]}; {_ADVICE}" if overwrites else collisions[0]
+    head = []
+    if overwrites:
+        head.append(f"{len(overwrites)} outputs would overwrite inputs ({_ADVICE})")
+    if collisions:
+        head.append(f"{len(collisions)} outputs would be written twice")
+    return "; ".join(head) + ":" + "".join(f"\n  {m}" for m in (*overwrites, *collisions))
 
 
 def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
@@ -260,33 +344,51 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
     the input folder itself, e.g. with --suffix) is an earlier output of S, left out, when
     its header says it is k times S's size in both dimensions: k = `scale` when given, else
     any whole k >= 2 (`Plan.require_scale` checks k once the scale is known). Any other file
-    there is an input of its own that the output would overwrite: refused. Raises PlanError
-    for a plan in which an output would land on an input file, two inputs on the same
-    output, OUTDIR is not a folder, or the suffix is unusable (`suffix_problem`). Inputs that
-    do not exist or are not regular files become jobs with an error, reported like any
-    unreadable file.
+    there is an input of its own that the output would overwrite: refused.
+
+    Where OUTDIR lies inside an input folder, the listing takes nothing from it (its files
+    would be read again on every rerun): each file it passes over there is left out, as an
+    earlier output of S by the same size rule, else as INSIDE_OUTPUT; without `recursive`
+    the folder itself is left out (OUTPUT_FOLDER). The same file met again (named twice,
+    under other spellings, or named and also found in a listed folder) is left out as
+    GIVEN_TWICE or SAME_FILE: the first mention wins, with its relative layout.
+
+    Raises PlanError, naming every conflict at once, for a plan in which an output would land
+    on an input file or different inputs on the same output; and for an OUTDIR that is not a
+    folder or an unusable suffix (`suffix_problem`). Inputs that do not exist or are not
+    regular files become jobs with an error, reported like any unreadable file.
     """
     outdir = Path(outdir)
     if (problem := suffix_problem(opts.suffix)) is not None:
         raise PlanError(problem)
     if outdir.exists() and not outdir.is_dir():
         raise PlanError(f"output folder {outdir} exists and is not a folder")
-    sources, left_out = _collect([Path(p) for p in inputs], recursive, outdir)
+    sources, left_out, in_output = _collect([Path(p) for p in inputs], recursive, outdir)
     try:
-        return _plan(sources, left_out, outdir, opts, scale)
+        return _plan(sources, left_out, in_output, outdir, opts, scale)
     except PlanError as exc:
         exc.left_out = sorted(left_out, key=lambda e: e.path)
         raise
 
 
-def _plan(sources: list[_Source], left_out: list[LeftOut], outdir: Path, opts: OutputOptions,
-          scale: int | None) -> Plan:
+def _plan(sources: list[_Source], left_out: list[LeftOut], in_output: list[Path],
+          outdir: Path, opts: OutputOptions, scale: int | None) -> Plan:
     outputs = [_output_for(s.rel, outdir, opts) for s in sources]
     made_by: dict[Path, Path] = {}  # resolved output -> the source it is planned for
     for s, out in zip(sources, outputs, strict=True):
         if s.error is None:
             made_by.setdefault(_resolved(out), s.path)
+    for p in in_output:  # never inputs; named as earlier outputs where they are
+        maker = made_by.get(_resolved(p))
+        factor = _output_factor(p, maker, scale)[0] if maker is not None else None
+        if maker is not None and factor is not None:
+            left_out.append(LeftOut(p, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor,
+                                    in_output=True))
+        else:
+            left_out.append(LeftOut(p, _inside_output(outdir), in_output=True))
     jobs: list[Job] = []
+    overwrites: list[str] = []
+    collisions: list[str] = []
     seen: dict[Path, Path] = {}
     inputs_at: dict[Path, Path] = {}
     for s, out in zip(sources, outputs, strict=True):
@@ -294,12 +396,14 @@ def _plan(sources: list[_Source], left_out: list[LeftOut], outdir: Path, opts: O
         if s.listed and maker is not None and maker != s.path:
             factor, why = _output_factor(s.path, maker, scale)
             if factor is None:
-                raise PlanError(_not_earlier_output(s.path, maker, why))
+                overwrites.append(_not_earlier_output(s.path, maker, why))
+                continue
             left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor))
             continue
         key = _resolved(out)
         if key in seen and s.error is None:
-            raise PlanError(f"{s.path} and {seen[key]} would both be written to {out}")
+            collisions.append(f"{s.path} and {seen[key]} would both be written to {out}")
+            continue
         seen[key] = s.path
         jobs.append(Job(s.path, out, s.error))
         if s.error is None:
@@ -308,11 +412,10 @@ def _plan(sources: list[_Source], left_out: list[LeftOut], outdir: Path, opts: O
         overwritten = inputs_at.get(_resolved(job.output))
         if overwritten is not None and job.error is None:
             of = "" if overwritten == job.source else f" (made from {job.source})"
-            raise PlanError(
-                f"output {job.output}{of} would overwrite the input {overwritten}; choose "
-                "another output folder or a --suffix"
-            )
-    return Plan(jobs, sorted(left_out, key=lambda e: e.path))
+            overwrites.append(f"output {job.output}{of} would overwrite the input {overwritten}")
+    if overwrites or collisions:
+        raise PlanError(_refusal(overwrites, collisions))
+    return Plan(jobs, sorted(left_out, key=lambda e: e.path), outdir)
 
 
 def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
