@@ -133,7 +133,8 @@ def quantize_int8(fp32_path: Path, out_path: Path,
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         nodes = body_nodes(onnx.load(str(pre)))
         if not nodes:
-            raise ValueError(f"{fp32_path}: no body convolutions to quantize")
+            raise ValueError("it has no body to quantize (no convolution feeds or reads an "
+                             "activation)")
         name = ort.InferenceSession(str(pre), providers=["CPUExecutionProvider"]
                                     ).get_inputs()[0].name
         quantize_static(

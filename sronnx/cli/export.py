@@ -119,7 +119,10 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
                               opset=opset, fp16=True)
         else:
             low = Path(tmp) / "low.onnx"
-            onnx.save_model(quantize_int8(f32, low, images), str(low))
+            try:
+                onnx.save_model(quantize_int8(f32, low, images), str(low))
+            except ValueError as exc:  # e.g. a model with no body to quantize
+                raise click.ClickException(f"cannot write an int8 model: {exc}") from exc
         base, reduced = mean_psnr(f32, images, model.scale), mean_psnr(low, images, model.scale)
         loss = base - reduced
         click.echo(f"{precision}: PSNR-Y on {len(images)} calibration crops {reduced:.3f} dB "
