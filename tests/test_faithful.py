@@ -228,6 +228,18 @@ def test_local_range_matches_a_brute_force_search() -> None:
                         sq = img[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
                         assert np.array_equal(lo[y, x], sq.min(axis=(0, 1))), (size, r, y, x)
                         assert np.array_equal(hi[y, x], sq.max(axis=(0, 1))), (size, r, y, x)
+    # ignored values (the colour under alpha 0) bound nothing; a square of ignored values
+    # only leaves the whole range
+    img = rng.integers(0, 255, (12, 14, 3)).astype(np.uint8)
+    ignore = rng.random((12, 14, 3)) < 0.6
+    lo, hi = local_range(img, 2, ignore=ignore)
+    for y in range(12):
+        for x in range(14):
+            for c in range(3):
+                sq = img[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3, c]
+                keep = ~ignore[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3, c]
+                want = (sq[keep].min(), sq[keep].max()) if keep.any() else (0, 255)
+                assert (lo[y, x, c], hi[y, x, c]) == want, (y, x, c)
     same = local_range(np.zeros((4, 5, 1)), 0)
     assert same[0].shape == (4, 5, 1)
     with pytest.raises(ValueError):
@@ -243,17 +255,38 @@ def test_no_pale_fringe_at_a_saturated_edge() -> None:
     disc = np.hypot(yy - 30, xx - 30) < 15
     rgb = np.zeros((60, 60, 3), dtype=np.uint8)
     rgb[disc, 1] = 255
-    rgba = np.zeros((60, 60, 4), dtype=np.uint8)
-    rgba[..., 1] = 255
-    rgba[..., 3] = disc * 255
     for name in ("rsp-x2-int8", "rsp-x4"):
         raw = Upscaler(name, clamp_range=False).upscale_array(rgb)
         assert raw[..., [0, 2]].max() > 40  # the fringe is real without the clamp
         out = Upscaler(name).upscale_array(rgb)
         assert out[..., [0, 2]].max() == 0, name
-        up4 = Upscaler(name).upscale_array(rgba)
-        seen = up4[..., 3] > 0
-        assert (up4[seen][:, :3] == (0, 255, 0)).all(), name
+        # as a sprite: whatever colour is stored under alpha 0 (Pillow's black, white, a
+        # palette's magenta key, or the sprite's own green), no one sees it and it must not
+        # widen the clamp (a third tester found black and white brought the fringe back)
+        for hidden in ((0, 255, 0), (0, 0, 0), (255, 255, 255), (255, 0, 255)):
+            rgba = np.zeros((60, 60, 4), dtype=np.uint8)
+            rgba[...] = (*hidden, 0)
+            rgba[disc] = (0, 255, 0, 255)
+            up4 = Upscaler(name).upscale_array(rgba)
+            seen = up4[..., 3] > 0
+            assert (up4[seen][:, :3] == (0, 255, 0)).all(), (name, hidden)
+
+
+def test_sprite_with_a_transparent_palette_index_through_the_cli(tmp_path: Path) -> None:
+    """A palette PNG sprite (green on a magenta transparent index), the default x4 model:
+    every visible output pixel keeps the sprite's colour."""
+    yy, xx = np.mgrid[0:40, 0:40]
+    idx = (np.hypot(yy - 20, xx - 20) < 12).astype(np.uint8)
+    sprite = Image.fromarray(idx, mode="P")
+    sprite.putpalette([255, 0, 255, 0, 200, 0] + [0] * 762)
+    sprite.save(tmp_path / "sprite.png", transparency=0)
+    r = CliRunner().invoke(main, ["upscale", str(tmp_path / "sprite.png"), "-o",
+                                  str(tmp_path / "out.png"), "--scale", "4", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (160, 160, 4)
+    seen = out[..., 3] > 0
+    assert seen.sum() > 1000 and (out[seen][:, :3] == (0, 200, 0)).all()
 
 
 def test_float_arrays_outside_0_1_are_refused_not_clipped(exported_models) -> None:

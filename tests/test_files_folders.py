@@ -734,7 +734,7 @@ def test_every_lookalike_is_refused_in_one_message(model: Path, tmp_path: Path) 
 
     message = (
         "3 outputs would overwrite inputs (choose another output folder or a --suffix); "
-        "1 outputs would be written twice:"
+        "1 output would be written twice:"
         + lookalike("b", "it is the same size as b.png (30x20), not an upscale of it")
         + lookalike("c", "44x44 is no multiple of c.png's 30x20")
         + lookalike("d", "it cannot be read as an image")

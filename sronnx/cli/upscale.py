@@ -209,9 +209,13 @@ class _Terminated(KeyboardInterrupt):
     stopped by `timeout`, systemd or `docker stop` ends as one stopped with Ctrl-C does."""
 
 
+_STOPPED: list[KeyboardInterrupt] = []  # the stop signal seen, if any
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the run is already ending
-    raise _Terminated
+    _STOPPED.append(_Terminated())
+    raise _STOPPED[-1]
 
 
 def _stop_reason(exc: KeyboardInterrupt) -> tuple[str, int]:
@@ -340,25 +344,29 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
             threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
             report: Path | None) -> None:
-    from sronnx.card import ModelFileError
-    from sronnx.runtime.batch import run_jobs
-    from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
-    from sronnx.runtime.plan import (
-        SUB_FOLDER,
-        OutputOptions,
-        PlanError,
-        plan,
-        plan_file,
-        suffix_problem,
-        writes_file,
-    )
-    from sronnx.runtime.session import ProviderError, intended_provider, open_model
-    from sronnx.runtime.upscaler import Upscaler
-
     rep = _Report(report)
     if (problem := rep.check()) is not None:
         _fail(problem)  # before any image is processed
     try:
+        try:  # onnxruntime loads here: a stop signal now still gets its report and code
+            from sronnx.card import ModelFileError
+            from sronnx.runtime.batch import run_jobs
+            from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
+            from sronnx.runtime.plan import (
+                SUB_FOLDER,
+                OutputOptions,
+                PlanError,
+                plan,
+                plan_file,
+                suffix_problem,
+                writes_file,
+            )
+            from sronnx.runtime.session import ProviderError, intended_provider, open_model
+            from sronnx.runtime.upscaler import Upscaler
+        except ImportError as exc:
+            if _STOPPED:  # a C extension's initialisation turned the signal into this
+                raise _STOPPED[0] from exc
+            raise
         if skip_existing and overwrite:
             message = "--skip-existing and --overwrite exclude each other"
             rep.write(EXIT_USAGE, error=message)

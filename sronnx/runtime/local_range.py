@@ -49,12 +49,25 @@ def _running(acc: np.ndarray, radius: int, op: np.ufunc, axis: int, n: int) -> n
     return acc[tuple(keep)]
 
 
-def local_range(window: np.ndarray, radius: int,
-                axes: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+def _extremes(dtype: np.dtype) -> tuple[float | int, float | int]:
+    """(lowest, highest) value of `dtype`: what an ignored pixel is filled with."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return info.min, info.max
+    return -np.inf, np.inf
+
+
+def local_range(window: np.ndarray, radius: int, axes: tuple[int, int] = (0, 1),
+                ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(minimum, maximum) of every channel over the square of `radius` around each pixel
     (clipped to the window): two arrays of the window's shape and dtype. `axes` are the
     window's (row, column) axes: (0, 1) for HxW[xC], (1, 2) for CxHxW (faster: the running
     passes then stride over whole rows).
+
+    `ignore` (a boolean array broadcastable to the window) leaves those values out: the
+    colour of fully transparent pixels, which no one sees and which the model never sees
+    either (it gets colour premultiplied by alpha). Where a square holds no value that
+    counts, the range is the dtype's whole range (no constraint).
 
     Raises ValueError for a negative radius or an empty window.
     """
@@ -62,15 +75,26 @@ def local_range(window: np.ndarray, radius: int,
         raise ValueError(f"radius must be >= 0, got {radius}")
     if window.shape[axes[0]] < 1 or window.shape[axes[1]] < 1:
         raise ValueError(f"empty window {window.shape}")
+    low, high = _extremes(window.dtype)
+    sources = (window, window) if ignore is None else (
+        np.where(ignore, high, window).astype(window.dtype, copy=False),
+        np.where(ignore, low, window).astype(window.dtype, copy=False))
     if radius == 0:
-        return window, window
-    pad = [(0, 0)] * window.ndim
-    pad[axes[0]] = pad[axes[1]] = (radius, radius)
-    # edge copies change neither a minimum nor a maximum: the window is clipped to the image
-    padded = np.pad(window, pad, mode="edge")
-    h, w = window.shape[axes[0]], window.shape[axes[1]]
-    out = []
-    for op in (np.minimum, np.maximum):
-        rows = _running(padded.copy() if op is np.minimum else padded, radius, op, axes[0], h)
-        out.append(_running(rows, radius, op, axes[1], w))
-    return out[0], out[1]
+        lo, hi = sources[0], sources[1]
+    else:
+        pad = [(0, 0)] * window.ndim
+        pad[axes[0]] = pad[axes[1]] = (radius, radius)
+        h, w = window.shape[axes[0]], window.shape[axes[1]]
+        out = []
+        for op, src in zip((np.minimum, np.maximum), sources, strict=True):
+            # edge copies change neither a minimum nor a maximum: the window is clipped
+            padded = np.pad(src, pad, mode="edge")
+            rows = _running(padded, radius, op, axes[0], h)
+            out.append(_running(rows, radius, op, axes[1], w))
+        lo, hi = out
+    if ignore is not None:
+        empty = lo > hi
+        if empty.any():
+            lo = np.where(empty, low, lo).astype(window.dtype, copy=False)
+            hi = np.where(empty, high, hi).astype(window.dtype, copy=False)
+    return lo, hi

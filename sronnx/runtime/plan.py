@@ -314,9 +314,12 @@ def _refusal(overwrites: list[str], collisions: list[str]) -> str:
         return f"{overwrites[0]}; {_ADVICE}" if overwrites else collisions[0]
     head = []
     if overwrites:
-        head.append(f"{len(overwrites)} outputs would overwrite inputs ({_ADVICE})")
+        n = len(overwrites)
+        head.append(f"{n} output{'s' if n != 1 else ''} would overwrite "
+                    f"input{'s' if n != 1 else ''} ({_ADVICE})")
     if collisions:
-        head.append(f"{len(collisions)} outputs would be written twice")
+        n = len(collisions)
+        head.append(f"{n} output{'s' if n != 1 else ''} would be written twice")
     return "; ".join(head) + ":" + "".join(f"\n  {m}" for m in (*overwrites, *collisions))
 
 

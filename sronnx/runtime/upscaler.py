@@ -185,7 +185,12 @@ class Upscaler:
                 if self.clamp_radius is not None:
                     rows = slice(r.cell_start - r.win_start, r.cell_stop - r.win_start)
                     cols = slice(c.cell_start - c.win_start, c.cell_stop - c.win_start)
-                    lo, hi = local_range(wnd.transpose(2, 0, 1), self.clamp_radius, (1, 2))
+                    chw = wnd.transpose(2, 0, 1)
+                    hidden = None
+                    if alpha:  # the colour under alpha 0 is no one's: it bounds nothing
+                        hidden = np.zeros(chw.shape, dtype=bool)
+                        hidden[:-1] = chw[-1] == 0
+                    lo, hi = local_range(chw, self.clamp_radius, (1, 2), hidden)
                     bounds = lo[:, rows, cols], hi[:, rows, cols]
                 out[dst] = _quantize(cell, peak, arr.dtype, bounds, s).transpose(1, 2, 0)
         return out
