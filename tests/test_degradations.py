@@ -1,0 +1,269 @@
+"""sronnx.degradations: each degradation does what it says, seeded and resumable."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from sronnx import degradations as D
+from sronnx import degrade
+
+# libjpeg's standard luminance table (ITU T.81 K.1), scaled by quality as libjpeg does.
+_STD_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+             14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+             18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+
+
+def _libjpeg_luma(quality: int) -> list[int]:
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [min(max((q * scale + 50) // 100, 1), 255) for q in _STD_LUMA]
+
+
+def _photo(w: int = 120, h: int = 90, seed: int = 0) -> Image.Image:
+    """A smooth image with some texture: gradients plus a little seeded noise."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    rgb = np.stack([xx / w * 255, yy / h * 255, 128 + 60 * np.sin(xx / 7 + yy / 5)], axis=2)
+    rgb += np.random.default_rng(seed).normal(0, 12, rgb.shape)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def _arr(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- named set
+
+
+def test_named_set_is_the_benchmarks() -> None:
+    assert list(D.NAMED) == ["clean", "jpeg90", "jpeg75", "jpeg50", "jpeg30", "noise5",
+                             "noise10", "area", "lanczos"]
+    assert all(isinstance(v, str) and v for v in D.NAMED.values())
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="jpeg75.*lanczos"):
+        D.degrade_named("jpeg80", _photo(), 2)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_clean_is_the_standard_protocol(scale: int) -> None:
+    img = _photo(121, 91)
+    lr, hr = D.degrade_named("clean", img, scale, seed=5)
+    want_lr, want_hr = degrade.make_pair(img, scale)
+    assert np.array_equal(_arr(lr), _arr(want_lr)) and np.array_equal(_arr(hr), _arr(want_hr))
+
+
+@pytest.mark.parametrize("name", list(D.NAMED))
+def test_every_named_degradation_has_the_standard_sizes(name: str) -> None:
+    img = _photo(121, 91)
+    lr, hr = D.degrade_named(name, img, 3, seed=1)
+    assert hr.size == (120, 90) and lr.size == (40, 30)
+    assert lr.mode == hr.mode == "RGB"
+    assert np.array_equal(_arr(hr), _arr(degrade.make_pair(img, 3)[1]))
+
+
+@pytest.mark.parametrize("quality", [90, 75, 50, 30])
+def test_jpeg_named_is_a_real_jpeg_of_that_quality(quality: int) -> None:
+    img = _photo()
+    lr, _ = D.degrade_named(f"jpeg{quality}", img, 2)
+    bicubic = degrade.make_pair(img, 2)[0]
+    # The step is exactly a Pillow JPEG round trip of the bicubic LR ...
+    data = D.jpeg_bytes(bicubic, quality)
+    with Image.open(io.BytesIO(data)) as f:
+        assert f.format == "JPEG"
+        assert JpegImagePlugin.get_sampling(f) == 2  # 4:2:0
+        tables = f.quantization
+        decoded = f.convert("RGB")
+    assert np.array_equal(_arr(lr), _arr(decoded))
+    # ... whose luminance table is libjpeg's for that quality,
+    assert sorted(tables[0]) == sorted(_libjpeg_luma(quality))
+    # ... and which a re-encode at that quality nearly reproduces (JPEG is near idempotent).
+    again = D.jpeg(lr, quality)
+    assert np.abs(_arr(again).astype(int) - _arr(lr)).mean() < 1.5
+    # Lower quality, larger error against the clean LR.
+    assert not np.array_equal(_arr(lr), _arr(bicubic))
+
+
+def test_jpeg_error_grows_as_quality_drops() -> None:
+    img = _photo(200, 160)
+    clean = _arr(D.degrade_named("clean", img, 2)[0]).astype(float)
+    errs = [np.abs(_arr(D.degrade_named(f"jpeg{q}", img, 2)[0]) - clean).mean()
+            for q in (90, 75, 50, 30)]
+    assert errs == sorted(errs) and errs[0] > 0
+
+
+@pytest.mark.parametrize("sigma", [5, 10])
+def test_noise_named_has_the_stated_sigma(sigma: int) -> None:
+    grey = Image.new("RGB", (512, 512), (128, 128, 128))
+    lr, _ = D.degrade_named(f"noise{sigma}", grey, 2, seed=3)
+    diff = _arr(lr).astype(float) - 128
+    assert abs(diff.std() - sigma) < 0.1 * sigma
+    assert abs(diff.mean()) < 0.1
+    # colour noise: the channels are independent
+    c = np.corrcoef(diff[..., 0].ravel(), diff[..., 1].ravel())[0, 1]
+    assert abs(c) < 0.05
+
+
+def test_noise_named_is_seeded() -> None:
+    img = _photo()
+    a = _arr(D.degrade_named("noise5", img, 2, seed=0)[0])
+    b = _arr(D.degrade_named("noise5", img, 2, seed=0)[0])
+    c = _arr(D.degrade_named("noise5", img, 2, seed=1)[0])
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", list(D.NAMED))
+def test_every_named_degradation_is_deterministic(name: str) -> None:
+    img = _photo()
+    a, _ = D.degrade_named(name, img, 3, seed=7)
+    b, _ = D.degrade_named(name, img.copy(), 3, seed=7)
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("name, filt", [("area", Image.BOX), ("lanczos", Image.LANCZOS)])
+def test_resampling_named_use_their_filter(name: str, filt: int) -> None:
+    img = _photo(120, 90)
+    lr, hr = D.degrade_named(name, img, 3)
+    clean, _ = D.degrade_named("clean", img, 3)
+    assert not np.array_equal(_arr(lr), _arr(clean))
+    assert np.array_equal(_arr(lr), _arr(hr.resize((40, 30), filt)))
+
+
+def test_area_is_the_block_mean() -> None:
+    arr = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    lr, _ = D.degrade_named("area", Image.fromarray(arr), 3)
+    means = arr.reshape(20, 3, 20, 3, 3).astype(float).mean(axis=(1, 3))
+    assert np.abs(_arr(lr) - means).max() <= 1.0
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def test_primitives_keep_the_kind_they_are_given() -> None:
+    img = _photo(64, 48)
+    arr = _arr(img)
+    rng = np.random.default_rng(0)
+    for fn in (lambda x: D.blur(x, sigma=1.0), lambda x: D.resize(x, (32, 24), "lanczos"),
+               lambda x: D.jpeg(x, 50)):
+        assert isinstance(fn(img), Image.Image)
+        out = fn(arr)
+        assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+        assert np.array_equal(out, _arr(fn(img)))
+    for fn in (D.gaussian_noise, D.poisson_noise):
+        out = fn(arr, 5.0 if fn is D.gaussian_noise else 500.0, rng)
+        assert out.dtype == np.uint8 and out.shape == arr.shape
+
+
+def test_blur_sigma_and_kernel_agree_and_smooth() -> None:
+    arr = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    a = D.blur(arr, sigma=1.5)
+    b = D.blur(arr, kernel=D.gaussian_kernel(1.5))
+    assert np.abs(a.astype(int) - b).max() <= 1
+    assert a.astype(float).std() < arr.astype(float).std() / 2
+    flat = np.full((20, 20, 3), 77, np.uint8)
+    assert np.array_equal(D.blur(flat, kernel=D.gaussian_kernel(2.0, 0.5, 0.7)), flat)
+    with pytest.raises(ValueError):
+        D.blur(arr)
+
+
+def test_anisotropic_kernel_is_normalised_and_oriented() -> None:
+    k = D.gaussian_kernel(3.0, 0.5, 0.0)
+    assert k.sum() == pytest.approx(1.0) and k.shape[0] % 2 == 1
+    assert k.sum(axis=0).std() < k.sum(axis=1).std()  # spread along x (columns), not y
+
+
+def test_gaussian_noise_sigma_and_gray() -> None:
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    out = D.gaussian_noise(grey, 8.0, np.random.default_rng(0), gray=True)
+    diff = out.astype(float) - 128
+    assert abs(diff.std() - 8.0) < 0.8
+    assert np.array_equal(out[..., 0], out[..., 2])  # one field for all channels
+
+
+def test_poisson_noise_follows_its_peak() -> None:
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    for peak in (40.0, 400.0):
+        out = D.poisson_noise(grey, peak, np.random.default_rng(0))
+        want = 255 * np.sqrt(128 / 255 / peak)
+        assert abs((out.astype(float) - 128).std() - want) < 0.1 * want
+    black = np.zeros((32, 32, 3), np.uint8)
+    assert np.array_equal(D.poisson_noise(black, 40.0, np.random.default_rng(0)), black)
+
+
+def test_resize_rejects_unknown_filters() -> None:
+    with pytest.raises(ValueError, match="lanczos"):
+        D.resize(_photo(), (10, 10), "sinc")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _patch(side: int = 48, seed: int = 0) -> np.ndarray:
+    return _arr(_photo(side, side, seed))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_realistic_shape_dtype(scale: int) -> None:
+    deg = D.RealisticDegradation()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        out = deg(_patch(12 * scale), scale, rng)
+        assert out.shape == (12, 12, 3) and out.dtype == np.uint8
+
+
+def test_realistic_depends_only_on_the_generator() -> None:
+    deg = D.RealisticDegradation()
+    patch = _patch()
+    rng = np.random.default_rng(42)
+    state = rng.bit_generator.state
+    first = [deg(patch, 2, rng) for _ in range(10)]
+    rng.bit_generator.state = state  # rewind: exactly the same outputs
+    again = [D.RealisticDegradation()(patch, 2, rng) for _ in range(10)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    # the draws differ from patch to patch, and from another seed
+    assert len({a.tobytes() for a in first}) == 10
+    other = deg(patch, 2, np.random.default_rng(43))
+    assert not np.array_equal(other, first[0])
+
+
+def test_realistic_with_everything_off_is_a_plain_resize() -> None:
+    quiet = D.RealisticDegradation(second_order_prob=0.0, blur_prob=0.0,
+                                   resize_filters=("bicubic",), gaussian_noise_prob=1.0,
+                                   gaussian_sigma=(0.0, 0.0), jpeg_quality=(95, 95))
+    patch = _patch()
+    out = quiet(patch, 2, np.random.default_rng(0))
+    want = D.jpeg(D.resize(patch, (24, 24), "bicubic"), 95)
+    assert np.array_equal(out, want)
+
+
+def test_describe_is_json_and_names_the_ranges() -> None:
+    for name in D.TRAINING:
+        d = D.make_training(name).describe()
+        assert d["name"] == name
+        json.dumps(d)
+    d = D.RealisticDegradation().describe()
+    for key in ("blur_sigma", "resize_filters", "gaussian_sigma", "poisson_peak",
+                "jpeg_quality", "second_order_prob"):
+        assert key in d
+    with pytest.raises(ValueError, match="realistic"):
+        D.make_training("nope")
+
+
+def test_bicubic_training_degradation_is_the_standard_downscale() -> None:
+    patch = _patch(48)
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    out = D.BicubicDegradation()(patch, 3, rng)
+    assert rng.bit_generator.state == state  # draws nothing
+    want = degrade.bicubic_downscale(Image.fromarray(patch), 3)
+    assert np.array_equal(out, _arr(want))
+
+
+def test_training_patch_must_be_a_multiple_of_the_scale() -> None:
+    with pytest.raises(ValueError, match="multiple"):
+        D.RealisticDegradation()(_patch(25), 2, np.random.default_rng(0))
