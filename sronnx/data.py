@@ -13,7 +13,7 @@ with a seeded, resumable random stream.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,9 +307,18 @@ class PatchSampler:
     (each pixel is about equally likely to be seen); pairs whose HR is smaller than the patch
     are left out and listed in `skipped`. The same seed gives the same batches, and
     `state()`/`set_state()` let a resumed run continue the same stream.
+
+    `degradation` (e.g. `sronnx.degradations.RealisticDegradation()`): when given, each LR
+    patch is made from its (augmented) HR patch by `degradation(hr, scale, self.rng)`
+    instead of being cut from the pair's LR image; crops are placed as without it. It draws
+    from the sampler's own generator, after the batch's crops and flips, so the stream stays
+    reproducible and `state()` still captures all of it. None (the default) is the standard
+    stream, byte for byte as before degradations existed.
     """
 
-    def __init__(self, pairs: Sequence[ImagePair], scale: int, patch: int, seed: int) -> None:
+    def __init__(self, pairs: Sequence[ImagePair], scale: int, patch: int, seed: int,
+                 degradation: Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+                 | None = None) -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale!r}")
         if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1:
@@ -339,6 +348,7 @@ class PatchSampler:
         self._max_y = sizes[:, 0] - self.lr_patch  # inclusive bounds of the LR top-left corner
         self._max_x = sizes[:, 1] - self.lr_patch
         self.rng = np.random.default_rng(seed)
+        self.degradation = degradation
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """`n` patch pairs as float32 NCHW in [0, 1]: lr (n,3,p/s,p/s), hr (n,3,p,p)."""
@@ -361,8 +371,12 @@ class PatchSampler:
             pair, y, x = self.pairs[idx[k]], int(ys[k]), int(xs[k])
             lr = pair.lr[y : y + lp, x : x + lp]
             hr = pair.hr[y * s : y * s + hp, x * s : x * s + hp]
-            lr_out[k] = _augment(lr, *flips[k])
             hr_out[k] = _augment(hr, *flips[k])
+            if self.degradation is None:
+                lr_out[k] = _augment(lr, *flips[k])
+        if self.degradation is not None:
+            for k in range(n):
+                lr_out[k] = self.degradation(hr_out[k], s, self.rng)
         return lr_out, hr_out
 
     def state(self) -> dict[str, Any]:

@@ -267,3 +267,127 @@ def test_bicubic_training_degradation_is_the_standard_downscale() -> None:
 def test_training_patch_must_be_a_multiple_of_the_scale() -> None:
     with pytest.raises(ValueError, match="multiple"):
         D.RealisticDegradation()(_patch(25), 2, np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- sampler, train
+
+
+def _pairs():
+    from sronnx.data import ImagePair
+
+    rng = np.random.default_rng(123)
+    out = []
+    for i, (h, w) in enumerate([(20, 30), (16, 16), (25, 18)]):
+        hr = rng.integers(0, 256, (h * 2, w * 2, 3), dtype=np.uint8)
+        lr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        out.append(ImagePair(f"p{i}", lr, hr))
+    return out
+
+
+def test_sampler_without_degradation_keeps_the_standard_stream() -> None:
+    """The stream's bytes as they were before degradations existed (pinned)."""
+    import hashlib
+
+    from sronnx.data import PatchSampler
+
+    s = PatchSampler(_pairs(), 2, 16, seed=7)
+    h = hashlib.sha256()
+    for _ in range(3):
+        lr, hr = s.batch_uint8(5)
+        h.update(lr.tobytes())
+        h.update(hr.tobytes())
+    assert h.hexdigest() == "b95cc42599475c218dd0adb706e73295e20211fef915178a10ff68fc1441f0fb"
+
+
+def test_sampler_with_realistic_degradation_is_seeded_and_resumable() -> None:
+    from sronnx.data import PatchSampler
+
+    deg = D.RealisticDegradation()
+    plain = PatchSampler(_pairs(), 2, 16, seed=7)
+    a = PatchSampler(_pairs(), 2, 16, seed=7, degradation=deg)
+    lr0, hr0 = plain.batch_uint8(5)
+    lr1, hr1 = a.batch_uint8(5)
+    assert np.array_equal(hr0, hr1)  # the same crops and flips come first
+    assert lr1.shape == lr0.shape and lr1.dtype == np.uint8
+    assert not np.array_equal(lr0, lr1)
+    state = json.loads(json.dumps(a.state()))
+    straight = [a.batch_uint8(4) for _ in range(3)]
+    b = PatchSampler(_pairs(), 2, 16, seed=0, degradation=D.RealisticDegradation())
+    b.set_state(state)
+    resumed = [b.batch_uint8(4) for _ in range(3)]
+    for (la, ha), (lb, hb) in zip(straight, resumed, strict=True):
+        assert np.array_equal(la, lb) and np.array_equal(ha, hb)
+    c = PatchSampler(_pairs(), 2, 16, seed=8, degradation=deg)
+    assert not np.array_equal(c.batch_uint8(5)[0], lr1)
+
+
+def _losses(run) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_train_realistic_resume_continues_exactly(train_images, tmp_path) -> None:
+    """`--degradation realistic` killed after step 6 and resumed == straight through."""
+    torch = pytest.importorskip("torch")
+    from sronnx.train.checkpoint import load_checkpoint
+    from sronnx.train.trainer import TrainConfig, train
+
+    base = dict(arch="rsp:channels=8,blocks=1", scale=2, data=str(train_images), batch=4,
+                patch=16, lr=1e-3, val_every=3, ckpt_every=3, seed=5, threads=1, steps=12,
+                degradation="realistic")
+    train(TrainConfig(**base, out=str(tmp_path / "a")))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_6(progress) -> None:
+        if progress.step == 6:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(TrainConfig(**base, out=str(tmp_path / "b")), on_progress=kill_at_6)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 6
+    # the run's own degradation wins on resume, as the rest of its configuration
+    train(TrainConfig(**{**base, "degradation": "bicubic"}, out=str(tmp_path / "b")),
+          resume=True)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["step"] == b["step"] == 12
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][key], tensor, atol=1e-6, rtol=0)
+    assert _losses(tmp_path / "a") == pytest.approx(_losses(tmp_path / "b"), abs=1e-6)
+    assert a["config"]["degradation"] == "realistic"
+    assert a["degradation"] == D.RealisticDegradation().describe()
+    # and it trained on other inputs than a bicubic run of the same seed
+    train(TrainConfig(**{**base, "degradation": "bicubic"}, out=str(tmp_path / "c")))
+    assert _losses(tmp_path / "c") != pytest.approx(_losses(tmp_path / "a"), abs=1e-6)
+    assert load_checkpoint(tmp_path / "c" / "last.pt")["degradation"]["name"] == "bicubic"
+
+
+def test_cli_train_degradation_reaches_the_card(train_images, tmp_path) -> None:
+    pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from click.testing import CliRunner
+
+    from sronnx.card import CARD_KEY
+    from sronnx.cli import main
+    from sronnx.cli.train import train as train_cmd
+
+    choices = next(p for p in train_cmd.params if p.name == "degradation").type.choices
+    assert list(choices) == list(D.TRAINING)
+    runner = CliRunner()
+    out = tmp_path / "run"
+    r = runner.invoke(main, ["train", "--arch", "rsp:channels=8,blocks=1", "--scale", "2",
+                             "--data", str(train_images), "--out", str(out), "--batch", "2",
+                             "--patch", "16", "--steps", "2", "--threads", "1",
+                             "--degradation", "realistic", "--quiet"])
+    assert r.exit_code == 0, r.output
+    onnx_path = tmp_path / "m.onnx"
+    r = runner.invoke(main, ["export", str(out / "best.pt"), "-o", str(onnx_path)])
+    assert r.exit_code == 0, r.output
+    props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    card = json.loads(props[CARD_KEY])
+    assert card["training"]["degradation"] == D.RealisticDegradation().describe()
+    r = runner.invoke(main, ["train", "--arch", "espcn", "--scale", "2", "--data",
+                             str(train_images), "--out", str(tmp_path / "x"), "--steps", "1",
+                             "--degradation", "jpeg"])
+    assert r.exit_code == 2 and "realistic" in r.output

@@ -61,6 +61,9 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
             "val_psnr_y": data.get("val_psnr_y"),
             "batch": cfg.get("batch"), "patch": cfg.get("patch"), "loss": cfg.get("loss"),
             "lr": cfg.get("lr"), "seed": cfg.get("seed"),
+            # how the training LR was made, with its ranges (runs from before: bicubic)
+            "degradation": data.get("degradation")
+            or {"name": cfg.get("degradation", "bicubic")},
         }
         card = build_card(model, trained=True, training=training)
     else:

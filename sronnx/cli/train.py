@@ -30,6 +30,12 @@ import click
               show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
+@click.option("--degradation", type=click.Choice(["bicubic", "realistic"]), default="bicubic",
+              show_default=True,
+              help="How training LR patches are made: bicubic, the standard protocol of the "
+                   "published tables; realistic, blur, a random resize filter, Gaussian or "
+                   "Poisson noise and JPEG, sometimes twice (see sronnx.degradations). "
+                   "Validation stays bicubic.")
 @click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--ckpt-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
@@ -37,7 +43,8 @@ import click
 def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
           epochs: int | None, out: str, resume: bool, device: str, seed: int, batch: int,
           patch: int, learning_rate: float, schedule: str, warmup: int, loss: str,
-          val_every: int, ckpt_every: int, threads: int | None, quiet: bool) -> None:
+          degradation: str, val_every: int, ckpt_every: int, threads: int | None,
+          quiet: bool) -> None:
     """Train ARCH at SCALE on --data; checkpoints go to --out (best.pt, last.pt)."""
     from sronnx.cli import require_torch
 
@@ -56,8 +63,9 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
         raise click.BadParameter(str(exc), param_hint="--arch") from exc
     cfg = TrainConfig(arch=arch, scale=scale, data=data, out=out, val=val, steps=steps,
                       epochs=epochs, batch=batch, patch=patch, lr=learning_rate,
-                      schedule=schedule, warmup=warmup, loss=loss, seed=seed, device=device,
-                      val_every=val_every, ckpt_every=ckpt_every, threads=threads)
+                      schedule=schedule, warmup=warmup, loss=loss, degradation=degradation,
+                      seed=seed, device=device, val_every=val_every, ckpt_every=ckpt_every,
+                      threads=threads)
     bar = None
     interactive = sys.stdout.isatty()
 

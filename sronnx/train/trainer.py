@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sronnx.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nchw_float
+from sronnx.degradations import TRAINING, make_training
 from sronnx.metrics import mse_rgb, psnr_y, quantize
 from sronnx.registry import create_model, format_spec, parse_spec
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint
@@ -42,6 +43,7 @@ class TrainConfig:
     loss: str = "l1"  # l1 | mse
     weight_decay: float = 0.0
     seed: int = 0
+    degradation: str = "bicubic"  # a name in sronnx.degradations.TRAINING
     device: str = "cpu"
     val_every: int = 500
     ckpt_every: int = 100
@@ -145,6 +147,9 @@ def train(cfg: TrainConfig, resume: bool = False,
     device = torch.device(cfg.device)
     if cfg.loss not in ("l1", "mse"):
         raise ValueError(f"loss must be 'l1' or 'mse', got {cfg.loss!r}")
+    if cfg.degradation not in TRAINING:
+        raise ValueError(f"degradation must be one of {', '.join(TRAINING)}, "
+                         f"got {cfg.degradation!r}")
     if cfg.schedule not in ("cosine", "step", "constant"):
         raise ValueError(f"schedule must be cosine, step or constant, got {cfg.schedule!r}")
     name, spec_kwargs = parse_spec(cfg.arch)
@@ -159,6 +164,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         saved = state["config"]
         local = ("steps", "epochs", "threads", "device", "out", "data", "val")
         keep = {k: saved[k] for k in saved if k not in local}
+        keep.setdefault("degradation", "bicubic")  # runs from before degradations existed
         cfg = TrainConfig(**{**asdict(cfg), **keep, "steps": cfg.steps or saved.get("steps"),
                              "epochs": cfg.epochs or saved.get("epochs")})
         name, spec_kwargs = parse_spec(cfg.arch)
@@ -175,7 +181,12 @@ def train(cfg: TrainConfig, resume: bool = False,
         train_pairs, val_pairs = pairs, load_pairs(cfg.val, cfg.scale)
     else:
         train_pairs, val_pairs = _split_validation(pairs, cfg.val_fraction, cfg.seed)
-    sampler = PatchSampler(train_pairs, cfg.scale, patch, cfg.seed)
+    # bicubic: patches cut from the LR images degraded whole, the stream as it always was;
+    # otherwise each LR patch is made from its HR patch, drawing from the sampler's generator.
+    # Validation stays the standard bicubic protocol either way.
+    degradation = make_training(cfg.degradation)
+    sampler = PatchSampler(train_pairs, cfg.scale, patch, cfg.seed,
+                           degradation=None if cfg.degradation == "bicubic" else degradation)
     side = max(max(cfg.val_max_side, patch) // cfg.scale, 1)  # LR side of the centre crops
     val_images = [centre_crop(p, cfg.scale, side, side) for p in val_pairs]
     if fixed is not None:
@@ -220,6 +231,7 @@ def train(cfg: TrainConfig, resume: bool = False,
             "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
             "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
             "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": asdict(cfg),
+            "degradation": degradation.describe(),
             "data": str(cfg.data), "val": str(cfg.val) if cfg.val else "held-out part of data",
         }
 
