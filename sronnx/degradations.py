@@ -221,8 +221,8 @@ NAMED: dict[str, str] = {
     "jpeg75": "bicubic downscale, then a JPEG round trip at quality 75 (Pillow, 4:2:0 chroma)",
     "jpeg50": "bicubic downscale, then a JPEG round trip at quality 50 (Pillow, 4:2:0 chroma)",
     "jpeg30": "bicubic downscale, then a JPEG round trip at quality 30 (Pillow, 4:2:0 chroma)",
-    "noise5": "bicubic downscale, then Gaussian colour noise of sigma 5 (0..255), seeded",
-    "noise10": "bicubic downscale, then Gaussian colour noise of sigma 10 (0..255), seeded",
+    "noise5": "bicubic downscale, then Gaussian colour noise, sigma 5 of 255, seeded, to 8 bits",
+    "noise10": "bicubic downscale, then Gaussian colour noise, sigma 10 of 255, seeded, to 8 bits",
     "area": "area (box) downscale instead of bicubic (Pillow BOX)",
     "lanczos": "Lanczos downscale instead of bicubic (Pillow LANCZOS, antialiased)",
 }
