@@ -173,3 +173,12 @@ def test_named_degradations_are_seeded_and_clean_is_the_protocol() -> None:
         assert a.size == (15, 14) and np.array_equal(np.asarray(a), np.asarray(b)), name
     with pytest.raises(ValueError):
         degrade_named("nope", hr, 2)
+
+
+def test_readme_documents_every_degradation() -> None:
+    """bench/README.md lists each name of NAMED with its description (regenerate the table
+    from NAMED when the descriptions change)."""
+    readme = (Path(__file__).resolve().parents[1] / "bench" / "README.md").read_text()
+    assert "## Robustness: `sronnx bench --degradations`" in readme
+    for name, description in NAMED.items():
+        assert f"| `{name}` | {description} |" in readme, name
