@@ -182,3 +182,22 @@ def test_readme_documents_every_degradation() -> None:
     assert "## Robustness: `sronnx bench --degradations`" in readme
     for name, description in NAMED.items():
         assert f"| `{name}` | {description} |" in readme, name
+
+
+def test_plot_points_pool_datasets_and_tradeoff_keeps_clean_rows() -> None:
+    from sronnx.benchmark.plot import robustness_points, tradeoff_points
+    from sronnx.benchmark.rows import make_row
+
+    def q(model: str, dataset: str, degradation: str, psnr: float, gain: float,
+          images: int) -> dict:
+        return make_row("quality", model=model, source="file", scale=2, dataset=dataset,
+                        psnr_y=psnr, images=images, degradation=degradation, gain_db=gain,
+                        worse=0, worse_share=0.0)
+
+    rows = [q("m", "A", "clean", 30.0, 1.0, 1), q("m", "B", "clean", 32.0, 2.0, 3),
+            q("m", "A", "jpeg50", 20.0, -1.0, 1), q("m", "B", "jpeg50", 22.0, 1.0, 3),
+            make_row("speed", model="m", source="file", scale=2, runtime="cpu", mp_per_s=5.0)]
+    names, gains = robustness_points(rows)[2]
+    assert names == ["clean", "jpeg50"]
+    assert gains["m"] == pytest.approx([(1.0 + 3 * 2.0) / 4, (-1.0 + 3 * 1.0) / 4])
+    assert tradeoff_points(rows) == {2: [("m (cpu)", 5.0, 31.0)]}  # degraded rows left out

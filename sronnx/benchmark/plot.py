@@ -148,7 +148,10 @@ def write_robustness_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
         raise ValueError("nothing to plot: no robustness rows (--degradations with --data)")
     datasets = sorted({r["dataset"] for r in rows if r.get("kind") == "quality"
                        and r.get("degradation") is not None})
-    width = max(6.0, 0.8 * max(len(names) for names, _ in panels.values()) + 2)
+    width = max(6.0, 0.55 * max(len(names) for names, _ in panels.values()) + 1.5)
+    models = list(dict.fromkeys(m for _, gains in panels.values() for m in gains
+                                if m != "bicubic"))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(models)}  # one colour per model
     fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.5), dpi=100,
                              squeeze=False)
     for ax, (scale, (names, gains)) in zip(axes[0], panels.items(), strict=True):
@@ -157,7 +160,7 @@ def write_robustness_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
         for model, ys in gains.items():
             if model == "bicubic":
                 continue
-            ax.plot(xs, ys, "o-", label=model, markersize=4)
+            ax.plot(xs, ys, "o-", label=model, markersize=4, color=colours[model])
         ax.set_xticks(xs)
         ax.set_xticklabels(names, rotation=30, ha="right")
         ax.set_ylabel(f"PSNR-Y gain over bicubic (dB), {', '.join(datasets)}")
