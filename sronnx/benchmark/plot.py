@@ -1,6 +1,8 @@
-"""PSNR against throughput, with the Pareto front: which models are worth their speed.
+"""PSNR against throughput, with the Pareto front: which models are worth their speed; and,
+for a robustness run, the gain over bicubic per degradation.
 
-matplotlib is optional (the `train` extra): `write_plot` returns None without it.
+matplotlib is optional (the `train` extra): `write_plot` and `write_robustness_plot` return
+None without it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def tradeoff_points(rows: Sequence[Row]) -> dict[int, list[tuple[str, float, flo
     datasets: dict[int, set[str]] = {}
     for r in rows:
         if r.get("kind") == "quality" and r.get("psnr_y") is not None \
-                and math.isfinite(r["psnr_y"]):
+                and math.isfinite(r["psnr_y"]) and r.get("degradation", "clean") == "clean":
             quality.setdefault((r["model"], r["scale"]), {})[r["dataset"]] = r["psnr_y"]
             datasets.setdefault(r["scale"], set()).add(r["dataset"])
     out: dict[int, list[tuple[str, float, float]]] = {}
@@ -65,7 +67,8 @@ def write_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
     panels = tradeoff_points(rows)
     if not panels:
         raise ValueError("nothing to plot: no model has both quality (--data) and speed rows")
-    datasets = sorted({r["dataset"] for r in rows if r.get("kind") == "quality"})
+    datasets = sorted({r["dataset"] for r in rows if r.get("kind") == "quality"
+                       and r.get("degradation", "clean") == "clean"})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), dpi=100,
                              squeeze=False)
     for ax, (scale, pts) in zip(axes[0], panels.items(), strict=True):
@@ -88,6 +91,83 @@ def write_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
         ax.set_title(f"x{scale}")
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def sibling_path(path: str | Path, tag: str) -> Path:
+    """`r.png` -> `r-<tag>.png`: a second plot beside the first."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-{tag}{path.suffix or '.png'}")
+
+
+def robustness_points(rows: Sequence[Row]) -> dict[int, tuple[list[str], dict[str, list[float]]]]:
+    """Per scale: (degradations in run order, model -> gain over bicubic per degradation), the
+    gain averaged over the datasets weighted by their images (so: over every image scored).
+    NaN where a model has no finite gain for a degradation."""
+    acc: dict[int, dict[str, dict[str, list[float]]]] = {}
+    order: dict[int, dict[str, None]] = {}
+    for r in rows:
+        if r.get("kind") != "quality" or r.get("degradation") is None:
+            continue
+        order.setdefault(r["scale"], {}).setdefault(r["degradation"])
+        cell = acc.setdefault(r["scale"], {}).setdefault(r["model"], {}).setdefault(
+            r["degradation"], [0.0, 0])
+        gain = r.get("gain_db")
+        if gain is None or not math.isfinite(gain) or not math.isfinite(cell[0]):
+            cell[0] = math.nan
+        else:
+            cell[0] += gain * r["images"]
+        cell[1] += r["images"]
+    out = {}
+    for scale in sorted(acc):
+        names = list(order[scale])
+        out[scale] = (names, {model: [per[n][0] / per[n][1] if n in per else math.nan
+                                      for n in names]
+                              for model, per in acc[scale].items()})
+    return out
+
+
+def write_robustness_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
+    """One panel per scale: gain of PSNR-Y over bicubic (dB) per degradation, one line per
+    model (bicubic is the zero line). None without matplotlib; ValueError without robustness
+    rows."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = robustness_points(rows)
+    if not panels:
+        raise ValueError("nothing to plot: no robustness rows (--degradations with --data)")
+    datasets = sorted({r["dataset"] for r in rows if r.get("kind") == "quality"
+                       and r.get("degradation") is not None})
+    width = max(6.0, 0.55 * max(len(names) for names, _ in panels.values()) + 1.5)
+    models = list(dict.fromkeys(m for _, gains in panels.values() for m in gains
+                                if m != "bicubic"))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(models)}  # one colour per model
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.5), dpi=100,
+                             squeeze=False)
+    for ax, (scale, (names, gains)) in zip(axes[0], panels.items(), strict=True):
+        xs = list(range(len(names)))
+        ax.axhline(0.0, color="black", linewidth=0.8, alpha=0.6)
+        for model, ys in gains.items():
+            if model == "bicubic":
+                continue
+            ax.plot(xs, ys, "o-", label=model, markersize=4, color=colours[model])
+        ax.set_xticks(xs)
+        ax.set_xticklabels(names, rotation=30, ha="right")
+        ax.set_ylabel(f"PSNR-Y gain over bicubic (dB), {', '.join(datasets)}")
+        ax.set_title(f"x{scale}")
+        ax.grid(alpha=0.3)
+        if len(gains) > 1:
+            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,50 @@ def evaluate(upscale: UpscaleFn, dataset: Dataset, scale: int) -> dict[str, Any]
     }
 
 
+Pair = tuple[Image.Image, np.ndarray]  # (LR input, cropped HR as uint8 HxWx3)
+
+
+def degraded_pairs(dataset: Dataset, scale: int, degradation: str) -> list[Pair]:
+    """(LR, HR) of every image by a named degradation (`sronnx.degradations`), seeded by the
+    image's index in the dataset, so every model sees the very same inputs."""
+    from sronnx.degradations import degrade_named
+
+    pairs = []
+    for i, (_, arr) in enumerate(dataset.images):
+        lr, hr = degrade_named(degradation, Image.fromarray(arr), scale, seed=i)
+        pairs.append((lr, np.asarray(hr)))
+    return pairs
+
+
+def score_pairs(upscale: UpscaleFn, pairs: list[Pair], scale: int) -> list[dict[str, float]]:
+    """The scores of every image (`score`), in order."""
+    return [score(upscale(lr), hr, scale) for lr, hr in pairs]
+
+
+def gain_db(psnr: float, baseline: float) -> float:
+    """PSNR-Y gain of one image over its baseline; 0 when both are equal (infinite too)."""
+    return 0.0 if psnr == baseline else psnr - baseline
+
+
+def summarize(scores: list[dict[str, float]],
+              baseline: list[dict[str, float]] | None = None) -> dict[str, Any]:
+    """Means as `evaluate` reports them; with `baseline` (bicubic's scores of the same
+    inputs) also the mean PSNR-Y gain over it and how many images are worse (lower PSNR-Y)."""
+    psnrs = [s["psnr_y"] for s in scores]
+    out: dict[str, Any] = {
+        "psnr_y": float(np.mean(psnrs)) if all(map(math.isfinite, psnrs)) else math.inf,
+        "ssim_y": float(np.mean([s["ssim_y"] for s in scores])),
+        "mse": float(np.mean([s["mse"] for s in scores])),
+        "images": len(scores),
+    }
+    if baseline is not None:
+        gains = [gain_db(p, b["psnr_y"]) for p, b in zip(psnrs, baseline, strict=True)]
+        worse = sum(p < b["psnr_y"] for p, b in zip(psnrs, baseline, strict=True))
+        out |= {"gain_db": float(np.mean(gains)), "worse": int(worse),
+                "worse_share": worse / len(scores)}
+    return out
+
+
 def bicubic_upscaler(scale: int) -> UpscaleFn:
     """The published baseline: Pillow bicubic (`degrade.bicubic_upscale`)."""
     return lambda lr: np.asarray(degrade.bicubic_upscale(lr, scale))

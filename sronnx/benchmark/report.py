@@ -20,9 +20,15 @@ SPEED_COLUMNS = (("model", "model"), ("scale", "scale"), ("runtime", "runtime"),
                  ("latency_ms_p50", "p50 ms"), ("latency_ms_p95", "p95 ms"),
                  ("mp_per_s", "MP/s"), ("images_per_s", "img/s"), ("gflops", "GFLOP/s"),
                  ("repeats", "runs"))
+# the quality table of a robustness run (`--degradations`)
+ROBUST_COLUMNS = (("model", "model"), ("scale", "scale"), ("dataset", "dataset"),
+                  ("degradation", "degradation"), ("psnr_y", "PSNR-Y dB"),
+                  ("ssim_y", "SSIM-Y"), ("gain_db", "gain dB"), ("worse", "worse"),
+                  ("worse_share", "worse %"), ("images", "images"), ("mse", "MSE"),
+                  ("params", "params"))
 _NUMERIC = {"scale", "psnr_y", "ssim_y", "mse", "images", "params", "macs_per_pixel",
             "threads", "latency_ms_p50", "latency_ms_p95", "mp_per_s", "images_per_s",
-            "gflops", "repeats"}
+            "gflops", "repeats", "gain_db", "worse", "worse_share"}
 
 
 def json_safe(value: Any) -> Any:
@@ -58,6 +64,10 @@ def fmt(key: str, value: Any) -> str:
         return f"{value:.4f}"
     if key == "mse":
         return f"{value:.6f}"
+    if key == "gain_db":
+        return f"{value:+.2f}"
+    if key == "worse_share":
+        return f"{value:.0%}"
     if key == "params":
         return f"{value:,}"
     if key in ("macs_per_pixel",):
@@ -98,6 +108,35 @@ def _notes(speed: Sequence[Row]) -> list[str]:
     return list(seen)
 
 
+def _quality_columns(qual: Sequence[Row]) -> tuple[tuple[str, str], ...]:
+    return ROBUST_COLUMNS if any("degradation" in r for r in qual) else QUALITY_COLUMNS
+
+
+def robustness_tables(qual: Sequence[Row]) -> dict[int, list[list[str]]]:
+    """Per scale: header (model, dataset, then the degradations in run order) and one row
+    per model and dataset; a cell is the gain over bicubic with the share of images worse,
+    such as `+0.41 (20%)`."""
+    robust = [r for r in qual if r.get("degradation") is not None]
+    tables = {}
+    for scale in sorted({r["scale"] for r in robust}):
+        at = [r for r in robust if r["scale"] == scale]
+        names = list(dict.fromkeys(r["degradation"] for r in at))
+        cells = {(r["model"], r["dataset"], r["degradation"]): r for r in at}
+        table = [["model", "dataset", *names]]
+        for model, dataset in dict.fromkeys((r["model"], r["dataset"]) for r in at):
+            row = [model, dataset]
+            for name in names:
+                r = cells.get((model, dataset, name))
+                row.append("-" if r is None else f"{fmt('gain_db', r['gain_db'])} "
+                           f"({fmt('worse_share', r['worse_share'])})")
+            table.append(row)
+        tables[scale] = table
+    return tables
+
+
+ROBUST_CAPTION = ("robustness: mean gain of PSNR-Y over bicubic on the same degraded input "
+                  "(dB), and in brackets the share of images worse than bicubic; "
+                  "degradations in bench/README.md")
 QUALITY_CAPTION = ("quality: PSNR-Y and SSIM-Y on BT.601 Y, `scale` border pixels cropped, "
                    "8-bit output; MSE on RGB in [0, 1], same pixels")
 SPEED_CAPTION = ("speed: median (p50) and p95 latency of timed runs after warm-up; MP/s and "
@@ -111,8 +150,12 @@ def format_text(rows: Sequence[Row]) -> str:
     if machine:
         parts.append("machine: " + describe(machine))
     if qual:
-        parts += ["", QUALITY_CAPTION, _text_table(_table(qual, QUALITY_COLUMNS),
-                                                   QUALITY_COLUMNS)]
+        cols = _quality_columns(qual)
+        parts += ["", QUALITY_CAPTION, _text_table(_table(qual, cols), cols)]
+    for scale, cells in robustness_tables(qual).items():
+        # (key, title) pairs only to right-align the degradation columns
+        numeric = [("model", ""), ("dataset", "")] + [("gain_db", "")] * (len(cells[0]) - 2)
+        parts += ["", f"{ROBUST_CAPTION}, x{scale}", _text_table(cells, numeric)]
     if spd:
         parts += ["", SPEED_CAPTION, _text_table(_table(spd, SPEED_COLUMNS), SPEED_COLUMNS)]
         parts += ["  " + n for n in _notes(spd)]
@@ -135,9 +178,14 @@ def format_markdown(rows: Sequence[Row], command: str | None = None) -> str:
     if machine:
         parts += [f"Machine: {describe(machine)} ({machine.get('date')}).", ""]
     if qual:
-        parts += ["## Quality", "", QUALITY_CAPTION + ".", "", _md_table(_table(qual,
-                                                                              QUALITY_COLUMNS)),
+        parts += ["## Quality", "", QUALITY_CAPTION + ".", "",
+                  _md_table(_table(qual, _quality_columns(qual))), ""]
+    robust = robustness_tables(qual)
+    if robust:
+        parts += ["## Robustness", "", ROBUST_CAPTION[0].upper() + ROBUST_CAPTION[1:] + ".",
                   ""]
+        for scale, cells in robust.items():
+            parts += [f"### x{scale}", "", _md_table(cells), ""]
     if spd:
         parts += ["## Speed", "", SPEED_CAPTION + ".", "", _md_table(_table(spd, SPEED_COLUMNS)),
                   ""]

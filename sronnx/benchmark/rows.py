@@ -3,6 +3,9 @@
 `--json` writes a list of these rows: one of kind "machine" first, then "quality" and "speed"
 rows. Quality and speed rows carry every key below (None where it does not apply), so a
 consumer can load them into one table without guessing.
+
+A robustness run (`--degradations`) adds `ROBUST_KEYS` after them to its quality rows, clean
+ones included; without `--degradations` rows have exactly `ROW_KEYS`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,20 @@ ROW_KEYS: tuple[str, ...] = (
     "note",
 )
 
+# quality rows of a robustness run only (`sronnx bench --degradations`)
+ROBUST_KEYS: tuple[str, ...] = (
+    "degradation",  # a name of `sronnx.degradations.NAMED`; "clean" is the standard protocol
+    "gain_db",  # mean over images of PSNR-Y minus bicubic's on the same degraded input
+    "worse",  # images whose PSNR-Y is below bicubic's on the same input
+    "worse_share",  # worse / images
+)
+
 
 def make_row(kind: str, **fields: Any) -> dict[str, Any]:
-    """A row with every schema key, in schema order; unknown keys are a programming error."""
-    unknown = set(fields) - set(ROW_KEYS)
+    """A row with every schema key, in schema order (and `ROBUST_KEYS` when any of them is
+    given); unknown keys are a programming error."""
+    unknown = set(fields) - set(ROW_KEYS) - set(ROBUST_KEYS)
     if unknown:
         raise KeyError(f"not row keys: {', '.join(sorted(unknown))}")
-    return {key: fields.get(key) for key in ROW_KEYS} | {"kind": kind}
+    keys = ROW_KEYS + (ROBUST_KEYS if set(fields) & set(ROBUST_KEYS) else ())
+    return {key: fields.get(key) for key in keys} | {"kind": kind}

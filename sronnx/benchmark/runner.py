@@ -44,6 +44,8 @@ class BenchConfig:
     peer_opencv: str | Path | None = None
     quality: bool = True
     speed: bool = True
+    # names of `sronnx.degradations.NAMED`; None: the standard protocol only, rows as before
+    degradations: Sequence[str] | None = None
 
 
 @dataclass
@@ -57,6 +59,7 @@ class BenchPlan:
     runtimes: list[str]
     threads: int
     notes: list[str] = field(default_factory=list)
+    degradations: list[str] | None = None
 
 
 def runtime_unavailable_reason(runtime: str) -> str | None:
@@ -99,6 +102,7 @@ def plan(cfg: BenchConfig) -> BenchPlan:
         raise BenchInputError(f"size must be positive, got {cfg.size[0]}x{cfg.size[1]}")
     if cfg.repeats < 1 or cfg.warmup < 0:
         raise BenchInputError("repeats must be >= 1 and warmup >= 0")
+    degradations = _degradations(cfg) if cfg.degradations is not None else None
     models = []
     for m in resolve_models(cfg.models):
         if m.scale in scales:
@@ -121,7 +125,24 @@ def plan(cfg: BenchConfig) -> BenchPlan:
     if not datasets and cfg.quality:
         notes.append("no --data: speed only")
     return BenchPlan(models, peers, datasets, scales, runtimes,
-                     cfg.threads or available_cpus(), notes)
+                     cfg.threads or available_cpus(), notes, degradations)
+
+
+def _degradations(cfg: BenchConfig) -> list[str]:
+    """The requested degradations, checked against `sronnx.degradations.NAMED`, once each."""
+    from sronnx.degradations import NAMED
+
+    names = list(dict.fromkeys(n.strip() for n in cfg.degradations or () if n.strip()))
+    known = ", ".join(NAMED)
+    if not names:
+        raise BenchInputError(f"--degradations: empty list; known: {known}")
+    unknown = [n for n in names if n not in NAMED]
+    if unknown:
+        raise BenchInputError(f"--degradations: unknown {', '.join(map(repr, unknown))}; "
+                              f"known: {known}")
+    if not cfg.quality:
+        raise BenchInputError("--degradations measures quality: it cannot go with --no-quality")
+    return names
 
 
 def quality_rows(p: BenchPlan, on_event: Event) -> list[dict[str, Any]]:
@@ -136,6 +157,9 @@ def quality_rows(p: BenchPlan, on_event: Event) -> list[dict[str, Any]]:
                      for m in p.models if m.scale == scale]
         subjects += [(m, "opencv", opencv_upscaler(m, p.threads))
                      for m in p.peers if m.scale == scale]
+        if p.degradations is not None:
+            rows += _robust_rows(p, scale, subjects, on_event)
+            continue
         for dataset in p.datasets:
             for model, runtime, fn in subjects:
                 on_event(f"quality: {model.name} x{scale} on {dataset.name} "
@@ -145,6 +169,29 @@ def quality_rows(p: BenchPlan, on_event: Event) -> list[dict[str, Any]]:
                                      scale=scale, dataset=dataset.name, runtime=runtime,
                                      params=model.params, macs_per_pixel=model.macs_per_pixel,
                                      **result))
+    return rows
+
+
+def _robust_rows(p: BenchPlan, scale: int,
+                 subjects: list[tuple[BenchModel, str, quality.UpscaleFn]],
+                 on_event: Event) -> list[dict[str, Any]]:
+    """Per dataset and degradation: every subject on the same degraded inputs, each image's
+    PSNR-Y against bicubic's of the same input (subjects[0] is bicubic)."""
+    rows = []
+    for dataset in p.datasets:
+        for name in p.degradations or ():
+            pairs = quality.degraded_pairs(dataset, scale, name)
+            baseline = None
+            for model, runtime, fn in subjects:
+                on_event(f"quality: {model.name} x{scale} on {dataset.name}, {name} "
+                         f"({len(pairs)} images)")
+                scores = quality.score_pairs(fn, pairs, scale)
+                baseline = baseline or scores
+                rows.append(make_row("quality", model=model.name, source=model.source,
+                                     scale=scale, dataset=dataset.name, runtime=runtime,
+                                     params=model.params, macs_per_pixel=model.macs_per_pixel,
+                                     degradation=name,
+                                     **quality.summarize(scores, baseline)))
     return rows
 
 

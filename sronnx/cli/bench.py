@@ -114,6 +114,11 @@ def _command_line(prefix: str) -> str:
 @click.option("--peer-opencv", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of OpenCV dnn_superres .pb models to compare with (needs "
                    "opencv-contrib-python-headless).")
+@click.option("--degradations", default=None, metavar="LIST",
+              help="Robustness: score quality on each of these degraded inputs (comma-"
+                   "separated: clean, jpeg90, jpeg75, jpeg50, jpeg30, noise5, noise10, area, "
+                   "lanczos), with the gain over bicubic and the share of images worse "
+                   "[default: clean only, no robustness columns].")
 @click.option("--no-quality", is_flag=True, help="Speed rows only.")
 @click.option("--no-speed", is_flag=True, help="Quality rows only.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
@@ -121,11 +126,14 @@ def _command_line(prefix: str) -> str:
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Markdown report.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG of PSNR against throughput with the Pareto front.")
+              help="Write a PNG of PSNR against throughput with the Pareto front; with "
+                   "--degradations the gain over bicubic per degradation (and the trade-off "
+                   "to FILE-tradeoff.png when speed is measured).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], scales: str,
         runtimes: str | None, size: str | None, threads: int | None, warmup: int,
-        repeats: int, min_time: float, peer_opencv: str | None, no_quality: bool,
+        repeats: int, min_time: float, peer_opencv: str | None, degradations: str | None,
+        no_quality: bool,
         no_speed: bool, json_path: str | None, md_path: str | None, plot_path: str | None,
         quiet: bool) -> None:
     """Quality (PSNR/SSIM on Y, MSE) per model and dataset, and speed per model and runtime,
@@ -139,6 +147,8 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
     Examples:
       sronnx bench --data ../shared/data/test/Set5 ../shared/data/test/Set14 --json r.json
       sronnx bench --models rsp-x2 model.onnx --runtimes cpu --size 480x270 --md r.md
+      sronnx bench --data ../shared/data/test/Set5 --no-speed \\
+          --degradations clean,jpeg50,noise10 --md r.md --plot r.png
     """
     from sronnx.benchmark.models import BenchInputError
     from sronnx.benchmark.report import format_markdown, format_text, write_json
@@ -154,6 +164,7 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
         runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
         size=_size(size), threads=threads, warmup=warmup, repeats=repeats, min_time=min_time,
         peer_opencv=peer_opencv, quality=not no_quality, speed=not no_speed,
+        degradations=degradations.split(",") if degradations is not None else None,
     )
 
     def progress(message: str) -> None:
@@ -174,15 +185,22 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
         Path(md_path).write_text(format_markdown(rows, _command_line("sronnx bench")))
         click.echo(f"wrote {md_path}", err=True)
     if plot_path:
-        from sronnx.benchmark.plot import write_plot
+        from sronnx.benchmark.plot import sibling_path, write_plot, write_robustness_plot
 
-        try:
-            written = write_plot(rows, plot_path)
-        except ValueError as exc:
-            click.echo(f"no plot: {exc}", err=True)
-        else:
-            click.echo(f"wrote {written}" if written else
-                       "no plot: matplotlib is not installed (pip install matplotlib)", err=True)
+        plots = [(write_plot, plot_path)]
+        if cfg.degradations is not None:
+            # the robustness plot takes FILE; the trade-off, when speed was measured, FILE-tradeoff
+            plots = [(write_robustness_plot, plot_path)]
+            if not no_speed:
+                plots.append((write_plot, sibling_path(plot_path, "tradeoff")))
+        for writer, path in plots:
+            try:
+                written = writer(rows, path)
+            except ValueError as exc:
+                click.echo(f"no plot: {exc}", err=True)
+            else:
+                click.echo(f"wrote {written}" if written else "no plot: matplotlib is not "
+                           "installed (pip install matplotlib)", err=True)
 
 
 @bench.command("study")
