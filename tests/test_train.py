@@ -144,3 +144,29 @@ def test_a_copied_run_resumes_in_its_new_folder(train_images: Path, tmp_path: Pa
     train(TrainConfig(**base, out=str(tmp_path / "new"), steps=4), resume=True)
     assert load_checkpoint(tmp_path / "new" / "last.pt")["step"] == 4
     assert not (tmp_path / "old").exists()
+
+
+def test_init_starts_from_a_checkpoint_and_refuses_another_architecture(
+        train_images: Path, tmp_path: Path) -> None:
+    """--init (fine-tuning): the run starts from the given weights (with a zero learning rate
+    they come out unchanged, while a fresh run starts elsewhere), and a checkpoint of another
+    spec is refused by name."""
+    torch.set_num_threads(2)
+    arch = "rsp:channels=8,blocks=1"
+    base = dict(arch=arch, scale=2, data=str(train_images), batch=4, patch=16, val_every=50,
+                schedule="constant")
+    train(TrainConfig(**base, out=str(tmp_path / "a"), steps=5, lr=2e-3))
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["model"]
+    train(TrainConfig(**base, out=str(tmp_path / "b"), steps=2, lr=0.0,
+                      init=str(tmp_path / "a" / "last.pt"), degradation="realistic"))
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a[k], b["model"][k]) for k in a)
+    assert b["config"]["init"] == str(tmp_path / "a" / "last.pt")
+    train(TrainConfig(**base, out=str(tmp_path / "c"), steps=2, lr=0.0, seed=5))
+    c = load_checkpoint(tmp_path / "c" / "last.pt")["model"]
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    r = CliRunner().invoke(main, ["train", "--arch", "rsp:channels=16,blocks=1", "--scale",
+                                  "2", "--data", str(train_images), "--steps", "1", "--out",
+                                  str(tmp_path / "d"), "--init",
+                                  str(tmp_path / "a" / "last.pt"), "--quiet"])
+    assert r.exit_code != 0 and "cannot start" in r.output and "Traceback" not in r.output

@@ -20,6 +20,9 @@ import click
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoints, log.jsonl, loss_curve.png.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out where it stopped.")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start from this checkpoint's weights (fine-tuning; same --arch and "
+                   "--scale); the optimizer, schedule and data stream start fresh.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
@@ -41,7 +44,8 @@ import click
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
 @click.option("--quiet", is_flag=True)
 def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
-          epochs: int | None, out: str, resume: bool, device: str, seed: int, batch: int,
+          epochs: int | None, out: str, resume: bool, init: str | None, device: str,
+          seed: int, batch: int,
           patch: int, learning_rate: float, schedule: str, warmup: int, loss: str,
           degradation: str, val_every: int, ckpt_every: int, threads: int | None,
           quiet: bool) -> None:
@@ -65,7 +69,7 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
                       epochs=epochs, batch=batch, patch=patch, lr=learning_rate,
                       schedule=schedule, warmup=warmup, loss=loss, degradation=degradation,
                       seed=seed, device=device, val_every=val_every, ckpt_every=ckpt_every,
-                      threads=threads)
+                      threads=threads, init=init)
     bar = None
     interactive = sys.stdout.isatty()
 

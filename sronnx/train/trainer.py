@@ -44,6 +44,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     degradation: str = "bicubic"  # a name in sronnx.degradations.TRAINING
+    # a checkpoint whose weights start the run (fine-tuning); optimizer, schedule and data
+    # stream start fresh. Same architecture spec and scale required.
+    init: str | None = None
     device: str = "cpu"
     val_every: int = 500
     ckpt_every: int = 100
@@ -204,6 +207,15 @@ def train(cfg: TrainConfig, resume: bool = False,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, total))
     step, best, wall = 0, -math.inf, 0.0
+    if state is None and cfg.init:
+        start_from = load_checkpoint(Path(cfg.init))
+        if int(start_from["scale"]) != cfg.scale or start_from["arch"] != name or \
+                dict(start_from["spec"]) != dict(model.spec()):
+            raise ValueError(
+                f"--init {cfg.init}: a {start_from['arch']} x{start_from['scale']} "
+                f"{start_from['spec']} checkpoint cannot start a {name} x{cfg.scale} "
+                f"{model.spec()} run")
+        model.load_state_dict(start_from["model"])
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
