@@ -796,3 +796,31 @@ def test_usage_errors_write_the_report(tmp_path: Path) -> None:
     r = cli(a, "-o", tmp_path / "o", "--scale", "5", "--json", a)  # the path is an input
     assert r.exit_code == 2 and a.read_bytes() == before
     assert not (tmp_path / "o").exists()
+
+
+def test_an_output_folder_made_meanwhile_by_another_worker_is_not_in_the_way(
+        tmp_path: Path) -> None:
+    """The per-file output check ran while another worker made the same folder: between
+    "is it a folder?" (not yet) and "does something exist there?" (now yes) it called the new
+    folder a file in the way, and failed a good file (seen in CI, test_pipeline)."""
+    import threading
+
+    from sronnx.runtime.plan import folder_problem
+
+    wrong: list[str] = []
+    for k in range(300):
+        folder = tmp_path / f"o{k}" / "sub"
+        go = threading.Event()
+
+        def make(target: Path = folder, go: threading.Event = go) -> None:
+            go.wait()
+            target.mkdir(parents=True, exist_ok=True)
+
+        maker = threading.Thread(target=make)
+        maker.start()
+        go.set()
+        for _ in range(20):
+            if (problem := folder_problem(folder)) is not None:
+                wrong.append(problem)
+        maker.join()
+    assert wrong == []

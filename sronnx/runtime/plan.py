@@ -473,6 +473,8 @@ def folder_problem(folder: Path, what: str = "the output folder") -> str | None:
         if p.is_dir():
             return None
         if p.exists() or p.is_symlink():
+            if p.is_dir():  # made between the two looks, by another worker: not in the way
+                return None
             why = ("a file of that name exists" if p == folder else
                    f"{p} exists and is not a folder")
             return f"cannot create {what} {folder}: {why}"
