@@ -85,9 +85,10 @@ def body_nodes(model: onnx.ModelProto) -> list[str]:
         for name in node.output:
             producer[name] = node
 
+    outputs = {o.name for o in model.graph.output}
+
     def is_act(node: onnx.NodeProto | None) -> bool:
         # a Clip whose output is the graph's output is the final clamp, not an activation
-        outputs = {o.name for o in model.graph.output}
         return node is not None and node.op_type in _ACTIVATIONS and \
             not (node.op_type == "Clip" and node.output[0] in outputs)
 

@@ -11,11 +11,13 @@ are 0 on every input pixel the model saw: they carry the green detail over into 
 that have none, as natural photos taught them. Clamped to the neighbourhood's range, a flat
 area comes back exactly as it is (the range is one value), a channel that is constant around
 an edge stays constant, and elsewhere the range is wide enough (a 17x17 to 21x21 window) that
-the clamp seldom binds: Set5/Set14 PSNR-Y moved by -0.011 to +0.020 dB on the shipped int8
-defaults (bench/edges_clamp_cost.py prints the figures).
+the clamp seldom binds: with the mirrored edges, Set5/Set14 PSNR-Y moved by -0.056 to
++0.030 dB on the shipped int8 defaults (bench/results/edges_clamp_cost.txt, made by
+bench/edges_clamp_cost.py).
 
 Pure numpy: a running minimum and maximum over the window, each side of the square reached in
-log2 steps (shifted copies), per tile; the clamp itself folds into the quantisation's clip.
+log2 steps (shifted copies), per tile; the upscaler applies the bounds right after quantising
+(`upscaler._quantize`).
 """
 
 from __future__ import annotations
