@@ -71,6 +71,7 @@ class _Work:
     out: np.ndarray | None = None
     anim: Animation | None = None  # an animation's frames instead of `pixels` / `out`
     meta: Metadata | None = None
+    lossless: bool = False  # the input was a lossless WebP
     span: FloatSpan | None = None
 
 
@@ -148,7 +149,7 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
         work.result.input_size = decoded.size
         work.fmt = output_format(decoded.format, opts.format, job.output)
         work.dpi = tuple(v * up.scale for v in decoded.dpi) if decoded.dpi else None
-        work.icc = decoded.icc_profile
+        work.icc, work.lossless = decoded.icc_profile, decoded.lossless
         if isinstance(decoded.pixels, Image.Image):
             work.pixels, work.mode = pil_to_array(decoded.pixels)
         else:
@@ -200,7 +201,7 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
             result.notes += write_image(work.job.output, out, work.fmt, quality=opts.quality,
                                         png_compress_level=opts.png_compress_level,
                                         icc_profile=work.icc, dpi=work.dpi, metadata=work.meta,
-                                        source=work.job.source)  # lossless WebP stays lossless
+                                        lossless=work.lossless)  # lossless WebP stays so
             result.status = "done"
         except Exception as exc:  # noqa: BLE001
             _fail(work, exc)

@@ -62,6 +62,7 @@ class Decoded:
     dpi: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
     metadata: md.Metadata | None = None  # EXIF, XMP, IPTC to carry to the output
+    lossless: bool = False  # a lossless WebP (`webp_lossless`): written lossless again
 
     @property
     def size(self) -> tuple[int, int]:
@@ -228,7 +229,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow and pypng raise many types for bad files
         raise ImageReadError(_read_reason(exc)) from exc
-    decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi), meta_notes, meta or None)
+    decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi), meta_notes, meta or None,
+                      fmt == "WEBP" and webp_lossless(path))
     if isinstance(pixels, Image.Image) and pixels.mode == "CMYK":
         decoded.pixels, decoded.icc_profile = _cmyk_to_rgb(pixels, icc), None
         decoded.notes.append("CMYK converted to sRGB")
@@ -334,15 +336,15 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
                 icc_profile: bytes | None = None,
                 dpi: tuple[float, float] | None = None,
                 metadata: md.Metadata | None = None,
-                source: str | Path | None = None) -> list[str]:
+                lossless: bool = False) -> list[str]:
     """Encode to a temporary name beside `path`, then rename it into place (atomic).
 
     Arrays (uint8 or uint16, HxW[xC]) go to PNG through the streaming writer, keeping 16
     bits; float32 arrays (in [0, 1]) become 16-bit PNGs. TIFF gets arrays at full precision
     (tiff.write_tiff); other formats get them as 8-bit. PIL images go through Pillow.
     `metadata` (EXIF, XMP, IPTC) goes into formats that hold it. Alpha in a format without
-    it (JPEG, BMP) is flattened over white. A WebP output is lossless when `source` (the
-    input file) is a lossless WebP (`webp_lossless`), else lossy at `quality`. Returns notes
+    it (JPEG, BMP) is flattened over white. A WebP output is lossless with `lossless` (the
+    input was a lossless WebP: `Decoded.lossless`), else lossy at `quality`. Returns notes
     on what the format could not hold (bits, alpha, metadata), for the file's result.
     """
     path = Path(path)
@@ -364,10 +366,9 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
                        compress_level=png_compress_level)
         else:
             img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
-            lossless = fmt == "WEBP" and source is not None and webp_lossless(source)
             _save_pil(fh, img, fmt, quality=quality, png_compress_level=png_compress_level,
                       icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes,
-                      lossless=lossless)
+                      lossless=lossless and fmt == "WEBP")
     return notes
 
 
