@@ -7,7 +7,11 @@ sronnx/models/index.json.
 
     python export/ship.py --run RUN_DIR --name NAME --summary TEXT --command "sronnx train ..." \\
         [--int8-calib ../shared/data/train/T91 --cpu-default int8] [--trained-on TEXT]
-        [--keep-float32]
+        [--keep-float32] [--kind photo]
+
+`--kind photo` ships a model for JPEG-compressed and noisy inputs (`sronnx.runtime.choice`):
+its entries carry `"kind": "photo"` and it becomes the scale's `photo_defaults`; the clean
+models of that scale stay.
 
 `--keep-float32` leaves the shipped float32 file as it is (a re-export writes other bytes:
 the card's date and version) and makes only the int8 sibling anew; `export/requantize.sh`
@@ -71,6 +75,8 @@ def main() -> int:
                     help="also ship NAME-int8.onnx, calibrated on these (training) images")
     ap.add_argument("--cpu-default", choices=["float32", "int8"], default="float32",
                     help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
+    ap.add_argument("--kind", choices=["clean", "photo"], default="clean",
+                    help="the input kind the model is the default for")
     ap.add_argument("--keep-float32", action="store_true",
                     help="keep the shipped float32 file; export only the int8 sibling anew")
     args = ap.parse_args()
@@ -106,18 +112,21 @@ def main() -> int:
     index_path = MODELS / "index.json"
     index = read_index(index_path)
     names = {f"{args.name}{INT8_SUFFIX}" if p == "int8" else args.name: p for p in files}
-    index["models"] = [e for e in index["models"]
-                       if e["name"] not in names and e.get("scale") != scale]
+    index["models"] = [e for e in index["models"] if e["name"] not in names and not (
+        e.get("scale") == scale and e.get("kind", "clean") == args.kind)]
     for name, precision in names.items():
         digest = hashlib.sha256(files[precision].read_bytes()).hexdigest()
-        index["models"].append({"name": name, "scale": scale, "file": files[precision].name,
-                                "precision": precision, "sha256": digest,
-                                "set5_psnr_y": scores[precision]["Set5"]["psnr"],
-                                "summary": args.summary})
-    index["models"].sort(key=lambda e: (e["scale"], e["name"]))
+        entry = {"name": name, "scale": scale, "file": files[precision].name,
+                 "precision": precision, "sha256": digest,
+                 "set5_psnr_y": scores[precision]["Set5"]["psnr"], "summary": args.summary}
+        if args.kind != "clean":
+            entry["kind"] = args.kind
+        index["models"].append(entry)
+    index["models"].sort(key=lambda e: (e["scale"], e.get("kind", "clean"), e["name"]))
     cpu = f"{args.name}{INT8_SUFFIX}" if args.cpu_default == "int8" else args.name
-    index["defaults"][str(scale)] = {"cpu": cpu, "cuda": args.name}
-    index["defaults"] = dict(sorted(index["defaults"].items()))
+    key = "defaults" if args.kind == "clean" else f"{args.kind}_defaults"
+    index.setdefault(key, {})[str(scale)] = {"cpu": cpu, "cuda": args.name}
+    index[key] = dict(sorted(index[key].items()))
     index_path.write_text(json.dumps(index, indent=2) + "\n")
 
     cfg = data.get("config", {})
@@ -132,8 +141,12 @@ def main() -> int:
         "",
         *(f"- {p} file: `sronnx/models/{f.name}` ({f.stat().st_size:,} bytes)"
           for p, f in files.items()),
-        f"- default of `sronnx upscale --scale {scale}`: on CPUs the {args.cpu_default} file, "
-        "on CUDA the float32 file",
+        f"- default of `sronnx upscale --scale {scale}` for "
+        + ("clean inputs" if args.kind == "clean" else
+           "JPEG and noisy inputs (the rule: `sronnx models`)")
+        + f": on CPUs the {args.cpu_default} file, on CUDA the float32 file",
+        f"- training degradation: `{json.dumps(data.get('degradation', {'name': 'bicubic'}))}`",
+        *([f"- fine-tuned from: `{cfg['init']}`"] if cfg.get("init") else []),
         f"- architecture: `{data.get('spec_str', data['arch'])}`",
         f"- data: `{cfg.get('data')}` (T91 + BSD200, the classic 291 images); validation: "
         f"{data.get('val')}",

@@ -11,7 +11,9 @@ Three layers, all defined here once:
   (clean, jpeg90..jpeg30, noise5, noise10, area, lanczos).
 * `TRAINING`: degradations for `sronnx train --degradation NAME` (`bicubic`, the standard
   protocol and default; `realistic`, a blur / random resize / noise / JPEG chain, optionally
-  applied twice, after the second-order scheme of Real-ESRGAN, Wang et al. 2021). They are
+  applied twice, after the second-order scheme of Real-ESRGAN, Wang et al. 2021; `photo`, a
+  milder one-order mix of clean, JPEG and noisy patches, what the shipped photo models
+  learn from). They are
   stateless callables `deg(hr_patch, scale, rng) -> lr_patch` whose only randomness is
   `rng`, so a sampler that checkpoints its generator resumes them exactly, and `describe()`
   gives their ranges as JSON for the checkpoint and the model card.
@@ -34,6 +36,7 @@ __all__ = [
     "NAMED",
     "TRAINING",
     "BicubicDegradation",
+    "PhotoDegradation",
     "RealisticDegradation",
     "blur",
     "degrade_named",
@@ -41,6 +44,7 @@ __all__ = [
     "gaussian_noise",
     "jpeg",
     "jpeg_bytes",
+    "jpeg_file",
     "make_training",
     "poisson_noise",
     "resize",
@@ -171,6 +175,15 @@ def jpeg_bytes(img: Image.Image | np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_file(img: Image.Image | np.ndarray, quality: int) -> Image.Image:
+    """`img` after a real JPEG round trip at `quality` (see `jpeg_bytes`), as the opened
+    JPEG file: pixels decoded (mode RGB), `format` "JPEG" and the file's own `quantization`
+    tables kept, as a reader of the file sees them."""
+    decoded = Image.open(io.BytesIO(jpeg_bytes(img, quality)))
+    decoded.load()
+    return decoded
+
+
 def jpeg(img: ImageLike, quality: int) -> ImageLike:
     """`img` after a real JPEG round trip at `quality` (see `jpeg_bytes`), decoded to RGB."""
     with Image.open(io.BytesIO(jpeg_bytes(img, quality))) as decoded:
@@ -230,7 +243,9 @@ NAMED: dict[str, str] = {
 
 def degrade_named(name: str, hr: Image.Image, scale: int, seed: int = 0
                   ) -> tuple[Image.Image, Image.Image]:
-    """(LR, cropped HR) for the benchmark degradation `name` (see `NAMED`).
+    """(LR, cropped HR) for the benchmark degradation `name` (see `NAMED`). A JPEG
+    degradation's LR is the opened JPEG file (`jpeg_file`: format and tables kept), so the
+    default-model rule sees what it would see in the file.
 
     Deterministic in (name, image, scale, seed). Only the noise degradations are random:
     their noise is `np.random.default_rng(seed).standard_normal(...) * sigma`, so noise5 and
@@ -247,8 +262,8 @@ def degrade_named(name: str, hr: Image.Image, scale: int, seed: int = 0
     if name in ("area", "lanczos"):
         return resize(hr, (w // scale, h // scale), name), hr
     lr = degrade.bicubic_downscale(hr, scale)
-    if name.startswith("jpeg"):
-        return jpeg(lr, int(name[len("jpeg"):])), hr
+    if name.startswith("jpeg"):  # the opened file: what a reader of it has (its tables)
+        return jpeg_file(lr, int(name[len("jpeg"):])), hr
     sigma = float(name[len("noise"):])
     noisy = gaussian_noise(np.asarray(lr), sigma, np.random.default_rng(seed))
     return Image.fromarray(noisy, "RGB"), hr
@@ -387,14 +402,91 @@ class RealisticDegradation:
         return d
 
 
+@dataclass(frozen=True)
+class PhotoDegradation:
+    """What photos as people keep them have been through: a mostly-bicubic downscale, then
+    either JPEG compression (possibly of a slightly noisy image) or sensor-like noise, or
+    nothing. Milder than `RealisticDegradation` (little blur, one order), so a model trained
+    on it still gains on clean inputs of the standard protocol.
+
+    Per patch, every choice drawn from the caller's `rng`:
+
+    1. with probability `blur_prob` an isotropic Gaussian blur, sigma uniform in
+       `blur_sigma` HR pixels at x2 (scaled by scale/2);
+    2. downscale to the LR size: bicubic with probability `bicubic_prob`, else a filter
+       drawn uniformly from `other_filters`;
+    3. one branch: `clean` with probability `clean_prob` (nothing more); `jpeg` with
+       probability `jpeg_prob`: with probability `jpeg_noise_prob` first Gaussian colour
+       noise of sigma uniform in `jpeg_noise_sigma`, then a JPEG round trip (4:2:0) at a
+       quality drawn uniformly from the integers in `jpeg_quality`; else `noise`: Gaussian
+       with probability `gaussian_noise_prob` (sigma uniform in `gaussian_sigma`, 0..255
+       units) else Poisson (peak log-uniform in `poisson_peak`, see `poisson_noise`),
+       grey (one field for all channels) with probability `gray_noise_prob`.
+
+    Every step rounds to uint8, as stored images are.
+    """
+
+    name: str = "photo"
+    blur_prob: float = 0.1
+    blur_sigma: tuple[float, float] = (0.3, 1.0)
+    bicubic_prob: float = 0.6
+    other_filters: tuple[str, ...] = ("bilinear", "area", "lanczos")
+    clean_prob: float = 0.1
+    jpeg_prob: float = 0.45
+    jpeg_noise_prob: float = 0.3
+    jpeg_noise_sigma: tuple[float, float] = (0.0, 6.0)
+    jpeg_quality: tuple[int, int] = (20, 95)
+    gaussian_noise_prob: float = 0.75
+    gaussian_sigma: tuple[float, float] = (1.0, 20.0)
+    poisson_peak: tuple[float, float] = (80.0, 4000.0)
+    gray_noise_prob: float = 0.25
+
+    def __call__(self, hr_patch: np.ndarray, scale: int, rng: np.random.Generator
+                 ) -> np.ndarray:
+        """uint8 HxWx3 HR patch (sides multiples of `scale`) -> uint8 (H/s)x(W/s)x3 LR."""
+        x, lh, lw = _check_patch(hr_patch, scale)
+        if rng.random() < self.blur_prob:
+            lo, hi = self.blur_sigma
+            x = blur(x, sigma=float(rng.uniform(lo * scale / 2, hi * scale / 2)))
+        if rng.random() < self.bicubic_prob:
+            filt = "bicubic"
+        else:
+            filt = self.other_filters[int(rng.integers(len(self.other_filters)))]
+        x = resize(x, (lw, lh), filt)
+        branch = rng.random()
+        if branch < self.clean_prob:
+            return x
+        if branch < self.clean_prob + self.jpeg_prob:
+            if rng.random() < self.jpeg_noise_prob:
+                x = gaussian_noise(x, float(rng.uniform(*self.jpeg_noise_sigma)), rng)
+            quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
+            return jpeg(x, quality)
+        gray = bool(rng.random() < self.gray_noise_prob)
+        if rng.random() < self.gaussian_noise_prob:
+            return gaussian_noise(x, float(rng.uniform(*self.gaussian_sigma)), rng, gray=gray)
+        lo, hi = np.log(self.poisson_peak[0]), np.log(self.poisson_peak[1])
+        return poisson_noise(x, float(np.exp(rng.uniform(lo, hi))), rng, gray=gray)
+
+    def describe(self) -> dict[str, Any]:
+        d = asdict(self)
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        d["blur_sigma_note"] = "HR pixels at x2, scaled by scale/2"
+        d["branches"] = "clean | jpeg (optional noise first) | noise, one per patch"
+        d["poisson_peak_note"] = "photons at white, log-uniform; lower is noisier"
+        d["jpeg"] = "Pillow (libjpeg) quality, uniform integer, 4:2:0 chroma"
+        return d
+
+
 #: Training degradations for `sronnx train --degradation NAME`: name -> factory.
 TRAINING: dict[str, type] = {
     "bicubic": BicubicDegradation,
     "realistic": RealisticDegradation,
+    "photo": PhotoDegradation,
 }
 
 
-def make_training(name: str) -> BicubicDegradation | RealisticDegradation:
+def make_training(name: str
+                  ) -> BicubicDegradation | RealisticDegradation | PhotoDegradation:
     """The training degradation `name` with its documented default ranges."""
     if name not in TRAINING:
         raise ValueError(f"unknown training degradation {name!r}; known: {', '.join(TRAINING)}")

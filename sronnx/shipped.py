@@ -4,6 +4,10 @@ Torch-free: the files are plain ONNX with their cards in metadata. `index.json` 
 lists each model's name, scale, file and precision, and which model is the default for each
 scale on each execution provider: an int8 file where it is much faster on CPUs and loses
 little (ONNX Runtime's CUDA provider gains nothing from int8 QDQ, so CUDA gets float32).
+
+Defaults come per input kind (`sronnx.runtime.choice`): `defaults` for clean inputs and
+`photo_defaults` (same shape) for JPEG-compressed and noisy ones; the upscaler picks one per
+file by the rule of `sronnx.runtime.choice`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class ShippedModel:
     path: Path
     summary: str
     precision: str = "float32"
+    kind: str = "clean"  # the input kind it is made for (sronnx.runtime.choice)
 
 
 def read_index(path: Path) -> dict:
@@ -56,27 +61,38 @@ def float32_twin(name: str) -> ShippedModel | None:
 def shipped_models() -> list[ShippedModel]:
     folder, data = _index()
     return [ShippedModel(e["name"], int(e["scale"]), folder / e["file"], e.get("summary", ""),
-                         e.get("precision", "float32")) for e in data["models"]]
+                         e.get("precision", "float32"), e.get("kind", "clean"))
+            for e in data["models"]]
 
 
-def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu") -> str:
-    """The shipped model `sronnx upscale` uses for `scale` on `provider` ("cpu" or "cuda")."""
+def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu",
+                       kind: str = "clean") -> str:
+    """The shipped model `sronnx upscale` uses for `scale` on `provider` ("cpu" or "cuda")
+    for inputs of `kind` ("clean" or "photo", see `sronnx.runtime.choice`). LookupError
+    when there is none (a photo model is never stood in for by a clean one)."""
     _, data = _index()
+    if kind == "photo":
+        chosen = data.get("photo_defaults", {}).get(str(scale), {}).get(provider)
+        if chosen:
+            return chosen
+        raise LookupError(f"no shipped photo model for scale {scale} on {provider}")
+    if kind != "clean":
+        raise ValueError(f"input kind must be clean or photo, got {kind!r}")
     chosen = data["defaults"].get(str(scale), {}).get(provider)
     if chosen:
         return chosen
     for m in shipped_models():
-        if m.scale == scale and m.precision == "float32":
+        if m.scale == scale and m.precision == "float32" and m.kind == "clean":
             return m.name
     raise LookupError(f"no shipped model for scale {scale}")
 
 
 def resolve_model(model: str | Path | None, scale: int | None = None,
-                  provider: str = "cpu") -> Path:
-    """A shipped name, an .onnx path, or None (the default model for `scale` on `provider`)
-    -> a file path."""
+                  provider: str = "cpu", kind: str = "clean") -> Path:
+    """A shipped name, an .onnx path, or None (the default model for `scale` on `provider`
+    for inputs of `kind`) -> a file path."""
     if model is None:
-        model = default_model_name(scale or DEFAULT_SCALE, provider)
+        model = default_model_name(scale or DEFAULT_SCALE, provider, kind)
     text = str(model)
     for m in shipped_models():
         if text == m.name:

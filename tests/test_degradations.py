@@ -391,3 +391,70 @@ def test_cli_train_degradation_reaches_the_card(train_images, tmp_path) -> None:
                              str(train_images), "--out", str(tmp_path / "x"), "--steps", "1",
                              "--degradation", "jpeg"])
     assert r.exit_code == 2 and "realistic" in r.output
+
+
+# --------------------------------------------------------------------------- photo
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_photo_shape_dtype_and_generator_only(scale: int) -> None:
+    deg = D.PhotoDegradation()
+    patch = _patch(12 * scale)
+    rng = np.random.default_rng(7)
+    state = rng.bit_generator.state
+    first = [deg(patch, scale, rng) for _ in range(30)]
+    assert all(o.shape == (12, 12, 3) and o.dtype == np.uint8 for o in first)
+    rng.bit_generator.state = state
+    again = [deg(patch, scale, rng) for _ in range(30)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert len({a.tobytes() for a in first}) > 20  # the draws differ from patch to patch
+
+
+def test_photo_branches_do_what_they_say() -> None:
+    patch = _patch(96)
+    plain = D.resize(patch, (48, 48), "bicubic")
+    fixed = dict(blur_prob=0.0, bicubic_prob=1.0)
+    clean = D.PhotoDegradation(**fixed, clean_prob=1.0, jpeg_prob=0.0)
+    assert np.array_equal(clean(patch, 2, np.random.default_rng(0)), plain)
+    jpeg50 = D.PhotoDegradation(**fixed, clean_prob=0.0, jpeg_prob=1.0, jpeg_noise_prob=0.0,
+                                jpeg_quality=(50, 50))
+    assert np.array_equal(jpeg50(patch, 2, np.random.default_rng(0)), D.jpeg(plain, 50))
+    noise = D.PhotoDegradation(**fixed, clean_prob=0.0, jpeg_prob=0.0, gaussian_noise_prob=1.0,
+                               gaussian_sigma=(10.0, 10.0), gray_noise_prob=0.0)
+    flat = np.full((192, 192, 3), 128, np.uint8)
+    out = noise(flat, 2, np.random.default_rng(0)).astype(np.float64) - 128
+    assert out.std() == pytest.approx(10.0, rel=0.05)
+    # the branch shares are as stated, over many patches
+    deg = D.PhotoDegradation()
+    rng = np.random.default_rng(1)
+    kinds = {"clean": 0, "other": 0}
+    for _ in range(400):
+        got = deg(patch, 2, rng)
+        blurred_or_filtered = not np.array_equal(got, plain)
+        kinds["other" if blurred_or_filtered else "clean"] += 1
+    # clean and plain bicubic: 0.1 * 0.9 * 0.6 = 5.4% of patches
+    assert 0.02 < kinds["clean"] / 400 < 0.10
+
+
+def test_train_photo_validates_on_degraded_crops(train_images, tmp_path) -> None:
+    """best.pt is chosen on validation crops degraded by the run's own degradation (seeded,
+    the same in every run); the clean figure is logged beside it."""
+    pytest.importorskip("torch")
+    from sronnx.train.trainer import TrainConfig, train
+
+    base = dict(arch="rsp:channels=8,blocks=1", scale=2, data=str(train_images), batch=4,
+                patch=16, lr=1e-3, val_every=2, ckpt_every=2, seed=5, threads=1, steps=4,
+                degradation="photo")
+    train(TrainConfig(**base, out=str(tmp_path / "a")))
+    train(TrainConfig(**base, out=str(tmp_path / "b")))
+    logs = [[json.loads(line) for line in (tmp_path / r / "log.jsonl").read_text().splitlines()
+             if "val_psnr_y" in line] for r in ("a", "b")]
+    assert [r["step"] for r in logs[0]] == [2, 4]
+    for key in ("val_psnr_y", "val_clean_psnr_y"):  # the same crops, the same weights
+        assert [r[key] for r in logs[0]] == pytest.approx([r[key] for r in logs[1]], abs=1e-9)
+    for r in logs[0]:
+        assert r["val_psnr_y"] != pytest.approx(r["val_clean_psnr_y"], abs=1e-3)
+    train(TrainConfig(**{**base, "degradation": "bicubic"}, out=str(tmp_path / "c")))
+    clean = [json.loads(line) for line in (tmp_path / "c" / "log.jsonl").read_text()
+             .splitlines() if "val_psnr_y" in line]
+    assert all("val_clean_psnr_y" not in r for r in clean)

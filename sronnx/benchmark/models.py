@@ -21,7 +21,9 @@ class BenchModel:
 
     name: str
     scale: int
-    source: str  # "shipped", "file" (an .onnx path) or "peer" (OpenCV dnn_superres)
+    # "shipped", "file" (an .onnx path), "peer" (OpenCV dnn_superres) or "rule" (the
+    # default-model rule: per input the clean or photo default, `quality.RuleUpscaler`)
+    source: str
     path: Path
     params: int | None = None
     macs_per_pixel: float | None = None  # per output pixel
@@ -51,6 +53,23 @@ def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
     )
 
 
+RULE = "default"  # --models name of the default-model rule
+
+
+def rule_models() -> list[BenchModel]:
+    """One "default" subject per scale that has both a clean and a photo shipped default."""
+    from sronnx.shipped import default_model_name, shipped_models
+
+    out = []
+    for scale in sorted({m.scale for m in shipped_models()}):
+        try:
+            default_model_name(scale, "cpu", "photo")
+        except LookupError:
+            continue
+        out.append(BenchModel(name=RULE, scale=scale, source="rule", path=Path(".")))
+    return out
+
+
 def resolve_models(names: Sequence[str] | None) -> list[BenchModel]:
     """Shipped names or .onnx paths; None or empty means every shipped model."""
     from sronnx.shipped import resolve_model, shipped_models
@@ -60,6 +79,9 @@ def resolve_models(names: Sequence[str] | None) -> list[BenchModel]:
         return [describe_onnx(m.path, m.name, "shipped") for m in shipped.values()]
     models = []
     for text in names:
+        if text == RULE:
+            models += rule_models()
+            continue
         if text in shipped:
             models.append(describe_onnx(shipped[text].path, text, "shipped"))
             continue

@@ -132,6 +132,35 @@ def bicubic_upscaler(scale: int) -> UpscaleFn:
     return lambda lr: np.asarray(degrade.bicubic_upscale(lr, scale))
 
 
+class RuleUpscaler:
+    """The model a user gets without `--model`: per input, the shipped clean or photo
+    default for `scale` on the CPU, by the rule of `sronnx.runtime.choice` (a JPEG input's
+    format and tables come from the PIL image, as `degrade_named` keeps them). Counts the
+    inputs given the photo model (`photo`, `calls`; `reset()` zeroes both)."""
+
+    def __init__(self, scale: int, threads: int | None = None) -> None:
+        from sronnx.shipped import default_model_name, resolve_model
+
+        self.names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        self.models = {k: onnx_upscaler(resolve_model(n), threads)
+                       for k, n in self.names.items()}
+        self.photo = self.calls = 0
+
+    def reset(self) -> None:
+        self.photo = self.calls = 0
+
+    def __call__(self, lr: Image.Image) -> np.ndarray:
+        from sronnx.runtime.assess import jpeg_quality
+        from sronnx.runtime.choice import classify
+
+        fmt = getattr(lr, "format", None)
+        quality = jpeg_quality(getattr(lr, "quantization", None)) if fmt == "JPEG" else None
+        kind = classify(np.asarray(lr), fmt, quality).kind
+        self.calls += 1
+        self.photo += kind == "photo"
+        return self.models[kind](lr)
+
+
 def onnx_upscaler(model: BenchModel | str | Path, threads: int | None = None,
                   provider: str = "cpu") -> UpscaleFn:
     """An sronnx ONNX model (a bench model or a file) on ONNX Runtime `provider`: the whole

@@ -153,7 +153,8 @@ def quality_rows(p: BenchPlan, on_event: Event) -> list[dict[str, Any]]:
     for scale in p.scales:
         subjects: list[tuple[BenchModel, str, quality.UpscaleFn]] = [
             (bicubic(scale), "pillow", quality.bicubic_upscaler(scale))]
-        subjects += [(m, "cpu", quality.onnx_upscaler(m, p.threads))
+        subjects += [(m, "cpu", quality.RuleUpscaler(scale, p.threads) if m.source == "rule"
+                      else quality.onnx_upscaler(m, p.threads))
                      for m in p.models if m.scale == scale]
         subjects += [(m, "opencv", opencv_upscaler(m, p.threads))
                      for m in p.peers if m.scale == scale]
@@ -185,12 +186,16 @@ def _robust_rows(p: BenchPlan, scale: int,
             for model, runtime, fn in subjects:
                 on_event(f"quality: {model.name} x{scale} on {dataset.name}, {name} "
                          f"({len(pairs)} images)")
+                if isinstance(fn, quality.RuleUpscaler):
+                    fn.reset()
                 scores = quality.score_pairs(fn, pairs, scale)
                 baseline = baseline or scores
+                share = fn.photo / max(fn.calls, 1) if isinstance(fn, quality.RuleUpscaler) \
+                    else None
                 rows.append(make_row("quality", model=model.name, source=model.source,
                                      scale=scale, dataset=dataset.name, runtime=runtime,
                                      params=model.params, macs_per_pixel=model.macs_per_pixel,
-                                     degradation=name,
+                                     degradation=name, photo_share=share,
                                      **quality.summarize(scores, baseline)))
     return rows
 
@@ -218,7 +223,8 @@ def speed_rows(p: BenchPlan, cfg: BenchConfig, on_event: Event) -> list[dict[str
     rows = []
     for scale in p.scales:
         jobs = [(bicubic(scale), "pillow")]
-        jobs += [(m, rt) for m in p.models if m.scale == scale for rt in p.runtimes]
+        jobs += [(m, rt) for m in p.models if m.scale == scale and m.source != "rule"
+                 for rt in p.runtimes]  # the rule's speed is its two models' own
         jobs += [(m, "opencv") for m in p.peers if m.scale == scale]
         for model, runtime in jobs:
             size = cfg.size or speed.default_input_size(scale)

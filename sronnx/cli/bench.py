@@ -93,7 +93,8 @@ def _command_line(prefix: str) -> str:
 @click.argument("more", nargs=-1, metavar="[DIR|MODEL]...")
 @click.option("--models", "models", multiple=True, metavar="NAME|PATH",
               help="Shipped model name or .onnx file (repeatable) [default: every shipped "
-                   "model at --scales].")
+                   "model at --scales]; 'default': what sronnx upscale gives without --model, "
+                   "the clean or photo model per input by the rule (quality only).")
 @click.option("--data", "data", multiple=True, metavar="DIR",
               help="Folder of HR images, one dataset each (repeatable; further folders may "
                    "follow: --data A B).")

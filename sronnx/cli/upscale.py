@@ -278,6 +278,12 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--model", default=None, help="A shipped model name or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
               help="Pick the shipped model for this scale (default: 2).")
+@click.option("--input-kind", type=click.Choice(["auto", "clean", "photo"]), default="auto",
+              show_default=True,
+              help="Without --model: which shipped model each file gets. auto: per file, "
+                   "the photo model for JPEGs (quality up to 95) and noisy images, the clean "
+                   "model for the rest (sronnx models shows the rule); clean or photo: that "
+                   "model for every file.")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--tile", type=click.IntRange(8), default=None,
@@ -338,7 +344,8 @@ def upscale(**kwargs: object) -> None:
 
 
 def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
-            provider: str, tile: int | None, tile_overlap: int | None, batch: int, fmt: str,
+            input_kind: str, provider: str, tile: int | None, tile_overlap: int | None,
+            batch: int, fmt: str,
             quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
             float_range: str, recursive: bool,
             skip_existing: bool, overwrite: bool, max_pixels: int | None,
@@ -351,6 +358,7 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
         try:  # onnxruntime loads here: a stop signal now still gets its report and code
             from sronnx.card import ModelFileError
             from sronnx.runtime.batch import run_jobs
+            from sronnx.runtime.choice import ModelChoice
             from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
             from sronnx.runtime.plan import (
                 SUB_FOLDER,
@@ -369,6 +377,11 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             raise
         if skip_existing and overwrite:
             message = "--skip-existing and --overwrite exclude each other"
+            rep.write(EXIT_USAGE, error=message)
+            raise click.UsageError(message)
+        if model is not None and input_kind != "auto":
+            message = ("--input-kind chooses among the shipped default models; "
+                       "it cannot go with --model")
             rep.write(EXIT_USAGE, error=message)
             raise click.UsageError(message)
         if (problem := suffix_problem(suffix)) is not None:
@@ -406,16 +419,31 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
         on_cpu = intended_provider(provider) == "cpu"
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
-            path, loaded = open_model(model, scale, provider, threads)
+            path, loaded = open_model(model, scale, provider, threads,
+                                      "photo" if input_kind == "photo" else "clean")
         except (LookupError, ModelFileError, ProviderError) as exc:
             _fail(str(exc), rep)
         rep.model["model"] = str(path)
         if scale is not None and loaded.info.descriptor.scale != scale:
             _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
+        photo = None  # with the rule: the photo model beside the clean one
+        if model is None and input_kind == "auto":
+            try:  # on the provider the clean model got, so both run on one
+                photo = open_model(None, scale, loaded.provider, threads, "photo")
+            except LookupError:  # no photo model at this scale: the clean one for all
+                photo = None
+            except (ModelFileError, ProviderError) as exc:
+                _fail(str(exc), rep)
         try:
-            up = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+            one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+            up = one if photo is None else ModelChoice(
+                {"clean": one,
+                 "photo": Upscaler(photo[1], tile=tile, overlap=tile_overlap, batch=batch)},
+                {"clean": path.stem, "photo": photo[0].stem})
         except ValueError as exc:
             _fail(str(exc), rep)
+        if photo is not None:
+            rep.model["photo_model"] = str(photo[0])
         rep.model.update(scale=up.scale, provider=up.provider)
         try:  # an earlier output must be this model's scale times its source
             the_plan.require_scale(up.scale)
@@ -427,7 +455,9 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             how = ""
             if provider == "auto":
                 how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
-            click.echo(f"model {path.name} x{up.scale} on {up.provider.upper()}{how}; "
+            names = path.name if photo is None else \
+                f"{path.name} (clean inputs) / {photo[0].name} (JPEG and noisy inputs)"
+            click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}; "
                        f"{len(jobs)} image(s) -> {outdir}", err=True)
         folder = outdir.parent if to_file else outdir
         try:

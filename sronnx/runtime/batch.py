@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sronnx.runtime.choice import ModelChoice
 from sronnx.runtime.frames import (
     Animation,
     not_animated_message,
@@ -50,6 +51,9 @@ class FileResult:
     frames: int | None = None  # an animation's frame count; None for a still image
     # what was changed or left out on the way (bits, pages, metadata, float range)
     notes: list[str] = field(default_factory=list)
+    # with the default-model rule (`sronnx.runtime.choice`): the model this file got and why
+    model: str | None = None
+    model_reason: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +77,7 @@ class _Work:
     meta: Metadata | None = None
     lossless: bool = False  # the input was a lossless WebP
     span: FloatSpan | None = None
+    up: Upscaler | None = None  # the model this file runs through
 
 
 class _OutputFolderError(OSError):
@@ -121,9 +126,23 @@ def _output_name_problem(output: Path) -> str | None:
     return None
 
 
-def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
+Models = Upscaler | ModelChoice  # one model for every file, or one chosen per file
+
+
+def _pick(models: Models, work: _Work, pixels: np.ndarray | None, fmt: str | None = None,
+          jpeg_quality: int | None = None, animated: bool = False) -> Upscaler:
+    """The upscaler for this file; with a ModelChoice its name and reason go in the result."""
+    if isinstance(models, Upscaler):
+        return models
+    choice = models.choose(pixels, fmt, jpeg_quality, animated)
+    work.result.model = models.names[choice.kind]
+    work.result.model_reason = choice.reason
+    return models.upscalers[choice.kind]
+
+
+def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
             max_pixels: int | None) -> _Work:
-    """Stage 1: check the output, read and decode the input."""
+    """Stage 1: check the output, read and decode the input, choose its model."""
     work = _Work(job, FileResult(str(job.source), str(job.output), "failed", error=job.error),
                  time.perf_counter())
     if job.error is not None:
@@ -160,6 +179,7 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
             work.mode = None
             work.pixels, work.span = fit_float_range(work.pixels, opts.float_range)
             work.result.notes += work.span.notes if work.span else []
+        work.up = _pick(up, work, work.pixels, decoded.format, decoded.jpeg_quality)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         return _fail(work, exc)
     finally:
@@ -167,15 +187,15 @@ def _decode(up: Upscaler, job: Job, opts: OutputOptions, existing: str,
     return work
 
 
-def _infer(up: Upscaler, work: _Work) -> _Work:
+def _infer(work: _Work) -> _Work:
     """Stage 2: the model, tile by tile; only the input array is kept meanwhile."""
     if work.anim is not None:
-        return _infer_frames(up, work)
-    if work.pixels is None:
+        return _infer_frames(work)
+    if work.pixels is None or work.up is None:
         return work
     t = time.perf_counter()
     try:
-        work.out = up.upscale_array(work.pixels)
+        work.out = work.up.upscale_array(work.pixels)
         work.pixels = None
         work.result.output_size = (work.out.shape[1], work.out.shape[0])
     except Exception as exc:  # noqa: BLE001
@@ -212,7 +232,7 @@ def _encode(work: _Work, opts: OutputOptions) -> FileResult:
     return result
 
 
-def _decode_frames(up: Upscaler, work: _Work, anim: Animation, opts: OutputOptions) -> _Work:
+def _decode_frames(up: Models, work: _Work, anim: Animation, opts: OutputOptions) -> _Work:
     """Stage 1 for an animation (all frames read): checks that the output format holds one."""
     work.result.input_size, work.result.frames = anim.size, len(anim.frames)
     work.fmt = output_format(anim.format, opts.format, work.job.output)
@@ -220,14 +240,17 @@ def _decode_frames(up: Upscaler, work: _Work, anim: Animation, opts: OutputOptio
         work.result.error = not_animated_message(work.fmt, len(anim.frames))
         return work
     work.icc, work.anim = anim.icc_profile, anim
+    work.up = _pick(up, work, None, anim.format, animated=True)
     return work
 
 
-def _infer_frames(up: Upscaler, work: _Work) -> _Work:
+def _infer_frames(work: _Work) -> _Work:
     """Stage 2 for an animation: every frame as a still image."""
+    if work.up is None:
+        return work
     t = time.perf_counter()
     try:
-        work.anim = upscale_animation(up, work.anim)
+        work.anim = upscale_animation(work.up, work.anim)
         work.result.output_size = work.anim.size
     except Exception as exc:  # noqa: BLE001
         return _fail(work, exc)
@@ -251,17 +274,17 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
     work.anim = None
 
 
-def process_one(up: Upscaler, job: Job, opts: OutputOptions, *, existing: str = "refuse",
+def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "refuse",
                 max_pixels: int | None = None) -> FileResult:
     """Upscale one file; every failure becomes a result with a reason, never an exception
     (except KeyboardInterrupt and the like, which stop the run)."""
-    return _encode(_infer(up, _decode(up, job, opts, existing, max_pixels)), opts)
+    return _encode(_infer(_decode(up, job, opts, existing, max_pixels)), opts)
 
 
 _DONE = object()
 
 
-def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
+def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
              max_pixels: int | None = None,
              on_result: Callable[[FileResult], None] | None = None,
              pipeline: bool = True, workers: int = 1) -> list[FileResult]:
@@ -341,7 +364,7 @@ def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: st
         t.start()
     try:
         while (work := get(decoded)) is not _DONE:
-            if not put(inferred, _infer(up, work)):
+            if not put(inferred, _infer(work)):
                 break
         put(inferred, _DONE)
     except BaseException:
@@ -355,7 +378,7 @@ def run_jobs(up: Upscaler, jobs: list[Job], opts: OutputOptions, *, existing: st
     return results
 
 
-def _run_parallel(up: Upscaler, jobs: list[Job], opts: OutputOptions, existing: str,
+def _run_parallel(up: Models, jobs: list[Job], opts: OutputOptions, existing: str,
                   max_pixels: int | None, on_result: Callable[[FileResult], None] | None,
                   workers: int) -> list[FileResult]:
     """`workers` threads, each processing whole files in turn (see `run_jobs`)."""

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from sronnx.runtime import metadata as md
+from sronnx.runtime.assess import jpeg_quality
 from sronnx.runtime.palette import to_gif_palette
 
 PART_SUFFIX = ".sronnx-part"
@@ -63,6 +64,7 @@ class Decoded:
     notes: list[str] = field(default_factory=list)
     metadata: md.Metadata | None = None  # EXIF, XMP, IPTC to carry to the output
     lossless: bool = False  # a lossless WebP (`webp_lossless`): written lossless again
+    jpeg_quality: int | None = None  # a JPEG's quality estimated from its tables (assess)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -207,6 +209,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                     "(a decompression bomb?); raise it with --max-pixels"
                 )
             fmt = img.format or "PNG"
+            quality = jpeg_quality(getattr(img, "quantization", None)) if fmt == "JPEG" \
+                else None
             icc = img.info.get("icc_profile") or None
             dpi = img.info.get("dpi")
             meta, meta_notes = md.from_pil(img)
@@ -230,7 +234,7 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     except Exception as exc:  # noqa: BLE001 - Pillow and pypng raise many types for bad files
         raise ImageReadError(_read_reason(exc)) from exc
     decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi), meta_notes, meta or None,
-                      fmt == "WEBP" and webp_lossless(path))
+                      fmt == "WEBP" and webp_lossless(path), quality)
     if isinstance(pixels, Image.Image) and pixels.mode == "CMYK":
         decoded.pixels, decoded.icc_profile = _cmyk_to_rgb(pixels, icc), None
         decoded.notes.append("CMYK converted to sRGB")

@@ -134,12 +134,13 @@ def intended_provider(provider: str) -> str:
 
 
 def open_model(model: str | Path | None, scale: int | None = None, provider: str = "cpu",
-               threads: int | None = None) -> tuple[Path, LoadedModel]:
+               threads: int | None = None, kind: str = "clean") -> tuple[Path, LoadedModel]:
     """A shipped name, an .onnx path, or None, opened on `provider`: (file, session).
 
-    None takes the shipped default for `scale` *on the provider the session really got*
-    (an int8 file on CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the
-    CPU's default rather than CUDA's.
+    None takes the shipped default for `scale` and input `kind` ("clean" or "photo", see
+    `sronnx.runtime.choice`) *on the provider the session really got* (an int8 file on
+    CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the CPU's default rather
+    than CUDA's.
     """
     from sronnx.shipped import resolve_model
 
@@ -147,10 +148,10 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
         path = resolve_model(model, scale)
         return path, load_model(path, provider, threads)
     wanted = intended_provider(provider)
-    path = resolve_model(None, scale, wanted)
+    path = resolve_model(None, scale, wanted, kind)
     loaded = load_model(path, provider, threads)
     if loaded.provider != wanted:
-        path = resolve_model(None, scale, loaded.provider)
+        path = resolve_model(None, scale, loaded.provider, kind)
         loaded = load_model(path, "cpu", threads)
     return path, loaded
 

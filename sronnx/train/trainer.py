@@ -186,7 +186,9 @@ def train(cfg: TrainConfig, resume: bool = False,
         train_pairs, val_pairs = _split_validation(pairs, cfg.val_fraction, cfg.seed)
     # bicubic: patches cut from the LR images degraded whole, the stream as it always was;
     # otherwise each LR patch is made from its HR patch, drawing from the sampler's generator.
-    # Validation stays the standard bicubic protocol either way.
+    # Validation: the standard bicubic protocol; with another degradation, best.pt is chosen
+    # on the validation crops degraded once by it (a fixed stream seeded by --seed, the same
+    # in every run and on resume), and the clean figure is logged beside it.
     degradation = make_training(cfg.degradation)
     sampler = PatchSampler(train_pairs, cfg.scale, patch, cfg.seed,
                            degradation=None if cfg.degradation == "bicubic" else degradation)
@@ -196,6 +198,10 @@ def train(cfg: TrainConfig, resume: bool = False,
         fh, fw = fixed
         val_images = [(lr[:fh, :fw], hr[: fh * cfg.scale, : fw * cfg.scale])
                       for lr, hr in val_images if lr.shape[0] >= fh and lr.shape[1] >= fw]
+    degraded_val = None
+    if cfg.degradation != "bicubic":
+        val_rng = np.random.default_rng([cfg.seed, 0x5A1])
+        degraded_val = [(degradation(hr, cfg.scale, val_rng), hr) for _, hr in val_images]
 
     if cfg.steps:
         total = cfg.steps
@@ -287,6 +293,10 @@ def train(cfg: TrainConfig, resume: bool = False,
             val = None
             if step % cfg.val_every == 0 or step == total:
                 val = evaluate(model, val_images, cfg.scale, device)
+                if degraded_val is not None:
+                    clean = val
+                    val = evaluate(model, degraded_val, cfg.scale, device)
+                    val["val_clean_psnr_y"] = clean["val_psnr_y"]
                 record.update(val)
                 last_val = val["val_psnr_y"]
             pending.append((record, losses))

@@ -1,0 +1,132 @@
+"""What an input has been through, from the file alone: how hard a JPEG was compressed and
+how noisy an image is. The default-model rule (`sronnx.runtime.choice`) reads these.
+
+numpy only; pure functions.
+
+* `jpeg_quality(tables)`: the quality (1..100, libjpeg's scale) whose scaled standard
+  tables come closest to a JPEG file's own quantization tables (Pillow's
+  `JpegImageFile.quantization`, natural order). The standard tables are those of
+  ITU-T T.81 Annex K (K.1 luminance, K.2 chrominance) and the scaling is libjpeg's
+  (`jpeg_quality_scaling`): files from other encoders get the nearest such quality.
+* `noise_sigma(pixels)`: the standard deviation of white noise in an image, in 0..255
+  units, from its flattest blocks: the finest diagonal wavelet detail (Haar HH) of each
+  channel, its RMS per 8x8-pixel block, the 2nd percentile over the blocks that are not
+  near black or white (where noise is clipped), corrected for the percentile's bias under
+  pure Gaussian noise. Texture raises a block's figure, never lowers it, so the flattest
+  blocks measure the noise (the idea of block-based estimators such as Lee & Hoppel 1989;
+  the Haar HH detail as in Donoho & Johnstone 1994).
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+__all__ = ["STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality", "noise_sigma"]
+
+#: ITU-T T.81 Annex K, table K.1 (luminance), natural (row-major) order.
+STD_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+#: ITU-T T.81 Annex K, table K.2 (chrominance), natural order.
+STD_CHROMINANCE = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99,
+    18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99,
+    *([99] * 32)], dtype=np.float64)
+
+_QUALITIES = np.arange(1, 101)
+
+
+def _scaled(table: np.ndarray) -> np.ndarray:
+    """(100, 64): `table` scaled as libjpeg does for each quality 1..100, baseline-clamped."""
+    q = _QUALITIES[:, None].astype(np.float64)
+    scale = np.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
+    return np.clip(np.floor((table[None, :] * scale + 50.0) / 100.0), 1, 255)
+
+
+_SCALED = (_scaled(STD_LUMINANCE), _scaled(STD_CHROMINANCE))
+
+
+def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
+    """Estimated quality (1..100) of a JPEG from its quantization tables: `{0: luma 64
+    values, 1: chroma 64 values, ...}` in natural order, as Pillow gives them. The first two
+    tables are compared with the scaled standard ones (mean absolute difference in log
+    space, so the small high-quality steps count as much as the large ones); None when
+    there are no usable tables."""
+    if not tables:
+        return None
+    cost = np.zeros(len(_QUALITIES))
+    used = 0
+    for index, scaled in zip(sorted(tables)[:2], _SCALED, strict=False):
+        values = np.asarray(list(tables[index]), dtype=np.float64)
+        if values.shape != (64,) or not np.all(values >= 1):
+            continue
+        cost += np.abs(np.log(scaled) - np.log(values)[None, :]).mean(axis=1)
+        used += 1
+    if not used:
+        return None
+    return int(_QUALITIES[int(np.argmin(cost))])
+
+
+_BLOCK = 4  # HH coefficients per block side: 8x8 pixels
+_PERCENTILE = 2.0
+# Under pure Gaussian noise of sigma, a block's RMS of n = 16 HH coefficients is about
+# sigma * (1 + z / sqrt(2 n)); its 2nd percentile (z = -2.054) is that low.
+_BIAS = 1.0 + NormalDist().inv_cdf(_PERCENTILE / 100.0) / math.sqrt(2.0 * _BLOCK * _BLOCK)
+
+
+def noise_sigma(pixels: np.ndarray) -> float | None:
+    """Estimated standard deviation of white noise in `pixels` (HxW or HxWxC, uint8 or
+    uint16 or float in 0..1; alpha, the 2nd of two or 4th of four channels, is ignored), in
+    0..255 units.
+
+    The median over the colour channels of each channel's estimate (see the module's
+    docstring). About 0.3..1.5 for clean photos, about sigma for added Gaussian noise of
+    sigma on natural images. Textured images with no flat area read high (a few of the
+    training photos downscaled x4 read 6..10 clean). None for images smaller than 8x8
+    pixels or with fewer than 4 blocks away from black and white.
+    """
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+    colours = 3 if a.shape[2] >= 3 else 1  # grey + alpha: the grey only
+    if a.dtype == np.uint8:
+        x = a[:, :, :colours].astype(np.float32)
+    elif a.dtype == np.uint16:
+        x = a[:, :, :colours].astype(np.float32) / 257.0
+    elif a.dtype.kind == "f":
+        x = a[:, :, :colours].astype(np.float32) * 255.0
+    else:
+        raise ValueError(f"unsupported pixel type {a.dtype}")
+    side = 2 * _BLOCK
+    h, w = (x.shape[0] // side) * side, (x.shape[1] // side) * side
+    if h == 0 or w == 0:
+        return None
+    x = x[:h, :w]
+    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
+    bh, bw = h // side, w // side
+    energy = (hh.astype(np.float64) ** 2).reshape(bh, _BLOCK, bw, _BLOCK, -1).mean(axis=(1, 3))
+    level = x.reshape(bh, side, bw, side, -1).mean(axis=(1, 3))
+    estimates = []
+    for c in range(x.shape[2]):
+        keep = (level[:, :, c] > 16.0) & (level[:, :, c] < 239.0)
+        if keep.sum() < 4:
+            continue
+        rms = np.sqrt(energy[:, :, c][keep])
+        estimates.append(float(np.percentile(rms, _PERCENTILE)) / _BIAS)
+    if not estimates:
+        return None
+    return float(np.median(estimates))

@@ -1,0 +1,103 @@
+"""The default-model rule: which shipped model an input file gets when no `--model` is given.
+
+Two kinds of input, one model each per scale and provider (`sronnx.shipped`):
+
+* `clean`: images as the standard protocol makes them (a clean downscale), lossless files
+  without visible noise. The clean models (`rsp-xN`) gain most there.
+* `photo`: images as photos people keep arrive: JPEG files, and noisy images. The photo
+  models (`rsp-xN-photo`, trained with `sronnx train --degradation photo`) remove JPEG
+  blocking and noise instead of sharpening them.
+
+The rule (`classify`), from the file alone:
+
+1. A JPEG file whose estimated quality (`assess.jpeg_quality`, from its own quantization
+   tables) is at most `JPEG_MAX_QUALITY` is `photo`; above that (a nearly lossless JPEG)
+   it is judged by its noise like any other file.
+2. Any other still image is `photo` when its estimated noise (`assess.noise_sigma`, 0..255
+   units) is at least `NOISE_SIGMA`, else `clean`.
+3. Animations are `clean` (their frames are often palette images, whose dithering is not
+   noise to remove).
+
+Thresholds and their evidence: `bench/results/robustness/README.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sronnx.runtime.assess import noise_sigma
+
+__all__ = ["JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "ModelChoice", "classify"]
+
+KINDS = ("clean", "photo")
+JPEG_MAX_QUALITY = 95
+NOISE_SIGMA = 6.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The kind of one input and why, e.g. Choice("photo", "JPEG quality 48")."""
+
+    kind: str
+    reason: str
+
+
+def classify(pixels: np.ndarray | None, fmt: str | None = None,
+             jpeg_quality: int | None = None) -> Choice:
+    """The rule of this module for one still image: `pixels` as decoded (HxW or HxWxC,
+    uint8, uint16 or float in 0..1; None: unknown, judged clean), `fmt` its file format
+    (Pillow's name, e.g. "JPEG", "PNG") and `jpeg_quality` the estimate from its tables."""
+    if fmt == "JPEG" and jpeg_quality is not None and jpeg_quality <= JPEG_MAX_QUALITY:
+        return Choice("photo", f"JPEG quality {jpeg_quality}")
+    try:
+        sigma = noise_sigma(pixels) if pixels is not None else None
+    except ValueError:  # a pixel type the estimate does not take
+        sigma = None
+    if sigma is None:
+        return Choice("clean", "too small to judge its noise")
+    if sigma >= NOISE_SIGMA:
+        return Choice("photo", f"noise sigma {sigma:.1f}")
+    return Choice("clean", f"noise sigma {sigma:.1f}")
+
+
+class ModelChoice:
+    """One upscaler per input kind, chosen per file by `classify`.
+
+    `upscalers`: {"clean": Upscaler, "photo": Upscaler}, same scale; `names`: the model
+    name of each (for reports). `force`: a kind every file gets ("clean" or "photo"), or
+    None for the rule. Raises ValueError for a missing kind or mixed scales.
+    """
+
+    def __init__(self, upscalers: Mapping[str, object], names: Mapping[str, str],
+                 force: str | None = None) -> None:
+        missing = [k for k in KINDS if k not in upscalers]
+        if missing:
+            raise ValueError(f"no upscaler for input kind(s) {', '.join(missing)}")
+        scales = {up.scale for up in upscalers.values()}  # type: ignore[attr-defined]
+        if len(scales) != 1:
+            raise ValueError(f"upscalers of different scales: {sorted(scales)}")
+        if force is not None and force not in KINDS:
+            raise ValueError(f"input kind must be one of {', '.join(KINDS)}, got {force!r}")
+        self.upscalers = dict(upscalers)
+        self.names = dict(names)
+        self.force = force
+
+    @property
+    def scale(self) -> int:
+        return self.upscalers["clean"].scale  # type: ignore[attr-defined]
+
+    @property
+    def provider(self) -> str:
+        return self.upscalers["clean"].provider  # type: ignore[attr-defined]
+
+    def choose(self, pixels: np.ndarray | None, fmt: str | None = None,
+               jpeg_quality: int | None = None, animated: bool = False) -> Choice:
+        """The kind for one input (forced, animation, or `classify`)."""
+        if self.force is not None:
+            return Choice(self.force, "forced by --input-kind")
+        if animated:
+            return Choice("clean", "animation")
+        return classify(pixels, fmt, jpeg_quality)

@@ -1,0 +1,124 @@
+"""The default-model rule: JPEG quality from the file's tables, noise from the pixels, and
+which model each file gets (sronnx.runtime.assess and sronnx.runtime.choice)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sronnx import degrade
+from sronnx.degradations import gaussian_noise, jpeg_bytes
+from sronnx.runtime.assess import jpeg_quality, noise_sigma
+from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, ModelChoice, classify
+from sronnx.runtime.imageio import read_image
+from tests.conftest import data_dir
+
+
+def _lr(name: str, scale: int = 2) -> np.ndarray:
+    """A real photo downscaled by the standard protocol (clean)."""
+    hr = Image.open(data_dir("train", "BSD200") / name).convert("RGB")
+    return np.asarray(degrade.bicubic_downscale(degrade.crop_to_multiple(hr, scale), scale))
+
+
+def _tables(data: bytes) -> dict:
+    with Image.open(io.BytesIO(data)) as im:
+        return im.quantization
+
+
+@pytest.mark.parametrize("quality", [5, 20, 30, 50, 75, 90, 95, 100])
+def test_jpeg_quality_reads_libjpeg_qualities_back(quality: int) -> None:
+    assert jpeg_quality(_tables(jpeg_bytes(_lr("100075.png"), quality))) == quality
+
+
+def test_jpeg_quality_of_other_tables_is_the_nearest() -> None:
+    img = Image.fromarray(_lr("100075.png"))
+    ref = _tables(jpeg_bytes(img, 60))
+    # another encoder's tables: libjpeg's quality-60 ones nudged by one step each
+    nudged = {k: [max(1, v + (1 if i % 2 else -1)) for i, v in enumerate(t)]
+              for k, t in ref.items()}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", qtables=nudged)
+    assert abs(jpeg_quality(_tables(buf.getvalue())) - 60) <= 2
+    assert jpeg_quality(None) is None and jpeg_quality({}) is None
+
+
+def test_noise_sigma_measures_added_noise_on_real_photos() -> None:
+    rng = np.random.default_rng(0)
+    for name in ("100075.png", "15088.png", "198004.png"):
+        lr = _lr(name)
+        clean = noise_sigma(lr)
+        assert clean < 3.0, (name, clean)
+        for sigma in (5.0, 10.0, 20.0):
+            got = noise_sigma(gaussian_noise(lr, sigma, rng))
+            assert got == pytest.approx(sigma, rel=0.25), (name, sigma, got)
+        grey = noise_sigma(gaussian_noise(lr, 10.0, rng, gray=True))
+        assert grey == pytest.approx(10.0, rel=0.25)
+
+
+def test_noise_sigma_kinds_and_sizes() -> None:
+    rng = np.random.default_rng(1)
+    flat = np.full((64, 64, 3), 120, np.uint8)
+    noisy = gaussian_noise(flat, 8.0, rng)
+    assert noise_sigma(noisy) == pytest.approx(8.0, rel=0.2)
+    # uint16 and float in 0..1 are read in 0..255 units; alpha is left out
+    as16 = noisy.astype(np.uint16) * 257
+    assert noise_sigma(as16) == pytest.approx(noise_sigma(noisy), rel=1e-4)
+    assert noise_sigma(noisy / 255.0) == pytest.approx(noise_sigma(noisy), rel=1e-4)
+    rgba = np.dstack([noisy, rng.integers(0, 256, (64, 64), dtype=np.uint8)])
+    assert noise_sigma(rgba) == pytest.approx(noise_sigma(noisy), rel=1e-6)
+    grey_alpha = np.dstack([noisy[:, :, 0], np.full((64, 64), 255, np.uint8)])
+    assert noise_sigma(grey_alpha) == pytest.approx(noise_sigma(noisy[:, :, 0]), rel=1e-6)
+    assert noise_sigma(np.zeros((5, 7, 3), np.uint8)) is None  # smaller than a block
+    assert noise_sigma(np.zeros((64, 64, 3), np.uint8)) is None  # all black: noise clipped
+    with pytest.raises(ValueError):
+        noise_sigma(np.zeros((16, 16, 3), np.int32))
+
+
+def test_classify_by_file_kind(tmp_path) -> None:
+    lr = _lr("108041.png")
+    rng = np.random.default_rng(2)
+    cases = {
+        "q50.jpg": (jpeg_bytes(lr, 50), "photo", "JPEG quality 50"),
+        f"q{JPEG_MAX_QUALITY}.jpg": (jpeg_bytes(lr, JPEG_MAX_QUALITY), "photo", "JPEG"),
+        "q100.jpg": (jpeg_bytes(lr, 100), "clean", "noise sigma"),
+    }
+    for name, (data, _, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+    Image.fromarray(lr).save(tmp_path / "clean.png")
+    Image.fromarray(gaussian_noise(lr, 10.0, rng)).save(tmp_path / "noise10.png")
+    cases["clean.png"] = (None, "clean", "noise sigma")
+    cases["noise10.png"] = (None, "photo", "noise sigma")
+    for name, (_, kind, why) in cases.items():
+        d = read_image(tmp_path / name)
+        got = classify(np.asarray(d.pixels), d.format, d.jpeg_quality)
+        assert got.kind == kind and why in got.reason, (name, got)
+    assert read_image(tmp_path / "q50.jpg").jpeg_quality == 50
+    assert read_image(tmp_path / "clean.png").jpeg_quality is None
+    # the threshold is the documented one
+    sigma = noise_sigma(np.asarray(read_image(tmp_path / "noise10.png").pixels))
+    assert sigma >= NOISE_SIGMA > noise_sigma(lr)
+    assert classify(None).kind == "clean"
+    assert classify(np.zeros((16, 16, 3), np.int32)).kind == "clean"  # cannot judge
+
+
+def test_model_choice_checks_and_forcing() -> None:
+    class Fake:  # only what ModelChoice reads: no model runs here
+        def __init__(self, scale: int) -> None:
+            self.scale, self.provider = scale, "cpu"
+
+    names = {"clean": "a", "photo": "b"}
+    with pytest.raises(ValueError, match="photo"):
+        ModelChoice({"clean": Fake(2)}, names)
+    with pytest.raises(ValueError, match="scales"):
+        ModelChoice({"clean": Fake(2), "photo": Fake(3)}, names)
+    with pytest.raises(ValueError, match="kind"):
+        ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="jpeg")
+    noisy = gaussian_noise(np.full((64, 64, 3), 100, np.uint8), 12.0, np.random.default_rng(0))
+    rule = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names)
+    assert rule.scale == 2 and rule.choose(noisy).kind == "photo"
+    assert rule.choose(noisy, animated=True).kind == "clean"
+    forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="clean")
+    assert forced.choose(noisy).kind == "clean"
