@@ -75,6 +75,8 @@ def main() -> int:
                     help="also ship NAME-int8.onnx, calibrated on these (training) images")
     ap.add_argument("--cpu-default", choices=["float32", "int8"], default="float32",
                     help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
+    ap.add_argument("--verify-images", type=Path, default=None,
+                    help="also verify on these images (sronnx verify --images)")
     ap.add_argument("--kind", choices=["clean", "photo"], default="clean",
                     help="the input kind the model is the default for")
     ap.add_argument("--keep-float32", action="store_true",
@@ -104,8 +106,9 @@ def main() -> int:
             export_log[precision] = subprocess.run(
                 [*sronnx, "export", str(ckpt), "-o", str(path), *extra], check=True,
                 capture_output=True, text=True).stdout.strip()
+        images = ["--images", str(args.verify_images)] if args.verify_images else []
         verify[precision] = subprocess.run(
-            [*sronnx, "verify", str(path), "--checkpoint", str(ckpt)], check=True,
+            [*sronnx, "verify", str(path), "--checkpoint", str(ckpt), *images], check=True,
             capture_output=True, text=True).stdout.strip()
     scores = score(files, scale, args.sets.split(","))
 

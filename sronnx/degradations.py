@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -478,10 +480,15 @@ class PhotoDegradation:
 
 
 #: Training degradations for `sronnx train --degradation NAME`: name -> factory.
-TRAINING: dict[str, type] = {
+#: `photo-jpeg` and `photo-noise` are `PhotoDegradation` with one branch beside the clean
+#: one: models for JPEG files and for noisy images alone.
+TRAINING: dict[str, Callable[[], Any]] = {
     "bicubic": BicubicDegradation,
     "realistic": RealisticDegradation,
     "photo": PhotoDegradation,
+    "photo-jpeg": partial(PhotoDegradation, name="photo-jpeg", clean_prob=0.1, jpeg_prob=0.9),
+    "photo-noise": partial(PhotoDegradation, name="photo-noise", clean_prob=0.1,
+                           jpeg_prob=0.0),
 }
 
 

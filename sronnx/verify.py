@@ -26,27 +26,35 @@ DEFAULT_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
 # 6.1e-4 there (H200, bench/results/cuda), a sixth of an 8-bit level.
 CUDA_FLOAT32_TOLERANCE = 1e-3
 # int8 outputs are judged by PSNR against float32: a max-abs bound says little about
-# quantization noise on random inputs far from the calibration images.
+# quantization noise. On images (--images) the floor is 30 dB. Uniform random inputs are
+# far from any image: a model trained to remove noise answers them with activations far
+# outside its calibration, so there the floor only catches a broken graph (wrong channels,
+# scales or zero points score 10-15 dB). Measured: the clean int8 files 35.8-36.4 dB on
+# random inputs, the photo ones (denoising) 27.8-28.5 (issue 12).
 INT8_MIN_PSNR_DB = 30.0
+INT8_RANDOM_MIN_PSNR_DB = 25.0
 
 
-def criterion(precision: str, runtime: str, tolerance: float | None = None
-              ) -> tuple[float | None, float | None, str]:
+def criterion(precision: str, runtime: str, tolerance: float | None = None,
+              random_input: bool = False) -> tuple[float | None, float | None, str]:
     """(max abs error, min PSNR dB, words) a comparison on `runtime` must meet.
 
     `tolerance` overrides the default bound. Defaults: float32 1e-4, or 1e-3 on
-    onnxruntime-cuda (TF32); float16 2e-2; int8 a PSNR floor against float32.
+    onnxruntime-cuda (TF32); float16 2e-2; int8 a PSNR floor against float32, 30 dB on
+    images and 25 dB on uniform random inputs (`random_input`; see INT8_RANDOM_MIN_PSNR_DB).
     """
     if tolerance is not None:
         tol, min_psnr = tolerance, None
     elif precision == "int8":
-        tol, min_psnr = None, INT8_MIN_PSNR_DB
+        tol, min_psnr = None, INT8_RANDOM_MIN_PSNR_DB if random_input else INT8_MIN_PSNR_DB
     elif precision == "float32" and runtime == "onnxruntime-cuda":
         tol, min_psnr = CUDA_FLOAT32_TOLERANCE, None
     else:
         tol, min_psnr = DEFAULT_TOLERANCE.get(precision), None
     words = (f"max abs error <= {tol:g}" if tol is not None
-             else f"PSNR against float32 >= {min_psnr:g} dB")
+             else f"PSNR against float32 >= {min_psnr:g} dB"
+             + ("" if random_input else
+                f" on images, >= {INT8_RANDOM_MIN_PSNR_DB:g} dB on random inputs"))
     return tol, min_psnr, words
 
 
@@ -150,7 +158,7 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, precision:
             return
         err = float(np.max(np.abs(got.astype(np.float64) - expected)))
         psnr = _psnr(got, expected)
-        tol, min_psnr, _ = criterion(precision, rt, tolerance)
+        tol, min_psnr, _ = criterion(precision, rt, tolerance, label.startswith("random"))
         ok = (tol is None or err <= tol) and (min_psnr is None or psnr >= min_psnr)
         results.append(Comparison(label, rt, err, psnr, ok))
 

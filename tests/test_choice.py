@@ -4,6 +4,7 @@ which model each file gets (sronnx.runtime.assess and sronnx.runtime.choice)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,39 @@ def test_model_choice_checks_and_forcing() -> None:
     assert rule.choose(noisy, animated=True).kind == "clean"
     forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="clean")
     assert forced.choose(noisy).kind == "clean"
+
+
+def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:
+    """The per-file path with a ModelChoice: each file's output is byte-identical to a run
+    of the model the rule names for it, and the result says which model and why."""
+    from sronnx.runtime.batch import run_jobs
+    from sronnx.runtime.plan import OutputOptions, plan
+    from sronnx.runtime.upscaler import Upscaler
+
+    clean = Upscaler(exported_models("rsp:channels=8,blocks=1", 2))
+    photo = Upscaler(exported_models("rsp:channels=8,blocks=2", 2))
+    rule = ModelChoice({"clean": clean, "photo": photo}, {"clean": "c", "photo": "p"})
+    lr = _lr("108041.png")[:60, :80]
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg_bytes(lr, 40))
+    Image.fromarray(lr).save(src / "b.png")
+    Image.fromarray(gaussian_noise(lr, 12.0, np.random.default_rng(0))).save(src / "c.png")
+    opts = OutputOptions(format="png")
+    want = {"a.png": ("p", "JPEG quality 40"), "b.png": ("c", "noise sigma"),
+            "c.png": ("p", "noise sigma")}
+    outs = {}
+    for name, up in (("rule", rule), ("clean", clean), ("photo", photo)):
+        results = run_jobs(up, plan([src], tmp_path / name, opts).jobs, opts)
+        assert all(r.status == "done" for r in results), results
+        outs[name] = {Path(r.output).name: Path(r.output).read_bytes() for r in results}
+        if name == "rule":
+            got = {Path(r.output).name: (r.model, r.model_reason) for r in results}
+            for file, (model, why) in want.items():
+                assert got[file][0] == model and why in got[file][1], got
+        else:
+            assert all(r.model is None for r in results)
+    for file, (model, _) in want.items():
+        other = "photo" if model == "p" else "clean"
+        assert outs["rule"][file] == outs[other][file]
+        assert outs["rule"][file] != outs["clean" if other == "photo" else "photo"][file]

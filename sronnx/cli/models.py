@@ -41,11 +41,11 @@ def _shipped_rows() -> list[dict]:
         default_on = []
         for provider in ("cpu", "cuda"):
             try:
-                if default_model_name(m.scale, provider) == m.name:
+                if default_model_name(m.scale, provider, m.kind) == m.name:
                     default_on.append(provider)
             except LookupError:
                 pass
-        row = {"name": m.name, "scale": m.scale, "precision": m.precision,
+        row = {"name": m.name, "scale": m.scale, "precision": m.precision, "kind": m.kind,
                "default_on": default_on, "path": str(m.path), "summary": m.summary}
         try:
             card = load_model(m.path).info.card
@@ -63,11 +63,14 @@ def _shipped_rows() -> list[dict]:
               help="Scale at which parameters and MACs are counted.")
 def models(as_json: bool, scale: int) -> None:
     """List architectures (parameters, MACs per output pixel, receptive field, size
-    requirement) and the shipped pretrained models."""
+    requirement), the shipped pretrained models, and the rule that picks one per file."""
     archs, shipped = _arch_rows(scale), _shipped_rows()
     if as_json:
         click.echo(json.dumps([{"kind": "architecture", **a} for a in archs]
-                              + [{"kind": "shipped", **s} for s in shipped], indent=2))
+                              + [{"kind": "shipped", **{("input_kind" if k == "kind" else k): v
+                                                        for k, v in s.items()}}
+                                 for s in shipped]
+                              + [{"kind": "rule", "text": _rule_text()}], indent=2))
         return
     click.echo(f"Architectures (counted at x{scale}; every one takes scales 2, 3, 4):")
     if archs and "params" not in archs[0]:
@@ -85,6 +88,19 @@ def models(as_json: bool, scale: int) -> None:
     for s in shipped:
         psnr = f"  val PSNR-Y {s['val_psnr_y']:.2f} dB" if s.get("val_psnr_y") else ""
         on = " and ".join(p.upper() for p in s["default_on"])
-        default = f"  default on {on}" if on else ""
+        what = "" if s["kind"] == "clean" else " for JPEG and noisy inputs"
+        default = f"  default{what} on {on}" if on else ""
         click.echo(f"  {s['name']:<14} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
                    f"{psnr}{default}  {s['path']}")
+    if any(s["kind"] == "photo" for s in shipped):
+        click.echo("Without --model, sronnx upscale picks per file (--input-kind auto):")
+        click.echo("  " + _rule_text())
+
+
+def _rule_text() -> str:
+    from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA
+
+    return (f"a JPEG of quality up to {JPEG_MAX_QUALITY} (estimated from its quantization "
+            f"tables), or an image whose estimated noise sigma is at least {NOISE_SIGMA:g} "
+            "(of 255), gets the scale's photo model; any other image, and every animation, "
+            "the clean model. --input-kind clean|photo gives every file one of them.")

@@ -33,13 +33,15 @@ import click
               show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
-@click.option("--degradation", type=click.Choice(["bicubic", "realistic", "photo"]),
+@click.option("--degradation",
+              type=click.Choice(["bicubic", "realistic", "photo", "photo-jpeg", "photo-noise"]),
               default="bicubic", show_default=True,
               help="How training LR patches are made: bicubic, the standard protocol of the "
                    "published tables; realistic, blur, a random resize filter, Gaussian or "
                    "Poisson noise and JPEG, sometimes twice; photo, a milder mix of clean, "
-                   "JPEG-compressed and noisy patches (see sronnx.degradations). With "
-                   "realistic or photo, best.pt is chosen on validation crops degraded the "
+                   "JPEG-compressed and noisy patches, photo-jpeg and photo-noise its JPEG or "
+                   "noise half alone (see sronnx.degradations). With "
+                   "any but bicubic, best.pt is chosen on validation crops degraded the "
                    "same way (seeded); the clean figure is logged beside it.")
 @click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--ckpt-every", type=click.IntRange(1), default=100, show_default=True)

@@ -81,6 +81,7 @@ def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
 
 _BLOCK = 4  # HH coefficients per block side: 8x8 pixels
 _PERCENTILE = 2.0
+_MAX_BLOCKS = 1 << 16  # blocks measured at most (4 megapixels); larger images are sampled
 # Under pure Gaussian noise of sigma, a block's RMS of n = 16 HH coefficients is about
 # sigma * (1 + z / sqrt(2 n)); its 2nd percentile (z = -2.054) is that low.
 _BIAS = 1.0 + NormalDist().inv_cdf(_PERCENTILE / 100.0) / math.sqrt(2.0 * _BLOCK * _BLOCK)
@@ -89,12 +90,13 @@ _BIAS = 1.0 + NormalDist().inv_cdf(_PERCENTILE / 100.0) / math.sqrt(2.0 * _BLOCK
 def noise_sigma(pixels: np.ndarray) -> float | None:
     """Estimated standard deviation of white noise in `pixels` (HxW or HxWxC, uint8 or
     uint16 or float in 0..1; alpha, the 2nd of two or 4th of four channels, is ignored), in
-    0..255 units.
+    0..255 units. Images over 4 megapixels are measured on evenly spaced rows of blocks.
 
     The median over the colour channels of each channel's estimate (see the module's
-    docstring). About 0.3..1.5 for clean photos, about sigma for added Gaussian noise of
-    sigma on natural images. Textured images with no flat area read high (a few of the
-    training photos downscaled x4 read 6..10 clean). None for images smaller than 8x8
+    docstring). Clean photos downscaled by the standard protocol read about 1 (median
+    over the training photos at x2; 1.8 at x4), added Gaussian noise of sigma reads about
+    sigma (median 10.9 for sigma 10). Textured images with no flat area read high: 1.4% of
+    those training photos at x2 and 5.5% at x4 read over 9.5 clean. None for images smaller than 8x8
     pixels or with fewer than 4 blocks away from black and white.
     """
     a = np.asarray(pixels)
@@ -116,6 +118,11 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     if h == 0 or w == 0:
         return None
     x = x[:h, :w]
+    rows = h // side
+    step = max(1, math.ceil(rows * (w // side) / _MAX_BLOCKS))
+    if step > 1:  # a large image: every step-th row of blocks is plenty
+        x = x.reshape(rows, side, w, -1)[::step].reshape(-1, w, x.shape[2])
+        h = x.shape[0]
     hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
     bh, bw = h // side, w // side
     energy = (hh.astype(np.float64) ** 2).reshape(bh, _BLOCK, bw, _BLOCK, -1).mean(axis=(1, 3))

@@ -1,0 +1,118 @@
+"""The evidence behind the default-model rule's thresholds (`sronnx.runtime.choice`), from
+training images only (the test sets are never used to choose them).
+
+1. JPEG quality read back from the tables (`assess.jpeg_quality`) of Pillow's files at
+   every quality 1..100.
+2. The noise estimate (`assess.noise_sigma`) on the 291 training photos downscaled by the
+   standard protocol at x2, x3 and x4: clean, and with Gaussian colour noise of sigma 3, 5
+   and 10 (seeded); percentiles and the share at or over `NOISE_SIGMA` (the share routed to
+   the photo model).
+3. Where the photo model starts to win: on the validation split the trainer holds out of
+   the 291 (`--val-fraction 0.05`, seed 0: 15 images), the PSNR-Y of the shipped photo
+   model minus the clean model's (CPU defaults), by added noise sigma, with the estimate.
+
+    python bench/rule_calibration.py > bench/results/robustness/rule_calibration.txt
+
+numpy, Pillow and onnxruntime (no torch).
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sronnx import degrade, metrics  # noqa: E402
+from sronnx.benchmark.quality import onnx_upscaler  # noqa: E402
+from sronnx.data import find_images  # noqa: E402
+from sronnx.degradations import gaussian_noise, jpeg_bytes  # noqa: E402
+from sronnx.runtime.assess import jpeg_quality, noise_sigma  # noqa: E402
+from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
+from sronnx.shipped import default_model_name, resolve_model  # noqa: E402
+
+TRAIN = ROOT.parent / "shared" / "data" / "train"
+
+
+def validation_split(files: list[Path], fraction: float = 0.05, seed: int = 0) -> list[Path]:
+    """The trainer's held-out images (`sronnx.train.trainer._split_validation`, same order
+    as `load_pairs`: sorted relative paths)."""
+    order = np.random.default_rng(seed).permutation(len(files))
+    n_val = max(1, int(round(len(files) * fraction)))
+    return [files[i] for i in sorted(order[:n_val])]
+
+
+def lr_of(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    with Image.open(path) as img:
+        lr, hr = degrade.make_pair(img.convert("RGB"), scale)
+    return np.asarray(lr), np.asarray(hr)
+
+
+def main() -> int:
+    files = sorted(find_images(TRAIN), key=lambda p: p.relative_to(TRAIN).as_posix())
+    print(f"# rule calibration: {platform.processor() or platform.machine()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}; {len(files)} training images; "
+          f"JPEG_MAX_QUALITY {JPEG_MAX_QUALITY}, NOISE_SIGMA {NOISE_SIGMA}")
+
+    print("\n## 1. JPEG quality read back from the tables, Pillow qualities 1..100")
+    lr, _ = lr_of(files[0], 2)
+    misses = []
+    for q in range(1, 101):
+        with Image.open(io.BytesIO(jpeg_bytes(lr, q))) as im:
+            got = jpeg_quality(im.quantization)
+        if got != q:
+            misses.append((q, got))
+    print(f"misses: {misses or 'none'}")
+
+    print("\n## 2. noise estimate on the training photos (0..255 units)")
+    print("| scale | added sigma | p5 | median | p95 | max | share >= NOISE_SIGMA |")
+    print("|---|---|---|---|---|---|---|")
+    for scale in (2, 3, 4):
+        rng = np.random.default_rng(scale)
+        est: dict[float, list[float]] = {0.0: [], 3.0: [], 5.0: [], 10.0: []}
+        for path in files:
+            lr, _ = lr_of(path, scale)
+            for sigma, values in est.items():
+                x = lr if sigma == 0 else gaussian_noise(lr, sigma, rng)
+                if (v := noise_sigma(x)) is not None:
+                    values.append(v)
+        for sigma, values in est.items():
+            v = np.array(values)
+            p5, p50, p95 = np.percentile(v, [5, 50, 95])
+            print(f"| x{scale} | {sigma:g} | {p5:.2f} | {p50:.2f} | {p95:.2f} | {v.max():.2f} "
+                  f"| {np.mean(v >= NOISE_SIGMA):.1%} |")
+
+    print("\n## 3. photo model minus clean model, PSNR-Y dB, on the validation split")
+    val = validation_split(files)
+    print(f"images: {', '.join(p.relative_to(TRAIN).as_posix() for p in val)}")
+    print("| scale | added sigma | estimate median (min..max) | photo - clean mean | min | max |")
+    print("|---|---|---|---|---|---|")
+    for scale in (2, 3, 4):
+        names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        run = {k: onnx_upscaler(resolve_model(n)) for k, n in names.items()}
+        for sigma in (0, 2, 4, 6, 8, 10):
+            diffs, ests = [], []
+            for i, path in enumerate(val):
+                lr, hr = lr_of(path, scale)
+                x = lr if sigma == 0 else gaussian_noise(lr, sigma, np.random.default_rng(i))
+                ests.append(noise_sigma(x))
+                img = Image.fromarray(x)
+                p = {k: metrics.psnr_y(metrics.quantize(f(img)), hr, border=scale)
+                     for k, f in run.items()}
+                diffs.append(p["photo"] - p["clean"])
+            d, e = np.array(diffs), np.array(ests, dtype=float)
+            print(f"| x{scale} | {sigma} | {np.median(e):.2f} ({e.min():.2f}..{e.max():.2f}) | "
+                  f"{d.mean():+.2f} | {d.min():+.2f} | {d.max():+.2f} |")
+        print(f"(x{scale}: {names['photo']} against {names['clean']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
