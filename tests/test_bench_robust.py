@@ -201,3 +201,38 @@ def test_plot_points_pool_datasets_and_tradeoff_keeps_clean_rows() -> None:
     assert names == ["clean", "jpeg50"]
     assert gains["m"] == pytest.approx([(1.0 + 3 * 2.0) / 4, (-1.0 + 3 * 1.0) / 4])
     assert tradeoff_points(rows) == {2: [("m (cpu)", 5.0, 31.0)]}  # degraded rows left out
+
+
+def test_default_rule_as_a_subject(tiny_set: Path, tmp_path: Path) -> None:
+    """`--models default`: per image the clean or photo shipped default, by the rule; its
+    rows say which share of the images got the photo model, and its scores are those of the
+    model each image got."""
+    from sronnx.benchmark.quality import (
+        RuleUpscaler,
+        degraded_pairs,
+        load_dataset,
+        onnx_upscaler,
+        score_pairs,
+    )
+    from sronnx.shipped import default_model_name, resolve_model
+
+    try:
+        photo = default_model_name(3, "cpu", "photo")
+    except LookupError:
+        pytest.skip("no shipped x3 photo model")
+    code, _, stderr = _bench("--models", "default", "--models", "rsp-x3-int8", "--data",
+                             str(tiny_set), "--scales", "3", "--no-speed", "--degradations",
+                             "clean,jpeg50", "--json", str(tmp_path / "r.json"))
+    assert code == 0, stderr
+    rows = json.loads((tmp_path / "r.json").read_text())
+    jpeg, clean = _row(rows, "default", "jpeg50"), _row(rows, "default", "clean")
+    assert jpeg["photo_share"] == 1.0 and jpeg["source"] == "rule"
+    assert 0.0 <= clean["photo_share"] <= 1.0
+    assert _row(rows, "rsp-x3-int8", "jpeg50")["photo_share"] is None
+    data = load_dataset(tiny_set)
+    pairs = degraded_pairs(data, 3, "jpeg50")
+    want = score_pairs(onnx_upscaler(resolve_model(photo)), pairs, 3)
+    assert jpeg["psnr_y"] == pytest.approx(np.mean([s["psnr_y"] for s in want]), abs=1e-9)
+    rule = RuleUpscaler(3)
+    score_pairs(rule, degraded_pairs(data, 3, "clean"), 3)
+    assert rule.calls == 3 and rule.photo == round(clean["photo_share"] * 3)

@@ -159,3 +159,54 @@ def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:
         other = "photo" if model == "p" else "clean"
         assert outs["rule"][file] == outs[other][file]
         assert outs["rule"][file] != outs["clean" if other == "photo" else "photo"][file]
+
+
+def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
+    """`sronnx upscale` without --model: a JPEG and a noisy PNG get the scale's photo model,
+    a clean PNG the clean one; the JSON report says which and why; --input-kind forces one;
+    --input-kind with --model is refused."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sronnx.cli import main
+    from sronnx.shipped import default_model_name
+
+    try:
+        photo = default_model_name(3, "cpu", "photo")
+    except LookupError:
+        pytest.skip("no shipped x3 photo model")
+    clean = default_model_name(3, "cpu")
+    lr = _lr("108041.png", 3)[:50, :70]
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg_bytes(lr, 50))
+    Image.fromarray(lr).save(src / "b.png")
+    Image.fromarray(gaussian_noise(lr, 10.0, np.random.default_rng(0))).save(src / "c.png")
+    runner = CliRunner()
+    r = runner.invoke(main, ["upscale", str(src), "-o", str(tmp_path / "out"), "--scale", "3",
+                             "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    assert photo in r.output and clean in r.output
+    files = {Path(f["input"]).name: f for f in json.loads((tmp_path / "r.json").read_text())
+             ["files"]}
+    assert files["a.jpg"]["model"] == photo and files["a.jpg"]["model_reason"] == \
+        "JPEG quality 50"
+    assert files["b.png"]["model"] == clean
+    assert files["c.png"]["model"] == photo and "noise sigma" in files["c.png"]["model_reason"]
+    # forced: every file the clean model, byte-identical to --model CLEAN
+    for args, name in ((["--input-kind", "clean"], "forced"), (["--model", clean], "named")):
+        r = runner.invoke(main, ["upscale", str(src), "-o", str(tmp_path / name), "--scale",
+                                 "3", *args])
+        assert r.exit_code == 0, r.output
+    for f in ("a.jpg", "b.png", "c.png"):
+        assert (tmp_path / "forced" / f).read_bytes() == (tmp_path / "named" / f).read_bytes()
+    assert (tmp_path / "forced" / "a.jpg").read_bytes() != \
+        (tmp_path / "out" / "a.jpg").read_bytes()
+    assert (tmp_path / "forced" / "b.png").read_bytes() == \
+        (tmp_path / "out" / "b.png").read_bytes()
+    r = runner.invoke(main, ["upscale", str(src), "-o", str(tmp_path / "x"), "--model", clean,
+                             "--input-kind", "photo"])
+    assert r.exit_code == 2 and "--input-kind" in r.output
+    r = runner.invoke(main, ["models"])
+    assert r.exit_code == 0 and "picks per file" in r.output and photo in r.output

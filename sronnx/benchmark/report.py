@@ -24,11 +24,11 @@ SPEED_COLUMNS = (("model", "model"), ("scale", "scale"), ("runtime", "runtime"),
 ROBUST_COLUMNS = (("model", "model"), ("scale", "scale"), ("dataset", "dataset"),
                   ("degradation", "degradation"), ("psnr_y", "PSNR-Y dB"),
                   ("ssim_y", "SSIM-Y"), ("gain_db", "gain dB"), ("worse", "worse"),
-                  ("worse_share", "worse %"), ("images", "images"), ("mse", "MSE"),
-                  ("params", "params"))
+                  ("worse_share", "worse %"), ("photo_share", "photo model %"),
+                  ("images", "images"), ("mse", "MSE"), ("params", "params"))
 _NUMERIC = {"scale", "psnr_y", "ssim_y", "mse", "images", "params", "macs_per_pixel",
             "threads", "latency_ms_p50", "latency_ms_p95", "mp_per_s", "images_per_s",
-            "gflops", "repeats", "gain_db", "worse", "worse_share"}
+            "gflops", "repeats", "gain_db", "worse", "worse_share", "photo_share"}
 
 
 def json_safe(value: Any) -> Any:
@@ -66,7 +66,7 @@ def fmt(key: str, value: Any) -> str:
         return f"{value:.6f}"
     if key == "gain_db":
         return f"{value:+.2f}"
-    if key == "worse_share":
+    if key in ("worse_share", "photo_share"):
         return f"{value:.0%}"
     if key == "params":
         return f"{value:,}"
