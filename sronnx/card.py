@@ -9,6 +9,7 @@ Metadata keys are part of the embedding contract (see README):
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,16 @@ class ModelInfo:
     path: Path
     descriptor: ModelDescriptor
     card: dict[str, Any]
+
+
+def path_name(path: str | Path | None) -> str | None:
+    """The last component of `path` (a folder or file name; POSIX or Windows separators),
+    or None for None and for paths without one ("/", ".", ".."). Cards record these rather
+    than paths: a card must not carry the paths of the machine that trained the model."""
+    if path is None:
+        return None
+    name = posixpath.basename(posixpath.normpath(str(path).replace("\\", "/")))
+    return None if name in ("", ".", "..") else name
 
 
 def metadata_to_info(path: Path, metadata: dict[str, str]) -> ModelInfo:

@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
+#: The scales sronnx trains and exports: every model upscales (no x1 restoration models).
+SCALES = (2, 3, 4)
+
+
+def scale_problem(scale: int) -> str | None:
+    """Why `scale` cannot be trained or exported (a sentence), or None when it can."""
+    if scale in SCALES:
+        return None
+    return (f"sronnx models upscale by 2, 3 or 4, not {scale}"
+            + (" (x1 restoration models are not supported)" if scale == 1 else ""))
+
 
 @dataclass(frozen=True)
 class ArchEntry:

@@ -112,6 +112,52 @@ def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
     return model
 
 
+def float32_twin_file(path: Path) -> Path | None:
+    """The float32 file an int8 file was quantized from, or None when there is none: for a
+    shipped model its shipped float32 twin (`sronnx.shipped.float32_twin`), otherwise
+    NAME.onnx beside NAME-int8.onnx when that file exists (export/ship.py writes both)."""
+    from sronnx.shipped import INT8_SUFFIX, float32_twin, shipped_models
+
+    resolved = Path(path).resolve()
+    for m in shipped_models():
+        if m.path.resolve() == resolved:
+            twin = float32_twin(m.name)
+            return twin.path if twin is not None else None
+    if path.stem.endswith(INT8_SUFFIX):
+        sibling = path.with_name(path.stem.removesuffix(INT8_SUFFIX) + path.suffix)
+        if sibling.is_file():
+            return sibling
+    return None
+
+
+def model_from_float32_twin(path: Path, info: ModelInfo) -> tuple[nn.Module, Path]:
+    """The PyTorch model of an int8 file, rebuilt from its float32 twin (`float32_twin_file`)
+    with `model_from_onnx`, and the twin's path.
+
+    The int8 file cannot give back its float32 weights, but its card keeps their hash: the
+    twin is trusted only when its own card, and the weights rebuilt from it, hash the same.
+    Raises VerifyError when there is no twin or it holds other weights.
+    """
+    from sronnx.card import ModelFileError
+    from sronnx.runtime.session import load_model
+
+    twin = float32_twin_file(path)
+    if twin is None:
+        raise VerifyError(f"{path}: a {info.card.get('precision')} model cannot give back its "
+                          "float32 weights and has no float32 twin (NAME.onnx beside "
+                          "NAME-int8.onnx); pass --checkpoint")
+    try:
+        twin_info = load_model(twin).info
+    except ModelFileError as exc:
+        raise VerifyError(f"{path}: its float32 twin is unusable: {exc}") from exc
+    if (twin_info.card.get("precision", "float32") != "float32"
+            or twin_info.descriptor.scale != info.descriptor.scale
+            or twin_info.card.get("weights_sha256") != info.card.get("weights_sha256")):
+        raise VerifyError(f"{path}: {twin} is not its float32 twin (another precision, scale "
+                          "or weights_sha256 in its card); pass --checkpoint")
+    return model_from_onnx(twin, twin_info), twin
+
+
 def test_cases(info: ModelInfo, seed: int = 0, large: int = 256) -> list[tuple[str, np.ndarray]]:
     """Random inputs at sizes unlike the export's dummy (24x20): odd, batch 2, tiny, large."""
     rng = np.random.default_rng(seed)

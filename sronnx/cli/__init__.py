@@ -47,6 +47,23 @@ def main() -> None:
     """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
 
 
+def cannot_start(message: str) -> click.ClickException:
+    """An error for a command that cannot start (bad input, a refused request): printed as
+    one line `Error: MESSAGE`, exit status 2, as click's usage errors."""
+    err = click.ClickException(message)
+    err.exit_code = 2
+    return err
+
+
+def check_scale(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """click callback for --scale: 2, 3 or 4 (None passes, for optional options)."""
+    from sronnx.registry import scale_problem
+
+    if value is not None and scale_problem(value):
+        raise click.BadParameter(scale_problem(value), ctx=ctx, param=param)
+    return value
+
+
 def require_torch(feature: str) -> None:
     """Stop with a clear message (exit 2) when the `train` extra is not installed."""
     try:

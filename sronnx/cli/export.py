@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from sronnx.cli import cannot_start, check_scale
+
 
 @click.command()
 @click.argument("checkpoint", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--arch", default=None, help="Export an architecture with its initial weights.")
-@click.option("--scale", type=click.IntRange(1, 4), default=None)
+@click.option("--scale", type=int, default=None, callback=check_scale,
+              help="2, 3 or 4, with --arch.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The .onnx file to write.")
 @click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
@@ -37,7 +40,9 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     import torch
 
     from sronnx.archs.analysis import receptive_field
+    from sronnx.card import path_name
     from sronnx.onnx_export import build_card, deployable, export_onnx
+    from sronnx.registry import scale_problem
     from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
     if (checkpoint is None) == (arch is None):
@@ -52,10 +57,15 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
             data = load_checkpoint(checkpoint)
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from exc
+        if scale_problem(int(data["scale"])):
+            raise cannot_start(f"{checkpoint}: a x{data['scale']} checkpoint; "
+                               f"{scale_problem(int(data['scale']))}")
         model = deployable(model_from_checkpoint(data))
         cfg = data.get("config", {})
+        # names only, never the paths of the machine that trained (a card travels)
         training = {
-            "checkpoint": str(checkpoint), "data": data.get("data"), "val": data.get("val"),
+            "checkpoint": path_name(checkpoint), "run": path_name(cfg.get("out")),
+            "data": path_name(data.get("data")), "val": path_name(data.get("val")),
             "steps": int(data["step"]), "train_seconds": round(float(data.get("wall_s", 0)), 1),
             # the validation PSNR of these very weights (best.pt is saved as it improves)
             "val_psnr_y": data.get("val_psnr_y"),
@@ -65,6 +75,8 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
             "degradation": data.get("degradation")
             or {"name": cfg.get("degradation", "bicubic")},
         }
+        if cfg.get("init"):  # fine-tuned from this checkpoint
+            training["init"] = path_name(cfg["init"])
         card = build_card(model, trained=True, training=training)
     else:
         if scale is None:
@@ -99,6 +111,7 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
 
     import onnx
 
+    from sronnx.card import path_name
     from sronnx.data import DataError
     from sronnx.onnx_export import export_onnx, write_model
     from sronnx.precision import (
@@ -135,7 +148,7 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
                 f"refusing to write {output}: {precision} loses {loss:.3f} dB PSNR against "
                 f"float32, more than {limit} dB (--max-psnr-loss to change, --force to write)")
         card = {**card, "precision": precision, "psnr_change_db": round(-loss, 4),
-                "calibration": {"folder": str(calib), "images": len(images)}}
+                "calibration": {"folder": path_name(calib), "images": len(images)}}
         if precision == "int8":
             card["int8"] = INT8_SCHEME
         return write_model(onnx.load(str(low)), output, card=card, descriptor=descriptor)

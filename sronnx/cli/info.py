@@ -34,11 +34,29 @@ def info(model: str, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
         return
     click.echo(f"model     {data['path']}")
-    for key, value in data["descriptor"].items():
-        click.echo(f"  {key:<18} {value}")
-    for key, value in data["card"].items():
+    for key, value in _rows(data["descriptor"], data["card"]):
         text = json.dumps(value) if isinstance(value, dict | list) else value
         click.echo(f"  {key:<18} {text}")
     for kind in ("inputs", "outputs"):
         for t in data[kind]:
             click.echo(f"  {kind[:-1]:<18} {t['name']} {t['type']} {t['shape']}")
+
+
+def _rows(descriptor: dict, card: dict) -> list[tuple[str, object]]:
+    """The descriptor's and the card's fields as (name, value) rows, each name once: arch,
+    scale and spec are in both; the spec is shown as the card's string (the form --arch
+    takes), and a card value that contradicts the descriptor gets its own `card KEY` row."""
+    rows = []
+    for key, value in descriptor.items():
+        if key == "spec" and isinstance(card.get("spec"), str):
+            value = card["spec"]
+        rows.append((key, value))
+    for key, value in card.items():
+        if key == "spec" and key in descriptor:
+            continue
+        if key in descriptor:
+            if value != descriptor[key]:
+                rows.append((f"card {key}", value))
+            continue
+        rows.append((key, value))
+    return rows

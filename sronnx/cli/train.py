@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
+from sronnx.cli import cannot_start, check_scale
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sronnx.train.trainer import RunExistsError
+
+# command-line parameter -> TrainConfig field, where the names differ
+_FIELD = {"learning_rate": "lr"}
 
 @click.command()
 @click.option("--arch", required=True, help="Architecture name or spec, e.g. cae3:act=gelu.")
-@click.option("--scale", type=click.IntRange(1, 4), required=True)
+@click.option("--scale", type=int, required=True, callback=check_scale,
+              help="2, 3 or 4 (on --resume: the run's own).")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
               help="HR-only folder, DIR with lr/ and hr/, or the study's *_low/*_high layout.")
 @click.option("--val", type=click.Path(exists=True, file_okay=False), default=None,
               help="Validation folder (default: 5% of --data held out).")
-@click.option("--steps", type=click.IntRange(1), default=None)
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Optimizer steps in all. On --resume another number changes the length: "
+                   "a cosine schedule then goes on from the current learning rate down to "
+                   "its final value (1% of --lr) at the new end, with no jump.")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="An epoch is as many patches as cover the training images once.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoints, log.jsonl, loss_curve.png.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out where it stopped.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out where it stopped, with its own settings: another "
+                   "--arch or --scale is refused, other differing options are not used (a "
+                   "warning each); --steps/--epochs, --data, --val, --device and --threads "
+                   "are taken. Without --resume a folder holding a run is refused.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from this checkpoint's weights (fine-tuning; same --arch and "
                    "--scale); the optimizer, schedule and data stream start fresh.")
@@ -60,7 +76,12 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
     from sronnx.data import DataError
     from sronnx.registry import parse_spec
     from sronnx.train.checkpoint import CheckpointError
-    from sronnx.train.trainer import Progress, TrainConfig
+    from sronnx.train.trainer import (
+        Progress,
+        ResumeMismatchError,
+        RunExistsError,
+        TrainConfig,
+    )
     from sronnx.train.trainer import train as run_training
 
     if not resume and not steps and not epochs:
@@ -93,8 +114,17 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
         if p.val and not interactive:  # not a terminal: plain lines at each validation
             click.echo(f"step {p.step}/{p.total}: {text}")
 
+    def warn(message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
     try:
-        summary = run_training(cfg, resume=resume, on_progress=show)
+        summary = run_training(cfg, resume=resume, on_progress=show,
+                               given=_given_fields(click.get_current_context()),
+                               on_warning=warn)
+    except RunExistsError as exc:
+        raise cannot_start(_run_exists_message(exc)) from exc
+    except ResumeMismatchError as exc:
+        raise cannot_start(str(exc)) from exc
     except (DataError, CheckpointError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -106,3 +136,23 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
             f"{summary['best_val_psnr_y']:.2f} dB, {summary['train_seconds']:.0f} s of training; "
             f"checkpoints in {summary['run_dir']}"
         )
+
+
+def _given_fields(ctx: click.Context) -> list[str]:
+    """The TrainConfig fields whose options were given on the command line (or through the
+    environment), as opposed to left at their defaults."""
+    from click.core import ParameterSource
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return [_FIELD.get(name, name) for name in ctx.params
+            if name not in ("resume", "quiet") and ctx.get_parameter_source(name) in given]
+
+
+def _run_exists_message(exc: RunExistsError) -> str:
+    """The refusal of a fresh run into a folder holding one (a RunExistsError)."""
+    found = ", ".join(exc.found)
+    if "last.pt" in exc.found:
+        return (f"--out {exc.folder} already holds a run ({found}): pass --resume to continue "
+                "it, or choose another --out (nothing was overwritten)")
+    return (f"--out {exc.folder} already holds a run ({found}) with no last.pt to resume "
+            "from: choose another --out, or delete those files (nothing was overwritten)")

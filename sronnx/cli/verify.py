@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("model_path", metavar="MODEL")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The training checkpoint (default: rebuild from the card and the file's "
                    "weights, trusted when their hash matches the card).")
@@ -23,9 +23,13 @@ import click
 @click.option("--no-reference", is_flag=True, help="Skip the onnx.reference evaluator run.")
 def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: float | None,
            images: str | None, no_reference: bool) -> None:
-    """Compare MODEL on ONNX Runtime with its PyTorch model on random inputs of several sizes
-    and on real images. Exit 0 when every difference is within the tolerance, 1 when not,
-    2 when verification cannot run (e.g. --provider cuda without CUDA)."""
+    """Compare MODEL (an .onnx file or a shipped model name) on ONNX Runtime with its PyTorch
+    model on random inputs of several sizes and on real images. Without --checkpoint the
+    PyTorch model is rebuilt from the file's weights; an int8 model, whose file cannot give
+    back float32 weights, from its float32 twin (the shipped NAME for NAME-int8, or
+    NAME.onnx beside NAME-int8.onnx) when the card's weights hash matches. Exit 0 when every
+    difference is within the tolerance, 1 when not, 2 when verification cannot run (e.g. an
+    unknown model, --provider cuda without CUDA)."""
     from sronnx.cli import require_torch
 
     require_torch("sronnx verify")
@@ -34,12 +38,14 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     from sronnx.card import ModelFileError
     from sronnx.onnx_export import check_onnx_file, deployable, weights_sha256
     from sronnx.runtime.session import ProviderError, load_model
+    from sronnx.shipped import resolve_model
     from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from sronnx.verify import (
         VerifyError,
         compare,
         criterion,
         image_cases,
+        model_from_float32_twin,
         model_from_onnx,
         test_cases,
     )
@@ -48,9 +54,11 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
         click.echo(f"error: {message}", err=True)
         sys.exit(code)
 
-    path = Path(model_path)
     try:
+        path = Path(resolve_model(model_path))
         loaded = load_model(path, provider)
+    except LookupError as exc:
+        stop(str(exc))
     except ProviderError as exc:
         stop(str(exc))
     except ModelFileError as exc:
@@ -70,6 +78,10 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
             if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
                 stop(f"{checkpoint}: its weights do not match the card of {path} "
                      "(different weights_sha256)", 1)
+        elif precision == "int8":
+            torch_model, twin = model_from_float32_twin(path, info)
+            source = (f"rebuilt from its float32 twin {twin} (weights hash matches both "
+                      "cards)")
         else:
             torch_model = model_from_onnx(path, info)
             source = "rebuilt from the card (weights hash matches)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,8 +22,34 @@ from torch.nn import functional as F
 from sronnx.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nchw_float
 from sronnx.degradations import TRAINING, make_training
 from sronnx.metrics import mse_rgb, psnr_y, quantize
-from sronnx.registry import create_model, format_spec, parse_spec
+from sronnx.registry import create_model, format_spec, parse_spec, scale_problem
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint
+
+#: The files that mark a folder as holding a run; a fresh run refuses such a folder.
+RUN_FILES = ("last.pt", "best.pt", "log.jsonl")
+#: Fields a resumed run takes from the command line: its length, and this machine's paths,
+#: threads and device. Every other field is the run's own.
+LOCAL_FIELDS = ("steps", "epochs", "threads", "device", "out", "data", "val")
+#: Fields that name the model being trained: a resume that asks for other values is refused.
+IDENTITY_FIELDS = ("arch", "scale")
+#: The cosine schedule ends at this fraction of --lr.
+FINAL_LR_FACTOR = 0.01
+
+
+class RunExistsError(ValueError):
+    """A fresh run was asked to write into a folder that already holds a run.
+
+    `folder` is the run folder, `found` the run files in it (names from RUN_FILES).
+    """
+
+    def __init__(self, folder: Path, found: list[str]) -> None:
+        self.folder, self.found = Path(folder), list(found)
+        super().__init__(f"{folder} already holds a run ({', '.join(found)})")
+
+
+class ResumeMismatchError(ValueError):
+    """A resume asked for another architecture or scale than the run's; the message names
+    the run's value and the given one."""
 
 
 @dataclass
@@ -93,18 +119,128 @@ def evaluate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], scale
             "val_mse": float(np.mean(mses))}
 
 
-def _lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
+@dataclass
+class LrSchedule:
+    """The learning-rate factor (times --lr) per step, as it stands after any resumes.
+
+    `total`: the length the run's schedule was made for (warmup, then cosine, step or
+    constant). `extensions`: for a cosine run resumed with another length, one
+    (start step, factor at that step, new total) per such resume: from `start` on, the
+    factor follows a new half cosine from its value there down to FINAL_LR_FACTOR at the
+    new total, so the rate never jumps. Step and constant schedules keep `total`: the step
+    schedule halves the rate every total/4 steps however long the run becomes.
+    """
+
+    total: int
+    extensions: list[tuple[int, float, int]] = field(default_factory=list)
+
+    def end(self) -> int:
+        """The step at which the schedule reaches its final value."""
+        return self.extensions[-1][2] if self.extensions else self.total
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "extensions": [list(e) for e in self.extensions]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LrSchedule:
+        return cls(int(data["total"]),
+                   [(int(s), float(f), int(e)) for s, f, e in data.get("extensions", [])])
+
+
+def _lr_factor(cfg: TrainConfig, schedule: LrSchedule) -> Callable[[int], float]:
+    total = schedule.total
+
+    def original(step: int) -> float:
         if cfg.warmup and step < cfg.warmup:
             return (step + 1) / cfg.warmup
         if cfg.schedule == "cosine":
             progress = min(step / max(total, 1), 1.0)
-            return 0.5 * (1 + math.cos(math.pi * progress)) * 0.99 + 0.01
+            return 0.5 * (1 + math.cos(math.pi * progress)) * 0.99 + FINAL_LR_FACTOR
         if cfg.schedule == "step":
             return 0.5 ** (step // max(total // 4, 1))
         return 1.0
 
+    def factor(step: int) -> float:
+        for start, start_factor, end in reversed(schedule.extensions):
+            if step >= start:
+                progress = min((step - start) / max(end - start, 1), 1.0)
+                cosine = 0.5 * (1 + math.cos(math.pi * progress))
+                return FINAL_LR_FACTOR + (start_factor - FINAL_LR_FACTOR) * cosine
+        return original(step)
+
     return factor
+
+
+def extend_schedule(cfg: TrainConfig, schedule: LrSchedule, step: int,
+                    total: int) -> LrSchedule:
+    """The schedule of a run resumed at `step` (optimizer steps done) to run `total` steps.
+
+    The same total keeps the schedule as it was (a resume is then exact). Otherwise a
+    cosine run goes on from its current factor down to FINAL_LR_FACTOR at the new total
+    (while still warming up, its cosine is simply made for the new total: it has not begun);
+    step and constant schedules are unchanged.
+    """
+    if cfg.schedule != "cosine" or total == schedule.end():
+        return schedule
+    if cfg.warmup and step < cfg.warmup and not schedule.extensions:
+        return LrSchedule(total)
+    current = _lr_factor(cfg, schedule)(step)
+    return LrSchedule(schedule.total, [*schedule.extensions, (step, current, total)])
+
+
+def _same_arch(a: str, b: str, scale: int) -> bool:
+    """Whether two spec strings name the same architecture: order, spacing and values
+    spelled out at their defaults aside (the models' full specs are compared)."""
+    try:
+        if format_spec(*parse_spec(a)) == format_spec(*parse_spec(b)):
+            return True
+        first, second = create_model(a, scale), create_model(b, scale)
+    except (ValueError, TypeError):
+        return a == b
+    return (first.arch_name, first.spec()) == (second.arch_name, second.spec())
+
+
+def resume_config(cfg: TrainConfig, saved: dict[str, Any],
+                  given: Collection[str] | None = None) -> tuple[TrainConfig, list[str]]:
+    """The configuration a resumed run goes on with, and a warning per value not taken.
+
+    The run's own configuration (`saved`, from its checkpoint) wins, except LOCAL_FIELDS
+    (steps and epochs when `cfg` gives them; paths, threads and device always). `given`:
+    the fields the caller set on purpose (None: all of them). A given arch or scale other
+    than the run's raises ResumeMismatchError naming both values; any other given field
+    that differs from the run's value gets a warning line saying the run's value is kept.
+    """
+    given = set(asdict(cfg)) if given is None else set(given)
+    saved = {"degradation": "bicubic", **saved}  # runs from before degradations existed
+    if "arch" in given and not _same_arch(cfg.arch, saved["arch"], int(saved["scale"])):
+        raise ResumeMismatchError(
+            f"--resume: the run in {cfg.out} trains --arch {saved['arch']}, not the given "
+            f"--arch {cfg.arch}; resume with the run's own --arch or choose another --out")
+    if "scale" in given and int(cfg.scale) != int(saved["scale"]):
+        raise ResumeMismatchError(
+            f"--resume: the run in {cfg.out} trains --scale {saved['scale']}, not the given "
+            f"--scale {cfg.scale}; resume with the run's own --scale or choose another --out")
+    current = asdict(cfg)
+    warnings = [
+        f"--{key.replace('_', '-')} {current[key]} is not used on resume: the run's "
+        f"{saved[key]} is kept"
+        for key in sorted(given)
+        if key in saved and key not in LOCAL_FIELDS and key not in IDENTITY_FIELDS
+        and current.get(key) != saved[key]
+    ]
+    keep = {k: v for k, v in saved.items() if k not in LOCAL_FIELDS and k in current}
+    merged = TrainConfig(**{**current, **keep, "steps": cfg.steps or saved.get("steps"),
+                            "epochs": cfg.epochs or saved.get("epochs")})
+    return merged, warnings
+
+
+def _total_steps(cfg: TrainConfig, train_pairs: list[ImagePair], patch: int) -> int:
+    """The run's length in optimizer steps: --steps, or --epochs times steps_per_epoch."""
+    if cfg.steps:
+        return cfg.steps
+    if cfg.epochs:
+        return cfg.epochs * steps_per_epoch(train_pairs, patch, cfg.batch)
+    raise ValueError("give --steps or --epochs")
 
 
 def steps_per_epoch(pairs: list[ImagePair], patch: int, batch: int) -> int:
@@ -139,8 +275,19 @@ def _batches(sampler: PatchSampler, batch: int
 
 
 def train(cfg: TrainConfig, resume: bool = False,
-          on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-    """Train (or resume) a model; returns a summary. Checkpoints: RUN/last.pt, RUN/best.pt."""
+          on_progress: Callable[[Progress], None] | None = None,
+          given: Collection[str] | None = None,
+          on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a model; returns a summary. Checkpoints: RUN/last.pt, RUN/best.pt.
+
+    A fresh run refuses a folder that holds a run (RunExistsError, before writing anything).
+    `resume` continues RUN/last.pt with the run's own configuration (`resume_config`:
+    `given` names the fields the caller set on purpose, None all; another arch or scale
+    raises ResumeMismatchError, other values not taken go to `on_warning`, one line each);
+    another length continues the learning-rate schedule without a jump (`extend_schedule`).
+    Raises ValueError for a bad configuration, DataError for unreadable data and
+    CheckpointError for an unusable checkpoint.
+    """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.device == "cuda":
@@ -155,21 +302,23 @@ def train(cfg: TrainConfig, resume: bool = False,
                          f"got {cfg.degradation!r}")
     if cfg.schedule not in ("cosine", "step", "constant"):
         raise ValueError(f"schedule must be cosine, step or constant, got {cfg.schedule!r}")
+    if scale_problem(int(cfg.scale)):
+        raise ValueError(f"scale: {scale_problem(int(cfg.scale))}")
     name, spec_kwargs = parse_spec(cfg.arch)
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
+    if not resume:
+        found = [f for f in RUN_FILES if (out / f).exists()]
+        if found:
+            raise RunExistsError(out, found)
     state = load_checkpoint(last_path) if resume and last_path.exists() else None
     if resume and state is None:
         raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
     if state is not None:
-        # The run's own configuration wins over the command line on resume, but the total
-        # length may be extended, and paths, threads and device are this machine's.
-        saved = state["config"]
-        local = ("steps", "epochs", "threads", "device", "out", "data", "val")
-        keep = {k: saved[k] for k in saved if k not in local}
-        keep.setdefault("degradation", "bicubic")  # runs from before degradations existed
-        cfg = TrainConfig(**{**asdict(cfg), **keep, "steps": cfg.steps or saved.get("steps"),
-                             "epochs": cfg.epochs or saved.get("epochs")})
+        cfg, notes = resume_config(cfg, state["config"], given)
+        for note in notes:
+            if on_warning is not None:
+                on_warning(note)
         name, spec_kwargs = parse_spec(cfg.arch)
 
     patch = cfg.patch - cfg.patch % cfg.scale
@@ -203,15 +352,20 @@ def train(cfg: TrainConfig, resume: bool = False,
         val_rng = np.random.default_rng([cfg.seed, 0x5A1])
         degraded_val = [(degradation(hr, cfg.scale, val_rng), hr) for _, hr in val_images]
 
-    if cfg.steps:
-        total = cfg.steps
-    elif cfg.epochs:
-        total = cfg.epochs * steps_per_epoch(train_pairs, patch, cfg.batch)
-    else:
-        raise ValueError("give --steps or --epochs")
+    total = _total_steps(cfg, train_pairs, patch)
+    schedule = LrSchedule(total)
+    if state is not None:
+        if "lr_schedule" in state:
+            schedule = LrSchedule.from_json(json.loads(state["lr_schedule"]))
+        else:  # runs from before: the schedule was made for the length last asked for
+            saved = state["config"]
+            schedule = LrSchedule(_total_steps(
+                TrainConfig(**{**asdict(cfg), "steps": saved.get("steps"),
+                               "epochs": saved.get("epochs")}), train_pairs, patch))
+        schedule = extend_schedule(cfg, schedule, int(state["step"]), total)
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, schedule))
     step, best, wall = 0, -math.inf, 0.0
     if state is None and cfg.init:
         start_from = load_checkpoint(Path(cfg.init))
@@ -247,6 +401,7 @@ def train(cfg: TrainConfig, resume: bool = False,
             "arch": name, "spec": model.spec(), "spec_str": spec_str, "scale": cfg.scale,
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
+            "lr_schedule": json.dumps(schedule.to_json()),
             "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
             "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": asdict(cfg),
             "degradation": degradation.describe(),
