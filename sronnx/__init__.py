@@ -1,11 +1,44 @@
 """sronnx: small super-resolution models, trained in PyTorch, run anywhere through ONNX.
 
 Importing sronnx never imports torch: the inference path needs only onnxruntime, numpy
-and Pillow.
+and Pillow. `import sronnx` stays light: the upscaling names below load onnxruntime only
+when first used.
+
+    from sronnx import Upscaler, upscale_image
+
+    big = upscale_image(Image.open("photo.png"))            # the shipped x2 model
+    up = Upscaler("rsp-x4-int8")                              # one model, many images
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# name -> the module that defines it, imported on first use (PEP 562)
+_LAZY = {
+    "Upscaler": "sronnx.runtime.upscaler",
+    "upscale_image": "sronnx.runtime.api",
+}
+
+__all__ = ["Upscaler", "__version__", "upscale_image"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sronnx.runtime.api import upscale_image
+    from sronnx.runtime.upscaler import Upscaler
+
+
+def __getattr__(name: str) -> Any:
+    """`sronnx.Upscaler` and `sronnx.upscale_image`, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sronnx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -229,7 +229,7 @@ def test_rerun_in_place_resumes_and_names_the_right_files(model: Path, tmp_path:
     assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_x2.png", "b.jpg",
                                                         "b_x2.jpg"]
     r = run(model, folder, "-o", folder, "--suffix", "_x2")
-    assert r.exit_code == 1 and "output exists" in r.output
+    assert r.exit_code == 2 and "2 outputs already exist" in r.output  # refused up front
     r = run(model, folder, "-o", folder, "--suffix", "_x2", "--overwrite")
     assert r.exit_code == 0 and "2 done" in r.output
     assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_x2.png", "b.jpg",
@@ -254,7 +254,7 @@ def test_one_input_to_a_named_output_file(model: Path, tmp_path: Path) -> None:
     with Image.open(out) as im:
         assert (im.format, im.size) == ("JPEG", (32, 24))
     assert [p.name for p in out.parent.iterdir()] == ["big.jpg"]
-    assert run(model, a, "-o", out).exit_code == 1  # exists: reported, not replaced
+    assert run(model, a, "-o", out).exit_code == 2  # exists: refused up front, not replaced
     r = run(model, a, "-o", out, "--skip-existing")
     assert r.exit_code == 0 and "1 skipped" in r.output
     r = run(model, a, "-o", tmp_path / "b.jpeg", "--format", "jpg", "--suffix", "_x2")

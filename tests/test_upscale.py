@@ -352,11 +352,15 @@ def test_existing_outputs_refused_skipped_or_replaced(model: Path, tmp_path: Pat
     out = tmp_path / "out"
     save(out / "a.png", np.zeros((5, 5, 3), np.uint8))
     r = cli(src, "-o", out, "--model", model, "--provider", "cpu")
-    assert r.exit_code == 1 and "output exists" in r.output
-    assert Image.open(out / "a.png").size == (5, 5)  # reported, not replaced
-    assert Image.open(out / "b.png").size == (60, 60)
+    # refused up front, before any work: one message, nothing replaced, nothing written
+    assert r.exit_code == 2 and "1 output already exists: " in r.output
+    assert "--skip-existing" in r.output and "--overwrite" in r.output
+    assert Image.open(out / "a.png").size == (5, 5)
+    assert not (out / "b.png").exists()
     r = cli(src, "-o", out, "--model", model, "--provider", "cpu", "--skip-existing")
-    assert r.exit_code == 0 and "0 done, 0 failed, 2 skipped" in r.output
+    assert r.exit_code == 0 and "1 done, 0 failed, 1 skipped" in r.output
+    assert Image.open(out / "a.png").size == (5, 5)
+    assert Image.open(out / "b.png").size == (60, 60)
     r = cli(src, "-o", out, "--model", model, "--provider", "cpu", "--overwrite")
     assert r.exit_code == 0 and "2 done" in r.output
     assert Image.open(out / "a.png").size == (112, 80)

@@ -6,9 +6,15 @@ decides what to print and the exit code. Nothing here imports torch or onnx.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
+import shutil
 import signal
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import NoReturn
@@ -20,47 +26,134 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM (timeout, systemd, docker stop)
 LEFT_OUT_SHOWN = 5  # entries named on the summary line; the --json report has them all
+STDIO = "-"  # as an input: one image from standard input; as -o: the output to standard output
+
+Key = tuple[str, str]  # a job as its result names it: (input, output)
 
 
 class _Progress:
-    """A progress bar (images, MP/s, time left) on a terminal, plain lines otherwise,
-    nothing with --quiet; failures always get their line."""
+    """What a run shows as it goes, always on standard error: on a terminal a bar whose
+    length is the planned output pixels (`weights`, per job key), moved as the model's tiles
+    finish, with the percentage, the time left, the files done and the output MP/s; without
+    `weights` (no image size known) the bar counts files. Not on a terminal, one plain line
+    per file; nothing with --quiet. Failures always get their line. Thread-safe: tiles are
+    reported from worker threads."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, files: int, quiet: bool,
+                 weights: dict[Key, int] | None = None) -> None:
         self.quiet = quiet
         self.interactive = not quiet and sys.stderr.isatty()
-        self.done_px = 0
+        self.files, self.files_done = files, 0
+        self.done_px = 0  # output pixels of the files written, for the summary's rate
+        self.weights = weights if weights and sum(weights.values()) > 0 else None
+        self.reported: dict[Key, int] = {}  # pixels the bar moved by, per job
+        self.bar_px = 0
+        self.lock = threading.RLock()
         self.t_start = time.perf_counter()
         self.bar = None
         if self.interactive:
-            self.bar = click.progressbar(length=total, label="upscaling", file=sys.stderr,
-                                         show_eta=True, show_pos=True,
+            length = sum(self.weights.values()) if self.weights else files
+            self.bar = click.progressbar(length=length, label="upscaling", file=sys.stderr,
+                                         show_eta=True, show_percent=True, show_pos=False,
                                          item_show_func=lambda s: s)
             self.bar.__enter__()
 
     def rate(self) -> float:
-        """Output megapixels per second so far."""
+        """Output megapixels per second of the files written so far."""
         return self.done_px / 1e6 / max(time.perf_counter() - self.t_start, 1e-9)
 
-    def __call__(self, r) -> None:
-        if r.output_size:
-            self.done_px += r.output_size[0] * r.output_size[1]
-        if r.status == "failed":
+    def _info(self) -> str:
+        """The bar's trailing text: files done and the output MP/s so far."""
+        px = self.bar_px if self.weights else self.done_px
+        rate = px / 1e6 / max(time.perf_counter() - self.t_start, 1e-9)
+        return f"{self.files_done}/{self.files} files, {rate:.1f} MP/s"
+
+    def _move(self, key: Key, pixels: int | None) -> None:
+        """Move the bar by `pixels` of job `key` (None: the rest of its planned pixels),
+        never past its planned share. Called with the lock held."""
+        if self.bar is None:
+            return
+        if self.weights is None:
+            if pixels is None:
+                self.bar.update(1, self._info())
+            return
+        room = self.weights.get(key, 0) - self.reported.get(key, 0)
+        step = room if pixels is None else min(pixels, room)
+        if step > 0:
+            self.reported[key] = self.reported.get(key, 0) + step
+            self.bar_px += step
+            self.bar.update(step, self._info())
+        elif pixels is None:  # nothing left to move: show the file count all the same
+            self.bar.current_item = self._info()
+            self.bar.render_progress()
+
+    def on_pixels(self, job, pixels: int) -> None:
+        """Output pixels of `job` finished (`sronnx.runtime.batch.PixelCallback`)."""
+        with self.lock:
+            self._move((str(job.source), str(job.output)), pixels)
+
+    def __call__(self, r, key: Key) -> None:
+        """A file's result; `key` is its job's (input, output) as planned."""
+        with self.lock:
+            self.files_done += 1
+            if r.output_size and r.status == "done":
+                self.done_px += r.output_size[0] * r.output_size[1] * (r.frames or 1)
+            if r.status == "failed":
+                if self.bar is not None:
+                    click.echo("", err=True)
+                click.echo(f"failed: {r.input}: {r.error}", err=True)
             if self.bar is not None:
-                click.echo("", err=True)
-            click.echo(f"failed: {r.input}: {r.error}", err=True)
-        if self.bar is not None:
-            self.bar.update(1, f"{self.rate():.1f} MP/s")
-        elif not self.quiet and r.status != "failed":
-            click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)", err=True)
-        if not self.quiet:
-            for note in getattr(r, "notes", ()):
-                click.echo(f"note: {r.input}: {note}", err=True)
+                self._move(key, None)
+            elif not self.quiet and r.status != "failed":
+                click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)",
+                           err=True)
+            if not self.quiet:
+                for note in getattr(r, "notes", ()):
+                    click.echo(f"note: {r.input}: {note}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+def _exists(path: Path) -> bool:
+    """Whether something (a broken symbolic link too) is at `path`; False where the name
+    itself is the problem (too long...), which the file's own run reports."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return False
+
+
+def existing_message(outputs: list[Path], shown: int = LEFT_OUT_SHOWN) -> str:
+    """The one refusal for a run whose outputs already exist (without --skip-existing or
+    --overwrite): how many, up to `shown` of them named, what to do."""
+    n = len(outputs)
+    names = ", ".join(str(p) for p in outputs[:shown])
+    if n > shown:
+        names += f" and {n - shown} more"
+    them = "them" if n != 1 else "it"
+    return (f"{n} output{'s' if n != 1 else ''} already exist{'s' if n == 1 else ''}: {names}; "
+            f"use --skip-existing to keep {them} or --overwrite to replace {them} (runs at "
+            "different scales into one folder write the same names: give each its own "
+            "--suffix, e.g. --suffix _x2)")
+
+
+def _size_text(outscale: float | None, width: int | None, height: int | None) -> str:
+    """The asked output size as the header line names it."""
+    if outscale is not None:
+        return f"x{outscale:g}"
+    if width is not None and height is not None:
+        return f"{width}x{height}"
+    return f"width {width}" if width is not None else f"height {height}"
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """-s/--outscale: a finite number above 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number", ctx, param)
+    return value
 
 
 def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipeline: bool,
@@ -270,14 +363,37 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 
 
 @click.command(cls=_ReportingCommand)
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=False, type=click.Path(path_type=Path))
+@click.option("-i", "--input", "more_inputs", multiple=True, type=click.Path(path_type=Path),
+              help="An input file or folder, besides INPUTS (repeatable); - reads one image "
+                   "from standard input.")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
                    "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that "
-                   "is not an existing folder is the output file itself.")
-@click.option("--model", default=None, help="A shipped model name or an .onnx path.")
+                   "is not an existing folder is the output file itself; - writes the one "
+                   "output to standard output (format from --format; 'same' is the input "
+                   "file's, PNG for standard input).")
+@click.option("-n", "--model", default=None,
+              help="A shipped model name (sronnx models lists them) or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
-              help="Pick the shipped model for this scale (default: 2).")
+              help="Which model: the shipped model made for this factor (2, 3 or 4); with "
+                   "--model, the factor that model must have. It does not resize the output "
+                   "on its own (that is -s/--outscale, --width, --height). Default: 2, or with "
+                   "-s/--width/--height (and no --model) the smallest shipped scale >= the "
+                   "factor asked, at most 4.")
+@click.option("-s", "--outscale", type=float, default=None, callback=_positive,
+              help="Output size factor, any positive number (1.5, 3.5, 0.5...): the model "
+                   "(--scale/--model) runs, then its result is resampled to round(w*F) x "
+                   "round(h*F), Lanczos up, area down. Without --scale and --model the model "
+                   "is the smallest shipped scale >= F, at most 4 (larger factors are "
+                   "resampled from x4).")
+@click.option("--width", type=click.IntRange(1), default=None,
+              help="Output width in pixels; alone it keeps the aspect ratio, with --height it "
+                   "gives that exact size (resampled after the model, as with -s). Without "
+                   "--scale and --model the model is chosen as for -s, for the largest factor "
+                   "any input needs.")
+@click.option("--height", type=click.IntRange(1), default=None,
+              help="Output height in pixels (see --width).")
 @click.option("--input-kind", type=click.Choice(["auto", "clean", "photo"]), default="auto",
               show_default=True,
               help="Without --model: which shipped model each file gets. auto: per file, "
@@ -285,7 +401,9 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
                    "model for the rest (sronnx models shows the rule); clean or photo: that "
                    "model for every file.")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+              show_default=True,
+              help="Where the model runs: cpu; cuda (refused, exit 2, unless the session "
+                   "really runs on CUDA); auto: CUDA when it really loads, else the CPU.")
 @click.option("--tile", type=click.IntRange(8), default=None,
               help="Largest tile side in input pixels; tiles are balanced to equal sizes "
                    "(default: 512, or the model's fixed size).")
@@ -293,11 +411,12 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Tiles of equal size per model call.")
-@click.option("--format", "fmt",
-              type=click.Choice(["same", "png", "jpg", "webp", "gif", "tiff"]),
+@click.option("--format", "--ext", "fmt",
+              type=click.Choice(["same", "auto", "png", "jpg", "jpeg", "webp", "gif", "tiff"]),
               default="same", show_default=True,
-              help="Output format: the input's own, or png (APNG for animations), jpg, webp, "
-                   "gif (a palette per frame), tiff (16-bit and float kept).")
+              help="Output format: the input's own (same, or auto), or png (APNG for "
+                   "animations), jpg (or jpeg), webp, gif (a palette per frame), tiff (16-bit "
+                   "and float kept).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,
@@ -326,31 +445,38 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--json", "report", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write a JSON report with one record per file.")
 def upscale(**kwargs: object) -> None:
-    """Upscale INPUTS (image files and/or folders) into OUTPUT.
+    """Upscale INPUTS (image files and/or folders, and -i/--input; - for one image on
+    standard input) into OUTPUT.
+
+    Outputs that already exist stop the run before any work (exit 2) unless --skip-existing
+    or --overwrite says what to do with them.
 
     Exit codes: 0 all done, 1 some files failed, 2 nothing to do or cannot start
-    (bad arguments, no input found, unusable model or provider), 130 stopped with Ctrl-C,
-    143 stopped with SIGTERM (the --json report has what was done).
+    (bad arguments, no input found, outputs exist, unusable model or provider), 130 stopped
+    with Ctrl-C, 143 stopped with SIGTERM (the --json report has what was done).
     """
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread: SIGTERM keeps its handling
         previous = None
     try:
-        _upscale(**kwargs)  # type: ignore[arg-type]
+        with contextlib.ExitStack() as cleanup:  # the scratch folder of - and -o -
+            _upscale(cleanup=cleanup, **kwargs)  # type: ignore[arg-type]
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
-            input_kind: str, provider: str, tile: int | None, tile_overlap: int | None,
-            batch: int, fmt: str,
-            quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
-            float_range: str, recursive: bool,
-            skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
-            report: Path | None) -> None:
+def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
+             more_inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
+             outscale: float | None, width: int | None, height: int | None,
+             input_kind: str, provider: str, tile: int | None, tile_overlap: int | None,
+             batch: int, fmt: str,
+             quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
+             float_range: str, recursive: bool,
+             skip_existing: bool, overwrite: bool, max_pixels: int | None,
+             threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
+             report: Path | None) -> None:
     rep = _Report(report)
     if (problem := rep.check()) is not None:
         _fail(problem)  # before any image is processed
@@ -359,49 +485,103 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             from sronnx.card import ModelFileError
             from sronnx.runtime.batch import run_jobs
             from sronnx.runtime.choice import ModelChoice
-            from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, remove_stale_parts
+            from sronnx.runtime.imageio import (
+                DEFAULT_MAX_PIXELS,
+                EXT_FORMAT,
+                FORMAT_EXT,
+                remove_stale_parts,
+            )
             from sronnx.runtime.plan import (
                 SUB_FOLDER,
                 OutputOptions,
                 PlanError,
+                image_header,
                 plan,
                 plan_file,
                 suffix_problem,
                 writes_file,
             )
+            from sronnx.runtime.resize import needed_factor, pick_scale, size_problem
             from sronnx.runtime.session import ProviderError, intended_provider, open_model
             from sronnx.runtime.upscaler import Upscaler
+            from sronnx.shipped import shipped_models
         except ImportError as exc:
             if _STOPPED:  # a C extension's initialisation turned the signal into this
                 raise _STOPPED[0] from exc
             raise
+
+        def usage(message: str) -> NoReturn:
+            rep.write(EXIT_USAGE, error=message)
+            raise click.UsageError(message)
+
+        inputs = (*inputs, *more_inputs)
+        if not inputs:
+            usage("no input given: name files or folders as INPUTS or with -i/--input "
+                  "(- reads one image from standard input)")
+        from_stdin = any(str(p) == STDIO for p in inputs)
+        to_stdout = str(outdir) == STDIO
+        if from_stdin and len(inputs) != 1:
+            usage("- (standard input) must be the only input")
+        if to_stdout and (len(inputs) != 1 or inputs[0].is_dir()):
+            usage("-o - (standard output) takes exactly one input file")
         if skip_existing and overwrite:
-            message = "--skip-existing and --overwrite exclude each other"
-            rep.write(EXIT_USAGE, error=message)
-            raise click.UsageError(message)
+            usage("--skip-existing and --overwrite exclude each other")
         if model is not None and input_kind != "auto":
-            message = ("--input-kind chooses among the shipped default models; "
-                       "it cannot go with --model")
-            rep.write(EXIT_USAGE, error=message)
-            raise click.UsageError(message)
+            usage("--input-kind chooses among the shipped default models; "
+                  "it cannot go with --model")
+        if (problem := size_problem(outscale, width, height)) is not None:
+            usage(problem)
+        fmt = {"jpeg": "jpg", "auto": "same"}.get(fmt, fmt)
         if (problem := suffix_problem(suffix)) is not None:
             _fail(problem, rep)
+        if to_stdout and _stream_isatty("stdout"):
+            _fail("-o - writes image data to standard output, which is a terminal: redirect "
+                  "it (> out.png) or pipe it", rep)
         opts = OutputOptions(fmt, quality, png_compress_level, suffix,
-                             strip_metadata=strip_metadata, float_range=float_range)
-        to_file = writes_file(outdir)
+                             strip_metadata=strip_metadata, float_range=float_range,
+                             outscale=outscale, width=width, height=height)
+        shown: dict[Key, Key] = {}  # a job's (input, output) -> as messages name them
+        if from_stdin:
+            if _stream_isatty("stdin"):
+                _fail("- reads an image from standard input, which is a terminal: pipe or "
+                      "redirect an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
+            scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="sronnx-")))
+            try:  # a file, for the readers; named "stdin", so a folder gets stdin.png
+                with open(scratch / "stdin", "wb") as fh:
+                    shutil.copyfileobj(_binary("stdin"), fh, 1 << 20)
+            except OSError as exc:
+                _fail(f"cannot read standard input: {exc.strerror or exc}", rep)
+            inputs = (scratch / "stdin",)
+        to_file = not to_stdout and writes_file(outdir)
         if to_file and (len(inputs) != 1 or inputs[0].is_dir()):
             what = "a folder goes" if len(inputs) == 1 else f"{len(inputs)} inputs go"
             _fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder "
                   f"here (to use a folder named {outdir.name}, create it first)", rep)
         try:
-            the_plan = plan_file(inputs[0], outdir, opts) if to_file else \
-                plan(inputs, outdir, opts, recursive)
+            if to_stdout:  # written to a scratch file, then copied to standard output
+                if fmt != "same":
+                    ext = FORMAT_EXT[fmt]
+                elif not from_stdin and inputs[0].suffix.lower() in EXT_FORMAT:
+                    ext = inputs[0].suffix.lower()  # the input file's own format
+                else:  # standard input has no name to go by
+                    ext = ".png"
+                scratch_out = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+                    prefix="sronnx-")))
+                the_plan = plan_file(inputs[0], scratch_out / f"out{ext}", opts)
+            elif to_file:
+                the_plan = plan_file(inputs[0], outdir, opts)
+            else:
+                the_plan = plan(inputs, outdir, opts, recursive)
         except PlanError as exc:
             rep.left_out = exc.left_out
             _fail(str(exc), rep)
         except OSError as exc:
             _fail(f"cannot list the inputs: {exc}", rep)
         jobs = the_plan.jobs
+        for j in jobs:
+            shown[(str(j.source), str(j.output))] = (STDIO if from_stdin else str(j.source),
+                                                     STDIO if to_stdout else str(j.output))
         rep.left_out, rep.planned = the_plan.left_out, len(jobs)
         left = left_out_line(the_plan.left_out)
         if not any(j.error is None for j in jobs):
@@ -416,10 +596,29 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             if _resolved(report) in {_resolved(j.output) for j in jobs}:
                 rep.usable = False
                 _fail(f"--json {report} is also an output image")
+        existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
+        if existing == "refuse":  # one refusal up front rather than a failure per file
+            found = [j.output for j in jobs if j.error is None and _exists(j.output)]
+            if found:
+                _fail(existing_message(found), rep)
+        headers: dict = {}  # job -> image_header, read only where something needs it
+
+        def header(job):
+            if job not in headers:
+                headers[job] = image_header(job.source) if job.error is None else None
+            return headers[job]
+
+        model_scale = scale
+        if model is None and scale is None and opts.resizes:
+            # the smallest shipped scale that reaches the largest factor asked, at most 4
+            factors = [f for j in jobs if (h := header(j)) is not None and
+                       (f := needed_factor(h.size, outscale, width, height)) is not None]
+            if factors:
+                model_scale = pick_scale(max(factors), (m.scale for m in shipped_models()))
         on_cpu = intended_provider(provider) == "cpu"
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
-            path, loaded = open_model(model, scale, provider, threads,
+            path, loaded = open_model(model, model_scale, provider, threads,
                                       "photo" if input_kind == "photo" else "clean")
         except (LookupError, ModelFileError, ProviderError) as exc:
             _fail(str(exc), rep)
@@ -429,7 +628,7 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
         photo = None  # with the rule: the photo model beside the clean one
         if model is None and input_kind == "auto":
             try:  # on the provider the clean model got, so both run on one
-                photo = open_model(None, scale, loaded.provider, threads, "photo")
+                photo = open_model(None, model_scale, loaded.provider, threads, "photo")
             except LookupError:  # no photo model at this scale: the clean one for all
                 photo = None
             except (ModelFileError, ProviderError) as exc:
@@ -457,17 +656,25 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
                 how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
             names = path.name if photo is None else \
                 f"{path.name} (clean inputs) / {photo[0].name} (JPEG and noisy inputs)"
-            click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}; "
-                       f"{len(jobs)} image(s) -> {outdir}", err=True)
-        folder = outdir.parent if to_file else outdir
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}", rep)
-        stale = remove_stale_parts({j.output.parent for j in jobs})
-        if stale and not quiet:
-            click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted run",
-                       err=True)
+            resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
+            size = f", resampled to {_size_text(outscale, width, height)} (Lanczos up, " \
+                   "area down)" if resampled else ""
+            where = "standard output" if to_stdout else str(outdir)
+            click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}{size}; "
+                       f"{len(jobs)} image(s) -> {where}", err=True)
+        if not to_stdout:
+            folder = outdir.parent if to_file else outdir
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}", rep)
+            stale = remove_stale_parts({j.output.parent for j in jobs})
+            if stale and not quiet:
+                click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted "
+                           "run", err=True)
+        weights = None
+        if not quiet and sys.stderr.isatty():  # the bar counts output pixels
+            weights = _pixel_weights(jobs, header, opts, up.scale, existing)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
         why, code = _stop_reason(exc)
         click.echo(f"error: {why} before any file was processed", err=True)
@@ -475,20 +682,22 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
             click.echo(f"error: {problem}", err=True)
         sys.exit(code)
 
-    progress = _Progress(len(jobs), quiet)
-    existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
+    progress = _Progress(len(jobs), quiet, weights)
     seen: list = []  # results as they come, for a report of a run that stops early
 
     def on_result(r) -> None:
+        key = (r.input, r.output)
+        r.input, r.output = shown.get(key, key)
         seen.append(r)
-        progress(r)
+        progress(r, key)
 
     stopped: str | None = None  # why the run ended before every file was processed
     code = 0
     try:
         results = run_jobs(up, jobs, opts, existing=existing,
                            max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=on_result,
-                           pipeline=pipeline, workers=workers if up.provider == "cpu" else 1)
+                           pipeline=pipeline, workers=workers if up.provider == "cpu" else 1,
+                           on_pixels=progress.on_pixels if progress.bar is not None else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended
         stopped, code = _stop_reason(exc)
     except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done
@@ -501,7 +710,7 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
     except ValueError:
         pass
     if stopped is not None:
-        order = {(str(j.source), str(j.output)): i for i, j in enumerate(jobs)}
+        order = {shown.get((str(j.source), str(j.output))): i for i, j in enumerate(jobs)}
         results = sorted(seen, key=lambda r: order.get((r.input, r.output), len(order)))
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
     elapsed = time.perf_counter() - progress.t_start
@@ -510,6 +719,10 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
     else:
         click.echo(f"error: {stopped}; {len(jobs) - len(results)} of {len(jobs)} file(s) "
                    "not processed (rerun with --skip-existing to resume)", err=True)
+    if to_stdout and stopped is None and counts["done"]:
+        if (problem := _to_stdout(jobs[0].output)) is not None:
+            click.echo(f"error: {problem}", err=True)
+            code = EXIT_FAILED_FILES
     if problem := rep.write(code, results=results, seconds=elapsed, stopped=stopped):
         click.echo(f"error: {problem}", err=True)
         code = code or EXIT_FAILED_FILES
@@ -522,3 +735,60 @@ def _upscale(inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: i
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
     sys.exit(code)
+
+
+def _binary(name: str):
+    """The byte stream under the standard stream `name` ("stdin" or "stdout")."""
+    stream = getattr(sys, name)
+    return getattr(stream, "buffer", stream)
+
+
+def _stream_isatty(name: str) -> bool:
+    """Whether the standard stream `name` ("stdin" or "stdout") is a terminal."""
+    try:
+        return bool(_binary(name).isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _to_stdout(path: Path) -> str | None:
+    """Copy the finished output at `path` to standard output; why that failed, or None. A
+    reader that went away (a closed pipe) is a failure, and standard output is then pointed at
+    /dev/null so that the interpreter's last flush does not fail again."""
+    stream = _binary("stdout")
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                stream.write(chunk)
+        stream.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return f"cannot write to standard output: {exc.strerror or exc}"
+    return None
+
+
+def _pixel_weights(jobs: list, header, opts, scale: int, existing: str) -> dict[Key, int] | None:
+    """Planned output pixels per job key, for the progress bar: from each input's header
+    (size upright, frames) and the asked output size; 0 for a job known to fail (its input
+    is missing) or to be skipped (its output exists, with --skip-existing); a file whose
+    header cannot be read counts as the mean of the others. None when no size is known (the
+    bar then counts files)."""
+    weights: dict[Key, int | None] = {}
+    for j in jobs:
+        key = (str(j.source), str(j.output))
+        if j.error is not None or (existing == "skip" and _exists(j.output)):
+            weights[key] = 0
+            continue
+        h = header(j)
+        if h is None:
+            weights[key] = None
+            continue
+        w, h_ = opts.output_size(h.size, scale)
+        weights[key] = w * h_ * h.frames
+    known = [v for v in weights.values() if v]
+    if not known:
+        return None
+    mean = sum(known) // len(known)
+    return {k: mean if v is None else v for k, v in weights.items()}

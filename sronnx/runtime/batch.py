@@ -1,5 +1,6 @@
 """Batch upscaling of planned jobs (`sronnx.runtime.plan`): the per-file path (read, model,
-tiles, write), per-file faults, results.
+tiles, resampling to an asked output size, write), per-file faults, results, and progress
+in output pixels as tiles finish.
 
 Library code: it returns results and raises; the CLI decides what to print and the exit code.
 """
@@ -33,6 +34,7 @@ from sronnx.runtime.imageio import (
 from sronnx.runtime.metadata import Metadata
 from sronnx.runtime.pil_modes import array_to_pil, pil_to_array
 from sronnx.runtime.plan import Job, OutputOptions, folder_problem
+from sronnx.runtime.resize import resize_array
 from sronnx.runtime.tiff import FloatRangeError, FloatSpan, fit_float_range, restore_float_range
 from sronnx.runtime.upscaler import Upscaler
 
@@ -78,6 +80,7 @@ class _Work:
     lossless: bool = False  # the input was a lossless WebP
     span: FloatSpan | None = None
     up: Upscaler | None = None  # the model this file runs through
+    size: tuple[int, int] | None = None  # (width, height) asked for; None: the model's own
 
 
 class _OutputFolderError(OSError):
@@ -128,6 +131,43 @@ def _output_name_problem(output: Path) -> str | None:
 
 Models = Upscaler | ModelChoice  # one model for every file, or one chosen per file
 
+# Progress of one file: called with the job and the number of its output pixels (width x
+# height, over all frames) just finished; per job the calls add up to the output's pixel
+# count once it is written in full. Called from whichever thread runs the model for that file
+# (a worker thread when files run in parallel): it must be thread-safe.
+PixelCallback = Callable[[Job, int], None]
+
+
+class _PixelCounter:
+    """Turns the model's per-call output pixels (`Upscaler.upscale_array`'s `on_tile`) into
+    final output pixels of one job: `model_total` model pixels make `final_total` output
+    pixels (they differ when the output is resampled to an asked size); the counts reported
+    are whole numbers that add up to exactly `final_total`."""
+
+    def __init__(self, job: Job, callback: PixelCallback, model_total: int,
+                 final_total: int) -> None:
+        self.job, self.callback = job, callback
+        self.model_total, self.final_total = max(model_total, 1), final_total
+        self.model_done = self.reported = 0
+
+    def __call__(self, pixels: int) -> None:
+        self.model_done = min(self.model_done + pixels, self.model_total)
+        now = self.model_done * self.final_total // self.model_total
+        if now > self.reported:
+            step, self.reported = now - self.reported, now
+            self.callback(self.job, step)
+
+
+def _counter(work: _Work, on_pixels: PixelCallback | None, frames: int,
+             size: tuple[int, int]) -> _PixelCounter | None:
+    """The tile callback for this file's model run (`size`: the input's, one frame)."""
+    if on_pixels is None or work.up is None:
+        return None
+    s = work.up.scale
+    final = work.size or (size[0] * s, size[1] * s)
+    return _PixelCounter(work.job, on_pixels, frames * size[0] * size[1] * s * s,
+                         frames * final[0] * final[1])
+
 
 def _pick(models: Models, work: _Work, pixels: np.ndarray | None, fmt: str | None = None,
           jpeg_quality: int | None = None, animated: bool = False) -> Upscaler:
@@ -167,7 +207,10 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
         decoded = read_image(job.source, max_pixels)
         work.result.input_size = decoded.size
         work.fmt = output_format(decoded.format, opts.format, job.output)
-        work.dpi = tuple(v * up.scale for v in decoded.dpi) if decoded.dpi else None
+        out_w, out_h = _asked_size(work, opts, decoded.size, up.scale)
+        w, h = decoded.size  # DPI by the real factor on each axis
+        work.dpi = (decoded.dpi[0] * out_w / w, decoded.dpi[1] * out_h / h) \
+            if decoded.dpi else None
         work.icc, work.lossless = decoded.icc_profile, decoded.lossless
         if isinstance(decoded.pixels, Image.Image):
             work.pixels, work.mode = pil_to_array(decoded.pixels)
@@ -187,16 +230,31 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
     return work
 
 
-def _infer(work: _Work) -> _Work:
-    """Stage 2: the model, tile by tile; only the input array is kept meanwhile."""
+def _asked_size(work: _Work, opts: OutputOptions, size: tuple[int, int],
+                scale: int) -> tuple[int, int]:
+    """The output size for an upright input of `size`; kept in `work.size` when it is not
+    the model's own (the output is then resampled to it after the model)."""
+    out = opts.output_size(size, scale)
+    if out != (size[0] * scale, size[1] * scale):
+        work.size = out
+    return out
+
+
+def _infer(work: _Work, on_pixels: PixelCallback | None = None) -> _Work:
+    """Stage 2: the model, tile by tile (`on_pixels` told as tiles finish), then resampling
+    to the asked size; only the input array is kept meanwhile."""
     if work.anim is not None:
-        return _infer_frames(work)
+        return _infer_frames(work, on_pixels)
     if work.pixels is None or work.up is None:
         return work
     t = time.perf_counter()
     try:
-        work.out = work.up.upscale_array(work.pixels)
+        h, w = work.pixels.shape[:2]
+        work.out = work.up.upscale_array(work.pixels,
+                                         on_tile=_counter(work, on_pixels, 1, (w, h)))
         work.pixels = None
+        if work.size is not None:
+            work.out = resize_array(work.out, work.size)
         work.result.output_size = (work.out.shape[1], work.out.shape[0])
     except Exception as exc:  # noqa: BLE001
         return _fail(work, exc)
@@ -240,17 +298,20 @@ def _decode_frames(up: Models, work: _Work, anim: Animation, opts: OutputOptions
         work.result.error = not_animated_message(work.fmt, len(anim.frames))
         return work
     work.icc, work.anim = anim.icc_profile, anim
+    _asked_size(work, opts, anim.size, up.scale)
     work.up = _pick(up, work, None, anim.format, animated=True)
     return work
 
 
-def _infer_frames(work: _Work) -> _Work:
-    """Stage 2 for an animation: every frame as a still image."""
+def _infer_frames(work: _Work, on_pixels: PixelCallback | None = None) -> _Work:
+    """Stage 2 for an animation: every frame as a still image (then resampled to the asked
+    size, frame by frame)."""
     if work.up is None:
         return work
     t = time.perf_counter()
     try:
-        work.anim = upscale_animation(work.up, work.anim)
+        count = _counter(work, on_pixels, len(work.anim.frames), work.anim.size)
+        work.anim = upscale_animation(work.up, work.anim, size=work.size, on_tile=count)
         work.result.output_size = work.anim.size
     except Exception as exc:  # noqa: BLE001
         return _fail(work, exc)
@@ -275,10 +336,12 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
 
 
 def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "refuse",
-                max_pixels: int | None = None) -> FileResult:
+                max_pixels: int | None = None,
+                on_pixels: PixelCallback | None = None) -> FileResult:
     """Upscale one file; every failure becomes a result with a reason, never an exception
-    (except KeyboardInterrupt and the like, which stop the run)."""
-    return _encode(_infer(_decode(up, job, opts, existing, max_pixels)), opts)
+    (except KeyboardInterrupt and the like, which stop the run). `on_pixels` (see
+    `PixelCallback`) hears of output pixels as the model's tiles finish."""
+    return _encode(_infer(_decode(up, job, opts, existing, max_pixels), on_pixels), opts)
 
 
 _DONE = object()
@@ -287,9 +350,16 @@ _DONE = object()
 def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
              max_pixels: int | None = None,
              on_result: Callable[[FileResult], None] | None = None,
-             pipeline: bool = True, workers: int = 1) -> list[FileResult]:
+             pipeline: bool = True, workers: int = 1,
+             on_pixels: PixelCallback | None = None) -> list[FileResult]:
     """Process every job; results come back in job order, `on_result` sees each result as
-    soon as it exists.
+    soon as it exists, and `on_pixels` (see `PixelCallback`; thread-safe) each job's output
+    pixels as the model's tiles finish (a file that fails or is skipped reports fewer or none:
+    its result says so).
+
+    With `opts.outscale`, `opts.width` or `opts.height`, each output is resampled from the
+    model's to that size (`sronnx.runtime.resize`), animations frame by frame, and its DPI
+    scaled by the real factor on each axis.
 
     With `pipeline` and one worker, decoding (one thread), inference (this thread) and
     encoding (one thread) overlap: Pillow, zlib and ONNX Runtime release the GIL. Queues
@@ -309,10 +379,12 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
 
     if not pipeline or len(jobs) < 2:
         for job in jobs:
-            emit(process_one(up, job, opts, existing=existing, max_pixels=max_pixels))
+            emit(process_one(up, job, opts, existing=existing, max_pixels=max_pixels,
+                             on_pixels=on_pixels))
         return results
     if workers > 1:
-        return _run_parallel(up, jobs, opts, existing, max_pixels, on_result, workers)
+        return _run_parallel(up, jobs, opts, existing, max_pixels, on_result, workers,
+                             on_pixels)
 
     import queue
     import threading
@@ -364,7 +436,7 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
         t.start()
     try:
         while (work := get(decoded)) is not _DONE:
-            if not put(inferred, _infer(work)):
+            if not put(inferred, _infer(work, on_pixels)):
                 break
         put(inferred, _DONE)
     except BaseException:
@@ -380,7 +452,7 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
 
 def _run_parallel(up: Models, jobs: list[Job], opts: OutputOptions, existing: str,
                   max_pixels: int | None, on_result: Callable[[FileResult], None] | None,
-                  workers: int) -> list[FileResult]:
+                  workers: int, on_pixels: PixelCallback | None = None) -> list[FileResult]:
     """`workers` threads, each processing whole files in turn (see `run_jobs`)."""
     import threading
 
@@ -398,7 +470,8 @@ def _run_parallel(up: Models, jobs: list[Job], opts: OutputOptions, existing: st
                 if item is None:
                     return
                 i, job = item
-                result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels)
+                result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels,
+                                     on_pixels=on_pixels)
                 with lock:
                     done[i] = result
                     if on_result is not None and not errors:  # a file finished is reported

@@ -39,6 +39,7 @@ animation is refused when frames x width x height is over the --max-pixels budge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -58,6 +59,7 @@ from sronnx.runtime.imageio import (
     webp_lossless,
 )
 from sronnx.runtime.palette import to_gif_palette
+from sronnx.runtime.resize import resize_array
 from sronnx.runtime.upscaler import Upscaler
 
 ANIMATED_INPUTS = frozenset({"GIF", "PNG", "WEBP"})  # Pillow formats read as animations
@@ -185,15 +187,22 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
                      default_image)
 
 
-def upscale_animation(up: Upscaler, anim: Animation) -> Animation:
+def upscale_animation(up: Upscaler, anim: Animation, *,
+                      size: tuple[int, int] | None = None,
+                      on_tile: Callable[[int], None] | None = None) -> Animation:
     """A new Animation whose frames are every frame of `anim` through `up.upscale_array`
     (as a still image: HxWx3 or HxWx4 uint8 in, `up.scale` times larger out); the playing
     information is kept. `anim.frames` is emptied as the frames are done (so inputs and
-    outputs overlap little in memory): read the file again to upscale it twice."""
+    outputs overlap little in memory): read the file again to upscale it twice.
+
+    `size` (width, height): each frame is then resampled to it (`sronnx.runtime.resize`:
+    Lanczos up, area down) before the next one runs. `on_tile` is `upscale_array`'s
+    progress callback (model output pixels per model call), over all frames."""
     todo = anim.frames
     out = []
     while todo:
-        out.append(up.upscale_array(todo.pop(0)))
+        frame = up.upscale_array(todo.pop(0), on_tile=on_tile)
+        out.append(frame if size is None else resize_array(frame, size))
     return replace(anim, frames=out)
 
 

@@ -10,6 +10,7 @@ from a 2-pixel margin, so the tiled result is exactly the untiled one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,15 +128,17 @@ def _is_grey16(mode: str) -> bool:
     return mode == "I" or mode.startswith("I;16")
 
 
-def upscale_pil(up: Upscaler, img: Image.Image) -> Image.Image:
+def upscale_pil(up: Upscaler, img: Image.Image, *,
+                on_tile: Callable[[int], None] | None = None) -> Image.Image:
     """PIL image in, PIL image of the same kind out, `up.scale` times larger (see pil_to_array
     for the kinds that change: palette to RGB(A), bilevel to L, CMYK and other colour spaces
     to RGB, a colour key to an alpha band). The ICC profile and DPI (times the scale) go into
     the result's `info`, so that `save` carries them.
 
     The pixels are taken as given: EXIF orientation is not applied (call
-    `PIL.ImageOps.exif_transpose(img)` first). An MPO (a JPEG with extra images, as some
-    cameras write) gives its first, main image, as the CLI does.
+    `PIL.ImageOps.exif_transpose(img)` first). `on_tile` is `Upscaler.upscale_array`'s
+    progress callback (output pixels written per model call). An MPO (a JPEG with extra
+    images, as some cameras write) gives its first, main image, as the CLI does.
 
     Raises ValueError, before any model call, for:
     - an animated or multi-frame image (GIF, APNG, WebP, TIFF pages; n_frames > 1): one PIL
@@ -158,7 +161,7 @@ def upscale_pil(up: Upscaler, img: Image.Image) -> Image.Image:
             "+ alpha mode); upscale the HxWx2 uint16 grey + alpha array instead: "
             "up.upscale_array(sronnx.runtime.pil_modes.pil_to_array(img)[0])")
     arr, mode = pil_to_array(img)
-    out = array_to_pil(up.upscale_array(arr), mode)
+    out = array_to_pil(up.upscale_array(arr, on_tile=on_tile), mode)
     if img.info.get("icc_profile"):
         out.info["icc_profile"] = img.info["icc_profile"]
     if img.info.get("dpi"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from sronnx.runtime.imageio import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS
+from sronnx.runtime.resize import target_size
 
 
 class PlanError(ValueError):
@@ -42,12 +43,27 @@ class Job:
 
 @dataclass(frozen=True)
 class OutputOptions:
-    format: str = "same"  # same | png | jpg | webp | gif
+    format: str = "same"  # same | png | jpg | jpeg | webp | gif | tiff
     quality: int = 95
     png_compress_level: int = 1
     suffix: str = ""
     strip_metadata: bool = False  # leave EXIF, XMP and IPTC out of the outputs
     float_range: str = "refuse"  # float pixels outside [0, 1]: refuse | clip | scale
+    # the output size, when not the model's own (`sronnx.runtime.resize.target_size`):
+    # a factor (any positive number), or a width and/or height in pixels
+    outscale: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def resizes(self) -> bool:
+        """Whether an output size other than the model's own was asked for."""
+        return self.outscale is not None or self.width is not None or self.height is not None
+
+    def output_size(self, size: tuple[int, int], scale: int) -> tuple[int, int]:
+        """The output's (width, height) for an upright input of `size` through a model of
+        `scale` (`sronnx.runtime.resize.target_size`)."""
+        return target_size(size, scale, self.outscale, self.width, self.height)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -272,26 +288,90 @@ def _header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _output_factor(output: Path, source: Path, scale: int | None) -> tuple[int | None, str]:
-    """(k, "") when the existing file `output` has the size a model of scale k (`scale`
-    when known, else any k >= 2) makes from `source`, in either orientation (EXIF
-    orientation is applied when reading); else (None, why it is not)."""
+@dataclass(frozen=True)
+class Header:
+    """What an image file's header says, no pixels decoded: its size upright (EXIF
+    orientation applied, where the header carries it) and its frame count (animated GIF,
+    APNG, WebP; 1 for everything else, a multi-page TIFF included: its first page is used)."""
+
+    width: int
+    height: int
+    frames: int = 1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def image_header(path: str | Path) -> Header | None:
+    """The `Header` of the image at `path`, or None for a file that cannot be read as one.
+    Cheap: headers only (an animated GIF's frames are counted by skipping through them
+    without decoding); a PNG's EXIF orientation is read only from an eXIf chunk before its
+    pixels. For estimates (progress, the model scale for --width/--height): the decoded
+    image is the truth."""
+    from sronnx.runtime.imageio import _own_pixel_limit
+
+    try:
+        with _own_pixel_limit():  # no bomb error on a header; warnings silenced
+            im = Image.open(path)
+        with im:
+            w, h = im.size
+            frames = 1
+            if im.format in ("GIF", "PNG", "WEBP") and getattr(im, "is_animated", False):
+                frames = int(im.n_frames)
+            orientation = None
+            if frames == 1:  # animations are not turned
+                with _own_pixel_limit():
+                    if im.format == "PNG":
+                        exif = Image.Exif()
+                        if im.info.get("exif"):
+                            exif.load(im.info["exif"])
+                    else:
+                        exif = im.getexif()
+                    orientation = exif.get(0x0112)
+            if orientation in _TRANSPOSED:
+                w, h = h, w
+            return Header(w, h, frames)
+    except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
+        pass
+    size = _header_size(Path(path))  # TIFFs that Pillow cannot open
+    return Header(*size) if size is not None else None
+
+
+def _output_factor(output: Path, source: Path, scale: int | None,
+                   opts: OutputOptions | None = None) -> tuple[bool, int | None, str]:
+    """Whether the existing file `output` has the size this run makes from `source`, in
+    either orientation (EXIF orientation is applied when reading): (True, k, "") when it is
+    k times `source` (k = `scale` when known, else any whole k >= 2); with a size request in
+    `opts` (--outscale, --width, --height, which fix the size whatever the model's scale),
+    (True, None, "") when it is that size. Else (False, None, why it is not)."""
     out_size, src_size = _header_size(output), _header_size(source)
     if out_size is None:
-        return None, "it cannot be read as an image"
+        return False, None, "it cannot be read as an image"
     if src_size is None:
-        return None, f"{source.name} cannot be read as an image"
+        return False, None, f"{source.name} cannot be read as an image"
     (ow, oh), (sw, sh) = out_size, src_size
+    if opts is not None and opts.resizes:
+        sizes = [opts.output_size(s, scale or 1) for s in ((sw, sh), (sh, sw)) if s[0] and s[1]]
+        if (ow, oh) in sizes or (oh, ow) in sizes:
+            return True, None, ""
+        return False, None, (f"{ow}x{oh} is not the size this run makes from {source.name} "
+                             f"({sizes[0][0]}x{sizes[0][1]})" if sizes else
+                             f"{source.name} is empty")
     for w, h in ((sw, sh), (sh, sw)):
         if w and h and ow % w == 0 and oh % h == 0 and ow // w == oh // h >= 2:
             k = ow // w
             if scale is None or k == scale:
-                return k, ""
-            return None, (f"it is {k} times the size of {source.name}, and this model makes "
-                          f"{scale} times")
+                return True, k, ""
+            return False, None, (f"it is {k} times the size of {source.name}, and this model "
+                                 f"makes {scale} times")
     if (ow, oh) in ((sw, sh), (sh, sw)):
-        return None, f"it is the same size as {source.name} ({sw}x{sh}), not an upscale of it"
-    return None, f"{ow}x{oh} is no multiple of {source.name}'s {sw}x{sh}"
+        return False, None, (f"it is the same size as {source.name} ({sw}x{sh}), not an "
+                             "upscale of it")
+    return False, None, f"{ow}x{oh} is no multiple of {source.name}'s {sw}x{sh}"
 
 
 def _not_earlier_output(output: Path, source: Path, why: str) -> str:
@@ -346,8 +426,9 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
     A listed file that is the planned output of another input S of this plan (a rerun into
     the input folder itself, e.g. with --suffix) is an earlier output of S, left out, when
     its header says it is k times S's size in both dimensions: k = `scale` when given, else
-    any whole k >= 2 (`Plan.require_scale` checks k once the scale is known). Any other file
-    there is an input of its own that the output would overwrite: refused.
+    any whole k >= 2 (`Plan.require_scale` checks k once the scale is known); with a size
+    request in `opts` (outscale, width, height), when it has the size that request makes from
+    S. Any other file there is an input of its own that the output would overwrite: refused.
 
     Where OUTDIR lies inside an input folder, the listing takes nothing from it (its files
     would be read again on every rerun): each file it passes over there is left out, as an
@@ -383,8 +464,9 @@ def _plan(sources: list[_Source], left_out: list[LeftOut], in_output: list[Path]
             made_by.setdefault(_resolved(out), s.path)
     for p in in_output:  # never inputs; named as earlier outputs where they are
         maker = made_by.get(_resolved(p))
-        factor = _output_factor(p, maker, scale)[0] if maker is not None else None
-        if maker is not None and factor is not None:
+        earlier, factor, _ = _output_factor(p, maker, scale, opts) if maker is not None else \
+            (False, None, "")
+        if maker is not None and earlier:
             left_out.append(LeftOut(p, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor,
                                     in_output=True))
         else:
@@ -397,8 +479,8 @@ def _plan(sources: list[_Source], left_out: list[LeftOut], in_output: list[Path]
     for s, out in zip(sources, outputs, strict=True):
         maker = made_by.get(_resolved(s.path)) if s.error is None else None
         if s.listed and maker is not None and maker != s.path:
-            factor, why = _output_factor(s.path, maker, scale)
-            if factor is None:
+            earlier, factor, why = _output_factor(s.path, maker, scale, opts)
+            if not earlier:
                 overwrites.append(_not_earlier_output(s.path, maker, why))
                 continue
             left_out.append(LeftOut(s.path, f"{EARLIER_OUTPUT} of {maker.name}", maker, factor))

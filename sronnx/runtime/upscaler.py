@@ -9,7 +9,7 @@ so no full-size float copy of the image or of the output is ever made.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,12 @@ from sronnx.runtime.tiling import Span, output_slices, plan_tiles, read_window
 # context overlap costs little, small enough that a tile's activations stay well under the
 # memory bound (bench/results/memory_6000.txt).
 DEFAULT_TILE = 512
+
+# A progress callback: called after each model call with the number of output pixels (one
+# channel's worth: rows x columns) that call wrote into the output. Per image the calls add up
+# to the output's width x height exactly. It runs in the thread that called `upscale`, so a
+# callback shared by threads (files upscaled in parallel) must be thread-safe.
+TileCallback = Callable[[int], None]
 
 
 class TileError(RuntimeError):
@@ -92,7 +98,8 @@ class Upscaler:
         m = self.model
         return m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(x)})[0]
 
-    def upscale(self, image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+    def upscale(self, image: Image.Image | np.ndarray, *,
+                on_tile: TileCallback | None = None) -> Image.Image | np.ndarray:
         """PIL in, PIL out (the same kind of image: `sronnx.runtime.pil_modes.upscale_pil`);
         array in, array out (`upscale_array`: same dtype and channels), `scale` times larger.
 
@@ -103,14 +110,18 @@ class Upscaler:
         pages: upscale whole animations with `sronnx.runtime.frames`, or one frame as
         `img.copy()` after `img.seek(k)`), for a 16-bit grey image with a colour key (PIL has
         no 16-bit grey + alpha mode: see `upscale_pil`), and for what `upscale_array` refuses.
+
+        `on_tile(pixels)`, when given, is called after each model call with the output pixels
+        it wrote (see `TileCallback`): for progress on large images.
         """
         if isinstance(image, Image.Image):
             from sronnx.runtime.pil_modes import upscale_pil
 
-            return upscale_pil(self, image)
-        return self.upscale_array(np.asarray(image))
+            return upscale_pil(self, image, on_tile=on_tile)
+        return self.upscale_array(np.asarray(image), on_tile=on_tile)
 
-    def upscale_array(self, arr: np.ndarray) -> np.ndarray:
+    def upscale_array(self, arr: np.ndarray, *,
+                      on_tile: TileCallback | None = None) -> np.ndarray:
         """HxW or HxWx1 (grey), HxWx2 (grey + alpha), HxWx3 (RGB), HxWx4 (RGBA) array ->
         the same layout and dtype, `scale` times larger.
 
@@ -121,18 +132,22 @@ class Upscaler:
         Raises ValueError for other shapes (an empty image too), other dtypes (signed, 32-bit,
         bool, ...), and float arrays with values outside [0, 1] or not finite (map HDR into
         [0, 1] first: `sronnx.runtime.tiff`'s `fit_float_range` does for `sronnx upscale
-        --float-range`)."""
+        --float-range`).
+
+        `on_tile(pixels)`, when given, is called after each model call with the number of
+        output pixels (rows x columns) it wrote; the calls add up to the output's
+        (scale * H) * (scale * W). An exception it raises stops the upscale and propagates."""
         arr = _native(np.asarray(arr))
         if np.issubdtype(arr.dtype, np.floating) and arr.size:
             lo, hi = float(np.min(arr)), float(np.max(arr))
             if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons
                 raise ValueError(f"float values from {lo:.6g} to {hi:.6g} are outside [0, 1]")
         if arr.ndim == 2:
-            return self._tiled(arr[:, :, None], colour=1, alpha=False)[:, :, 0]
+            return self._tiled(arr[:, :, None], colour=1, alpha=False, on_tile=on_tile)[:, :, 0]
         if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
             raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image array, got {arr.shape}")
         c = arr.shape[2]
-        return self._tiled(arr, colour=1 if c <= 2 else 3, alpha=c in (2, 4))
+        return self._tiled(arr, colour=1 if c <= 2 else 3, alpha=c in (2, 4), on_tile=on_tile)
 
     def upscale_rgb(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 / uint16 / float array (either byte order) -> HxWx3 of the same dtype
@@ -142,9 +157,11 @@ class Upscaler:
             raise ValueError(f"expected an HxWx3 array, got shape {rgb.shape}")
         return self._tiled(rgb, colour=3, alpha=False)
 
-    def _tiled(self, arr: np.ndarray, colour: int, alpha: bool) -> np.ndarray:
+    def _tiled(self, arr: np.ndarray, colour: int, alpha: bool,
+               on_tile: TileCallback | None = None) -> np.ndarray:
         """The tiling engine. `arr` is HxWxC with `colour` (1 or 3) colour channels then an
-        optional alpha channel; the output has the same channels and dtype."""
+        optional alpha channel; the output has the same channels and dtype. `on_tile` gets the
+        output pixels written after each model call."""
         peak = _peak(arr.dtype)
         h, w = arr.shape[:2]
         if h < 1 or w < 1:
@@ -169,6 +186,7 @@ class Upscaler:
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
             if y.shape != expect:
                 raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
+            written = 0
             for (r, c), tile_out, wnd in zip(group, y, windows, strict=True):
                 if r.cell_start >= h or c.cell_start >= w:
                     continue  # a cell of the padding only
@@ -193,6 +211,9 @@ class Upscaler:
                     lo, hi = local_range(chw, self.clamp_radius, (1, 2), hidden)
                     bounds = lo[:, rows, cols], hi[:, rows, cols]
                 out[dst] = _quantize(cell, peak, arr.dtype, bounds, s).transpose(1, 2, 0)
+                written += (r.cell_stop - r.cell_start) * (c.cell_stop - c.cell_start) * s * s
+            if on_tile is not None and written:
+                on_tile(written)
         return out
 
 
