@@ -3,10 +3,12 @@ shipped model with the real onnxruntime, so that no later model or runtime chang
 the faults back.
 
 - flat images (every 8-bit grey level; pure white, black, red, green, blue and more) come
-  back flat: within ±1 from the model itself, exactly through the upscaler;
+  back flat: within ±1 from the model itself (greys only for the photo models of issue 12,
+  which bend saturated blue by 2 or 3 levels on their own), exactly through the upscaler;
 - 16-bit inputs keep their precision (a ramp of 1000 levels keeps at least 90% of the
-  float32 model's distinct values, with steps no larger than twice float32's), an 8-bit
-  ramp keeps at least 60 of its 65 levels;
+  float32 model's distinct values, with steps no larger than twice float32's; the photo
+  models' int8 files, made for 8-bit JPEG and noisy inputs, keep steps under half an 8-bit
+  level), an 8-bit ramp keeps at least 60 of its 65 levels;
 - tiny and thin images (1x1, 1x57, 57x1) come back flat;
 - the int8 files quantize only the body: nothing on the output path.
 """

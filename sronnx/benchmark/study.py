@@ -116,7 +116,7 @@ def run_one(recipe: Recipe, variant: str, seed: int, out: Path, data: tuple[Path
             datasets: list[quality.Dataset], emit: Event) -> dict[str, Any]:
     """Train (or resume, or skip) one variant at one seed, then export and score it."""
     from sronnx.train.checkpoint import load_checkpoint
-    from sronnx.train.trainer import Progress, TrainConfig, train
+    from sronnx.train.trainer import RUN_FILES, Progress, TrainConfig, train
 
     run_dir = out / "runs" / variant / f"seed{seed}"
     label = f"{variant} seed {seed}"
@@ -137,6 +137,9 @@ def run_one(recipe: Recipe, variant: str, seed: int, out: Path, data: tuple[Path
     _write_json(marker, {"variant": variant, "spec": recipe.variants[variant], "seed": seed,
                          "train_fingerprint": train_fp})
     resume = (run_dir / "last.pt").is_file()
+    if not resume:  # killed before its first checkpoint: what it wrote is started over
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
     done_steps = int(load_checkpoint(run_dir / "last.pt")["step"]) if resume else 0
     emit(f"{label}: {'resuming from step ' + str(done_steps) if resume else 'training'} "
          f"({recipe.variants[variant]}, {recipe.budget['steps']} steps)")
