@@ -30,6 +30,7 @@ class ShippedModel:
     summary: str
     precision: str = "float32"
     kind: str = "clean"  # the input kind it is made for (sronnx.runtime.choice)
+    set5_psnr_y: float | None = None  # this file's own Set5 PSNR-Y (dB) when it shipped
 
 
 def read_index(path: Path) -> dict:
@@ -61,7 +62,8 @@ def float32_twin(name: str) -> ShippedModel | None:
 def shipped_models() -> list[ShippedModel]:
     folder, data = _index()
     return [ShippedModel(e["name"], int(e["scale"]), folder / e["file"], e.get("summary", ""),
-                         e.get("precision", "float32"), e.get("kind", "clean"))
+                         e.get("precision", "float32"), e.get("kind", "clean"),
+                         e.get("set5_psnr_y"))
             for e in data["models"]]
 
 

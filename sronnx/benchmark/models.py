@@ -30,6 +30,7 @@ class BenchModel:
     spec: str | None = None  # registry spec of an sronnx model: rebuilds it in torch
     fixed_size: tuple[int, int] | None = None  # (H, W) input of a fixed-size model
     algorithm: str | None = None  # OpenCV dnn_superres algorithm name of a peer
+    precision: str = "float32"  # the ONNX file's weights: float32, float16 or int8
 
 
 def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
@@ -50,6 +51,7 @@ def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
         macs_per_pixel=float(macs) if macs is not None else None,
         spec=card.get("spec"),
         fixed_size=tuple(d.fixed_size) if d.fixed_size else None,
+        precision=str(card.get("precision", "float32")),
     )
 
 

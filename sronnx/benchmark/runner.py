@@ -107,6 +107,9 @@ def plan(cfg: BenchConfig) -> BenchPlan:
     for m in resolve_models(cfg.models):
         if m.scale in scales:
             models.append(m)
+        elif cfg.models and m.source != "rule":  # named on the command line: refuse
+            raise BenchInputError(f"--models {m.name} is a x{m.scale} model, not among "
+                                  f"--scales {','.join(map(str, scales))}")
         else:
             notes.append(f"skipping {m.name}: scale x{m.scale} is not among --scales")
     peers: list[BenchModel] = []
@@ -210,6 +213,9 @@ def _runner(model: BenchModel, runtime: str, size: tuple[int, int],
 
         return opencv_runner(model, size, threads), threads, "OpenCV dnn_superres, CPU"
     if runtime == "torch":
+        if model.precision != "float32":  # the rebuilt network would be float32
+            raise RuntimeUnavailable(f"a {model.precision} file has no PyTorch twin (a torch "
+                                     "row would time the float32 network under its name)")
         fn, note = speed.torch_runner(model, size, threads)
         return fn, threads, f"PyTorch eager, {note}"
     if runtime == "cuda":

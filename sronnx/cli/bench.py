@@ -205,14 +205,14 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
 
 
 @bench.command("study")
-@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False),
-              default="bench/study.json", show_default=True,
-              help="The study's recipe (paths in it are relative to its `root`).")
+@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False), default=None,
+              help="The study's recipe (paths in it are relative to its `root`) [default: "
+                   "bench/study.json here, else in the sronnx checkout it runs from].")
 @click.option("--quick", is_flag=True,
               help="The recipe's quick section: the whole pipeline in about a minute (tests).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Results folder [default: the recipe's out, bench/results/study; with "
-                   "--quick a folder in the temporary directory].")
+              help="Results folder [default: ./sronnx-study, or with --quick a folder in the "
+                   "temporary directory; the committed study is --out bench/results/study].")
 @click.option("--seeds", type=click.IntRange(1), default=None,
               help="Seeds per variant (the reference keeps at least its own count).")
 @click.option("--variants", default=None, help="Comma-separated subset of the variants.")
@@ -222,7 +222,7 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
 @click.option("--plan", is_flag=True,
               help="Only time a few steps of each variant and estimate the duration.")
 @click.option("--quiet", is_flag=True, help="Only the summary.")
-def study(recipe_path: str, quick: bool, out: str | None, seeds: int | None,
+def study(recipe_path: str | None, quick: bool, out: str | None, seeds: int | None,
           variants: str | None, steps: int | None, threads: int | None, plan: bool,
           quiet: bool) -> None:
     """Train every variant of the architecture study under one budget, score and time each,
@@ -241,6 +241,10 @@ def study(recipe_path: str, quick: bool, out: str | None, seeds: int | None,
     from sronnx.benchmark.study import StudyError, estimate, run_study
     from sronnx.data import DataError
 
+    if recipe_path is None:
+        here = Path("bench/study.json")
+        checkout = Path(__file__).resolve().parents[2] / "bench" / "study.json"
+        recipe_path = str(here if here.is_file() or not checkout.is_file() else checkout)
     try:
         recipe = load_recipe(recipe_path, quick=quick, seeds=seeds, steps=steps,
                              threads=threads,
@@ -260,8 +264,9 @@ def study(recipe_path: str, quick: bool, out: str | None, seeds: int | None,
                    f"(data loading {est['data_load_s']:.0f} s per run, "
                    f"{est['run_overhead_s']:.0f} s per run assumed for export and scoring)")
         return
-    if out is None and quick:
-        out = str(Path(tempfile.gettempdir()) / "sronnx-study-quick")
+    if out is None:  # never the committed results unless asked for by name
+        out = str(Path(tempfile.gettempdir()) / "sronnx-study-quick") if quick \
+            else "sronnx-study"
     try:
         data = run_study(recipe, out, progress, _command_line("sronnx bench study"))
     except (StudyError, BenchInputError, DataError) as exc:

@@ -46,11 +46,11 @@ def _shipped_rows() -> list[dict]:
             except LookupError:
                 pass
         row = {"name": m.name, "scale": m.scale, "precision": m.precision, "kind": m.kind,
-               "default_on": default_on, "path": str(m.path), "summary": m.summary}
+               "default_on": default_on, "path": str(m.path), "file": m.path.name,
+               "set5_psnr_y": m.set5_psnr_y, "summary": m.summary}
         try:
             card = load_model(m.path).info.card
             row.update({k: card.get(k) for k in ("spec", "params", "macs_per_pixel")})
-            row["val_psnr_y"] = card.get("training", {}).get("val_psnr_y")
         except (ModelFileError, OSError) as exc:
             row["error"] = str(exc)
         rows.append(row)
@@ -61,7 +61,9 @@ def _shipped_rows() -> list[dict]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--scale", type=click.IntRange(2, 4), default=2, show_default=True,
               help="Scale at which parameters and MACs are counted.")
-def models(as_json: bool, scale: int) -> None:
+@click.option("--paths", is_flag=True,
+              help="Show each shipped file's full path (the table names the file only).")
+def models(as_json: bool, scale: int, paths: bool) -> None:
     """List architectures (parameters, MACs per output pixel, receptive field, size
     requirement), the shipped pretrained models, and the rule that picks one per file."""
     archs, shipped = _arch_rows(scale), _shipped_rows()
@@ -86,12 +88,12 @@ def models(as_json: bool, scale: int) -> None:
     if not shipped:
         click.echo("  (none)")
     for s in shipped:
-        psnr = f"  val PSNR-Y {s['val_psnr_y']:.2f} dB" if s.get("val_psnr_y") else ""
+        psnr = f"  Set5 PSNR-Y {s['set5_psnr_y']:.2f} dB" if s.get("set5_psnr_y") else ""
         on = " and ".join(p.upper() for p in s["default_on"])
         what = "" if s["kind"] == "clean" else " for JPEG and noisy inputs"
         default = f"  default{what} on {on}" if on else ""
-        click.echo(f"  {s['name']:<14} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
-                   f"{psnr}{default}  {s['path']}")
+        click.echo(f"  {s['name']:<18} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
+                   f"{psnr}{default}  {s['path'] if paths else s['file']}")
     if any(s["kind"] == "photo" for s in shipped):
         click.echo("Without --model, sronnx upscale picks per file (--input-kind auto):")
         click.echo("  " + _rule_text())
