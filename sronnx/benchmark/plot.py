@@ -27,6 +27,47 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front[::-1]
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(anchors: Sequence[tuple[float, float]], sizes: Sequence[tuple[float, float]],
+                 step: float = 8.0, rings: int = 8) -> list[tuple[float, float]]:
+    """Offsets (dx, dy) of text labels from their points so that no label box covers another
+    label or a point where that can be avoided. Units are any one length (the plot uses
+    pixels, y up). Greedy, in the given order: each label takes the first free candidate on
+    rings of `step` around its anchor (right, upper right, up, upper left, left, lower left,
+    down, lower right); when none is free it keeps the first candidate. A label box has its
+    lower left corner at anchor + offset for offsets to the right, its lower right corner for
+    offsets to the left."""
+    points = [(x - 2, y - 2, x + 2, y + 2) for x, y in anchors]
+    placed: list[Box] = []
+    out = []
+    for (x, y), (w, h) in zip(anchors, sizes, strict=True):
+        choice, box0 = None, None
+        for ring in range(1, rings + 1):
+            d = step * ring
+            for dx, dy in ((d, 0.0), (d, d), (0.0, d), (-d, d), (-d, 0.0), (-d, -d), (0.0, -d),
+                           (d, -d)):
+                left = x + dx - (w if dx < 0 else 0.0)
+                bottom = y + dy - (h / 2 if dy == 0 else h if dy < 0 else 0.0)
+                box = (left, bottom, left + w, bottom + h)
+                if box0 is None:
+                    box0 = ((dx, dy), box)
+                if not any(_overlap(box, b) for b in placed + points):
+                    choice = ((dx, dy), box)
+                    break
+            if choice is not None:
+                break
+        (offset, box) = choice if choice is not None else box0  # type: ignore[misc]
+        placed.append(box)
+        out.append(offset)
+    return out
+
+
 def tradeoff_points(rows: Sequence[Row]) -> dict[int, list[tuple[str, float, float]]]:
     """Per scale: (label, MP/s, PSNR-Y averaged over the datasets) for every speed row whose
     model has a quality row on every dataset at that scale."""
@@ -53,6 +94,30 @@ def tradeoff_points(rows: Sequence[Row]) -> dict[int, list[tuple[str, float, flo
     return dict(sorted((compared or out).items()))
 
 
+def _label_points(fig, ax, pts: list[tuple[str, float, float]], on_front: set[int]) -> None:
+    """Label every point without overlaps (`place_labels` in pixels), front points first."""
+    fig.canvas.draw()  # fixes the axes' limits and transform
+    renderer = fig.canvas.get_renderer()
+    order = sorted(range(len(pts)), key=lambda i: (i not in on_front, i))
+    anchors = [tuple(ax.transData.transform((pts[i][1], pts[i][2]))) for i in order]
+    sizes = []
+    for i in order:
+        t = ax.text(0, 0, pts[i][0], fontsize=7)
+        box = t.get_window_extent(renderer)
+        sizes.append((box.width + 2, box.height + 1))
+        t.remove()
+    to_points = 72.0 / fig.dpi
+    for i, (dx, dy) in zip(order, place_labels(anchors, sizes), strict=True):
+        label, x, y = pts[i]
+        ax.annotate(label, (x, y), textcoords="offset points",
+                    xytext=(dx * to_points, dy * to_points), fontsize=7,
+                    ha="right" if dx < 0 else "left",
+                    va="center" if dy == 0 else "top" if dy < 0 else "bottom",
+                    color="black" if i in on_front else "dimgrey",
+                    arrowprops={"arrowstyle": "-", "color": "lightgrey", "lw": 0.5}
+                    if abs(dx) + abs(dy) > 20 else None)
+
+
 def write_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
     """One panel per scale: PSNR-Y against output MP/s (log), Pareto front drawn and its
     points labelled. None when matplotlib is not installed; ValueError when no model has both
@@ -75,17 +140,14 @@ def write_plot(rows: Sequence[Row], path: str | Path) -> Path | None:
         xy = [(x, y) for _, x, y in pts]
         front = pareto_front(xy)
         on_front = set(front)
-        for i, (label, x, y) in enumerate(pts):
+        for i, (_, x, y) in enumerate(pts):
             ax.scatter([x], [y], s=60 if i in on_front else 25,
                        marker="o" if i in on_front else "x",
                        color="tab:red" if i in on_front else "tab:grey", zorder=3)
-            # models at one PSNR on several runtimes: stagger their labels
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4 - 9 * (i % 3)),
-                        fontsize=7,
-                        color="black" if i in on_front else "dimgrey")
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color="tab:red",
                 alpha=0.6, label="Pareto front")
         ax.set_xscale("log")
+        _label_points(fig, ax, pts, on_front)
         ax.set_xlabel("throughput (output megapixels / s)")
         ax.set_ylabel(f"PSNR-Y (dB), mean of {', '.join(datasets)}")
         ax.set_title(f"x{scale}")
