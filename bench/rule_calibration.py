@@ -7,6 +7,9 @@ training images only (the test sets are never used to choose them).
    standard protocol at x2, x3 and x4: clean, and with Gaussian colour noise of sigma 3, 5
    and 10 (seeded); percentiles and the share at or over `NOISE_SIGMA` (the share routed to
    the photo model).
+2b. The JPEG blocking measure (`assess.blockiness`) on the same photos, clean and after a
+   JPEG round trip at quality 95, 75, 50 and 30 written back losslessly; the share at or
+   over `BLOCKINESS` (routed to the photo model as a JPEG saved again as PNG).
 3. Where the photo model starts to win: on the validation split the trainer holds out of
    the 291 (`--val-fraction 0.05`, seed 0: 15 images), the PSNR-Y of the shipped photo
    model minus the clean model's (CPU defaults), by added noise sigma, with the estimate.
@@ -34,8 +37,8 @@ from sronnx import degrade, metrics  # noqa: E402
 from sronnx.benchmark.quality import onnx_upscaler  # noqa: E402
 from sronnx.data import find_images  # noqa: E402
 from sronnx.degradations import gaussian_noise, jpeg_bytes  # noqa: E402
-from sronnx.runtime.assess import jpeg_quality, noise_sigma  # noqa: E402
-from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
+from sronnx.runtime.assess import blockiness, jpeg_quality, noise_sigma  # noqa: E402
+from sronnx.runtime.choice import BLOCKINESS, JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
 from sronnx.shipped import default_model_name, resolve_model  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "train"
@@ -59,7 +62,8 @@ def main() -> int:
     files = sorted(find_images(TRAIN), key=lambda p: p.relative_to(TRAIN).as_posix())
     print(f"# rule calibration: {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; {len(files)} training images; "
-          f"JPEG_MAX_QUALITY {JPEG_MAX_QUALITY}, NOISE_SIGMA {NOISE_SIGMA}")
+          f"JPEG_MAX_QUALITY {JPEG_MAX_QUALITY}, NOISE_SIGMA {NOISE_SIGMA}, "
+          f"BLOCKINESS {BLOCKINESS}")
 
     print("\n## 1. JPEG quality read back from the tables, Pillow qualities 1..100")
     lr, _ = lr_of(files[0], 2)
@@ -88,6 +92,26 @@ def main() -> int:
             p5, p50, p95 = np.percentile(v, [5, 50, 95])
             print(f"| x{scale} | {sigma:g} | {p5:.2f} | {p50:.2f} | {p95:.2f} | {v.max():.2f} "
                   f"| {np.mean(v >= NOISE_SIGMA):.1%} |")
+
+    print("\n## 2b. JPEG blocking on the training photos (1 = no grid)")
+    print("| scale | input | p5 | median | p95 | max | share >= BLOCKINESS |")
+    print("|---|---|---|---|---|---|---|")
+    for scale in (2, 3, 4):
+        found: dict[str, list[float]] = {"clean": [], "q95": [], "q75": [], "q50": [], "q30": []}
+        for path in files:
+            lr, _ = lr_of(path, scale)
+            for name, values in found.items():
+                x = lr
+                if name != "clean":
+                    with Image.open(io.BytesIO(jpeg_bytes(lr, int(name[1:])))) as im:
+                        x = np.asarray(im.convert("RGB"))
+                if (v := blockiness(x)) is not None:
+                    values.append(v)
+        for name, values in found.items():
+            v = np.array(values)
+            p5, p50, p95 = np.percentile(v, [5, 50, 95])
+            print(f"| x{scale} | {name} | {p5:.3f} | {p50:.3f} | {p95:.3f} | {v.max():.3f} "
+                  f"| {np.mean(v >= BLOCKINESS):.1%} |")
 
     print("\n## 3. photo model minus clean model, PSNR-Y dB, on the validation split")
     val = validation_split(files)

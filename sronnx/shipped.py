@@ -77,7 +77,11 @@ def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu",
         chosen = data.get("photo_defaults", {}).get(str(scale), {}).get(provider)
         if chosen:
             return chosen
-        raise LookupError(f"no shipped photo model for scale {scale} on {provider}")
+        have = sorted(int(k) for k, v in data.get("photo_defaults", {}).items()
+                      if v.get(provider))
+        where = f"they ship for x{', x'.join(map(str, have))}" if have else "none ship"
+        raise LookupError(f"no shipped photo model for x{scale} ({where}); use another "
+                          "--scale, or --input-kind auto or clean")
     if kind != "clean":
         raise ValueError(f"input kind must be clean or photo, got {kind!r}")
     chosen = data["defaults"].get(str(scale), {}).get(provider)

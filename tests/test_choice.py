@@ -13,7 +13,13 @@ from PIL import Image
 from sronnx import degrade
 from sronnx.degradations import gaussian_noise, jpeg_bytes
 from sronnx.runtime.assess import jpeg_quality, noise_sigma
-from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, ModelChoice, classify
+from sronnx.runtime.choice import (
+    JPEG_MAX_QUALITY,
+    NOISE_SIGMA,
+    Choice,
+    ModelChoice,
+    classify,
+)
 from sronnx.runtime.imageio import read_image
 from tests.conftest import data_dir
 
@@ -68,10 +74,17 @@ def test_noise_sigma_kinds_and_sizes() -> None:
     as16 = noisy.astype(np.uint16) * 257
     assert noise_sigma(as16) == pytest.approx(noise_sigma(noisy), rel=1e-4)
     assert noise_sigma(noisy / 255.0) == pytest.approx(noise_sigma(noisy), rel=1e-4)
-    rgba = np.dstack([noisy, rng.integers(0, 256, (64, 64), dtype=np.uint8)])
+    rgba = np.dstack([noisy, np.full((64, 64), 255, np.uint8)])
     assert noise_sigma(rgba) == pytest.approx(noise_sigma(noisy), rel=1e-6)
     grey_alpha = np.dstack([noisy[:, :, 0], np.full((64, 64), 255, np.uint8)])
     assert noise_sigma(grey_alpha) == pytest.approx(noise_sigma(noisy[:, :, 0]), rel=1e-6)
+    # colour under transparency is not judged: a clean logo on a transparent background
+    # whose hidden pixels are random
+    logo = rng.integers(0, 256, (128, 128, 4), dtype=np.uint8)
+    logo[:, :, 3] = 0
+    logo[:16, :16, :3], logo[:16, :16, 3] = (40, 160, 60), 255  # 4 of 256 blocks seen
+    assert noise_sigma(logo) < 1.0 and noise_sigma(logo[:, :, :3]) > 30
+    assert noise_sigma(np.dstack([noisy, np.zeros((64, 64), np.uint8)])) is None
     assert noise_sigma(np.zeros((5, 7, 3), np.uint8)) is None  # smaller than a block
     assert noise_sigma(np.zeros((64, 64, 3), np.uint8)) is None  # all black: noise clipped
     with pytest.raises(ValueError):
@@ -210,3 +223,38 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
     assert r.exit_code == 2 and "--input-kind" in r.output
     r = runner.invoke(main, ["models"])
     assert r.exit_code == 0 and "picks per file" in r.output and photo in r.output
+
+
+def test_blockiness_finds_jpeg_blocks_in_lossless_files(tmp_path) -> None:
+    from sronnx.runtime.assess import blockiness
+    from sronnx.runtime.choice import BLOCKINESS
+
+    lr = _lr("108041.png")
+    assert blockiness(lr) < BLOCKINESS
+    q50 = np.asarray(Image.open(io.BytesIO(jpeg_bytes(lr, 50))).convert("RGB"))
+    assert blockiness(q50) > blockiness(lr) + 0.1
+    for q in (20, 30):  # a JPEG saved again as PNG: the rule still calls it a photo
+        resaved = np.asarray(Image.open(io.BytesIO(jpeg_bytes(lr, q))).convert("RGB"))
+        assert blockiness(resaved) >= BLOCKINESS
+        Image.fromarray(resaved).save(tmp_path / f"q{q}.png")
+        d = read_image(tmp_path / f"q{q}.png")
+        got = classify(np.asarray(d.pixels), d.format, d.jpeg_quality)
+        assert got.kind == "photo" and got.reason.startswith("JPEG blocking"), got
+    # shifted off the grid by 4 pixels, the same pixels show no grid
+    shifted = np.asarray(Image.open(io.BytesIO(jpeg_bytes(lr, 30))).convert("RGB"))[4:, 4:]
+    assert blockiness(shifted) < BLOCKINESS
+    assert blockiness(lr[:15]) is None
+    transparent = np.dstack([lr, np.full(lr.shape[:2], 255, np.uint8)])
+    transparent[0, 0, 3] = 0
+    assert blockiness(transparent) is None
+
+
+def test_lossy_webp_is_a_photo(tmp_path) -> None:
+    lr = _lr("108041.png")
+    Image.fromarray(lr).save(tmp_path / "lossy.webp", quality=80)
+    Image.fromarray(lr).save(tmp_path / "lossless.webp", lossless=True)
+    lossy, lossless = read_image(tmp_path / "lossy.webp"), read_image(tmp_path / "lossless.webp")
+    assert classify(np.asarray(lossy.pixels), lossy.format, None, lossy.lossless) == \
+        Choice("photo", "lossy WebP")
+    assert classify(np.asarray(lossless.pixels), lossless.format, None,
+                    lossless.lossless).kind == "clean"

@@ -635,10 +635,16 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 _fail(str(exc), rep)
         try:
             one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
-            up = one if photo is None else ModelChoice(
-                {"clean": one,
-                 "photo": Upscaler(photo[1], tile=tile, overlap=tile_overlap, batch=batch)},
-                {"clean": path.stem, "photo": photo[0].stem})
+            if photo is not None:
+                up = ModelChoice(
+                    {"clean": one,
+                     "photo": Upscaler(photo[1], tile=tile, overlap=tile_overlap, batch=batch)},
+                    {"clean": path.stem, "photo": photo[0].stem})
+            else:  # one model for all: the report still names it, and why
+                why = ("--model" if model is not None else
+                       f"--input-kind {input_kind}" if input_kind != "auto" else
+                       f"no shipped photo model at x{one.scale}")
+                up = ModelChoice.only(one, path.stem, why)
         except ValueError as exc:
             _fail(str(exc), rep)
         if photo is not None:

@@ -14,7 +14,13 @@ numpy only; pure functions.
   near black or white (where noise is clipped), corrected for the percentile's bias under
   pure Gaussian noise. Texture raises a block's figure, never lowers it, so the flattest
   blocks measure the noise (the idea of block-based estimators such as Lee & Hoppel 1989;
-  the Haar HH detail as in Donoho & Johnstone 1994).
+  the Haar HH detail as in Donoho & Johnstone 1994). Blocks with any pixel less than fully
+  opaque are left out (colour under transparency is not what is seen).
+* `blockiness(pixels)`: how much larger the luma steps across the 8x8 grid of a JPEG
+  (between columns 7|8, 15|16, ... and the same rows) are than the steps elsewhere: about 1
+  for images that never were JPEGs, 1.3 (median) for JPEG quality 50 written again as a
+  lossless file, 1.5 for quality 30 (a "blocking effect" measure after Wang, Bovik & Evans
+  2000, reduced to its simplest ratio).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality", "noise_sigma"]
+__all__ = ["STD_CHROMINANCE", "STD_LUMINANCE", "blockiness", "jpeg_quality", "noise_sigma"]
 
 #: ITU-T T.81 Annex K, table K.1 (luminance), natural (row-major) order.
 STD_LUMINANCE = np.array([
@@ -105,6 +111,7 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     if a.ndim != 3:
         raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
     colours = 3 if a.shape[2] >= 3 else 1  # grey + alpha: the grey only
+    alpha = a[:, :, colours] if a.shape[2] in (2, 4) else None
     if a.dtype == np.uint8:
         x = a[:, :, :colours].astype(np.float32)
     elif a.dtype == np.uint16:
@@ -120,16 +127,24 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     x = x[:h, :w]
     rows = h // side
     step = max(1, math.ceil(rows * (w // side) / _MAX_BLOCKS))
+    opaque = None
+    if alpha is not None:
+        full = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "ui" else 1.0
+        opaque = alpha[:h, :w] >= full
     if step > 1:  # a large image: every step-th row of blocks is plenty
         x = x.reshape(rows, side, w, -1)[::step].reshape(-1, w, x.shape[2])
+        if opaque is not None:
+            opaque = opaque.reshape(rows, side, w)[::step].reshape(-1, w)
         h = x.shape[0]
     hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
     bh, bw = h // side, w // side
     energy = (hh.astype(np.float64) ** 2).reshape(bh, _BLOCK, bw, _BLOCK, -1).mean(axis=(1, 3))
     level = x.reshape(bh, side, bw, side, -1).mean(axis=(1, 3))
+    seen = np.ones((bh, bw), bool) if opaque is None else \
+        opaque.reshape(bh, side, bw, side).all(axis=(1, 3))
     estimates = []
     for c in range(x.shape[2]):
-        keep = (level[:, :, c] > 16.0) & (level[:, :, c] < 239.0)
+        keep = (level[:, :, c] > 16.0) & (level[:, :, c] < 239.0) & seen
         if keep.sum() < 4:
             continue
         rms = np.sqrt(energy[:, :, c][keep])
@@ -137,3 +152,29 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     if not estimates:
         return None
     return float(np.median(estimates))
+
+
+def blockiness(pixels: np.ndarray) -> float | None:
+    """The JPEG grid's blocking in `pixels` (HxW or HxWxC, as for `noise_sigma`): the mean
+    absolute luma step across the 8x8 grid lines divided by the mean step elsewhere,
+    averaged over the two directions (see the module's docstring). None for images under
+    16 pixels a side, and for images with any pixel less than fully opaque."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.dtype.kind not in "uif":
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape} {a.dtype}")
+    colours = 3 if a.shape[2] >= 3 else 1
+    if a.shape[2] in (2, 4):
+        full = np.iinfo(a.dtype).max if a.dtype.kind in "ui" else 1.0
+        if (a[:, :, colours] < full).any():
+            return None
+    if min(a.shape[:2]) < 16:
+        return None
+    x = a[:, :, :colours].astype(np.float32)
+    y = x[:, :, 0] if colours == 1 else x @ np.array([0.299, 0.587, 0.114], np.float32)
+    ratios = []
+    for steps in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+        grid = (np.arange(steps.shape[1]) % 8) == 7
+        ratios.append(float(steps[:, grid].mean()) / max(float(steps[:, ~grid].mean()), 1e-6))
+    return float(np.mean(ratios))

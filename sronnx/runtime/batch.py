@@ -170,11 +170,12 @@ def _counter(work: _Work, on_pixels: PixelCallback | None, frames: int,
 
 
 def _pick(models: Models, work: _Work, pixels: np.ndarray | None, fmt: str | None = None,
-          jpeg_quality: int | None = None, animated: bool = False) -> Upscaler:
+          jpeg_quality: int | None = None, animated: bool = False,
+          lossless: bool = False) -> Upscaler:
     """The upscaler for this file; with a ModelChoice its name and reason go in the result."""
     if isinstance(models, Upscaler):
         return models
-    choice = models.choose(pixels, fmt, jpeg_quality, animated)
+    choice = models.choose(pixels, fmt, jpeg_quality, animated, lossless)
     work.result.model = models.names[choice.kind]
     work.result.model_reason = choice.reason
     return models.upscalers[choice.kind]
@@ -222,7 +223,8 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
             work.mode = None
             work.pixels, work.span = fit_float_range(work.pixels, opts.float_range)
             work.result.notes += work.span.notes if work.span else []
-        work.up = _pick(up, work, work.pixels, decoded.format, decoded.jpeg_quality)
+        work.up = _pick(up, work, work.pixels, decoded.format, decoded.jpeg_quality,
+                        lossless=decoded.lossless)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         return _fail(work, exc)
     finally:

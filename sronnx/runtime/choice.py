@@ -12,9 +12,11 @@ The rule (`classify`), from the file alone:
 
 1. A JPEG file whose estimated quality (`assess.jpeg_quality`, from its own quantization
    tables) is at most `JPEG_MAX_QUALITY` is `photo`; above that (a nearly lossless JPEG)
-   it is judged by its noise like any other file.
-2. Any other still image is `photo` when its estimated noise (`assess.noise_sigma`, 0..255
-   units) is at least `NOISE_SIGMA`, else `clean`.
+   it is judged like any other file. A lossy WebP is `photo`.
+2. Any other still image is `photo` when it shows a JPEG's 8x8 blocking (`assess.blockiness`
+   at least `BLOCKINESS`: a JPEG saved again as PNG), or when its estimated noise
+   (`assess.noise_sigma`, 0..255 units, over its opaque blocks) is at least `NOISE_SIGMA`;
+   else `clean`.
 3. Animations are `clean` (their frames are often palette images, whose dithering is not
    noise to remove).
 
@@ -28,13 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sronnx.runtime.assess import noise_sigma
+from sronnx.runtime.assess import blockiness, noise_sigma
 
-__all__ = ["JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "ModelChoice", "classify"]
+__all__ = ["BLOCKINESS", "JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "ModelChoice",
+           "classify"]
 
 KINDS = ("clean", "photo")
 JPEG_MAX_QUALITY = 95
 NOISE_SIGMA = 6.0
+BLOCKINESS = 1.3
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,22 @@ class Choice:
 
 
 def classify(pixels: np.ndarray | None, fmt: str | None = None,
-             jpeg_quality: int | None = None) -> Choice:
+             jpeg_quality: int | None = None, lossless: bool = False) -> Choice:
     """The rule of this module for one still image: `pixels` as decoded (HxW or HxWxC,
     uint8, uint16 or float in 0..1; None: unknown, judged clean), `fmt` its file format
-    (Pillow's name, e.g. "JPEG", "PNG") and `jpeg_quality` the estimate from its tables."""
+    (Pillow's name, e.g. "JPEG", "PNG"), `jpeg_quality` the estimate from its tables and
+    `lossless` whether a WebP is lossless."""
     if fmt == "JPEG" and jpeg_quality is not None and jpeg_quality <= JPEG_MAX_QUALITY:
         return Choice("photo", f"JPEG quality {jpeg_quality}")
+    if fmt == "WEBP" and not lossless:
+        return Choice("photo", "lossy WebP")
     try:
+        blocks = blockiness(pixels) if pixels is not None else None
         sigma = noise_sigma(pixels) if pixels is not None else None
-    except ValueError:  # a pixel type the estimate does not take
-        sigma = None
+    except ValueError:  # a pixel type the estimates do not take
+        blocks = sigma = None
+    if blocks is not None and blocks >= BLOCKINESS:
+        return Choice("photo", f"JPEG blocking {blocks:.2f}")
     if sigma is None:
         return Choice("clean", "too small to judge its noise")
     if sigma >= NOISE_SIGMA:
@@ -84,6 +94,14 @@ class ModelChoice:
         self.upscalers = dict(upscalers)
         self.names = dict(names)
         self.force = force
+        self.fixed: str | None = None  # `only`: the reason every file gets
+
+    @classmethod
+    def only(cls, upscaler: object, name: str, reason: str) -> ModelChoice:
+        """One model for every file, named with `reason` in each result (e.g. "--model")."""
+        choice = cls({k: upscaler for k in KINDS}, {k: name for k in KINDS})
+        choice.fixed = reason
+        return choice
 
     @property
     def scale(self) -> int:
@@ -94,10 +112,13 @@ class ModelChoice:
         return self.upscalers["clean"].provider  # type: ignore[attr-defined]
 
     def choose(self, pixels: np.ndarray | None, fmt: str | None = None,
-               jpeg_quality: int | None = None, animated: bool = False) -> Choice:
-        """The kind for one input (forced, animation, or `classify`)."""
+               jpeg_quality: int | None = None, animated: bool = False,
+               lossless: bool = False) -> Choice:
+        """The kind for one input (one model, forced, animation, or `classify`)."""
+        if self.fixed is not None:
+            return Choice("clean", self.fixed)
         if self.force is not None:
             return Choice(self.force, "forced by --input-kind")
         if animated:
             return Choice("clean", "animation")
-        return classify(pixels, fmt, jpeg_quality)
+        return classify(pixels, fmt, jpeg_quality, lossless)
