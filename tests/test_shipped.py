@@ -23,6 +23,7 @@ SET5_FLOOR_DB = {
     "rsp-x3": 33.30, "rsp-x3-int8": 33.30,
     "rsp-x4": 31.20, "rsp-x4-int8": 31.18,
     "rsp-x3-photo": 32.10, "rsp-x3-photo-int8": 32.10,
+    "rsp-x4-photo": 30.40, "rsp-x4-photo-int8": 30.35,
 }
 # Set5 gain of PSNR-Y over bicubic on the same degraded input (sronnx.degradations.NAMED),
 # a little under what each photo file measured when it shipped (the clean models lose
@@ -30,6 +31,8 @@ SET5_FLOOR_DB = {
 PHOTO_GAIN_FLOOR_DB = {
     "rsp-x3-photo": {"jpeg50": 0.88, "noise10": 1.75},
     "rsp-x3-photo-int8": {"jpeg50": 0.88, "noise10": 1.75},
+    "rsp-x4-photo": {"jpeg50": 0.83, "noise10": 1.68},
+    "rsp-x4-photo-int8": {"jpeg50": 0.83, "noise10": 1.68},
 }
 INDEX = read_index(Path(str(resources.files("sronnx.models"))) / "index.json")
 MODELS = {m.name: m for m in shipped_models()}

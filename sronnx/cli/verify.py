@@ -87,7 +87,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
             source = "rebuilt from the card (weights hash matches)"
     except (VerifyError, CheckpointError) as exc:
         stop(str(exc))
-    cases = test_cases(info)
+    cases = test_cases(info, precision=precision)
     if images:
         cases += image_cases(Path(images), info)
     results = compare(path, torch_model, loaded.session, cases, precision, runtime,
