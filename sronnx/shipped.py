@@ -100,6 +100,9 @@ def resolve_model(model: str | Path | None, scale: int | None = None,
     if model is None:
         model = default_model_name(scale or DEFAULT_SCALE, provider, kind)
     text = str(model)
+    if not text.strip():
+        raise LookupError("empty model name: give a shipped model name (sronnx models lists "
+                          "them) or an .onnx path")
     for m in shipped_models():
         if text == m.name:
             return m.path

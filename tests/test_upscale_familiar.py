@@ -260,7 +260,7 @@ def test_size_options_are_checked(model: Path, tmp_path: Path) -> None:
     text = cli("--help").output
     flat = " ".join(text.split())
     assert "--scale INTEGER RANGE Which model:" in flat
-    assert "It does not resize the output on its own" in flat
+    assert "Alone it is also the output size" in flat
     assert "-s, --outscale FLOAT Output size factor" in flat
     assert "smallest shipped scale >= F, at most 4" in flat
 

@@ -41,7 +41,7 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sronnx")
 def main() -> None:
     """sronnx: train small super-resolution models, export them to ONNX, upscale images."""

@@ -27,6 +27,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl
 EXIT_TERMINATED = 143  # 128 + SIGTERM (timeout, systemd, docker stop)
 LEFT_OUT_SHOWN = 5  # entries named on the summary line; the --json report has them all
 STDIO = "-"  # as an input: one image from standard input; as -o: the output to standard output
+DEFAULT_MAX_OUTPUT_PIXELS = 1_000_000_000  # one gigapixel: 3 GB as 8-bit RGB, held whole
+WHOLE_IMAGE = 1 << 30  # --tile 0: a tile larger than any image, so one model call per image
 
 Key = tuple[str, str]  # a job as its result names it: (input, output)
 
@@ -156,6 +158,33 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
     return value
 
 
+class _PathParam(click.Path):
+    """click.Path that refuses an empty string, which pathlib would take as "." (the current
+    folder): `-o ""` or an input "" from an unset shell variable must not read or write there."""
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> object:
+        if isinstance(value, str) and not value:
+            self.fail("empty path (an empty string is not the current folder: write . for "
+                      "that)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _tile(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """--tile: 0 (no tiling) or at least 8 input pixels."""
+    if value is not None and 0 < value < 8:
+        raise click.BadParameter(f"{value} is too small: 0 (no tiling) or at least 8", ctx,
+                                 param)
+    return value
+
+
+def _closed(name: str) -> bool:
+    """Whether the standard stream `name` ("stdin" or "stdout") is closed: the process was
+    started without it (`<&-`, `>&-`), so Python has none (None), or it was closed since."""
+    stream = getattr(sys, name)
+    return stream is None or bool(getattr(stream, "closed", False))
+
+
 def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipeline: bool,
                  files: int) -> tuple[int, int | None]:
     """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
@@ -232,7 +261,7 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
 class _Report:
     """The --json report, written at every exit (0, 1, 2, 130) once its path is known to be
     usable; a run that cannot start gets one with its "error", no files, and what was known
-    (the model, what the listings left out)."""
+    (the model, what the listings left out). `--json -` writes it to standard output."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -241,11 +270,25 @@ class _Report:
         self.left_out: list = []
         self.planned = 0  # jobs in the plan, once there is one
 
+    @property
+    def to_stdout(self) -> bool:
+        return self.path is not None and str(self.path) == STDIO
+
+    @property
+    def name(self) -> str:
+        """The report as messages name it."""
+        return "standard output" if self.to_stdout else str(self.path)
+
     def check(self) -> str | None:
         """Why the report cannot be written where asked, found before anything runs: its
         folder is made and a file tried there (an existing report is opened for appending,
-        not changed); None when it can."""
+        not changed); standard output must be open. None when it can."""
         if self.path is None:
+            return None
+        if self.to_stdout:
+            if _closed("stdout"):
+                return "cannot write the report to standard output: it is closed"
+            self.usable = True
             return None
         path = self.path
         try:
@@ -283,15 +326,20 @@ class _Report:
         if self.path is None or not self.usable:
             return None
         counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
+        text = json.dumps({
+            **self.model, "seconds": round(seconds, 3), **counts,
+            "not_processed": self.planned - len(results), "stopped": stopped,
+            "error": error, "exit_code": code,
+            "files": [r.to_dict() for r in results],
+            "left_out": [e.to_dict() for e in self.left_out],
+        }, indent=2)
+        if self.to_stdout:
+            if (problem := _to_stdout((text + "\n").encode())) is not None:
+                return f"cannot write the report to standard output: {problem}"
+            return None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({
-                **self.model, "seconds": round(seconds, 3), **counts,
-                "not_processed": self.planned - len(results), "stopped": stopped,
-                "error": error, "exit_code": code,
-                "files": [r.to_dict() for r in results],
-                "left_out": [e.to_dict() for e in self.left_out],
-            }, indent=2))
+            self.path.write_text(text)
         except OSError as exc:
             return f"cannot write the report {self.path}: {exc.strerror or exc}"
         return None
@@ -363,11 +411,11 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 
 
 @click.command(cls=_ReportingCommand)
-@click.argument("inputs", nargs=-1, required=False, type=click.Path(path_type=Path))
-@click.option("-i", "--input", "more_inputs", multiple=True, type=click.Path(path_type=Path),
+@click.argument("inputs", nargs=-1, required=False, type=_PathParam(path_type=Path))
+@click.option("-i", "--input", "more_inputs", multiple=True, type=_PathParam(path_type=Path),
               help="An input file or folder, besides INPUTS (repeatable); - reads one image "
                    "from standard input.")
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--output", "outdir", required=True, type=_PathParam(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
                    "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that "
                    "is not an existing folder is the output file itself; - writes the one "
@@ -377,16 +425,17 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
               help="A shipped model name (sronnx models lists them) or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,
               help="Which model: the shipped model made for this factor (2, 3 or 4); with "
-                   "--model, the factor that model must have. It does not resize the output "
-                   "on its own (that is -s/--outscale, --width, --height). Default: 2, or with "
-                   "-s/--width/--height (and no --model) the smallest shipped scale >= the "
-                   "factor asked, at most 4.")
+                   "--model, the factor that model must have. Alone it is also the output "
+                   "size (--scale 3: three times as wide and high); with -s/--outscale, "
+                   "--width or --height the model's result is resampled to the size they ask. "
+                   "Default: 2, or with -s/--width/--height (and no --model) the smallest "
+                   "shipped scale >= the factor asked, at most 4.")
 @click.option("-s", "--outscale", type=float, default=None, callback=_positive,
-              help="Output size factor, any positive number (1.5, 3.5, 0.5...): the model "
-                   "(--scale/--model) runs, then its result is resampled to round(w*F) x "
-                   "round(h*F), Lanczos up, area down. Without --scale and --model the model "
-                   "is the smallest shipped scale >= F, at most 4 (larger factors are "
-                   "resampled from x4).")
+              help="Output size factor, any positive number (1.5, 3.5, 0.5...): the output is "
+                   "round(w*F) x round(h*F), the model's result resampled to it (Lanczos up, "
+                   "area down; untouched when F is the model's scale). The model is --scale's "
+                   "or --model's, else the smallest shipped scale >= F, at most 4 (larger "
+                   "factors are resampled from x4).")
 @click.option("--width", type=click.IntRange(1), default=None,
               help="Output width in pixels; alone it keeps the aspect ratio, with --height it "
                    "gives that exact size (resampled after the model, as with -s). Without "
@@ -404,19 +453,22 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
               show_default=True,
               help="Where the model runs: cpu; cuda (refused, exit 2, unless the session "
                    "really runs on CUDA); auto: CUDA when it really loads, else the CPU.")
-@click.option("--tile", type=click.IntRange(8), default=None,
-              help="Largest tile side in input pixels; tiles are balanced to equal sizes "
-                   "(default: 512, or the model's fixed size).")
+@click.option("--tile", type=click.IntRange(0), default=None, callback=_tile,
+              help="Largest tile side in input pixels (at least 8); tiles are balanced to "
+                   "equal sizes (default: 512, or the model's fixed size). 0: no tiling, the "
+                   "whole image in one model call (faster on a GPU with the memory for it; a "
+                   "model with a fixed input size still runs in its windows).")
 @click.option("--tile-overlap", type=click.IntRange(0), default=None,
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Tiles of equal size per model call.")
 @click.option("--format", "--ext", "fmt",
-              type=click.Choice(["same", "auto", "png", "jpg", "jpeg", "webp", "gif", "tiff"]),
+              type=click.Choice(["same", "auto", "png", "jpg", "jpeg", "webp", "gif", "tiff",
+                                 "tif", "bmp"], case_sensitive=False),
               default="same", show_default=True,
-              help="Output format: the input's own (same, or auto), or png (APNG for "
-                   "animations), jpg (or jpeg), webp, gif (a palette per frame), tiff (16-bit "
-                   "and float kept).")
+              help="Output format, in any case: the input's own (same, or auto), or png (APNG "
+                   "for animations), jpg (or jpeg), webp, gif (a palette per frame), tiff (or "
+                   "tif: 16-bit and float kept), bmp.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,
@@ -434,6 +486,13 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Largest input accepted, in pixels (decompression-bomb guard; "
                    "default 178956970).")
+@click.option("--max-output-pixels", type=click.IntRange(1), default=DEFAULT_MAX_OUTPUT_PIXELS,
+              show_default=True,
+              help="Largest output accepted, in pixels (width x height, times the frames of an "
+                   "animation), checked from the image headers before any work: each output is "
+                   "held in memory whole (1 gigapixel is 3 GB as 8-bit RGB, more with 16 bits "
+                   "or alpha), so a mistyped size is refused at once (exit 2) instead of "
+                   "running out of memory after minutes.")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="ONNX Runtime threads per worker [default: the CPUs / --workers].")
 @click.option("--workers", type=click.IntRange(1), default=None,
@@ -442,8 +501,11 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Overlap decoding, inference and encoding (same outputs either way).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-@click.option("--json", "report", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write a JSON report with one record per file.")
+@click.option("--json", "report", type=_PathParam(dir_okay=False, path_type=Path),
+              default=None,
+              help="Write a JSON report with one record per file (at every exit, a run that "
+                   "cannot start included); - writes it to standard output, where the image "
+                   "does not go (not with -o -).")
 def upscale(**kwargs: object) -> None:
     """Upscale INPUTS (image files and/or folders, and -i/--input; - for one image on
     standard input) into OUTPUT.
@@ -475,9 +537,13 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
              quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
              float_range: str, recursive: bool,
              skip_existing: bool, overwrite: bool, max_pixels: int | None,
-             threads: int | None, workers: int | None, pipeline: bool, quiet: bool,
+             max_output_pixels: int, threads: int | None, workers: int | None,
+             pipeline: bool, quiet: bool,
              report: Path | None) -> None:
     rep = _Report(report)
+    if rep.to_stdout and str(outdir) == STDIO:
+        _fail("--json - and -o - would both write to standard output: name a file for the "
+              "report (--json report.json)")
     if (problem := rep.check()) is not None:
         _fail(problem)  # before any image is processed
     try:
@@ -531,9 +597,16 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                   "it cannot go with --model")
         if (problem := size_problem(outscale, width, height)) is not None:
             usage(problem)
-        fmt = {"jpeg": "jpg", "auto": "same"}.get(fmt, fmt)
+        fmt = fmt.lower()
+        fmt = {"jpeg": "jpg", "auto": "same", "tif": "tiff"}.get(fmt, fmt)
         if (problem := suffix_problem(suffix)) is not None:
             _fail(problem, rep)
+        if from_stdin and _closed("stdin"):
+            _fail("- reads an image from standard input, which is closed: pipe or redirect "
+                  "an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
+        if to_stdout and _closed("stdout"):
+            _fail("-o - writes the image to standard output, which is closed: redirect it "
+                  "(> out.png) or pipe it, or name an output file or folder", rep)
         if to_stdout and _stream_isatty("stdout"):
             _fail("-o - writes image data to standard output, which is a terminal: redirect "
                   "it (> out.png) or pipe it", rep)
@@ -589,7 +662,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 click.echo(left, err=True)
             rep.planned = 0
             _fail(_nothing_found(inputs, jobs, the_plan.left_out, recursive), rep)
-        if report is not None:
+        if report is not None and not rep.to_stdout:
             if _resolved(report) in {_resolved(j.source) for j in jobs}:
                 rep.usable = False  # the report path itself is the problem
                 _fail(f"--json {report} would overwrite an input")
@@ -634,6 +707,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             except (ModelFileError, ProviderError) as exc:
                 _fail(str(exc), rep)
         try:
+            if tile == 0:  # no tiling: one window over the whole image
+                tile = WHOLE_IMAGE
             one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
             if photo is not None:
                 up = ModelChoice(
@@ -656,6 +731,12 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             _fail(str(exc), rep)
         rep.left_out = the_plan.left_out  # reasons may have changed with the scale
         left = left_out_line(the_plan.left_out)
+        problem = too_large_message(jobs, header, opts, up.scale, existing, max_output_pixels,
+                                    max_pixels or DEFAULT_MAX_PIXELS,
+                                    lambda j: shown[(str(j.source), str(j.output))][0],
+                                    _size_advice(outdir, fmt, to_file))
+        if problem is not None:  # from the headers, before any file is decoded
+            _fail(problem, rep)
         if not quiet:
             how = ""
             if provider == "auto":
@@ -693,6 +774,9 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
 
     def on_result(r) -> None:
         key = (r.input, r.output)
+        if to_stdout and r.status == "done":  # written only once it reached its reader
+            if (problem := _to_stdout(Path(r.output))) is not None:
+                r.status, r.error = "failed", f"cannot write to standard output: {problem}"
         r.input, r.output = shown.get(key, key)
         seen.append(r)
         progress(r, key)
@@ -725,22 +809,68 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
     else:
         click.echo(f"error: {stopped}; {len(jobs) - len(results)} of {len(jobs)} file(s) "
                    "not processed (rerun with --skip-existing to resume)", err=True)
-    if to_stdout and stopped is None and counts["done"]:
-        if (problem := _to_stdout(jobs[0].output)) is not None:
-            click.echo(f"error: {problem}", err=True)
-            code = EXIT_FAILED_FILES
     if problem := rep.write(code, results=results, seconds=elapsed, stopped=stopped):
         click.echo(f"error: {problem}", err=True)
         code = code or EXIT_FAILED_FILES
     if left and not quiet:
         cut = max(sum(e.reason == SUB_FOLDER for e in the_plan.left_out),
                   sum(e.reason != SUB_FOLDER for e in the_plan.left_out)) > LEFT_OUT_SHOWN
-        click.echo(left + (f" (all in {report})" if cut and report is not None else ""),
+        where = "the report on standard output" if rep.to_stdout else str(report)
+        click.echo(left + (f" (all in {where})" if cut and report is not None else ""),
                    err=True)
     if not quiet or counts["failed"] or stopped:
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
     sys.exit(code)
+
+
+def _size_advice(outdir: Path, fmt: str, to_file: bool) -> str:
+    """What to do about an output too large for its format, in the terms the output was
+    named in: -o NAME.EXT, --format, or the input's own format kept by default."""
+    if to_file:
+        also = " --format png" if fmt != "same" else ""
+        return f"name the output .png or .tif instead (-o {outdir.with_suffix('.png')}{also})"
+    if fmt != "same":
+        return f"choose another --format than {fmt}: png or tiff"
+    return "choose --format png or tiff (the output keeps the input's format by default)"
+
+
+def too_large_message(jobs: list, header, opts, scale: int, existing: str,
+                      max_output_pixels: int, max_input_pixels: int, name, advice: str,
+                      shown: int = LEFT_OUT_SHOWN) -> str | None:
+    """The one refusal for a run whose outputs would be too large, from each input's header
+    (`header(job)`): a side over the output format's limit (JPEG and GIF 65535, WebP 16383;
+    `advice` says what to do), or more than `max_output_pixels` in all (frames included).
+    An input whose header cannot be read, or over `max_input_pixels` (--max-pixels, a
+    decompression-bomb guard), is left to its own run, which fails it with that reason.
+    `name(job)` names an input as messages do; up to `shown` files are named. None when every
+    output fits."""
+    from sronnx.runtime.imageio import output_format, side_problem
+
+    problems = []
+    for j in jobs:
+        if j.error is not None or (existing == "skip" and _exists(j.output)):
+            continue
+        h = header(j)
+        if h is None or h.width * h.height * h.frames > max_input_pixels:
+            continue
+        w, hh = opts.output_size(h.size, scale)
+        fmt = output_format("PNG", opts.format, j.output)  # the output name has a known ext
+        if (why := side_problem(fmt, (w, hh), "a {w}x{h} output")) is not None:
+            problems.append(f"{name(j)}: {why}; {advice}")
+        elif w * hh * h.frames > max_output_pixels:
+            frames = f" x {h.frames} frames" if h.frames > 1 else ""
+            problems.append(f"{name(j)}: the output would be {w}x{hh}{frames} = "
+                            f"{w * hh * h.frames:,} pixels, over --max-output-pixels "
+                            f"{max_output_pixels:,}; ask for a smaller size (or raise "
+                            "--max-output-pixels where the memory is there)")
+    if not problems:
+        return None
+    if len(problems) == 1:
+        return problems[0]
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return (f"{len(problems)} outputs would be too large: " + "; ".join(problems[:shown]) +
+            more)
 
 
 def _binary(name: str):
@@ -757,21 +887,26 @@ def _stream_isatty(name: str) -> bool:
         return False
 
 
-def _to_stdout(path: Path) -> str | None:
-    """Copy the finished output at `path` to standard output; why that failed, or None. A
-    reader that went away (a closed pipe) is a failure, and standard output is then pointed at
-    /dev/null so that the interpreter's last flush does not fail again."""
+def _to_stdout(data: bytes | Path) -> str | None:
+    """Write `data` (bytes, or the contents of the finished output at that path) to standard
+    output and flush; why that failed (e.g. "Broken pipe": the reader went away; "it is
+    closed"), or None. After a failure standard output is pointed at /dev/null, so that the
+    interpreter's last flush does not fail again."""
+    if _closed("stdout"):
+        return "it is closed"
     stream = _binary("stdout")
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                stream.write(chunk)
+        if isinstance(data, bytes):
+            stream.write(data)
+        else:
+            with open(data, "rb") as fh:
+                shutil.copyfileobj(fh, stream, 1 << 20)
         stream.flush()
     except OSError as exc:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return f"cannot write to standard output: {exc.strerror or exc}"
+        return exc.strerror or str(exc)
     return None
 
 

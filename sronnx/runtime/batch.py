@@ -110,10 +110,23 @@ def _fail(work: _Work, exc: BaseException) -> _Work:
         work.result.error = "out of memory (try a smaller --tile)"
     elif isinstance(exc, OSError):
         work.result.error = f"cannot write {work.job.output}: {exc.strerror or exc}"
+    elif isinstance(exc, ValueError) and _raised_by_sronnx(exc):
+        work.result.error = str(exc)  # a message of sronnx's own: no class name before it
     else:
         work.result.error = f"{type(exc).__name__}: {exc}"
     work.pixels = work.out = work.anim = None
     return work
+
+
+def _raised_by_sronnx(exc: BaseException) -> bool:
+    """Whether `exc` was raised by sronnx's own code (its message is written for users), not
+    by a library it calls (whose class name then tells what kind of fault it was)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith("sronnx.")
 
 
 def _output_name_problem(output: Path) -> str | None:

@@ -48,7 +48,6 @@ from PIL import Image
 
 from sronnx.runtime.imageio import (
     DEFAULT_MAX_PIXELS,
-    MAX_SIDE,
     WEBP_LOSSLESS_EFFORT,
     ImageReadError,
     _own_pixel_limit,
@@ -56,6 +55,7 @@ from sronnx.runtime.imageio import (
     _read_reason,
     atomic_file,
     fix_grey_key,
+    side_problem,
     webp_lossless,
 )
 from sronnx.runtime.palette import to_gif_palette
@@ -224,9 +224,8 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     if fmt not in ANIMATED_OUTPUTS:
         raise ValueError(not_animated_message(fmt, len(anim.frames)))
     w, h = anim.size
-    if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
-        raise ValueError(f"{fmt} cannot hold {w}x{h} frames (at most {MAX_SIDE[fmt]} pixels "
-                         "a side); choose --format png")
+    if (problem := side_problem(fmt, (w, h), "{w}x{h} frames")) is not None:
+        raise ValueError(f"{problem}; PNG (APNG) has no such limit")
     notes: list[str] = []
     images, kwargs = _for_writer(anim, fmt, notes)
     kwargs["icc_profile"] = icc_profile if icc_profile is not None else anim.icc_profile

@@ -280,6 +280,17 @@ def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return img.convert("RGB")
 
 
+def side_problem(fmt: str, size: tuple[int, int], what: str = "a {w}x{h} image") -> str | None:
+    """Why an output of `size` (width, height) cannot be written as `fmt` (a side over the
+    format's limit, `MAX_SIDE`), or None; `what` names the output ({w} and {h} filled in).
+    The caller adds what to do instead."""
+    w, h = size
+    if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
+        return (f"{fmt} cannot hold {what.format(w=w, h=h)} (at most {MAX_SIDE[fmt]} pixels "
+                "a side)")
+    return None
+
+
 def output_format(src_format: str, requested: str, path: Path) -> str:
     """Pillow format name for the output: the input's own unless --format says otherwise."""
     if requested != "same":
@@ -353,9 +364,8 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     """
     path = Path(path)
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
-    if fmt in MAX_SIDE and max(w, h) > MAX_SIDE[fmt]:
-        raise ValueError(f"{fmt} cannot hold a {w}x{h} image (at most {MAX_SIDE[fmt]} pixels "
-                         "a side); choose --format png")
+    if (problem := side_problem(fmt, (w, h))) is not None:
+        raise ValueError(f"{problem}; PNG and TIFF have no such limit")
     notes = md.not_held(metadata, fmt)
     if isinstance(pixels, np.ndarray):
         pixels = _narrow_for(pixels, fmt, notes)
@@ -614,6 +624,7 @@ def png_bit_depth(path: Path) -> int | None:
 
 __all__ = [
     "Decoded", "ImageReadError", "read_image", "write_image", "write_png", "output_format",
+    "side_problem", "MAX_SIDE",
     "webp_lossless", "fix_grey_key", "NO_ALPHA", "WEBP_LOSSLESS_EFFORT",
     "orient_array", "remove_stale_parts", "part_path", "name_max", "name_bytes",
     "IMAGE_EXTENSIONS", "PART_SUFFIX", "DEFAULT_MAX_PIXELS",

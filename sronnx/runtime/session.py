@@ -142,11 +142,19 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
     CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the CPU's default rather
     than CUDA's.
     """
-    from sronnx.shipped import resolve_model
+    from sronnx.shipped import resolve_model, shipped_models
 
     if model is not None:
         path = resolve_model(model, scale)
-        return path, load_model(path, provider, threads)
+        try:
+            return path, load_model(path, provider, threads)
+        except ModelFileError as exc:
+            text = str(model)
+            base = text[:-len(".onnx")] if text.lower().endswith(".onnx") else None
+            if base and not path.exists() and \
+                    any(m.name == base for m in shipped_models()):
+                raise ModelFileError(f"{exc} (did you mean the shipped model {base}?)") from exc
+            raise
     wanted = intended_provider(provider)
     path = resolve_model(None, scale, wanted, kind)
     loaded = load_model(path, provider, threads)
