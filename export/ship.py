@@ -157,7 +157,10 @@ def main() -> int:
         f"{cfg.get('patch')}, loss {cfg.get('loss')}, lr {cfg.get('lr')} {cfg.get('schedule')}, "
         f"warm-up {cfg.get('warmup')}, seed {cfg.get('seed')}",
         f"- training wall time: {float(data.get('wall_s', 0)) / 60:.1f} min on {where}",
-        f"- validation PSNR-Y (held-out training images): {data.get('best_psnr', 0):.2f} dB",
+        "- validation PSNR-Y (held-out training images"
+        + ("" if cfg.get("degradation", "bicubic") == "bicubic" else
+           f", degraded by `{cfg.get('degradation')}` as in training, seeded")
+        + f"): {data.get('best_psnr', 0):.2f} dB",
         f"- exported, verified and scored on {today} on {cpu} by `python export/ship.py "
         f"--run {args.run} --name {args.name} ...`",
         "",
