@@ -13,8 +13,11 @@ training images only (the test sets are never used to choose them).
 3. Where the photo model starts to win: on the validation split the trainer holds out of
    the 291 (`--val-fraction 0.05`, seed 0: 15 images), the PSNR-Y of the shipped photo
    model minus the clean model's (CPU defaults), by added noise sigma, with the estimate.
+3b. The same for JPEG inputs by quality (100 down to 30): where the photo model stops
+   winning sets `JPEG_MAX_QUALITY`.
 
     python bench/rule_calibration.py > bench/results/robustness/rule_calibration.txt
+    python bench/rule_calibration.py --sections 3b     # one section
 
 numpy, Pillow and onnxruntime (no torch).
 """
@@ -59,12 +62,31 @@ def lr_of(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", default="1,2,2b,3,3b")
+    sections = set(ap.parse_args().sections.split(","))
     files = sorted(find_images(TRAIN), key=lambda p: p.relative_to(TRAIN).as_posix())
     print(f"# rule calibration: {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; {len(files)} training images; "
           f"JPEG_MAX_QUALITY {JPEG_MAX_QUALITY}, NOISE_SIGMA {NOISE_SIGMA}, "
           f"BLOCKINESS {BLOCKINESS}")
 
+    if "1" in sections:
+        section_1(files)
+    if "2" in sections:
+        section_2(files)
+    if "2b" in sections:
+        section_2b(files)
+    if "3" in sections:
+        section_3(files)
+    if "3b" in sections:
+        section_3b(files)
+    return 0
+
+
+def section_1(files: list[Path]) -> None:
     print("\n## 1. JPEG quality read back from the tables, Pillow qualities 1..100")
     lr, _ = lr_of(files[0], 2)
     misses = []
@@ -75,6 +97,8 @@ def main() -> int:
             misses.append((q, got))
     print(f"misses: {misses or 'none'}")
 
+
+def section_2(files: list[Path]) -> None:
     print("\n## 2. noise estimate on the training photos (0..255 units)")
     print("| scale | added sigma | p5 | median | p95 | max | share >= NOISE_SIGMA |")
     print("|---|---|---|---|---|---|---|")
@@ -93,6 +117,9 @@ def main() -> int:
             print(f"| x{scale} | {sigma:g} | {p5:.2f} | {p50:.2f} | {p95:.2f} | {v.max():.2f} "
                   f"| {np.mean(v >= NOISE_SIGMA):.1%} |")
 
+
+
+def section_2b(files: list[Path]) -> None:
     print("\n## 2b. JPEG blocking on the training photos (1 = no grid)")
     print("| scale | input | p5 | median | p95 | max | share >= BLOCKINESS |")
     print("|---|---|---|---|---|---|---|")
@@ -113,6 +140,9 @@ def main() -> int:
             print(f"| x{scale} | {name} | {p5:.3f} | {p50:.3f} | {p95:.3f} | {v.max():.3f} "
                   f"| {np.mean(v >= BLOCKINESS):.1%} |")
 
+
+
+def section_3(files: list[Path]) -> None:
     print("\n## 3. photo model minus clean model, PSNR-Y dB, on the validation split")
     val = validation_split(files)
     print(f"images: {', '.join(p.relative_to(TRAIN).as_posix() for p in val)}")
@@ -135,7 +165,29 @@ def main() -> int:
             print(f"| x{scale} | {sigma} | {np.median(e):.2f} ({e.min():.2f}..{e.max():.2f}) | "
                   f"{d.mean():+.2f} | {d.min():+.2f} | {d.max():+.2f} |")
         print(f"(x{scale}: {names['photo']} against {names['clean']})")
-    return 0
+
+
+def section_3b(files: list[Path]) -> None:
+    print("\n## 3b. photo model minus clean model on JPEG inputs, PSNR-Y dB, validation split")
+    val = validation_split(files)
+    qualities = (100, 98, 95, 92, 90, 85, 80, 75, 50, 30)
+    print("| scale | " + " | ".join(f"q{q}" for q in qualities) + " |")
+    print("|---|" + "---|" * len(qualities))
+    for scale in (2, 3, 4):
+        names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        run = {k: onnx_upscaler(resolve_model(n)) for k, n in names.items()}
+        cells = []
+        for q in qualities:
+            diffs = []
+            for path in val:
+                lr, hr = lr_of(path, scale)
+                with Image.open(io.BytesIO(jpeg_bytes(lr, q))) as im:
+                    img = im.convert("RGB")
+                p = {k: metrics.psnr_y(metrics.quantize(f(img)), hr, border=scale)
+                     for k, f in run.items()}
+                diffs.append(p["photo"] - p["clean"])
+            cells.append(f"{np.mean(diffs):+.2f}")
+        print(f"| x{scale} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

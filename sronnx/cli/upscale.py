@@ -446,7 +446,7 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
 @click.option("--input-kind", type=click.Choice(["auto", "clean", "photo"]), default="auto",
               show_default=True,
               help="Without --model: which shipped model each file gets. auto: per file, "
-                   "the photo model for JPEGs (quality up to 95) and noisy images, the clean "
+                   "the photo model for JPEGs (quality up to 88) and noisy images, the clean "
                    "model for the rest (sronnx models shows the rule); clean or photo: that "
                    "model for every file.")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",

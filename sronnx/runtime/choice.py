@@ -36,7 +36,7 @@ __all__ = ["BLOCKINESS", "JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "
            "classify"]
 
 KINDS = ("clean", "photo")
-JPEG_MAX_QUALITY = 95
+JPEG_MAX_QUALITY = 88
 NOISE_SIGMA = 6.0
 BLOCKINESS = 1.3
 
