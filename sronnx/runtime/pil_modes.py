@@ -191,3 +191,15 @@ def _animation_message(img: Image.Image, frames: int) -> str:
                 f"or {one}")
     return (f"a {img.format or 'multi-frame'} image of {frames} frames (pages): upscale() "
             f"returns one image and would keep only the first; {one}")
+
+
+def full_scale(dtype: np.dtype) -> float | None:
+    """Full-scale value of an image's integer dtype (255 for uint8, 65535 for uint16); None
+    for floats (already in [0, 1]). ValueError for any other dtype."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if np.issubdtype(dtype, np.floating):
+        return None
+    raise ValueError(f"unsupported image dtype {dtype} (use uint8, uint16 or float in [0, 1])")

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
+from sronnx.runtime.pil_modes import full_scale
+
 __all__ = ["needed_factor", "pick_scale", "resize_array", "size_problem", "target_size"]
 
 
@@ -110,14 +112,6 @@ def _passes(w: int, h: int, tw: int, th: int) -> list[tuple[tuple[int, int], int
     return [((w, th), fy), ((tw, th), fx)]
 
 
-def _peak(dtype: np.dtype) -> float | None:
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    if np.issubdtype(dtype, np.floating):
-        return None
-    raise ValueError(f"unsupported image dtype {dtype} (use uint8, uint16 or float in [0, 1])")
 
 
 def resize_array(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -143,7 +137,7 @@ def resize_array(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"empty image {w}x{h}")
     if tw < 1 or th < 1:
         raise ValueError(f"empty target size {tw}x{th}")
-    peak = _peak(arr.dtype)
+    peak = full_scale(arr.dtype)
     passes = _passes(w, h, tw, th)
     if not passes:
         return arr

@@ -17,7 +17,7 @@ from PIL import Image
 
 from sronnx.descriptor import ModelDescriptor
 from sronnx.runtime.local_range import clamp_radius, local_range
-from sronnx.runtime.pil_modes import alpha_cell, unpremultiply
+from sronnx.runtime.pil_modes import alpha_cell, full_scale, unpremultiply
 from sronnx.runtime.session import LoadedModel, open_model
 from sronnx.runtime.tiling import Span, output_slices, plan_tiles, read_window
 
@@ -162,7 +162,7 @@ class Upscaler:
         """The tiling engine. `arr` is HxWxC with `colour` (1 or 3) colour channels then an
         optional alpha channel; the output has the same channels and dtype. `on_tile` gets the
         output pixels written after each model call."""
-        peak = _peak(arr.dtype)
+        peak = full_scale(arr.dtype)
         h, w = arr.shape[:2]
         if h < 1 or w < 1:
             raise ValueError(f"empty image {w}x{h}")
@@ -225,15 +225,6 @@ def _native(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _peak(dtype: np.dtype) -> float | None:
-    """Full-scale value of an integer dtype; None for floats (already in [0, 1])."""
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    if np.issubdtype(dtype, np.floating):
-        return None
-    raise ValueError(f"unsupported image dtype {dtype} (use uint8, uint16 or float in [0, 1])")
 
 
 def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | None) -> np.ndarray:
