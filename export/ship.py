@@ -77,7 +77,7 @@ def main() -> int:
                     help="which file `sronnx upscale` uses on CPUs (CUDA: float32)")
     ap.add_argument("--verify-images", type=Path, default=None,
                     help="also verify on these images (sronnx verify --images)")
-    ap.add_argument("--kind", choices=["clean", "photo"], default="clean",
+    ap.add_argument("--kind", choices=["clean", "photo", "jpeg"], default="clean",
                     help="the input kind the model is the default for")
     ap.add_argument("--keep-float32", action="store_true",
                     help="keep the shipped float32 file; export only the int8 sibling anew")
@@ -145,8 +145,9 @@ def main() -> int:
         *(f"- {p} file: `sronnx/models/{f.name}` ({f.stat().st_size:,} bytes)"
           for p, f in files.items()),
         f"- default of `sronnx upscale --scale {scale}` for "
-        + ("clean inputs" if args.kind == "clean" else
-           "JPEG and noisy inputs (the rule: `sronnx models`)")
+        + {"clean": "clean inputs", "photo": "noisy inputs (and JPEG ones where no JPEG "
+           "model ships; the rule: `sronnx models`)",
+           "jpeg": "JPEG-compressed inputs (the rule: `sronnx models`)"}[args.kind]
         + f": on CPUs the {args.cpu_default} file, on CUDA the float32 file",
         f"- training degradation: `{json.dumps(data.get('degradation', {'name': 'bicubic'}))}`",
         *([f"- fine-tuned from: `{cfg['init']}`"] if cfg.get("init") else []),

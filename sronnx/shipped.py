@@ -73,17 +73,17 @@ def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu",
     for inputs of `kind` ("clean" or "photo", see `sronnx.runtime.choice`). LookupError
     when there is none (a photo model is never stood in for by a clean one)."""
     _, data = _index()
-    if kind == "photo":
-        chosen = data.get("photo_defaults", {}).get(str(scale), {}).get(provider)
+    if kind in ("photo", "jpeg"):
+        chosen = data.get(f"{kind}_defaults", {}).get(str(scale), {}).get(provider)
         if chosen:
             return chosen
-        have = sorted(int(k) for k, v in data.get("photo_defaults", {}).items()
+        have = sorted(int(k) for k, v in data.get(f"{kind}_defaults", {}).items()
                       if v.get(provider))
         where = f"they ship for x{', x'.join(map(str, have))}" if have else "none ship"
-        raise LookupError(f"no shipped photo model for x{scale} ({where}); use another "
+        raise LookupError(f"no shipped {kind} model for x{scale} ({where}); use another "
                           "--scale, or --input-kind auto or clean")
     if kind != "clean":
-        raise ValueError(f"input kind must be clean or photo, got {kind!r}")
+        raise ValueError(f"input kind must be clean, photo or jpeg, got {kind!r}")
     chosen = data["defaults"].get(str(scale), {}).get(provider)
     if chosen:
         return chosen

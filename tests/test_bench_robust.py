@@ -220,6 +220,10 @@ def test_default_rule_as_a_subject(tiny_set: Path, tmp_path: Path) -> None:
         photo = default_model_name(3, "cpu", "photo")
     except LookupError:
         pytest.skip("no shipped x3 photo model")
+    try:  # JPEG inputs get the JPEG model where the scale ships one
+        photo = default_model_name(3, "cpu", "jpeg")
+    except LookupError:
+        pass
     code, _, stderr = _bench("--models", "default", "--models", "rsp-x3-int8", "--data",
                              str(tiny_set), "--scales", "3", "--no-speed", "--degradations",
                              "clean,jpeg50", "--json", str(tmp_path / "r.json"))

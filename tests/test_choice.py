@@ -95,8 +95,8 @@ def test_classify_by_file_kind(tmp_path) -> None:
     lr = _lr("108041.png")
     rng = np.random.default_rng(2)
     cases = {
-        "q50.jpg": (jpeg_bytes(lr, 50), "photo", "JPEG quality 50"),
-        f"q{JPEG_MAX_QUALITY}.jpg": (jpeg_bytes(lr, JPEG_MAX_QUALITY), "photo", "JPEG"),
+        "q50.jpg": (jpeg_bytes(lr, 50), "jpeg", "JPEG quality 50"),
+        f"q{JPEG_MAX_QUALITY}.jpg": (jpeg_bytes(lr, JPEG_MAX_QUALITY), "jpeg", "JPEG"),
         "q100.jpg": (jpeg_bytes(lr, 100), "clean", "noise sigma"),
     }
     for name, (data, _, _) in cases.items():
@@ -133,6 +133,12 @@ def test_model_choice_checks_and_forcing() -> None:
     noisy = gaussian_noise(np.full((64, 64, 3), 100, np.uint8), 12.0, np.random.default_rng(0))
     rule = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names)
     assert rule.scale == 2 and rule.choose(noisy).kind == "photo"
+    # a JPEG input: the JPEG model where there is one, else the photo model
+    assert rule.choose(noisy, "JPEG", 50).kind == "photo"
+    with_jpeg = ModelChoice({"clean": Fake(2), "photo": Fake(2), "jpeg": Fake(2)},
+                            {**names, "jpeg": "c"})
+    assert with_jpeg.choose(noisy, "JPEG", 50) == Choice("jpeg", "JPEG quality 50")
+    assert with_jpeg.choose(noisy).kind == "photo"
     assert rule.choose(noisy, animated=True).kind == "clean"
     forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="clean")
     assert forced.choose(noisy).kind == "clean"
@@ -189,6 +195,10 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
         photo = default_model_name(3, "cpu", "photo")
     except LookupError:
         pytest.skip("no shipped x3 photo model")
+    try:
+        for_jpeg = default_model_name(3, "cpu", "jpeg")
+    except LookupError:
+        for_jpeg = photo
     clean = default_model_name(3, "cpu")
     lr = _lr("108041.png", 3)[:50, :70]
     src = tmp_path / "in"
@@ -203,7 +213,7 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
     assert photo in r.output and clean in r.output
     files = {Path(f["input"]).name: f for f in json.loads((tmp_path / "r.json").read_text())
              ["files"]}
-    assert files["a.jpg"]["model"] == photo and files["a.jpg"]["model_reason"] == \
+    assert files["a.jpg"]["model"] == for_jpeg and files["a.jpg"]["model_reason"] == \
         "JPEG quality 50"
     assert files["b.png"]["model"] == clean
     assert files["c.png"]["model"] == photo and "noise sigma" in files["c.png"]["model_reason"]
@@ -239,7 +249,7 @@ def test_blockiness_finds_jpeg_blocks_in_lossless_files(tmp_path) -> None:
         Image.fromarray(resaved).save(tmp_path / f"q{q}.png")
         d = read_image(tmp_path / f"q{q}.png")
         got = classify(np.asarray(d.pixels), d.format, d.jpeg_quality)
-        assert got.kind == "photo" and got.reason.startswith("JPEG blocking"), got
+        assert got.kind == "jpeg" and got.reason.startswith("JPEG blocking"), got
     # shifted off the grid by 4 pixels, the same pixels show no grid
     shifted = np.asarray(Image.open(io.BytesIO(jpeg_bytes(lr, 30))).convert("RGB"))[4:, 4:]
     assert blockiness(shifted) < BLOCKINESS
@@ -255,6 +265,6 @@ def test_lossy_webp_is_a_photo(tmp_path) -> None:
     Image.fromarray(lr).save(tmp_path / "lossless.webp", lossless=True)
     lossy, lossless = read_image(tmp_path / "lossy.webp"), read_image(tmp_path / "lossless.webp")
     assert classify(np.asarray(lossy.pixels), lossy.format, None, lossy.lossless) == \
-        Choice("photo", "lossy WebP")
+        Choice("jpeg", "lossy WebP")
     assert classify(np.asarray(lossless.pixels), lossless.format, None,
                     lossless.lossless).kind == "clean"

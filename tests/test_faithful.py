@@ -109,13 +109,15 @@ def test_int8_keeps_16_bit_precision_and_8_bit_levels(upscalers, name: str) -> N
     assert twin is not None
     values, step = _ramp_stats(upscalers[name, True])
     values32, step32 = _ramp_stats(upscalers[twin.name, True])
-    assert values32 > 300  # the float32 model itself keeps the ramp smooth
     if SHIPPED[name].kind == "clean":
+        assert values32 > 300  # the float32 model itself keeps the ramp smooth
         assert values >= 0.9 * values32, f"{name}: {values} distinct values, float32 {values32}"
         assert step <= 2 * step32, f"{name}: steps of {step}, float32 {step32}"
-    else:  # the photo models serve 8-bit inputs (JPEGs, noisy images) and their int8 body
-        # carries a larger residual (the noise it removes), so its steps are coarser: they
-        # must stay under half an 8-bit level, so that no 8-bit output changes by them
+    else:  # the photo and JPEG models serve 8-bit inputs (JPEGs, noisy images) and their
+        # int8 body carries a larger residual (the noise or blocking it removes), so its steps
+        # are coarser (the JPEG models' float32 files themselves flatten so faint a ramp to
+        # about 250 values): they must stay under half an 8-bit level, so that no 8-bit
+        # output changes by them
         assert step < 257 // 2, f"{name}: steps of {step}, half an 8-bit level is 128"
     ramp8 = np.tile(np.linspace(100, 164, 256).round().astype(np.uint8), (8, 1))
     out = upscalers[name, True].upscale_array(ramp8)

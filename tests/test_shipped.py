@@ -24,6 +24,7 @@ SET5_FLOOR_DB = {
     "rsp-x4": 31.20, "rsp-x4-int8": 31.18,
     "rsp-x2-photo": 35.65, "rsp-x2-photo-int8": 35.58,
     "rsp-x3-photo": 32.10, "rsp-x3-photo-int8": 32.10,
+    "rsp-x3-jpeg": 31.85, "rsp-x3-jpeg-int8": 31.83,
     "rsp-x4-photo": 30.40, "rsp-x4-photo-int8": 30.35,
 }
 # Set5 gain of PSNR-Y over bicubic on the same degraded input (sronnx.degradations.NAMED),
@@ -34,6 +35,8 @@ PHOTO_GAIN_FLOOR_DB = {
     "rsp-x2-photo-int8": {"jpeg50": 1.10, "noise10": 2.28},
     "rsp-x3-photo": {"jpeg50": 0.88, "noise10": 1.75},
     "rsp-x3-photo-int8": {"jpeg50": 0.88, "noise10": 1.75},
+    "rsp-x3-jpeg": {"jpeg50": 0.96, "jpeg30": 0.68},
+    "rsp-x3-jpeg-int8": {"jpeg50": 0.96, "jpeg30": 0.68},
     "rsp-x4-photo": {"jpeg50": 0.83, "noise10": 1.68},
     "rsp-x4-photo-int8": {"jpeg50": 0.83, "noise10": 1.68},
 }
@@ -48,15 +51,16 @@ def test_every_scale_has_defaults_on_cpu_and_cuda() -> None:
             name = default_model_name(scale, provider)
             assert MODELS[name].scale == scale
         assert MODELS[default_model_name(scale, "cuda")].precision == "float32"
-        try:
-            photo = {p: default_model_name(scale, p, "photo") for p in ("cpu", "cuda")}
-        except LookupError:
-            continue
-        assert all(MODELS[n].kind == "photo" and MODELS[n].scale == scale
-                   for n in photo.values())
-        assert MODELS[photo["cuda"]].precision == "float32"
+        for kind in ("photo", "jpeg"):
+            try:
+                named = {p: default_model_name(scale, p, kind) for p in ("cpu", "cuda")}
+            except LookupError:
+                continue
+            assert all(MODELS[n].kind == kind and MODELS[n].scale == scale
+                       for n in named.values())
+            assert MODELS[named["cuda"]].precision == "float32"
     assert set(SET5_FLOOR_DB) == set(MODELS), "every shipped model needs a floor here"
-    assert set(PHOTO_GAIN_FLOOR_DB) == {n for n, m in MODELS.items() if m.kind == "photo"}
+    assert set(PHOTO_GAIN_FLOOR_DB) == {n for n, m in MODELS.items() if m.kind != "clean"}
 
 
 @pytest.mark.parametrize("name", sorted(SET5_FLOOR_DB))

@@ -135,13 +135,18 @@ def bicubic_upscaler(scale: int) -> UpscaleFn:
 class RuleUpscaler:
     """The model a user gets without `--model`: per input, the shipped clean or photo
     default for `scale` on the CPU, by the rule of `sronnx.runtime.choice` (a JPEG input's
-    format and tables come from the PIL image, as `degrade_named` keeps them). Counts the
-    inputs given the photo model (`photo`, `calls`; `reset()` zeroes both)."""
+    format and tables come from the PIL image, as `degrade_named` keeps them), and the JPEG
+    model for JPEG inputs where the scale ships one. Counts the inputs given a model other
+    than the clean one (`photo`, `calls`; `reset()` zeroes both)."""
 
     def __init__(self, scale: int, threads: int | None = None) -> None:
         from sronnx.shipped import default_model_name, resolve_model
 
         self.names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        try:  # a JPEG model where the scale ships one; else JPEG inputs get the photo model
+            self.names["jpeg"] = default_model_name(scale, "cpu", "jpeg")
+        except LookupError:
+            pass
         self.models = {k: onnx_upscaler(resolve_model(n), threads)
                        for k, n in self.names.items()}
         self.photo = self.calls = 0
@@ -156,8 +161,10 @@ class RuleUpscaler:
         fmt = getattr(lr, "format", None)
         quality = jpeg_quality(getattr(lr, "quantization", None)) if fmt == "JPEG" else None
         kind = classify(np.asarray(lr), fmt, quality).kind
+        if kind not in self.models:
+            kind = "photo"
         self.calls += 1
-        self.photo += kind == "photo"
+        self.photo += kind != "clean"
         return self.models[kind](lr)
 
 

@@ -44,7 +44,7 @@ ROBUST_KEYS: tuple[str, ...] = (
     "gain_db",  # mean over images of PSNR-Y minus bicubic's on the same degraded input
     "worse",  # images whose PSNR-Y is below bicubic's on the same input
     "worse_share",  # worse / images
-    "photo_share",  # the "default" subject only: share of images the rule gave the photo model
+    "photo_share",  # the "default" subject only: share of images given the photo/JPEG model
 )
 
 

@@ -90,7 +90,8 @@ def models(as_json: bool, scale: int, paths: bool) -> None:
     for s in shipped:
         psnr = f"  Set5 PSNR-Y {s['set5_psnr_y']:.2f} dB" if s.get("set5_psnr_y") else ""
         on = " and ".join(p.upper() for p in s["default_on"])
-        what = "" if s["kind"] == "clean" else " for JPEG and noisy inputs"
+        what = {"clean": "", "photo": " for noisy inputs", "jpeg": " for JPEG inputs"}.get(
+            s["kind"], f" for {s['kind']} inputs")
         default = f"  default{what} on {on}" if on else ""
         click.echo(f"  {s['name']:<18} x{s['scale']}  {s['precision']:<7} {s.get('spec', '?')}"
                    f"{psnr}{default}  {s['path'] if paths else s['file']}")
@@ -103,6 +104,8 @@ def _rule_text() -> str:
     from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA
 
     return (f"a JPEG of quality up to {JPEG_MAX_QUALITY} (estimated from its quantization "
-            f"tables), or an image whose estimated noise sigma is at least {NOISE_SIGMA:g} "
-            "(of 255), gets the scale's photo model; any other image, and every animation, "
-            "the clean model. --input-kind clean|photo gives every file one of them.")
+            f"tables), a lossy WebP, or an image showing JPEG blocking gets the scale's JPEG "
+            f"model (the photo model where the scale has none); an image whose estimated "
+            f"noise sigma is at least {NOISE_SIGMA:g} (of 255) the photo model; any other "
+            "image, and every animation, the clean model. --input-kind clean|photo|jpeg "
+            "gives every file one of them.")

@@ -443,11 +443,13 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
                    "any input needs.")
 @click.option("--height", type=click.IntRange(1), default=None,
               help="Output height in pixels (see --width).")
-@click.option("--input-kind", type=click.Choice(["auto", "clean", "photo"]), default="auto",
+@click.option("--input-kind", type=click.Choice(["auto", "clean", "photo", "jpeg"]),
+              default="auto",
               show_default=True,
               help="Without --model: which shipped model each file gets. auto: per file, "
-                   "the photo model for JPEGs (quality up to 88) and noisy images, the clean "
-                   "model for the rest (sronnx models shows the rule); clean or photo: that "
+                   "the JPEG model (where the scale has one, else the photo model) for JPEGs "
+                   "(quality up to 88), the photo model for noisy images, the clean model for "
+                   "the rest (sronnx models shows the rule); clean, photo or jpeg: that "
                    "model for every file.")
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True,
@@ -692,18 +694,19 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
             path, loaded = open_model(model, model_scale, provider, threads,
-                                      "photo" if input_kind == "photo" else "clean")
+                                      "clean" if input_kind == "auto" else input_kind)
         except (LookupError, ModelFileError, ProviderError) as exc:
             _fail(str(exc), rep)
         rep.model["model"] = str(path)
         if scale is not None and loaded.info.descriptor.scale != scale:
             _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
-        photo = None  # with the rule: the photo model beside the clean one
+        photo = jpeg = None  # with the rule: the photo (and JPEG) models beside the clean one
         if model is None and input_kind == "auto":
-            try:  # on the provider the clean model got, so both run on one
+            try:  # on the provider the clean model got, so all run on one
                 photo = open_model(None, model_scale, loaded.provider, threads, "photo")
-            except LookupError:  # no photo model at this scale: the clean one for all
-                photo = None
+                jpeg = open_model(None, model_scale, loaded.provider, threads, "jpeg")
+            except LookupError:  # no photo (or no JPEG) model at this scale
+                pass
             except (ModelFileError, ProviderError) as exc:
                 _fail(str(exc), rep)
         try:
@@ -711,10 +714,11 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 tile = WHOLE_IMAGE
             one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
             if photo is not None:
+                more = {k: m for k, m in (("photo", photo), ("jpeg", jpeg)) if m is not None}
                 up = ModelChoice(
-                    {"clean": one,
-                     "photo": Upscaler(photo[1], tile=tile, overlap=tile_overlap, batch=batch)},
-                    {"clean": path.stem, "photo": photo[0].stem})
+                    {"clean": one} | {k: Upscaler(m[1], tile=tile, overlap=tile_overlap,
+                                                  batch=batch) for k, m in more.items()},
+                    {"clean": path.stem} | {k: m[0].stem for k, m in more.items()})
             else:  # one model for all: the report still names it, and why
                 why = ("--model" if model is not None else
                        f"--input-kind {input_kind}" if input_kind != "auto" else
@@ -724,6 +728,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             _fail(str(exc), rep)
         if photo is not None:
             rep.model["photo_model"] = str(photo[0])
+        if jpeg is not None:
+            rep.model["jpeg_model"] = str(jpeg[0])
         rep.model.update(scale=up.scale, provider=up.provider)
         try:  # an earlier output must be this model's scale times its source
             the_plan.require_scale(up.scale)
@@ -742,6 +748,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             if provider == "auto":
                 how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
             names = path.name if photo is None else \
+                f"{path.name} (clean inputs) / {photo[0].name} (noisy inputs)" \
+                f" / {jpeg[0].name} (JPEG inputs)" if jpeg is not None else \
                 f"{path.name} (clean inputs) / {photo[0].name} (JPEG and noisy inputs)"
             resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
             size = f", resampled to {_size_text(outscale, width, height)} (Lanczos up, " \

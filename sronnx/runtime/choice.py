@@ -1,20 +1,23 @@
 """The default-model rule: which shipped model an input file gets when no `--model` is given.
 
-Two kinds of input, one model each per scale and provider (`sronnx.shipped`):
+Kinds of input, one model each per scale and provider (`sronnx.shipped`):
 
 * `clean`: images as the standard protocol makes them (a clean downscale), lossless files
   without visible noise. The clean models (`rsp-xN`) gain most there.
 * `photo`: images as photos people keep arrive: JPEG files, and noisy images. The photo
   models (`rsp-xN-photo`, trained with `sronnx train --degradation photo`) remove JPEG
   blocking and noise instead of sharpening them.
+* `jpeg` (where a scale ships one): JPEG-compressed inputs alone; the JPEG models
+  (`rsp-xN-jpeg`, the photo model fine-tuned on `--degradation photo-jpeg`) deblock a
+  little better than the photo model. Without one, `jpeg` inputs get the photo model.
 
 The rule (`classify`), from the file alone:
 
 1. A JPEG file whose estimated quality (`assess.jpeg_quality`, from its own quantization
-   tables) is at most `JPEG_MAX_QUALITY` is `photo`; above that (a nearly lossless JPEG)
-   it is judged like any other file. A lossy WebP is `photo`.
-2. Any other still image is `photo` when it shows a JPEG's 8x8 blocking (`assess.blockiness`
-   at least `BLOCKINESS`: a JPEG saved again as PNG), or when its estimated noise
+   tables) is at most `JPEG_MAX_QUALITY` is `jpeg`; above that (a nearly lossless JPEG)
+   it is judged like any other file. A lossy WebP is `jpeg`.
+2. Any other still image is `jpeg` when it shows a JPEG's 8x8 blocking (`assess.blockiness`
+   at least `BLOCKINESS`: a JPEG saved again as PNG), `photo` when its estimated noise
    (`assess.noise_sigma`, 0..255 units, over its opaque blocks) is at least `NOISE_SIGMA`;
    else `clean`.
 3. Animations are `clean` (their frames are often palette images, whose dithering is not
@@ -35,7 +38,8 @@ from sronnx.runtime.assess import blockiness, noise_sigma
 __all__ = ["BLOCKINESS", "JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "ModelChoice",
            "classify"]
 
-KINDS = ("clean", "photo")
+KINDS = ("clean", "photo")  # every ModelChoice has these
+OPTIONAL_KINDS = ("jpeg",)  # used where shipped; else `jpeg` inputs get the photo model
 JPEG_MAX_QUALITY = 88
 NOISE_SIGMA = 6.0
 BLOCKINESS = 1.3
@@ -56,16 +60,16 @@ def classify(pixels: np.ndarray | None, fmt: str | None = None,
     (Pillow's name, e.g. "JPEG", "PNG"), `jpeg_quality` the estimate from its tables and
     `lossless` whether a WebP is lossless."""
     if fmt == "JPEG" and jpeg_quality is not None and jpeg_quality <= JPEG_MAX_QUALITY:
-        return Choice("photo", f"JPEG quality {jpeg_quality}")
+        return Choice("jpeg", f"JPEG quality {jpeg_quality}")
     if fmt == "WEBP" and not lossless:
-        return Choice("photo", "lossy WebP")
+        return Choice("jpeg", "lossy WebP")
     try:
         blocks = blockiness(pixels) if pixels is not None else None
         sigma = noise_sigma(pixels) if pixels is not None else None
     except ValueError:  # a pixel type the estimates do not take
         blocks = sigma = None
     if blocks is not None and blocks >= BLOCKINESS:
-        return Choice("photo", f"JPEG blocking {blocks:.2f}")
+        return Choice("jpeg", f"JPEG blocking {blocks:.2f}")
     if sigma is None:
         return Choice("clean", "too small to judge its noise")
     if sigma >= NOISE_SIGMA:
@@ -76,9 +80,9 @@ def classify(pixels: np.ndarray | None, fmt: str | None = None,
 class ModelChoice:
     """One upscaler per input kind, chosen per file by `classify`.
 
-    `upscalers`: {"clean": Upscaler, "photo": Upscaler}, same scale; `names`: the model
-    name of each (for reports). `force`: a kind every file gets ("clean" or "photo"), or
-    None for the rule. Raises ValueError for a missing kind or mixed scales.
+    `upscalers`: {"clean": Upscaler, "photo": Upscaler} and optionally "jpeg", same scale;
+    `names`: the model name of each (for reports). `force`: a kind every file gets, or None
+    for the rule. Raises ValueError for a missing kind or mixed scales.
     """
 
     def __init__(self, upscalers: Mapping[str, object], names: Mapping[str, str],
@@ -89,8 +93,9 @@ class ModelChoice:
         scales = {up.scale for up in upscalers.values()}  # type: ignore[attr-defined]
         if len(scales) != 1:
             raise ValueError(f"upscalers of different scales: {sorted(scales)}")
-        if force is not None and force not in KINDS:
-            raise ValueError(f"input kind must be one of {', '.join(KINDS)}, got {force!r}")
+        if force is not None and force not in upscalers:
+            raise ValueError(f"input kind must be one of {', '.join(upscalers)}, "
+                             f"got {force!r}")
         self.upscalers = dict(upscalers)
         self.names = dict(names)
         self.force = force
@@ -121,4 +126,7 @@ class ModelChoice:
             return Choice(self.force, "forced by --input-kind")
         if animated:
             return Choice("clean", "animation")
-        return classify(pixels, fmt, jpeg_quality, lossless)
+        choice = classify(pixels, fmt, jpeg_quality, lossless)
+        if choice.kind not in self.upscalers:  # no JPEG model at this scale
+            return Choice("photo", choice.reason)
+        return choice
