@@ -25,6 +25,7 @@ SET5_FLOOR_DB = {
     "rsp-x2-photo": 35.65, "rsp-x2-photo-int8": 35.58,
     "rsp-x3-photo": 32.10, "rsp-x3-photo-int8": 32.10,
     "rsp-x3-jpeg": 31.85, "rsp-x3-jpeg-int8": 31.83,
+    "rsp-x2-jpeg": 35.20, "rsp-x2-jpeg-int8": 35.18,
     "rsp-x4-photo": 30.40, "rsp-x4-photo-int8": 30.35,
 }
 # Set5 gain of PSNR-Y over bicubic on the same degraded input (sronnx.degradations.NAMED),
@@ -36,6 +37,8 @@ PHOTO_GAIN_FLOOR_DB = {
     "rsp-x3-photo": {"jpeg50": 0.88, "noise10": 1.75},
     "rsp-x3-photo-int8": {"jpeg50": 0.88, "noise10": 1.75},
     "rsp-x3-jpeg": {"jpeg50": 0.96, "jpeg30": 0.68},
+    "rsp-x2-jpeg": {"jpeg50": 1.28, "jpeg30": 1.01},
+    "rsp-x2-jpeg-int8": {"jpeg50": 1.28, "jpeg30": 1.01},
     "rsp-x3-jpeg-int8": {"jpeg50": 0.96, "jpeg30": 0.68},
     "rsp-x4-photo": {"jpeg50": 0.83, "noise10": 1.68},
     "rsp-x4-photo-int8": {"jpeg50": 0.83, "noise10": 1.68},
