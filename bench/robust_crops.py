@@ -9,7 +9,8 @@ each --degradations name (`sronnx.degradations.NAMED`, default jpeg50, jpeg30, n
 * bicubic: `degrade.bicubic_upscale` of that input;
 * old default: the clean shipped model on CPUs (`default_model_name(scale, "cpu")`), what
   `sronnx upscale` gave before the photo models;
-* new default: the model `sronnx upscale` gives that input now, chosen by the rule of
+* new default: the model `sronnx upscale` gives that input now (clean, photo or JPEG), by
+  the rule of
   `sronnx.runtime.choice` from the input as a file has it (a JPEG's tables, a PNG's noise);
 * original: the HR image.
 
@@ -118,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for scale in (2, 3, 4):
         models = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        try:  # JPEG inputs get the JPEG model where the scale ships one
+            models["jpeg"] = default_model_name(scale, "cpu", "jpeg")
+        except LookupError:
+            models["jpeg"] = models["photo"]
         ups = {k: Upscaler(resolve_model(n), provider="cpu", threads=args.threads)
                for k, n in models.items()}
         rows = []

@@ -13,8 +13,9 @@ training images only (the test sets are never used to choose them).
 3. Where the photo model starts to win: on the validation split the trainer holds out of
    the 291 (`--val-fraction 0.05`, seed 0: 15 images), the PSNR-Y of the shipped photo
    model minus the clean model's (CPU defaults), by added noise sigma, with the estimate.
-3b. The same for JPEG inputs by quality (100 down to 30): where the photo model stops
-   winning sets `JPEG_MAX_QUALITY`.
+3b. The same for JPEG inputs by quality (100 down to 30), with the model JPEG inputs get
+   (the JPEG model where the scale ships one): where it stops winning sets
+   `JPEG_MAX_QUALITY`.
 
     python bench/rule_calibration.py > bench/results/robustness/rule_calibration.txt
     python bench/rule_calibration.py --sections 3b     # one section
@@ -168,13 +169,18 @@ def section_3(files: list[Path]) -> None:
 
 
 def section_3b(files: list[Path]) -> None:
-    print("\n## 3b. photo model minus clean model on JPEG inputs, PSNR-Y dB, validation split")
+    print("\n## 3b. the model JPEG inputs get (the JPEG model, else the photo model) minus the "
+          "clean model on JPEG inputs, PSNR-Y dB, validation split")
     val = validation_split(files)
     qualities = (100, 98, 95, 92, 90, 85, 80, 75, 50, 30)
     print("| scale | " + " | ".join(f"q{q}" for q in qualities) + " |")
     print("|---|" + "---|" * len(qualities))
     for scale in (2, 3, 4):
         names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
+        try:
+            names["photo"] = default_model_name(scale, "cpu", "jpeg")
+        except LookupError:
+            pass
         run = {k: onnx_upscaler(resolve_model(n)) for k, n in names.items()}
         cells = []
         for q in qualities:
@@ -187,7 +193,7 @@ def section_3b(files: list[Path]) -> None:
                      for k, f in run.items()}
                 diffs.append(p["photo"] - p["clean"])
             cells.append(f"{np.mean(diffs):+.2f}")
-        print(f"| x{scale} | " + " | ".join(cells) + " |")
+        print(f"| x{scale} | " + " | ".join(cells) + f" |  ({names['photo']})")
 
 
 if __name__ == "__main__":
