@@ -63,7 +63,7 @@ from sronnx.degradations import NAMED, degrade_named  # noqa: E402
 from sronnx.runtime.assess import jpeg_quality  # noqa: E402
 from sronnx.runtime.choice import classify  # noqa: E402
 from sronnx.runtime.upscaler import Upscaler  # noqa: E402
-from sronnx.shipped import default_model_name, resolve_model  # noqa: E402
+from sronnx.shipped import default_models, resolve_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "test"
 DEFAULT_OUT = ROOT / "bench" / "results" / "robustness"
@@ -118,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
     for scale in (2, 3, 4):
-        models = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
-        try:  # JPEG inputs get the JPEG model where the scale ships one
-            models["jpeg"] = default_model_name(scale, "cpu", "jpeg")
-        except LookupError:
-            models["jpeg"] = models["photo"]
+        models = default_models(scale, "cpu")  # "jpeg": the photo model where none ships
         ups = {k: Upscaler(resolve_model(n), provider="cpu", threads=args.threads)
                for k, n in models.items()}
         rows = []

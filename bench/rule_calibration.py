@@ -43,7 +43,7 @@ from sronnx.data import find_images  # noqa: E402
 from sronnx.degradations import gaussian_noise, jpeg_bytes  # noqa: E402
 from sronnx.runtime.assess import blockiness, jpeg_quality, noise_sigma  # noqa: E402
 from sronnx.runtime.choice import BLOCKINESS, JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
-from sronnx.shipped import default_model_name, resolve_model  # noqa: E402
+from sronnx.shipped import default_model_name, default_models, resolve_model  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 
@@ -176,11 +176,8 @@ def section_3b(files: list[Path]) -> None:
     print("| scale | " + " | ".join(f"q{q}" for q in qualities) + " |")
     print("|---|" + "---|" * len(qualities))
     for scale in (2, 3, 4):
-        names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
-        try:
-            names["photo"] = default_model_name(scale, "cpu", "jpeg")
-        except LookupError:
-            pass
+        every = default_models(scale, "cpu")
+        names = {"clean": every["clean"], "photo": every["jpeg"]}  # what JPEG inputs get
         run = {k: onnx_upscaler(resolve_model(n)) for k, n in names.items()}
         cells = []
         for q in qualities:

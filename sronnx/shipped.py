@@ -93,6 +93,18 @@ def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu",
     raise LookupError(f"no shipped model for scale {scale}")
 
 
+def default_models(scale: int = DEFAULT_SCALE, provider: str = "cpu") -> dict[str, str]:
+    """{"clean": NAME, "photo": NAME, "jpeg": NAME}: the model each input kind gets at
+    `scale` on `provider` without --model; "jpeg" is the photo model where no JPEG model
+    ships. LookupError when the scale has no clean or no photo model."""
+    names = {k: default_model_name(scale, provider, k) for k in ("clean", "photo")}
+    try:
+        names["jpeg"] = default_model_name(scale, provider, "jpeg")
+    except LookupError:
+        names["jpeg"] = names["photo"]
+    return names
+
+
 def resolve_model(model: str | Path | None, scale: int | None = None,
                   provider: str = "cpu", kind: str = "clean") -> Path:
     """A shipped name, an .onnx path, or None (the default model for `scale` on `provider`

@@ -140,15 +140,11 @@ class RuleUpscaler:
     than the clean one (`photo`, `calls`; `reset()` zeroes both)."""
 
     def __init__(self, scale: int, threads: int | None = None) -> None:
-        from sronnx.shipped import default_model_name, resolve_model
+        from sronnx.shipped import default_models, resolve_model
 
-        self.names = {k: default_model_name(scale, "cpu", k) for k in ("clean", "photo")}
-        try:  # a JPEG model where the scale ships one; else JPEG inputs get the photo model
-            self.names["jpeg"] = default_model_name(scale, "cpu", "jpeg")
-        except LookupError:
-            pass
-        self.models = {k: onnx_upscaler(resolve_model(n), threads)
-                       for k, n in self.names.items()}
+        self.names = default_models(scale, "cpu")  # "jpeg": the photo model where none ships
+        loaded = {n: onnx_upscaler(resolve_model(n), threads) for n in set(self.names.values())}
+        self.models = {k: loaded[n] for k, n in self.names.items()}
         self.photo = self.calls = 0
 
     def reset(self) -> None:
@@ -161,8 +157,6 @@ class RuleUpscaler:
         fmt = getattr(lr, "format", None)
         quality = jpeg_quality(getattr(lr, "quantization", None)) if fmt == "JPEG" else None
         kind = classify(np.asarray(lr), fmt, quality).kind
-        if kind not in self.models:
-            kind = "photo"
         self.calls += 1
         self.photo += kind != "clean"
         return self.models[kind](lr)

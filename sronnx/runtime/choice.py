@@ -63,13 +63,15 @@ def classify(pixels: np.ndarray | None, fmt: str | None = None,
         return Choice("jpeg", f"JPEG quality {jpeg_quality}")
     if fmt == "WEBP" and not lossless:
         return Choice("jpeg", "lossy WebP")
+    if pixels is None:
+        return Choice("clean", "too small to judge its noise")
     try:
-        blocks = blockiness(pixels) if pixels is not None else None
-        sigma = noise_sigma(pixels) if pixels is not None else None
+        blocks = blockiness(pixels)
+        if blocks is not None and blocks >= BLOCKINESS:
+            return Choice("jpeg", f"JPEG blocking {blocks:.2f}")
+        sigma = noise_sigma(pixels)  # only when the blocking did not decide
     except ValueError:  # a pixel type the estimates do not take
-        blocks = sigma = None
-    if blocks is not None and blocks >= BLOCKINESS:
-        return Choice("jpeg", f"JPEG blocking {blocks:.2f}")
+        sigma = None
     if sigma is None:
         return Choice("clean", "too small to judge its noise")
     if sigma >= NOISE_SIGMA:
