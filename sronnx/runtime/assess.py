@@ -93,33 +93,42 @@ _MAX_BLOCKS = 1 << 16  # blocks measured at most (4 megapixels); larger images a
 _BIAS = 1.0 + NormalDist().inv_cdf(_PERCENTILE / 100.0) / math.sqrt(2.0 * _BLOCK * _BLOCK)
 
 
+def _colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour channels as float32 HxWxC in 0..255, C = 3 or 1; the fully opaque pixels as
+    a bool HxW mask, or None without alpha) of an HxW or HxWxC uint8 / uint16 / float-in-0..1
+    image. Alpha is the 2nd of two or the 4th of four channels. ValueError otherwise."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        unit, full = 1.0, 255
+    elif a.dtype == np.uint16:
+        unit, full = 1.0 / 257.0, 65535
+    elif a.dtype.kind == "f":
+        unit, full = 255.0, 1.0
+    else:
+        raise ValueError(f"unsupported pixel type {a.dtype}")
+    colours = 3 if a.shape[2] >= 3 else 1  # grey + alpha: the grey only
+    opaque = a[:, :, colours] >= full if a.shape[2] in (2, 4) else None
+    return a[:, :, :colours].astype(np.float32) * np.float32(unit), opaque
+
+
 def noise_sigma(pixels: np.ndarray) -> float | None:
     """Estimated standard deviation of white noise in `pixels` (HxW or HxWxC, uint8 or
     uint16 or float in 0..1; alpha, the 2nd of two or 4th of four channels, is ignored), in
     0..255 units. Images over 4 megapixels are measured on evenly spaced rows of blocks.
 
     The median over the colour channels of each channel's estimate (see the module's
-    docstring). Clean photos downscaled by the standard protocol read about 1 (median
-    over the training photos at x2; 1.8 at x4), added Gaussian noise of sigma reads about
-    sigma (median 10.9 for sigma 10). Textured images with no flat area read high: 1.4% of
-    those training photos at x2 and 5.5% at x4 read over 9.5 clean. None for images smaller than 8x8
-    pixels or with fewer than 4 blocks away from black and white.
+    docstring). Clean photos downscaled by the standard protocol read about 1 to 2 (median
+    over the 291 training photos 1.21 at x2, 1.93 at x4), added Gaussian noise of sigma
+    reads about sigma (median 11.00 for sigma 10 at x2). Textured images with no flat area
+    read high: 4.8% of those training photos at x2 and 12.7% at x4 read 6 or more clean
+    (`bench/results/robustness/rule_calibration.txt`). None for images smaller than 8x8
+    pixels or with fewer than 4 opaque blocks away from black and white.
     """
-    a = np.asarray(pixels)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3:
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
-    colours = 3 if a.shape[2] >= 3 else 1  # grey + alpha: the grey only
-    alpha = a[:, :, colours] if a.shape[2] in (2, 4) else None
-    if a.dtype == np.uint8:
-        x = a[:, :, :colours].astype(np.float32)
-    elif a.dtype == np.uint16:
-        x = a[:, :, :colours].astype(np.float32) / 257.0
-    elif a.dtype.kind == "f":
-        x = a[:, :, :colours].astype(np.float32) * 255.0
-    else:
-        raise ValueError(f"unsupported pixel type {a.dtype}")
+    x, opaque = _colours(pixels)
     side = 2 * _BLOCK
     h, w = (x.shape[0] // side) * side, (x.shape[1] // side) * side
     if h == 0 or w == 0:
@@ -127,10 +136,8 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     x = x[:h, :w]
     rows = h // side
     step = max(1, math.ceil(rows * (w // side) / _MAX_BLOCKS))
-    opaque = None
-    if alpha is not None:
-        full = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "ui" else 1.0
-        opaque = alpha[:h, :w] >= full
+    if opaque is not None:
+        opaque = opaque[:h, :w]
     if step > 1:  # a large image: every step-th row of blocks is plenty
         x = x.reshape(rows, side, w, -1)[::step].reshape(-1, w, x.shape[2])
         if opaque is not None:
@@ -159,20 +166,12 @@ def blockiness(pixels: np.ndarray) -> float | None:
     absolute luma step across the 8x8 grid lines divided by the mean step elsewhere,
     averaged over the two directions (see the module's docstring). None for images under
     16 pixels a side, and for images with any pixel less than fully opaque."""
-    a = np.asarray(pixels)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.dtype.kind not in "uif":
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape} {a.dtype}")
-    colours = 3 if a.shape[2] >= 3 else 1
-    if a.shape[2] in (2, 4):
-        full = np.iinfo(a.dtype).max if a.dtype.kind in "ui" else 1.0
-        if (a[:, :, colours] < full).any():
-            return None
-    if min(a.shape[:2]) < 16:
+    x, opaque = _colours(pixels)
+    if opaque is not None and not opaque.all():
         return None
-    x = a[:, :, :colours].astype(np.float32)
-    y = x[:, :, 0] if colours == 1 else x @ np.array([0.299, 0.587, 0.114], np.float32)
+    if min(x.shape[:2]) < 16:
+        return None
+    y = x[:, :, 0] if x.shape[2] == 1 else x @ np.array([0.299, 0.587, 0.114], np.float32)
     ratios = []
     for steps in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
         grid = (np.arange(steps.shape[1]) % 8) == 7
