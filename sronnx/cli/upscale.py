@@ -747,10 +747,12 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             how = ""
             if provider == "auto":
                 how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
-            names = path.name if photo is None else \
-                f"{path.name} (clean inputs) / {photo[0].name} (noisy inputs)" \
-                f" / {jpeg[0].name} (JPEG inputs)" if jpeg is not None else \
-                f"{path.name} (clean inputs) / {photo[0].name} (JPEG and noisy inputs)"
+            parts = [(path, "clean inputs")] if photo is not None else [(path, "")]
+            if photo is not None:
+                parts.append((photo[0], "noisy inputs" if jpeg else "JPEG and noisy inputs"))
+            if jpeg is not None:
+                parts.append((jpeg[0], "JPEG inputs"))
+            names = " / ".join(f"{p.name} ({what})" if what else p.name for p, what in parts)
             resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
             size = f", resampled to {_size_text(outscale, width, height)} (Lanczos up, " \
                    "area down)" if resampled else ""
