@@ -1,7 +1,14 @@
 """What a model needs from its caller, in a form that travels inside the ONNX file.
 
 The runtime reads this back from ONNX metadata without torch, so it must stay a plain
-dataclass of JSON-able fields.
+dataclass of JSON-able fields. A model sronnx did not make gets one too, found when it is
+loaded (`sronnx.runtime.probe`): nothing downstream asks where a model came from.
+
+The tensor contract a descriptor states (the defaults are sronnx's own exports):
+  input  `element_type` N x C x H x W (`layout` "NCHW") or N x H x W x C ("NHWC"),
+         C = `in_channels` (3: `channel_order` RGB or BGR; 1: luma, Y of YCbCr; 4: + alpha),
+         values in `value_range` (0..1 or 0..255), N fixed at `batch` when it is not 0;
+  output the same layout, order and range, `out_channels` channels, `scale` times H and W.
 """
 
 from __future__ import annotations
@@ -12,10 +19,46 @@ from typing import Any
 
 METADATA_KEY = "sronnx.descriptor"
 
+LAYOUTS = ("NCHW", "NHWC")
+CHANNEL_ORDERS = ("RGB", "BGR")
+ELEMENT_TYPES = ("float32", "float16", "uint8")
+
+
+@dataclass(frozen=True)
+class SizeRequirements:
+    """What input sizes a model takes (after spandrel's `SizeRequirements`): H and W at
+    least `minimum`, multiples of `multiple_of`, and equal when `square`. The runtime pads
+    a tile that does not fit (mirrored, at its bottom and right) and crops the output."""
+
+    minimum: int = 1
+    multiple_of: int = 1
+    square: bool = False
+
+    def __post_init__(self) -> None:
+        if self.minimum < 1 or self.multiple_of < 1:
+            raise ValueError(f"bad size requirements: minimum={self.minimum}, "
+                             f"multiple_of={self.multiple_of} (both must be >= 1)")
+
+    @property
+    def none(self) -> bool:
+        """True when every size >= 1 is taken as it is."""
+        return self.minimum <= 1 and self.multiple_of == 1 and not self.square
+
+    def get_padding(self, height: int, width: int) -> tuple[int, int]:
+        """(rows, columns) to add to an H x W input so that the model takes it; (0, 0)
+        when it already does."""
+        m = self.multiple_of
+        h = -(-max(height, self.minimum) // m) * m
+        w = -(-max(width, self.minimum) // m) * m
+        if self.square:
+            h = w = max(h, w)
+        return h - height, w - width
+
 
 @dataclass(frozen=True)
 class ModelDescriptor:
-    """Scale, channels, value range and size requirement of one super-resolution model."""
+    """Scale, channels, value range, tensor layout and size rule of one super-resolution
+    model (the module docstring gives the tensor contract)."""
 
     arch: str
     scale: int
@@ -23,7 +66,7 @@ class ModelDescriptor:
     in_channels: int = 3
     out_channels: int = 3
     value_range: tuple[float, float] = (0.0, 1.0)
-    # "any": every H, W >= 1; "fixed": exactly fixed_size (H, W).
+    # "any": every H, W the `size` rule takes; "fixed": exactly fixed_size (H, W).
     size_requirement: str = "any"
     fixed_size: tuple[int, int] | None = None
     receptive_field: int = 1
@@ -31,6 +74,13 @@ class ModelDescriptor:
     # Tiles must start on multiples of this many input pixels for an exact tiled result
     # (strided encoders are not shift-invariant).
     tile_multiple: int = 1
+    size: SizeRequirements = field(default_factory=SizeRequirements)
+    layout: str = "NCHW"
+    channel_order: str = "RGB"
+    element_type: str = "float32"
+    # 0: any batch size; otherwise the one batch size the model takes (tiles then run in
+    # groups of exactly that many).
+    batch: int = 0
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -39,6 +89,22 @@ class ModelDescriptor:
             raise ValueError(f"unknown size requirement {self.size_requirement!r}")
         if (self.size_requirement == "fixed") != (self.fixed_size is not None):
             raise ValueError("fixed_size must be given exactly when size_requirement is 'fixed'")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be RGB or BGR, got {self.channel_order!r}")
+        if self.element_type not in ELEMENT_TYPES:
+            raise ValueError(f"element_type must be one of {', '.join(ELEMENT_TYPES)}, "
+                             f"got {self.element_type!r}")
+        if self.in_channels not in (1, 3, 4) or self.out_channels not in (1, 3, 4):
+            raise ValueError(f"a model of {self.in_channels} input and {self.out_channels} "
+                             "output channels is not an image model sronnx can run "
+                             "(1 luma, 3 RGB, 4 RGBA)")
+        lo, hi = self.value_range
+        if not hi > lo:
+            raise ValueError(f"value_range must rise, got {self.value_range}")
+        if self.batch < 0:
+            raise ValueError(f"batch must be >= 0 (0: any), got {self.batch}")
 
     def check_input_size(self, height: int, width: int) -> None:
         """Raise ValueError with a clear message when the model cannot take this size."""
@@ -47,20 +113,37 @@ class ModelDescriptor:
         if self.fixed_size is not None and (height, width) != tuple(self.fixed_size):
             fh, fw = self.fixed_size
             raise ValueError(
-                f"model {self.arch} takes only {fw}x{fh} inputs (fixed-size 'fc' bottleneck), "
+                f"model {self.arch} takes only {fw}x{fh} inputs (fixed-size input), "
                 f"got {width}x{height}; run it through the tiled upscaler instead"
             )
+        if self.size.get_padding(height, width) != (0, 0):
+            s = self.size
+            raise ValueError(
+                f"model {self.arch} takes sizes of at least {s.minimum}, multiples of "
+                f"{s.multiple_of}{', square' if s.square else ''}; got {width}x{height}: "
+                "run it through the tiled upscaler, which pads and crops")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelDescriptor:
+        """The descriptor in `text`; keys it does not know are ignored (a newer writer), and
+        missing ones take their defaults (an older one). Raises ValueError or TypeError for
+        JSON that is not a descriptor."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("the descriptor is not a JSON object")
         known = {f for f in cls.__dataclass_fields__}
         data = {k: v for k, v in raw.items() if k in known}
         if data.get("value_range") is not None:
-            data["value_range"] = tuple(data["value_range"])
+            data["value_range"] = tuple(float(v) for v in data["value_range"])
         if data.get("fixed_size") is not None:
-            data["fixed_size"] = tuple(data["fixed_size"])
+            data["fixed_size"] = tuple(int(v) for v in data["fixed_size"])
+        if isinstance(data.get("size"), dict):
+            fields = SizeRequirements.__dataclass_fields__
+            data["size"] = SizeRequirements(**{k: v for k, v in data["size"].items()
+                                               if k in fields})
+        elif "size" in data:
+            raise ValueError(f"the descriptor's size rule is not an object: {data['size']!r}")
         return cls(**data)
