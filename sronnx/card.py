@@ -8,13 +8,12 @@ Metadata keys are part of the embedding contract (see README):
 
 from __future__ import annotations
 
-import json
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sronnx.descriptor import METADATA_KEY, ModelDescriptor
+from sronnx.descriptor import ModelDescriptor
 
 CARD_KEY = "sronnx.card"
 
@@ -38,17 +37,3 @@ def path_name(path: str | Path | None) -> str | None:
         return None
     name = posixpath.basename(posixpath.normpath(str(path).replace("\\", "/")))
     return None if name in ("", ".", "..") else name
-
-
-def metadata_to_info(path: Path, metadata: dict[str, str]) -> ModelInfo:
-    if METADATA_KEY not in metadata:
-        raise ModelFileError(
-            f"{path}: ONNX file has no sronnx descriptor metadata ({METADATA_KEY}); "
-            "export it with `sronnx export`"
-        )
-    try:
-        descriptor = ModelDescriptor.from_json(metadata[METADATA_KEY])
-        card = json.loads(metadata.get(CARD_KEY, "{}"))
-    except (ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: unreadable sronnx metadata ({exc})") from exc
-    return ModelInfo(Path(path), descriptor, card)

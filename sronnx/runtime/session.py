@@ -10,12 +10,14 @@ import contextlib
 import functools
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
-from sronnx.card import ModelFileError, ModelInfo, metadata_to_info
+from sronnx.card import ModelFileError, ModelInfo
+from sronnx.runtime.probe import Overrides, describe_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -26,11 +28,37 @@ class ProviderError(RuntimeError):
 
 @dataclass
 class LoadedModel:
+    """An open model: its session, what it needs (`info.descriptor`) and where each of those
+    facts came from (`sources`: field -> "metadata", "session", "option", "probe" or
+    "default"; see `sronnx.runtime.probe`)."""
+
     session: ort.InferenceSession
     info: ModelInfo
     provider: str  # "cpu" or "cuda": what the session really runs on
     input_name: str
     output_name: str
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def run(self, x: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+        """float32 N x 3 x H x W RGB in [0, 1] (and N x H x W alpha, or None) -> float32
+        N x 3 x sH x sW RGB, nominally in [0, 1], whatever element type, layout, channels,
+        range, batch or size rule the model itself wants (`sronnx.runtime.adapter`).
+        Raises what onnxruntime raises, and ValueError for an output of the wrong shape."""
+        from sronnx.runtime.adapter import run_model
+
+        d = self.info.descriptor
+        names = [self.output_name]
+        if _plain(d) and not (d.size.get_padding(*x.shape[2:]) != (0, 0)):
+            return self.session.run(names, {self.input_name: np.ascontiguousarray(x)})[0]
+        return run_model(lambda t: self.session.run(names, {self.input_name: t})[0], x, d,
+                         alpha)
+
+
+def _plain(d) -> bool:
+    """The upscaler's own tensor form: nothing to convert."""
+    return (d.in_channels == 3 and d.out_channels == 3 and d.layout == "NCHW"
+            and d.channel_order == "RGB" and d.element_type == "float32"
+            and tuple(d.value_range) == (0.0, 1.0) and d.batch == 0)
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -77,11 +105,16 @@ def _check_model_file(path: Path) -> None:
         raise ModelFileError(f"{path}: empty file, not an ONNX model")
 
 
-def load_model(path: str | Path, provider: str = "cpu", threads: int | None = None) -> LoadedModel:
-    """Open an sronnx ONNX model on `provider` ("cpu", "cuda" or "auto").
+def load_model(path: str | Path, provider: str = "cpu", threads: int | None = None,
+               options: Overrides | None = None) -> LoadedModel:
+    """Open an ONNX super-resolution model on `provider` ("cpu", "cuda" or "auto").
 
-    "cuda" raises ProviderError unless the session really runs on CUDA; "auto" takes CUDA
-    when it really loads, otherwise the CPU (the caller reports which).
+    An sronnx file's needs come from its metadata; a model made elsewhere is probed
+    (`sronnx.runtime.probe`), and `options` say what no probe can find (value range,
+    channel order). "cuda" raises ProviderError unless the session really runs on CUDA;
+    "auto" takes CUDA when it really loads, otherwise the CPU (the caller reports which).
+    Raises ModelFileError, naming the file and the reason, for a file that is missing, not
+    ONNX, or not a model sronnx can run.
     """
     path = Path(path)
     if provider not in ("cpu", "cuda", "auto"):
@@ -109,13 +142,14 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
             "the CUDA or cuDNN libraries it needs are missing or do not match "
             "(see onnxruntime's CUDA requirements)"
         )
-    info = metadata_to_info(path, dict(session.get_modelmeta().custom_metadata_map))
+    descriptor, card, sources = describe_model(session, str(path), options)
     return LoadedModel(
         session=session,
-        info=info,
+        info=ModelInfo(path, descriptor, card),
         provider="cuda" if got_cuda else "cpu",
         input_name=session.get_inputs()[0].name,
         output_name=session.get_outputs()[0].name,
+        sources=sources,
     )
 
 

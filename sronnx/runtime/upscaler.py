@@ -93,10 +93,11 @@ class Upscaler:
     def provider(self) -> str:
         return self.model.provider
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One model call on a float32 NCHW batch in [0, 1]."""
-        m = self.model
-        return m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(x)})[0]
+    def run(self, x: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+        """One model call: float32 N x 3 x H x W RGB in [0, 1] (premultiplied; `alpha`
+        N x H x W in [0, 1] or None) -> float32 N x 3 x sH x sW RGB, whatever tensor form the
+        model itself takes (`LoadedModel.run`)."""
+        return self.model.run(x, alpha)
 
     def upscale(self, image: Image.Image | np.ndarray, *,
                 on_tile: TileCallback | None = None) -> Image.Image | np.ndarray:
@@ -179,8 +180,10 @@ class Upscaler:
         for first, group in _batches(tiles, self.batch):
             windows = [read_window(src, r, c) for r, c in group]
             x = np.stack([_model_input(wnd, colour, alpha, peak) for wnd in windows])
+            a = (np.stack([_alpha_input(wnd, peak) for wnd in windows])
+                 if alpha and d.in_channels == 4 else None)
             try:
-                y = self.run(x)
+                y = self.run(x, a)
             except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
                 raise TileError(f"tile {first + 1} of {len(tiles)} failed: {exc}") from exc
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
@@ -238,6 +241,12 @@ def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | Non
     if colour == 1:
         rgb = np.broadcast_to(rgb, (*rgb.shape[:2], 3))
     return rgb.transpose(2, 0, 1)
+
+
+def _alpha_input(window: np.ndarray, peak: float | None) -> np.ndarray:
+    """One window's alpha (its last channel) as float32 HxW in [0, 1], for RGBA models."""
+    a = window[:, :, -1].astype(np.float32)
+    return a * np.float32(1.0 / peak) if peak is not None else a
 
 
 def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
