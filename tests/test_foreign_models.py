@@ -262,3 +262,23 @@ def test_standalone_valid(tmp_path: Path, fn: Callable[[Path], Path]) -> None:
     model = onnx.load(str(fn(tmp_path / "m.onnx")))
     onnx.checker.check_model(model, full_check=True)
     assert fm._opset(model) == 18 and model.ir_version == 10
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_other_scales(tmp_path: Path, scale: int) -> None:
+    """The scale is read from the model (descriptor, or dim names once stripped): x3 and x4
+    models give fixed sizes and alpha upscaled by their own scale."""
+    src = SRC.with_name(f"rsp-x{scale}.onnx")
+    if not src.is_file():
+        pytest.skip(f"shipped model not available: {src}")
+    stripped = onnx.load(str(fm.strip_metadata(src, tmp_path / "bare.onnx")))
+    assert fm.scale_of(stripped) == scale
+    fixed = _session(fm.fixed_size(src, tmp_path / "fixed.onnx", height=16, width=24))
+    assert fixed.get_outputs()[0].shape == [1, 3, 16 * scale, 24 * scale]
+    session = _session(fm.rgba(tmp_path / "bare.onnx", tmp_path / "rgba.onnx"))
+    rng = np.random.default_rng(3)
+    rgb, alpha = rng.random((1, 3, 8, 12), dtype=np.float32), rng.random((1, 1, 8, 12),
+                                                                          dtype=np.float32)
+    out = _run(session, np.concatenate([rgb, alpha], axis=1))
+    np.testing.assert_allclose(out[:, :3], _run(_session(src), rgb), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out[:, 3:], alpha.repeat(scale, axis=2).repeat(scale, axis=3))
