@@ -16,7 +16,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("sronnx.cli.train", "train", "Train a model on image folders (needs torch)."),
     "export": ("sronnx.cli.export", "export", "Export a model to one self-contained ONNX file."),
     "verify": ("sronnx.cli.verify", "verify", "Check an ONNX model against PyTorch."),
-    "info": ("sronnx.cli.info", "info", "Print the model card stored in an ONNX file."),
+    "info": ("sronnx.cli.info", "info", "Print what an ONNX model needs and its card."),
+    "describe": ("sronnx.cli.describe", "describe",
+                 "Write what a model made elsewhere needs into a copy's metadata."),
     "upscale": ("sronnx.cli.upscale", "upscale", "Upscale images and folders (ONNX Runtime)."),
     "bench": ("sronnx.cli.bench", "bench", "Measure quality and speed per model and runtime."),
 }
@@ -45,6 +47,30 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="sronnx")
 def main() -> None:
     """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
+
+
+def model_options(func):
+    """--input-range and --bgr: what a model made elsewhere needs that no probe can find
+    (sronnx's own files and files written by `sronnx describe` carry it)."""
+    func = click.option(
+        "--bgr", is_flag=True, default=False,
+        help="The model takes and gives BGR (OpenCV's order), not RGB; for a model made "
+             "elsewhere whose file does not say (sronnx describe writes it into a copy).")(func)
+    return click.option(
+        "--input-range", type=click.Choice(["1", "255"]), default=None,
+        help="The model's pixel values run 0..1 or 0..255 [default: its descriptor, else 1 "
+             "(0..255 for uint8 models)]; for a model made elsewhere whose file does not "
+             "say.")(func)
+
+
+def model_overrides(input_range: str | None, bgr: bool):
+    """The `sronnx.runtime.probe.Overrides` that --input-range and --bgr ask for, or None."""
+    from sronnx.runtime.probe import Overrides
+
+    if input_range is None and not bgr:
+        return None
+    return Overrides(value_range=None if input_range is None else (0.0, float(input_range)),
+                     channel_order="BGR" if bgr else None)
 
 
 def cannot_start(message: str) -> click.ClickException:

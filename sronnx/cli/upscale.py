@@ -21,6 +21,8 @@ from typing import NoReturn
 
 import click
 
+from sronnx.cli import model_options, model_overrides
+
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl-C
@@ -451,6 +453,7 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
                    "(quality up to 88), the photo model for noisy images, the clean model for "
                    "the rest (sronnx models shows the rule); clean, photo or jpeg: that "
                    "model for every file.")
+@model_options
 @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True,
               help="Where the model runs: cpu; cuda (refused, exit 2, unless the session "
@@ -534,7 +537,8 @@ def upscale(**kwargs: object) -> None:
 def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
              more_inputs: tuple[Path, ...], outdir: Path, model: str | None, scale: int | None,
              outscale: float | None, width: int | None, height: int | None,
-             input_kind: str, provider: str, tile: int | None, tile_overlap: int | None,
+             input_kind: str, input_range: str | None, bgr: bool, provider: str,
+             tile: int | None, tile_overlap: int | None,
              batch: int, fmt: str,
              quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
              float_range: str, recursive: bool,
@@ -594,6 +598,9 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             usage("-o - (standard output) takes exactly one input file")
         if skip_existing and overwrite:
             usage("--skip-existing and --overwrite exclude each other")
+        if model is None and (input_range is not None or bgr):
+            usage("--input-range and --bgr describe a model made elsewhere: give it with "
+                  "--model")
         if model is not None and input_kind != "auto":
             usage("--input-kind chooses among the shipped default models; "
                   "it cannot go with --model")
@@ -694,7 +701,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
             path, loaded = open_model(model, model_scale, provider, threads,
-                                      "clean" if input_kind == "auto" else input_kind)
+                                      "clean" if input_kind == "auto" else input_kind,
+                                      model_overrides(input_range, bgr))
         except (LookupError, ModelFileError, ProviderError) as exc:
             _fail(str(exc), rep)
         rep.model["model"] = str(path)

@@ -105,7 +105,8 @@ def describe_model(session: ort.InferenceSession, path: str,
                                  f"{name.replace('_', ' ')} (1 luma, 3 RGB or 4 RGBA)")
     sources.update(element_type="session", batch="session",
                    fixed_size="session" if fixed else "default")
-    card = {**card, "producer": producer(session)}
+    if name := producer(session):
+        card = {**card, "producer": name}
     base = ModelDescriptor(
         arch="onnx", scale=1,
         in_channels=in_ch if _known(in_ch) else 3,
@@ -146,8 +147,7 @@ def _card(meta: dict[str, str], path: str) -> dict[str, object]:
 def producer(session: ort.InferenceSession) -> str:
     """The producer named in the file ("pytorch 2.1", "sronnx 0.1.0"), or ""."""
     try:
-        meta = session.get_modelmeta()
-        return " ".join(x for x in (meta.producer_name, getattr(meta, "version", "")) if x)[:80]
+        return str(session.get_modelmeta().producer_name)[:80]
     except Exception:  # noqa: BLE001 - a mangled header names no producer
         return ""
 
@@ -242,8 +242,12 @@ def _probe_input(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _call(session: ort.InferenceSession):
+    """session.run on one tensor, quiet: a probe size the model refuses is expected, and
+    ONNX Runtime's own error line for it would only alarm the user."""
     name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    return lambda t: session.run([out], {name: t})[0]
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4
+    return lambda t: session.run([out], {name: t}, quiet)[0]
 
 
 def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,

@@ -168,8 +168,10 @@ def intended_provider(provider: str) -> str:
 
 
 def open_model(model: str | Path | None, scale: int | None = None, provider: str = "cpu",
-               threads: int | None = None, kind: str = "clean") -> tuple[Path, LoadedModel]:
+               threads: int | None = None, kind: str = "clean",
+               options: Overrides | None = None) -> tuple[Path, LoadedModel]:
     """A shipped name, an .onnx path, or None, opened on `provider`: (file, session).
+    `options` (value range, channel order) apply to a named model (see `load_model`).
 
     None takes the shipped default for `scale` and input `kind` ("clean" or "photo", see
     `sronnx.runtime.choice`) *on the provider the session really got* (an int8 file on
@@ -181,7 +183,7 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
     if model is not None:
         path = resolve_model(model, scale)
         try:
-            return path, load_model(path, provider, threads)
+            return path, load_model(path, provider, threads, options)
         except ModelFileError as exc:
             text = str(model)
             base = text[:-len(".onnx")] if text.lower().endswith(".onnx") else None

@@ -94,6 +94,26 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int,
     return [(r, c) for r in rows for c in cols]
 
 
+def plan_fixed_tiles(height: int, width: int, window: tuple[int, int], overlap: int,
+                     border: int = 0) -> list[tuple[Span, Span]]:
+    """(row span, column span) for every tile of a fixed-size model, row-major: every window
+    exactly `window` (H, W), reaching `border` pixels past the image on each side and, for an
+    image smaller than the window, as far past its end as the window needs (`read_window`
+    mirrors those pixels in); cells stay inside the image."""
+    tiles_per_axis = []
+    for length, win in zip((height, width), window, strict=True):
+        lo = -border
+        hi = max(length + border, lo + win)
+        spans = []
+        for sp in plan_axis(hi - lo, win, overlap, window=win):
+            cs, ce = max(sp.cell_start + lo, 0), min(sp.cell_stop + lo, length)
+            if cs < ce:
+                spans.append(Span(sp.win_start + lo, sp.win_stop + lo, cs, ce))
+        tiles_per_axis.append(spans)
+    rows, cols = tiles_per_axis
+    return [(r, c) for r in rows for c in cols]
+
+
 def read_window(arr: np.ndarray, row: Span, col: Span) -> np.ndarray:
     """The window of `arr` (HxW[xC]) that `row` and `col` span; the parts outside the image
     (spans of a mirrored border) are mirrored from it (numpy's "symmetric": the edge pixel

@@ -19,7 +19,13 @@ from sronnx.descriptor import ModelDescriptor
 from sronnx.runtime.local_range import clamp_radius, local_range
 from sronnx.runtime.pil_modes import alpha_cell, full_scale, unpremultiply
 from sronnx.runtime.session import LoadedModel, open_model
-from sronnx.runtime.tiling import Span, output_slices, plan_tiles, read_window
+from sronnx.runtime.tiling import (
+    Span,
+    output_slices,
+    plan_fixed_tiles,
+    plan_tiles,
+    read_window,
+)
 
 # Default largest tile side (input pixels) for fully convolutional models: big enough that
 # context overlap costs little, small enough that a tile's activations stay well under the
@@ -52,7 +58,9 @@ class Upscaler:
     overlap; 0 leaves the edges to the model's own zero padding): a model trained on patches
     pads with zeros, which bends flat colours near the edges by up to 17 levels (rsp-x4 on
     pure green) and ripples a 1-pixel-high image by ±12; mirrored context removes both.
-    Fixed-size models take no border (their window is fixed). With `clamp_range` (default),
+    Fixed-size models run in windows of their size with the same mirrored border (an image
+    of exactly that size runs in one call, as the model itself would). With `clamp_range`
+    (default),
     each output channel is clamped to the range that channel holds over the input pixels
     within the model's receptive-field radius (`sronnx.runtime.local_range`): a flat area
     comes back exactly (white stays 255, black 0, on every model), and a channel that is
@@ -72,8 +80,6 @@ class Upscaler:
         if d.fixed_size is not None and 2 * self.overlap >= min(d.fixed_size):
             # a fixed window must keep a core: shrink the context rather than refuse
             self.overlap = max(min(d.fixed_size) // 4, 0)
-        if d.fixed_size is not None:
-            border = 0
         self.border = border if border is not None else self.overlap
         if self.tile < 1 or self.overlap < 0 or batch < 1 or self.border < 0:
             raise ValueError(f"bad tiling: tile={self.tile}, overlap={self.overlap}, "
@@ -171,19 +177,20 @@ class Upscaler:
         s = d.scale
         window = d.fixed_size
         src = arr
-        if window is not None and (h < window[0] or w < window[1]):
-            # smaller than a fixed-size model's input: run it on a mirror-padded copy (small)
-            src = _mirror_pad(arr, max(window[0], h), max(window[1], w))
         out = np.empty((h * s, w * s, arr.shape[2]), dtype=arr.dtype)
-        tiles = plan_tiles(src.shape[0], src.shape[1], self.tile, self.overlap, window,
-                           d.tile_multiple, self.border)
+        if window is not None:
+            border = 0 if (h, w) == tuple(window) else self.border
+            tiles = plan_fixed_tiles(h, w, window, self.overlap, border)
+        else:
+            tiles = plan_tiles(h, w, self.tile, self.overlap, None, d.tile_multiple,
+                               self.border)
         for first, group in _batches(tiles, self.batch):
             windows = [read_window(src, r, c) for r, c in group]
             x = np.stack([_model_input(wnd, colour, alpha, peak) for wnd in windows])
             a = (np.stack([_alpha_input(wnd, peak) for wnd in windows])
                  if alpha and d.in_channels == 4 else None)
             try:
-                y = self.run(x, a)
+                y = self.run(x) if a is None else self.run(x, a)
             except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
                 raise TileError(f"tile {first + 1} of {len(tiles)} failed: {exc}") from exc
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
@@ -298,8 +305,3 @@ def _shape(tile: tuple[Span, Span]) -> tuple[int, int]:
 def default_overlap(d: ModelDescriptor) -> int:
     """Context on each side of a tile: half the receptive field, rounded up, at least 4."""
     return max(4, math.ceil(d.receptive_field / 2) + 1)
-
-
-def _mirror_pad(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    ph, pw = height - arr.shape[0], width - arr.shape[1]
-    return np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
