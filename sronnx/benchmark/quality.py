@@ -179,7 +179,6 @@ def onnx_upscaler(model: BenchModel | str | Path, threads: int | None = None,
 
     def run(lr: Image.Image) -> np.ndarray:
         x = to_nchw_float(np.asarray(lr))
-        y = loaded.session.run([loaded.output_name], {loaded.input_name: x})[0]
-        return y[0].transpose(1, 2, 0)
+        return loaded.run(x)[0].transpose(1, 2, 0)  # any model's own tensor form
 
     return run
