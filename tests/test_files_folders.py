@@ -783,7 +783,7 @@ def test_usage_errors_write_the_report(tmp_path: Path) -> None:
     for args, error in (
             (["-o", "o", "--scale", "5"],
              "Invalid value for '--scale': 5 is not in the range 2<=x<=4."),
-            (["-o", "o", "--nonsense"], "No such option '--nonsense'."),
+            (["-o", "o", "--zzz"], "No such option '--zzz'."),
             ([], "Missing option '-o' / '--output'.")):
         for form in (["--json", report], [f"--json={report}"]):
             r = cli(a, *args, *form)
