@@ -18,6 +18,7 @@ from PIL import Image
 from sronnx.descriptor import ModelDescriptor
 from sronnx.runtime.local_range import clamp_radius, local_range
 from sronnx.runtime.pil_modes import alpha_cell, full_scale, unpremultiply
+from sronnx.runtime.probe import Overrides
 from sronnx.runtime.session import LoadedModel, open_model
 from sronnx.runtime.tiling import (
     Span,
@@ -58,6 +59,9 @@ class Upscaler:
     overlap; 0 leaves the edges to the model's own zero padding): a model trained on patches
     pads with zeros, which bends flat colours near the edges by up to 17 levels (rsp-x4 on
     pure green) and ripples a 1-pixel-high image by ±12; mirrored context removes both.
+    A model sronnx did not make runs in its own tensor form, found when it is loaded
+    (`sronnx.runtime.probe`); `options` (`Overrides(value_range=(0, 255),
+    channel_order="BGR")`) state what no probe can find.
     Fixed-size models run in windows of their size with the same mirrored border (an image
     of exactly that size runs in one call, as the model itself would). With `clamp_range`
     (default),
@@ -71,9 +75,9 @@ class Upscaler:
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
                  tile: int | None = None, overlap: int | None = None, batch: int = 1,
                  threads: int | None = None, border: int | None = None,
-                 clamp_range: bool = True) -> None:
+                 clamp_range: bool = True, options: Overrides | None = None) -> None:
         self.model = model if isinstance(model, LoadedModel) else open_model(
-            model, None, provider, threads)[1]
+            model, None, provider, threads, options=options)[1]
         d = self.descriptor
         self.tile = tile if tile is not None else max(d.tile_hint, DEFAULT_TILE)
         self.overlap = overlap if overlap is not None else default_overlap(d)
