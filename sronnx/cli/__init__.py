@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Write what a model made elsewhere needs into a copy's metadata."),
     "upscale": ("sronnx.cli.upscale", "upscale", "Upscale images and folders (ONNX Runtime)."),
     "bench": ("sronnx.cli.bench", "bench", "Measure quality and speed per model and runtime."),
+    "web": ("sronnx.cli.web", "web", "Serve the web demo and the shipped models (browser)."),
 }
 
 
