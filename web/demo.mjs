@@ -1,6 +1,9 @@
 // The demo page: decode the chosen image, send its pixels to the worker, show and offer the
-// result. Pixels are read without colour management or premultiplication where the browser
-// allows (createImageBitmap options), so an opaque image is upscaled from its file's values.
+// result. 8-bit PNGs are read and the result written by png.mjs (exact values, alpha
+// included); other images are decoded by the browser without colour management
+// (createImageBitmap options), through a canvas, which keeps opaque pixels exact.
+import { decodePNG, encodePNG } from './png.mjs';
+
 const $ = (id) => document.getElementById(id);
 const worker = new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
 let input = null; // {name, image: ImageData}
@@ -35,16 +38,31 @@ async function loadModels() {
   ready();
 }
 
-async function loadImage(file) {
+async function decode(file) {
+  const png = await decodePNG(await file.arrayBuffer()).catch(() => null);
+  if (png) return new ImageData(png.data, png.width, png.height);
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const canvas = $('input');
-  canvas.width = bitmap.width;
-  canvas.height = bitmap.height;
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
-  input = { name: file.name, image: ctx.getImageData(0, 0, bitmap.width, bitmap.height) };
-  $('input-caption').textContent = `Input: ${file.name}, ${bitmap.width} x ${bitmap.height}`;
   bitmap.close();
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+async function loadImage(file) {
+  let image;
+  try {
+    image = await decode(file);
+  } catch (err) {
+    status(`Cannot read ${file.name}: ${err.message ?? err}`);
+    return;
+  }
+  const canvas = $('input');
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext('2d').putImageData(image, 0, 0);
+  input = { name: file.name, image };
+  $('input-caption').textContent = `Input: ${file.name}, ${image.width} x ${image.height}`;
   $('output').width = $('output').height = 0;
   $('output-caption').textContent = 'Output';
   setDownload(null);
@@ -89,18 +107,22 @@ worker.onmessage = (event) => {
     canvas.getContext('2d').putImageData(msg.image, 0, 0);
     $('output-caption').textContent = `Output: x${msg.scale}, ${msg.image.width} x ${msg.image.height}`;
     const base = input.name.replace(/\.[^.]*$/, '');
-    canvas.toBlob((blob) => {
+    encodePNG(msg.image).then((blob) => {
       setDownload(URL.createObjectURL(blob), `${base}-x${msg.scale}.png`);
       $('progress').value = 1;
       status(`Done in ${msg.seconds.toFixed(2)} s (${msg.threads} thread${msg.threads > 1 ? 's' : ''}).`);
       document.body.dataset.state = 'done';
       ready();
-    }, 'image/png');
+    });
   }
 };
 worker.onerror = (event) => { status(`Worker error: ${event.message}`); ready(); };
 
-$('file').addEventListener('change', () => { if ($('file').files[0]) loadImage($('file').files[0]); });
+$('file').addEventListener('change', () => {
+  const f = $('file').files[0];
+  $('file').value = ''; // choosing the same file again loads it again
+  if (f) loadImage(f);
+});
 $('model').addEventListener('change', () => { customModel = null; $('model-file').value = ''; ready(); });
 $('model-file').addEventListener('change', () => {
   const f = $('model-file').files[0];
