@@ -323,20 +323,21 @@ def measure_receptive_field(cm: CommunityModel, side: int = RF_PROBE) -> int:
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(1, cm.spandrel.input_channels, h, w, generator=gen)
     cy, cx = h // 2, w // 2
+    diff = None
     for dtype in (torch.float64, torch.float32):
         try:
-            warnings.simplefilter("ignore")
             probe = model.to(dtype)
             xi = x.to(dtype)
             x2 = xi.clone()
             x2[:, :, cy, cx] = torch.where(x2[:, :, cy, cx] > 0.5, x2[:, :, cy, cx] - RF_DELTA,
                                            x2[:, :, cy, cx] + RF_DELTA)
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 diff = (probe(x2) - probe(xi)).abs().amax(dim=(0, 1))
             break
         except (RuntimeError, TypeError):
             continue
-    else:
+    if diff is None:
         return min(h, w)
     moved = torch.nonzero(diff > RF_THRESHOLD)
     if moved.numel() == 0:
@@ -696,8 +697,10 @@ def model_from_onnx_weights(path: str | Path, card: dict[str, Any]) -> nn.Module
     `weights_sha256`; raises CommunityError otherwise."""
     name = Path(path).name
     proto = onnx.load(str(path))
+    # constants the exporter made (e.g. "val_12", "scalar_tensor_default") are not keys of
+    # any state dict: module keys contain a dot
     state = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy())
-             for i in proto.graph.initializer}
+             for i in proto.graph.initializer if "." in i.name and "::" not in i.name}
     try:
         desc = model_from_state_dict(state, name)
     except CommunityError as exc:

@@ -209,10 +209,12 @@ def image_cases(folder: Path, info: ModelInfo, limit: int = 3) -> list[tuple[str
 
 def compare(model_path: Path, torch_model: nn.Module, session, cases, precision: str,
             runtime: str, fixed: bool, reference: bool = True,
-            tolerance: float | None = None) -> list[Comparison]:
+            tolerance: float | None = None,
+            reference_input: np.ndarray | None = None) -> list[Comparison]:
     """Run every case through PyTorch and the ONNX Runtime session, and (`reference`) one
     small input through onnx.reference as an independent runtime; each runtime is held to
-    its own `criterion`."""
+    its own `criterion`. The small input is `reference_input` when given (a model with a
+    size rule), else the first case cut to 6 x 7 (or whole, `fixed`)."""
     results = []
     name = session.get_inputs()[0].name
 
@@ -234,7 +236,8 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, precision:
         from onnx.reference import ReferenceEvaluator
 
         x = cases[0][1][:1]
-        small = np.ascontiguousarray(x if fixed else x[:, :, :6, :7])
+        small = np.ascontiguousarray(x if fixed else x[:, :, :6, :7]
+                                     if reference_input is None else reference_input)
         label = "random " + "x".join(str(d) for d in small.shape)
         try:
             got = ReferenceEvaluator(str(model_path)).run(None, {name: small})[0]
@@ -247,4 +250,71 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, precision:
         with torch.no_grad():
             expected = torch_model(torch.from_numpy(small)).numpy()
         record(label, "onnx-reference", got, expected)
+    return results
+
+
+_NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+# ONNX Runtime against onnx.reference on a model made elsewhere, by its element type
+REFERENCE_TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "uint8": 1.0}
+
+
+def foreign_inputs(descriptor, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """Small random inputs shaped as a model's own input (`descriptor`: layout, element
+    type, channels, value range, fixed size, fixed batch): its smallest size its rule takes
+    (at least 8 x 9, or its fixed size), then one a little larger when its size is free.
+    Values are uniform in the value range (whole numbers for uint8)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = descriptor.value_range
+    if descriptor.fixed_size:
+        sizes = [tuple(descriptor.fixed_size)]
+    else:
+        sizes = []
+        for h, w in ((max(8, descriptor.size.minimum), max(9, descriptor.size.minimum)),
+                     (max(13, descriptor.size.minimum), max(11, descriptor.size.minimum))):
+            ph, pw = descriptor.size.get_padding(h, w)
+            sizes.append((h + ph, w + pw))
+    n = descriptor.batch or 1
+    c = descriptor.in_channels
+    cases = []
+    for h, w in sizes:
+        shape = (n, c, h, w) if descriptor.layout == "NCHW" else (n, h, w, c)
+        x = lo + (hi - lo) * rng.random(shape)
+        dtype = _NUMPY_TYPES[descriptor.element_type]
+        x = np.rint(x).astype(dtype) if descriptor.element_type == "uint8" else x.astype(dtype)
+        cases.append((f"random {'x'.join(map(str, shape))} {descriptor.element_type}", x))
+    return cases
+
+
+def compare_with_reference(model_path: Path, session, cases: list[tuple[str, np.ndarray]],
+                           runtime: str, tolerance: float | None = None) -> list[Comparison]:
+    """ONNX Runtime against onnx.reference (an independent runtime) on `cases`, for a model
+    that has no PyTorch source to compare with; the bound is `tolerance` or
+    REFERENCE_TOLERANCE of the output's element type (in the model's own units)."""
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(str(model_path))
+    name = session.get_inputs()[0].name
+    results = []
+    for label, x in cases:
+        got = session.run(None, {name: x})[0]
+        try:
+            expected = evaluator.run(None, {name: x})[0]
+        except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            results.append(Comparison(label, "onnx-reference", math.nan, math.nan, True,
+                                      f"skipped: {reason}"))
+            continue
+        if got.shape != expected.shape:
+            results.append(Comparison(label, runtime, math.inf, -math.inf, False,
+                                      f"shapes differ: {got.shape} vs {expected.shape}"))
+            continue
+        kind = str(got.dtype)
+        tol = tolerance if tolerance is not None else REFERENCE_TOLERANCE.get(kind, 1e-4)
+        a, b = got.astype(np.float64), expected.astype(np.float64)
+        err = float(np.max(np.abs(a - b))) if a.size else 0.0
+        peak = 255.0 if kind == "uint8" else max(1.0, float(np.max(np.abs(b))) if b.size else 1)
+        mse = float(np.mean((a - b) ** 2)) if a.size else 0.0
+        psnr = math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
+        results.append(Comparison(label, f"{runtime} vs onnx-reference", err, psnr,
+                                  err <= tol))
     return results

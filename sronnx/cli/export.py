@@ -31,6 +31,10 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
            max_psnr_loss: float | None, force: bool) -> None:
     """Export CHECKPOINT (or --arch ARCH --scale S, untrained) to OUTPUT.
 
+    CHECKPOINT is an sronnx training checkpoint, or a community PyTorch checkpoint that
+    spandrel recognises (.pth, .pt, .ckpt, .safetensors: ESRGAN, Real-ESRGAN Compact, SwinIR,
+    SPAN, ...), loaded without running code from the file (needs the community extra).
+
     With --fp16 or --int8 the reduced-precision model is compared with the float32 model on
     the --calib images, and not written when it loses more PSNR than allowed.
     """
@@ -43,7 +47,12 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     from sronnx.card import path_name
     from sronnx.onnx_export import build_card, deployable, export_onnx
     from sronnx.registry import scale_problem
-    from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from sronnx.train.checkpoint import (
+        CheckpointError,
+        NotSronnxCheckpoint,
+        load_checkpoint,
+        model_from_checkpoint,
+    )
 
     if (checkpoint is None) == (arch is None):
         raise click.UsageError("give either CHECKPOINT or --arch with --scale")
@@ -55,6 +64,10 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     if checkpoint:
         try:
             data = load_checkpoint(checkpoint)
+        except NotSronnxCheckpoint:
+            _export_community(checkpoint, output, opset, fp16, int8, calib, max_psnr_loss,
+                              force)
+            return
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from exc
         if scale_problem(int(data["scale"])):
@@ -104,8 +117,71 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
                f"{shape}")
 
 
+def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8: bool,
+                      calib: str | None, max_psnr_loss: float | None, force: bool) -> None:
+    """Export a checkpoint that is not sronnx's through spandrel (`sronnx.community`): the
+    first shape strategy whose ONNX Runtime output matches spandrel's PyTorch model. Exit 2
+    when spandrel is missing or refuses the file, 1 when no export matches."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        from sronnx import community
+    except ImportError as exc:
+        raise cannot_start(f"{Path(checkpoint).name}: not an sronnx checkpoint; community "
+                           "checkpoints need spandrel: pip install 'sronnx[community]' "
+                           f"({exc})") from exc
+    try:
+        cm = community.load_community(checkpoint)
+    except community.CommunityError as exc:
+        raise cannot_start(str(exc)) from exc
+    if (fp16 or int8) and cm.spandrel.input_channels != 3:
+        raise cannot_start(f"{cm.name}: --fp16 and --int8 are checked on RGB images; this "
+                           f"model takes {cm.spandrel.input_channels} channels")
+    if fp16 and not cm.spandrel.supports_half:
+        raise cannot_start(f"{cm.name}: spandrel marks {cm.arch} as not working in float16")
+
+    def note(line: str) -> None:
+        click.echo(f"  rejected {line}", err=True)
+
+    try:
+        if fp16 or int8:
+            with tempfile.TemporaryDirectory() as tmp:
+                result = community.export_community(cm, Path(tmp) / "f32.onnx", opset=opset,
+                                                    log=note)
+                strategy = result.strategy
+
+                def exporter(path: Path, half: bool) -> Path:
+                    if not half:
+                        return result.path
+                    return community.export_community(cm, path, opset=opset,
+                                                      strategy=strategy, fp16=True).path
+
+                path = _export_reduced(None, output, result.card, result.descriptor, opset,
+                                       "float16" if fp16 else "int8", calib, max_psnr_loss,
+                                       force, exporter=exporter)
+        else:
+            result = community.export_community(cm, output, opset=opset, log=note)
+            path = result.path
+    except community.CommunityError as exc:
+        raise click.ClickException(str(exc)) from exc
+    card, d = result.card, result.descriptor
+    size = path.stat().st_size
+    batch = f", batch {d.batch}" if d.batch else ""
+    click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
+               f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{d.scale} "
+               f"({d.in_channels}->{d.out_channels} channels) from {cm.name} via "
+               f"{community.LOADER}, export shape: {card['export_shape']}{batch} "
+               f"({card['exporter']}); parity with spandrel's PyTorch model: max abs "
+               f"{card['parity_max_abs']:.1e} at {', '.join(card['parity_sizes'])}")
+
+
 def _export_reduced(model, output: str, card: dict, descriptor, opset: int, precision: str,
-                    calib: str, max_loss: float | None, force: bool):
+                    calib: str, max_loss: float | None, force: bool, exporter=None):
+    """Write the float16 or int8 form of `model` to `output` when it loses at most
+    `max_loss` dB PSNR against float32 on the `calib` images. `exporter(path, fp16)` writes
+    the float32 (fp16 False) or float16 file and returns its path; by default
+    `export_onnx` of `model` with `card` and `descriptor`."""
     import tempfile
     from pathlib import Path
 
@@ -122,24 +198,28 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
         quantize_int8,
     )
 
+    if exporter is None:
+        def exporter(path: Path, fp16: bool) -> Path:
+            return export_onnx(model, path, card=card, descriptor=descriptor, opset=opset,
+                               fp16=fp16)
+
+    scale = descriptor.scale
     limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
     try:
-        images = calibration_set(calib, model.scale, fixed=descriptor.fixed_size)
+        images = calibration_set(calib, scale, fixed=descriptor.fixed_size)
     except (DataError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     with tempfile.TemporaryDirectory() as tmp:
-        f32 = export_onnx(model, Path(tmp) / "f32.onnx", card=card, descriptor=descriptor,
-                          opset=opset)
+        f32 = exporter(Path(tmp) / "f32.onnx", False)
         if precision == "float16":
-            low = export_onnx(model, Path(tmp) / "low.onnx", card=card, descriptor=descriptor,
-                              opset=opset, fp16=True)
+            low = exporter(Path(tmp) / "low.onnx", True)
         else:
             low = Path(tmp) / "low.onnx"
             try:
                 onnx.save_model(quantize_int8(f32, low, images), str(low))
             except ValueError as exc:  # e.g. a model with no body to quantize
                 raise click.ClickException(f"cannot write an int8 model: {exc}") from exc
-        base, reduced = mean_psnr(f32, images, model.scale), mean_psnr(low, images, model.scale)
+        base, reduced = mean_psnr(f32, images, scale), mean_psnr(low, images, scale)
         loss = base - reduced
         click.echo(f"{precision}: PSNR-Y on {len(images)} calibration crops {reduced:.3f} dB "
                    f"vs float32 {base:.3f} dB: change {-loss:+.3f} dB (limit {limit} dB)")

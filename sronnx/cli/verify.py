@@ -27,9 +27,14 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     model on random inputs of several sizes and on real images. Without --checkpoint the
     PyTorch model is rebuilt from the file's weights; an int8 model, whose file cannot give
     back float32 weights, from its float32 twin (the shipped NAME for NAME-int8, or
-    NAME.onnx beside NAME-int8.onnx) when the card's weights hash matches. Exit 0 when every
-    difference is within the tolerance, 1 when not, 2 when verification cannot run (e.g. an
-    unknown model, --provider cuda without CUDA)."""
+    NAME.onnx beside NAME-int8.onnx) when the card's weights hash matches.
+
+    A model exported from a community checkpoint (spandrel) is compared with spandrel's
+    PyTorch model of --checkpoint (its SHA-256 or weights hash must match the card), or,
+    without it, of the file's own weights when they hash to the card's. A model with no
+    sronnx card (made elsewhere) is compared with onnx.reference only, on small inputs
+    shaped as its own. Exit 0 when every difference is within the tolerance, 1 when not, 2
+    when verification cannot run (e.g. an unknown model, --provider cuda without CUDA)."""
     from sronnx.cli import require_torch
 
     require_torch("sronnx verify")
@@ -71,8 +76,16 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
         out_shape = check_onnx_file(path)
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
         stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
+    card = info.card
+    if "sronnx_version" not in card and "weights_sha256" not in card:
+        _verify_foreign(path, loaded, runtime, tolerance, out_shape)
+        return
+    reference_input = None
     try:
-        if checkpoint:
+        if _from_spandrel(card):
+            torch_model, source, cases, reference_input = _community_source(
+                path, info, checkpoint, stop)
+        elif checkpoint:
             torch_model = deployable(model_from_checkpoint(load_checkpoint(checkpoint)))
             source = f"checkpoint {checkpoint}"
             if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
@@ -87,12 +100,13 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
             source = "rebuilt from the card (weights hash matches)"
     except (VerifyError, CheckpointError) as exc:
         stop(str(exc))
-    cases = test_cases(info, precision=precision)
-    if images:
+    if reference_input is None:
+        cases = test_cases(info, precision=precision)
+    if images and info.descriptor.in_channels == 3 and info.descriptor.size.none:
         cases += image_cases(Path(images), info)
     results = compare(path, torch_model, loaded.session, cases, precision, runtime,
                       fixed=info.descriptor.fixed_size is not None, reference=not no_reference,
-                      tolerance=tolerance)
+                      tolerance=tolerance, reference_input=reference_input)
     click.echo(f"{path}: {info.card.get('spec')} x{info.descriptor.scale} ({precision}), "
                f"output shape {out_shape}; PyTorch model: {source}; {words}")
     click.echo(f"  {'case':<34} {'runtime':<18} {'max abs err':>12} {'PSNR dB':>9}")
@@ -110,3 +124,81 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
                    err=True)
         sys.exit(1)
     click.echo(f"OK: {len(results)} comparisons pass {words}")
+
+
+def _from_spandrel(card: dict) -> bool:
+    """True for the card of a model exported from a community checkpoint (read without
+    importing spandrel)."""
+    source = card.get("source")
+    return isinstance(source, dict) and str(source.get("loader", "")).startswith("spandrel")
+
+
+def _community_source(path, info, checkpoint: str | None, stop):
+    """(PyTorch model, words, random cases, small input for onnx.reference) of a spandrel
+    export: spandrel's model of `checkpoint` (its SHA-256 or weights hash must match the
+    card; exit 1 when neither does), else of the file's own weights when they hash to the
+    card's (exit 2 asking for --checkpoint when not)."""
+    from pathlib import Path
+
+    from sronnx.onnx_export import weights_sha256
+
+    try:
+        from sronnx import community
+    except ImportError as exc:
+        stop(f"{path}: exported from a community checkpoint; comparing it needs spandrel: "
+             f"pip install 'sronnx[community]' ({exc})")
+    card = info.card
+    try:
+        if checkpoint:
+            cm = community.load_community(checkpoint)
+            if cm.sha256 == card["source"].get("sha256"):
+                how = "SHA-256 matches the card"
+            elif weights_sha256(cm.model) == card.get("weights_sha256"):
+                how = "weights hash matches the card (another file of the same weights)"
+            else:
+                stop(f"{Path(checkpoint).name}: neither its SHA-256 nor its weights match "
+                     f"the card of {path} (source {card['source'].get('file')})", 1)
+            model = cm.reference
+            source = f"{community.LOADER}'s {cm.arch} from {cm.name} ({how})"
+        else:
+            model = community.InputSafe(community.model_from_onnx_weights(path, card))
+            source = (f"{community.LOADER} rebuilt from the file's weights (weights hash "
+                      "matches the card)")
+    except community.CommunityError as exc:
+        stop(str(exc))
+    d = info.descriptor
+    return model, source, community.verify_cases(d), community.reference_input(d)
+
+
+def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
+                    out_shape: list[str]) -> None:
+    """A model with no sronnx card: ONNX Runtime against onnx.reference on small random
+    inputs shaped as its own; no PyTorch model to compare. Exit 0 or 1."""
+    from sronnx.verify import compare_with_reference, foreign_inputs
+
+    d = loaded.info.descriptor
+    try:
+        cases = foreign_inputs(d)
+        results = compare_with_reference(path, loaded.session, cases, runtime, tolerance)
+    except Exception as exc:  # noqa: BLE001 - a model made elsewhere may fail anywhere
+        click.echo(f"error: {path}: cannot run it on its own input shape: "
+                   f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"{path}: no sronnx card (a model made elsewhere), {d.layout} "
+               f"{d.element_type} input, x{d.scale}, output shape {out_shape}; no PyTorch "
+               "model was compared: ONNX Runtime against onnx.reference only")
+    for r in results:
+        if r.note and r.ok:
+            click.echo(f"  {r.case:<34} {r.runtime:<30} {r.note}")
+            continue
+        click.echo(f"  {r.case:<34} {r.runtime:<30} {r.max_abs:>12.2e}"
+                   f"  {'ok' if r.ok else 'FAIL ' + r.note}")
+    ran = [r for r in results if not r.note or not r.ok]
+    failed = [r for r in results if not r.ok]
+    if failed:
+        click.echo(f"FAIL: {len(failed)} of {len(ran)} comparisons with onnx.reference fail",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(ran)} comparisons with onnx.reference pass (no PyTorch model "
+               "compared)")

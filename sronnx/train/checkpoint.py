@@ -23,6 +23,11 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file."""
 
 
+class NotSronnxCheckpoint(CheckpointError):
+    """A file that is not an sronnx checkpoint at all (another format, or a pickle that
+    needs more than tensors); `sronnx export` then tries it as a community checkpoint."""
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically (temp file + rename) so a killed run never leaves a broken file."""
     path = Path(path)
@@ -38,9 +43,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-        raise CheckpointError(f"{path}: not a loadable sronnx checkpoint ({exc})") from exc
+        raise NotSronnxCheckpoint(f"{path}: not a loadable sronnx checkpoint ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an sronnx checkpoint")
+        raise NotSronnxCheckpoint(f"{path}: not an sronnx checkpoint")
     for key in ("arch", "spec", "scale", "model"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
