@@ -665,15 +665,16 @@ def is_community_card(card: dict[str, Any]) -> bool:
 def verify_cases(descriptor: ModelDescriptor, seed: int = 0, large: int = 128
                  ) -> list[tuple[str, np.ndarray]]:
     """Random float32 inputs for `sronnx verify` of a spandrel export: sizes its rule takes,
-    unlike the export's dummy (odd multiples, a batch of 2, the smallest, a larger one)."""
+    unlike the export's dummy (odd multiples, a batch of 2 unless the file fixes its batch,
+    the smallest, a larger one)."""
     rng = np.random.default_rng(seed)
     c = descriptor.in_channels
     shapes = parity_shapes(descriptor.size, descriptor.fixed_size,
-                           large=0 if descriptor.fixed_size else large)
+                           large=0 if descriptor.fixed_size else large, batch=descriptor.batch)
     if not descriptor.fixed_size:
         low = descriptor.size.minimum
         ph, pw = descriptor.size.get_padding(low, low)
-        shapes.insert(2, (1, low + ph, low + pw))
+        shapes.insert(2, (descriptor.batch or 1, low + ph, low + pw))
     return [(f"random {n}x{c}x{h}x{w}", rng.random((n, c, h, w), dtype=np.float32))
             for n, h, w in shapes]
 
