@@ -229,9 +229,8 @@ def test_size_rules_and_parity_shapes() -> None:
 
 
 def test_foreign_onnx_without_card_does_not_crash(tmp_path: Path) -> None:
-    """An ONNX file made elsewhere (no sronnx metadata): verify must not crash. With the
-    runtime's probe of such files it compares ONNX Runtime with onnx.reference (exit 0);
-    without it the file is refused cleanly (exit 2)."""
+    """An ONNX file made elsewhere (no sronnx metadata): verify compares ONNX Runtime with
+    onnx.reference on inputs shaped as the model's own (the runtime's probe describes it)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -244,7 +243,6 @@ def test_foreign_onnx_without_card_does_not_crash(tmp_path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.save(model, tmp_path / "foreign.onnx")
     res = sronnx("verify", tmp_path / "foreign.onnx")
-    assert res.returncode in (0, 2), res.stderr + res.stdout
-    assert "Traceback" not in res.stderr
-    if res.returncode == 0:
-        assert "no PyTorch model was compared" in res.stdout
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "no PyTorch model was compared" in res.stdout
+    assert "onnx-reference" in res.stdout
