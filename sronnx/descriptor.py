@@ -81,6 +81,10 @@ class ModelDescriptor:
     # 0: any batch size; otherwise the one batch size the model takes (tiles then run in
     # groups of exactly that many).
     batch: int = 0
+    # Whether the runtime clamps each output channel to its input neighbourhood's range
+    # (`sronnx.runtime.local_range`): sronnx's own models yes (flat colours exact, no
+    # fringes); models made elsewhere run as their authors made them unless told otherwise.
+    clamp: bool = True
 
     def __post_init__(self) -> None:
         if self.scale < 1:

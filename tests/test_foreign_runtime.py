@@ -55,14 +55,15 @@ def image() -> np.ndarray:
         :75, :101].copy()
 
 
-def reference(img: np.ndarray, receptive_field: int | None = None) -> np.ndarray:
+def reference(img: np.ndarray, receptive_field: int | None = None,
+              clamp: bool = True) -> np.ndarray:
     """The shipped float32 model's output (optionally told another receptive field, which
-    sets the tiles' context and the range clamp's radius)."""
+    sets the tiles' context and the range clamp's radius), with or without the clamp."""
     loaded = load_model(SRC)
     if receptive_field is not None:
         d = replace(loaded.info.descriptor, receptive_field=receptive_field)
         loaded.info = ModelInfo(loaded.info.path, d, loaded.info.card)
-    return Upscaler(loaded).upscale(img).astype(np.int16)
+    return Upscaler(loaded, clamp_range=clamp).upscale(img).astype(np.int16)
 
 
 def cli(*args: object) -> Result:
@@ -76,13 +77,28 @@ def cli(*args: object) -> Result:
                                   "range_255", "nhwc", "rgba", "multiple_of"])
 def test_variant_upscales_as_the_float32_model(variants: Path, image: np.ndarray,
                                                name: str) -> None:
-    """Exactly the float32 model's result (or within one level), found without options."""
+    """Exactly the float32 model's result (or within one level), found without options:
+    with the range clamp (which the probed receptive field sizes) and without it."""
     loaded = load_model(variants / f"{name}.onnx")
     d = loaded.info.descriptor
     assert d.scale == 2 and d.receptive_field == 21, (name, d)
-    out = Upscaler(loaded).upscale(image).astype(np.int16)
-    assert out.shape == (150, 202, 3)
-    assert np.abs(out - reference(image)).max() <= 1, name
+    for clamp in (True, False):
+        out = Upscaler(loaded, clamp_range=clamp).upscale(image).astype(np.int16)
+        assert out.shape == (150, 202, 3)
+        assert np.abs(out - reference(image, clamp=clamp)).max() <= 1, (name, clamp)
+
+
+def test_models_made_elsewhere_run_unclamped_by_default(variants: Path,
+                                                        image: np.ndarray) -> None:
+    """A model with no descriptor runs as its authors made it (no range clamp, which would
+    cut a sharpening model's overshoot); sronnx's own and described models keep theirs."""
+    bare = load_model(variants / "strip_metadata.onnx")
+    assert bare.info.descriptor.clamp is False and "default" in bare.sources["clamp"]
+    assert Upscaler(bare).clamp_radius is None
+    out = Upscaler(bare).upscale(image).astype(np.int16)
+    assert np.abs(out - reference(image, clamp=False)).max() <= 1
+    assert np.abs(out - reference(image, clamp=True)).max() > 1  # the clamp binds here
+    assert Upscaler(load_model(SRC)).clamp_radius == 10
 
 
 def test_what_is_found_and_from_where(variants: Path) -> None:
@@ -115,22 +131,25 @@ def test_float16_and_uint8_models(variants: Path, image: np.ndarray, name: str) 
     loaded = load_model(variants / f"{name}.onnx")
     rf = loaded.info.descriptor.receptive_field
     assert 17 <= rf <= 21
-    out = Upscaler(loaded).upscale(image).astype(np.int16)
+    out = Upscaler(loaded, clamp_range=True).upscale(image).astype(np.int16)
     assert np.abs(out - reference(image, rf)).max() <= 1
 
 
 def test_bgr_needs_saying(variants: Path, image: np.ndarray) -> None:
     ref = reference(image)
-    said = Upscaler(load_model(variants / "bgr.onnx", options=Overrides(channel_order="BGR")))
+    said = Upscaler(load_model(variants / "bgr.onnx", options=Overrides(channel_order="BGR")),
+                    clamp_range=True)
     assert np.abs(said.upscale(image).astype(np.int16) - ref).max() <= 1
-    unsaid = Upscaler(load_model(variants / "bgr.onnx")).upscale(image).astype(np.int16)
+    unsaid = Upscaler(load_model(variants / "bgr.onnx"), clamp_range=True).upscale(
+        image).astype(np.int16)
     assert np.abs(unsaid - ref).max() > 50  # the model saw red as blue: --bgr matters
 
 
 def test_range_255_without_descriptor_takes_the_option(variants: Path,
                                                        image: np.ndarray) -> None:
     bare = variants / "range_255_bare.onnx"
-    with_opt = Upscaler(load_model(bare, options=Overrides(value_range=(0.0, 255.0))))
+    with_opt = Upscaler(load_model(bare, options=Overrides(value_range=(0.0, 255.0))),
+                        clamp_range=True)
     assert np.abs(with_opt.upscale(image).astype(np.int16) - reference(image)).max() <= 1
     assert load_model(bare).sources["value_range"] == "default"
 
@@ -139,7 +158,7 @@ def test_luma_model(variants: Path, image: np.ndarray) -> None:
     """Y through the model, Cb and Cr bicubic: on a grey image that is the mean of the RGB
     model's channels (the variant's output is that mean); on a colour image the output's
     chroma is the input's, upscaled."""
-    up = Upscaler(load_model(variants / "luma.onnx"))
+    up = Upscaler(load_model(variants / "luma.onnx"), clamp_range=True)
     grey = np.repeat(image[:, :, 1:2], 3, axis=2)
     out = up.upscale(grey).astype(np.int16)
     assert (out == out[:, :, :1]).all()  # grey in, grey out
@@ -159,7 +178,8 @@ def test_luma_model(variants: Path, image: np.ndarray) -> None:
 def test_rgba_model_with_an_rgba_image(variants: Path, image: np.ndarray) -> None:
     alpha = np.tile(np.linspace(0, 255, image.shape[1]).astype(np.uint8), (image.shape[0], 1))
     rgba = np.dstack([image, alpha])
-    got = Upscaler(load_model(variants / "rgba.onnx")).upscale(rgba).astype(np.int16)
+    got = Upscaler(load_model(variants / "rgba.onnx"), clamp_range=True).upscale(
+        rgba).astype(np.int16)
     want = Upscaler(load_model(SRC)).upscale(rgba).astype(np.int16)
     assert got.shape == (150, 202, 4) and np.abs(got - want).max() <= 1
 
@@ -175,7 +195,8 @@ def test_probe_finds_the_shipped_scales_and_receptive_fields(tmp_path: Path) -> 
 def test_cli_upscale_info_describe(variants: Path, tmp_path: Path) -> None:
     src = data_dir("test", "Set5") / "bird.png"
     ref = tmp_path / "ref"
-    assert cli("upscale", src, "-o", ref, "--model", SRC, "--quiet").exit_code == 0
+    assert cli("upscale", src, "-o", ref, "--model", SRC, "--quiet", "--no-clamp"
+               ).exit_code == 0
     want = np.asarray(Image.open(ref / "bird.png")).astype(np.int16)
     # 0..255 without a descriptor: --input-range, or a described copy that needs no option
     bare = variants / "range_255_bare.onnx"
@@ -185,7 +206,8 @@ def test_cli_upscale_info_describe(variants: Path, tmp_path: Path) -> None:
     assert np.abs(np.asarray(Image.open(out / "bird.png")) - want).max() <= 1
     described = tmp_path / "described.onnx"
     r = cli("describe", bare, "--input-range", "255", "-o", described)
-    assert r.exit_code == 0 and "values 0..255" in r.output, r.output
+    assert r.exit_code == 0 and "values 0..255" in r.output and "unclamped" in r.output, \
+        r.output
     assert cli("describe", bare, "-o", described).exit_code == 2  # exists
     info = cli("info", described, "--json")
     data = json.loads(info.output)
@@ -224,3 +246,85 @@ def test_models_that_cannot_run_are_refused_at_load(variants: Path, tmp_path: Pa
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (out / "bird.png").exists()
     assert cli("info", model).exit_code == 2
+
+
+# Models exported by hand with torch (as people do), for what the rsp-x2 variants cannot show:
+# a strided (pixel-unshuffle) model that is not shift-invariant, a one-channel model whose
+# exported shapes name no channel count, a model that returns NaN.
+
+def _torch_export(net, path: Path, channels: int = 3) -> Path:
+    """`net` exported with torch's TorchScript exporter (the one most files in the wild come
+    from), dynamic batch and size, every output dim named (no channel count stated)."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    net.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (torch.rand(1, channels, 24, 32),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamic_axes={"x": {0: "n", 2: "h", 3: "w"},
+                                        "y": {0: "n", 1: "c", 2: "oh", 3: "ow"}})
+    return path
+
+
+def test_a_model_that_takes_multiples_of_2_tiles_on_its_grid(tmp_path: Path,
+                                                             image: np.ndarray) -> None:
+    """PixelUnshuffle(2), a convolution, PixelShuffle(4): sides must be even, and a tile
+    that starts on an odd pixel sees other 2x2 groups (87% of pixels wrong before tiles were
+    kept on the size rule's grid)."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 48, 3, padding=1),
+                        nn.PixelShuffle(4), nn.Sigmoid())
+    model = load_model(_torch_export(net, tmp_path / "unshuffle.onnx"))
+    d = model.info.descriptor
+    assert (d.scale, d.size.multiple_of) == (2, 2)
+    img = image[:74, :100]  # even, so the whole image runs as torch runs it
+    with torch.no_grad():
+        want = net(torch.from_numpy(img.astype(np.float32) / 255).permute(2, 0, 1)[None])
+    want = np.rint(want[0].permute(1, 2, 0).numpy() * 255).astype(np.int16)
+    for tile in (512, 31):  # one window; many windows, odd tile size
+        got = Upscaler(model, tile=tile, border=0).upscale(img).astype(np.int16)
+        inner = (slice(8, -8), slice(8, -8))  # the edges see the mirrored border or zeros
+        assert np.abs(got[inner] - want[inner]).max() <= 1, tile
+    odd = Upscaler(model, tile=31).upscale(image)  # odd-sized: padded to the rule, cropped
+    assert odd.shape == (150, 202, 3)
+
+
+def test_a_one_channel_model_with_unnamed_channel_dims(tmp_path: Path,
+                                                       image: np.ndarray) -> None:
+    pytest.importorskip("torch")
+    from torch import nn
+
+    conv = nn.Conv2d(1, 1, 1, bias=False)  # takes one channel only: an identity
+    nn.init.ones_(conv.weight)
+    net = nn.Sequential(conv, nn.Upsample(scale_factor=2, mode="nearest"))
+    path = _torch_export(net, tmp_path / "grey.onnx", channels=1)
+    import onnx
+
+    proto = onnx.load(str(path))  # the exported input names its channel dim too
+    proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "c_in"
+    onnx.save(proto, str(path))
+    model = load_model(path)
+    d = model.info.descriptor
+    assert (d.in_channels, d.out_channels, d.scale) == (1, 1, 2)
+    assert model.sources["in_channels"] == "probe"
+    grey = np.repeat(image[:, :, 1:2], 3, axis=2)
+    out = Upscaler(model).upscale(grey).astype(np.int16)
+    assert np.abs(out - grey.repeat(2, axis=0).repeat(2, axis=1)).max() <= 1
+
+
+def test_a_model_that_returns_nan_is_refused_at_load(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from torch import nn
+
+    class Nan(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x / (x - x), scale_factor=2.0)
+
+    path = _torch_export(Nan(), tmp_path / "nan.onnx")
+    with pytest.raises(ModelFileError, match="NaN or infinite"):
+        load_model(path)

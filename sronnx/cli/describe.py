@@ -25,11 +25,15 @@ from sronnx.cli import cannot_start, model_options, model_overrides
                    "the probe sees only down to their own precision].")
 @click.option("--tile-hint", type=click.IntRange(8, 8192), default=None,
               help="Tile side (input pixels) the runtime starts from.")
+@click.option("--clamp/--no-clamp", "clamp", default=None,
+              help="Record whether sronnx clamps the output to each input neighbourhood's "
+                   "range [default: no: a model made elsewhere runs as made].")
 @click.option("--name", default=None, help="An architecture name to record (default: onnx).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def describe(model: str, output: str, input_range: str | None, bgr: bool, scale: int | None,
              multiple_of: int | None, min_size: int | None, receptive_field: int | None,
-             tile_hint: int | None, name: str | None, overwrite: bool) -> None:
+             tile_hint: int | None, clamp: bool | None, name: str | None,
+             overwrite: bool) -> None:
     """Write MODEL (an ONNX super-resolution model made elsewhere) to OUTPUT with an sronnx
     descriptor in its metadata: what the probe finds (scale, element type, layout,
     channels, size rule, receptive field) and what you state (--input-range 255, --bgr,
@@ -67,7 +71,7 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
                                 square=size.square)
     changes: dict[str, object] = {"size": size}
     for key, value in (("receptive_field", receptive_field), ("tile_hint", tile_hint),
-                       ("arch", name)):
+                       ("arch", name), ("clamp", clamp)):
         if value is not None:
             changes[key] = value
     d = replace(d, **changes)
@@ -91,4 +95,5 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
                + (f"fixed {again.fixed_size[1]}x{again.fixed_size[0]}" if again.fixed_size
                   else f"sides multiples of {again.size.multiple_of}"
                   f" (at least {again.size.minimum})")
-               + f", receptive field {again.receptive_field}")
+               + f", receptive field {again.receptive_field}, "
+               + ("clamped" if again.clamp else "unclamped"))

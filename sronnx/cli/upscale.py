@@ -467,6 +467,10 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
               help="Context pixels around each tile (default: from the receptive field).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Tiles of equal size per model call.")
+@click.option("--clamp/--no-clamp", "clamp", default=None,
+              help="Clamp each output channel to the range its input neighbourhood holds "
+                   "(flat colours exact, no fringes) [default: the model's descriptor: on for "
+                   "sronnx's models, off for models made elsewhere, which run as made].")
 @click.option("--format", "--ext", "fmt",
               type=click.Choice(["same", "auto", "png", "jpg", "jpeg", "webp", "gif", "tiff",
                                  "tif", "bmp"], case_sensitive=False),
@@ -539,7 +543,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
              outscale: float | None, width: int | None, height: int | None,
              input_kind: str, input_range: str | None, bgr: bool, provider: str,
              tile: int | None, tile_overlap: int | None,
-             batch: int, fmt: str,
+             batch: int, clamp: bool | None, fmt: str,
              quality: int, png_compress_level: int, suffix: str, strip_metadata: bool,
              float_range: str, recursive: bool,
              skip_existing: bool, overwrite: bool, max_pixels: int | None,
@@ -720,12 +724,14 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         try:
             if tile == 0:  # no tiling: one window over the whole image
                 tile = WHOLE_IMAGE
-            one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch)
+            one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch,
+                           clamp_range=clamp)
             if photo is not None:
                 more = {k: m for k, m in (("photo", photo), ("jpeg", jpeg)) if m is not None}
                 up = ModelChoice(
                     {"clean": one} | {k: Upscaler(m[1], tile=tile, overlap=tile_overlap,
-                                                  batch=batch) for k, m in more.items()},
+                                                  batch=batch, clamp_range=clamp)
+                                      for k, m in more.items()},
                     {"clean": path.stem} | {k: m[0].stem for k, m in more.items()})
             else:  # one model for all: the report still names it, and why
                 why = ("--model" if model is not None else

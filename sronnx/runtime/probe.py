@@ -113,13 +113,29 @@ def describe_model(session: ort.InferenceSession, path: str,
         out_channels=out_ch if _known(out_ch) else 3,
         value_range=(0.0, 255.0) if etype == "uint8" else (0.0, 1.0),
         size_requirement="fixed" if fixed else "any", fixed_size=fixed,
-        tile_hint=FOREIGN_TILE_HINT, layout=layout, element_type=etype, batch=batch)
+        tile_hint=FOREIGN_TILE_HINT, layout=layout, element_type=etype, batch=batch,
+        clamp=False)
+    sources["clamp"] = "default (a model made elsewhere runs unclamped)"
     sources["in_channels"] = "session" if _known(in_ch) else "default"
     sources["out_channels"] = "session" if _known(out_ch) else "default"
     sources["value_range"] = "session (uint8)" if etype == "uint8" else "default"
     sources["channel_order"] = "default"
-    base = _with_options(base, options, sources, path)
-    d = _probe_scale_and_size(session, base, sources, path)
+    if _known(in_ch):
+        base = _with_options(base, options, sources, path)
+        d = _probe_scale_and_size(session, base, sources, path)
+    else:  # a symbolic channel dim: RGB, else luma, else RGBA, whichever the model takes
+        first: ModelFileError | None = None
+        for channels in (3, 1, 4):
+            try:
+                trial = replace(base, in_channels=channels)
+                trial = _with_options(trial, options, sources, path)
+                d = _probe_scale_and_size(session, trial, sources, path)
+                sources["in_channels"] = "probe"
+                break
+            except ModelFileError as exc:
+                first = first or exc
+        else:
+            raise first
     d = _probe_receptive_field(session, d, sources)
     return d, card, sources
 
@@ -277,8 +293,18 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
                 type(exc).__name__
             continue
         scale = _scale_of(y, d, n, h, w, path)
+        if not np.isfinite(np.asarray(y, dtype=np.float32)).all():
+            raise ModelFileError(f"{path}: the model returns NaN or infinite values on a "
+                                 f"smooth {w}x{h} probe image")
         size = SizeRequirements(minimum=minimum, multiple_of=m)
         sources.update(scale="probe", size="probe" if d.fixed_size is None else "session")
+        out_ch = y.shape[1] if d.layout == "NCHW" else y.shape[3]
+        if sources.get("out_channels") == "default":
+            if out_ch not in (1, 3, 4):
+                raise ModelFileError(f"{path}: not an image model sronnx can run: {out_ch} "
+                                     "output channels (1 luma, 3 RGB or 4 RGBA)")
+            d = replace(d, out_channels=out_ch)
+            sources["out_channels"] = "probe"
         try:
             probed = replace(d, scale=scale, size=size)
             adapter.from_model(y, x, probed)  # the output is what the descriptor promises

@@ -64,10 +64,11 @@ class Upscaler:
     channel_order="BGR")`) state what no probe can find.
     Fixed-size models run in windows of their size with the same mirrored border (an image
     of exactly that size runs in one call, as the model itself would). With `clamp_range`
-    (default),
+    (default: the model's descriptor says: on for sronnx's models, off for models made
+    elsewhere),
     each output channel is clamped to the range that channel holds over the input pixels
     within the model's receptive-field radius (`sronnx.runtime.local_range`): a flat area
-    comes back exactly (white stays 255, black 0, on every model), and a channel that is
+    comes back exactly (white stays 255, black 0, on every shipped model), and a channel that is
     constant around an edge is not given the other channels' detail (no pale fringe at a pure
     green edge).
     """
@@ -75,7 +76,7 @@ class Upscaler:
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
                  tile: int | None = None, overlap: int | None = None, batch: int = 1,
                  threads: int | None = None, border: int | None = None,
-                 clamp_range: bool = True, options: Overrides | None = None) -> None:
+                 clamp_range: bool | None = None, options: Overrides | None = None) -> None:
         self.model = model if isinstance(model, LoadedModel) else open_model(
             model, None, provider, threads, options=options)[1]
         d = self.descriptor
@@ -89,7 +90,13 @@ class Upscaler:
             raise ValueError(f"bad tiling: tile={self.tile}, overlap={self.overlap}, "
                              f"batch={batch}, border={self.border}")
         self.batch = batch
+        if clamp_range is None:  # the model's own: on for sronnx's, off for others'
+            clamp_range = d.clamp
+        self.clamp_range = clamp_range
         self.clamp_radius = clamp_radius(d.receptive_field) if clamp_range else None
+        # tiles start on the model's grid: its stride (tile_multiple) and its size rule (a
+        # model that takes only multiples of m unshuffles by m: not shift-invariant)
+        self.multiple = math.lcm(d.tile_multiple, d.size.multiple_of)
 
     @property
     def descriptor(self) -> ModelDescriptor:
@@ -186,7 +193,7 @@ class Upscaler:
             border = 0 if (h, w) == tuple(window) else self.border
             tiles = plan_fixed_tiles(h, w, window, self.overlap, border)
         else:
-            tiles = plan_tiles(h, w, self.tile, self.overlap, None, d.tile_multiple,
+            tiles = plan_tiles(h, w, self.tile, self.overlap, None, self.multiple,
                                self.border)
         for first, group in _batches(tiles, self.batch):
             windows = [read_window(src, r, c) for r, c in group]
@@ -200,6 +207,9 @@ class Upscaler:
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
             if y.shape != expect:
                 raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
+            if not np.isfinite(y).all():
+                raise TileError(f"tile {first + 1} of {len(tiles)}: the model returned NaN or "
+                                "infinite values")
             written = 0
             for (r, c), tile_out, wnd in zip(group, y, windows, strict=True):
                 if r.cell_start >= h or c.cell_start >= w:
