@@ -448,7 +448,7 @@ def _train(cfg: TrainConfig, ctx: Distributed, device: torch.device,
         step, best, wall = int(state["step"]), float(state["best_psnr"]), float(state["wall_s"])
         if restream and ctx.is_main and on_warning is not None:
             on_warning(
-                f"the run was trained on {saved_world} process(es), it goes on on "
+                f"the run was trained on {saved_world} process(es) and now continues on "
                 f"{ctx.world_size}: weights, optimizer, schedule and step {step} carry over, "
                 f"the global batch stays {cfg.batch} ({per_rank} per process) and the patch "
                 "streams are re-derived per process from this step (deterministic, but not "
