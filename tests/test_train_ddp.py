@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 torch = pytest.importorskip("torch")
+if not torch.distributed.is_available():  # pragma: no cover - builds without distributed
+    pytest.skip("this torch build has no torch.distributed", allow_module_level=True)
 
 from click.testing import CliRunner  # noqa: E402
 
