@@ -41,7 +41,9 @@ _FIELD = {"learning_rate": "lr"}
                    "--scale); the optimizer, schedule and data stream start fresh.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True,
+              help="Patches per optimizer step; under torchrun the global batch, shared "
+                   "equally by the processes (a multiple of their number).")
 @click.option("--patch", type=click.IntRange(4), default=96, show_default=True,
               help="HR patch side (rounded down to a multiple of the scale).")
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True)
@@ -69,13 +71,19 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
           patch: int, learning_rate: float, schedule: str, warmup: int, loss: str,
           degradation: str, val_every: int, ckpt_every: int, threads: int | None,
           quiet: bool) -> None:
-    """Train ARCH at SCALE on --data; checkpoints go to --out (best.pt, last.pt)."""
+    """Train ARCH at SCALE on --data; checkpoints go to --out (best.pt, last.pt).
+
+    Under torchrun (`torchrun --standalone --nproc-per-node N -m sronnx train ...`) the N
+    processes train one model with DistributedDataParallel (gloo on CPUs, nccl with
+    --device cuda, one GPU per process); rank 0 alone validates, prints and writes.
+    """
     from sronnx.cli import require_torch
 
     require_torch("sronnx train")
     from sronnx.data import DataError
     from sronnx.registry import parse_spec
     from sronnx.train.checkpoint import CheckpointError
+    from sronnx.train.distributed import Distributed
     from sronnx.train.trainer import (
         Progress,
         ResumeMismatchError,
@@ -86,6 +94,13 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
 
     if not resume and not steps and not epochs:
         raise click.UsageError("give --steps or --epochs")
+    try:
+        job = Distributed.from_environment()
+    except ValueError as exc:
+        raise cannot_start(str(exc)) from exc
+    quiet = quiet or not job.is_main  # one voice: rank 0's
+    # the same error on every rank would print N times: ranks other than 0 say who they are
+    where = "" if job.is_main else f"rank {job.rank} of {job.world_size}: "
     try:
         parse_spec(arch)
     except ValueError as exc:
@@ -120,13 +135,13 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
     try:
         summary = run_training(cfg, resume=resume, on_progress=show,
                                given=_given_fields(click.get_current_context()),
-                               on_warning=warn)
+                               on_warning=warn, distributed=job)
     except RunExistsError as exc:
-        raise cannot_start(_run_exists_message(exc)) from exc
+        raise cannot_start(where + _run_exists_message(exc)) from exc
     except ResumeMismatchError as exc:
-        raise cannot_start(str(exc)) from exc
+        raise cannot_start(where + str(exc)) from exc
     except (DataError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(where + str(exc)) from exc
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

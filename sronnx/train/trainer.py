@@ -23,7 +23,9 @@ from sronnx.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nch
 from sronnx.degradations import TRAINING, make_training
 from sronnx.metrics import mse_rgb, psnr_y, quantize
 from sronnx.registry import create_model, format_spec, parse_spec, scale_problem
+from sronnx.train import distributed as ddp
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint
+from sronnx.train.distributed import Distributed
 
 #: The files that mark a folder as holding a run; a fresh run refuses such a folder.
 RUN_FILES = ("last.pt", "best.pt", "log.jsonl")
@@ -274,10 +276,35 @@ def _batches(sampler: PatchSampler, batch: int
             yield item
 
 
+def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss called `name` (l1 or mse), a mean over the batch's pixels."""
+    if name not in ("l1", "mse"):
+        raise ValueError(f"loss must be 'l1' or 'mse', got {name!r}")
+    return F.l1_loss if name == "l1" else F.mse_loss
+
+
+def forward_backward(net: nn.Module, lr_t: torch.Tensor, hr_t: torch.Tensor,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's gradients: the loss of `net` on this batch, back-propagated into its
+    parameters' (cleared) gradients. Returns (loss, output), detached.
+
+    Through DistributedDataParallel the gradients come out averaged over the ranks: with
+    equal shares of a batch, those of a single process on the whole batch.
+    """
+    sr = net(lr_t)
+    loss = loss_fn(sr, hr_t)
+    for p in net.parameters():
+        p.grad = None
+    loss.backward()
+    return loss.detach(), sr.detach()
+
+
 def train(cfg: TrainConfig, resume: bool = False,
           on_progress: Callable[[Progress], None] | None = None,
           given: Collection[str] | None = None,
-          on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+          on_warning: Callable[[str], None] | None = None,
+          distributed: Distributed | None = None) -> dict[str, Any]:
     """Train (or resume) a model; returns a summary. Checkpoints: RUN/last.pt, RUN/best.pt.
 
     A fresh run refuses a folder that holds a run (RunExistsError, before writing anything).
@@ -287,16 +314,25 @@ def train(cfg: TrainConfig, resume: bool = False,
     another length continues the learning-rate schedule without a jump (`extend_schedule`).
     Raises ValueError for a bad configuration, DataError for unreadable data and
     CheckpointError for an unusable checkpoint.
+
+    `distributed`: this process's place in a torchrun job (default: read from the
+    environment, `Distributed.from_environment`; a single process without it). With N > 1
+    processes the model trains in DistributedDataParallel, `cfg.batch` is the global batch
+    (B/N per rank, B a multiple of N), each rank draws from its own seeded stream, and rank
+    0 alone validates, logs, calls `on_progress`/`on_warning` and writes files; config.json,
+    the checkpoints and each log record carry `world_size`. A resume on the same N continues
+    exactly; on another N the run goes on from its step with its weights, optimizer and
+    schedule, and the patch streams re-derived per rank from that step (`sronnx.train.
+    distributed`). An error on any rank ends that process; torchrun then stops the others.
     """
+    ctx = Distributed.from_environment() if distributed is None else distributed
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.device == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("--device cuda: this torch build or machine has no CUDA device")
         torch.backends.cudnn.benchmark = True  # patch shapes repeat: pick the fastest kernels
-    device = torch.device(cfg.device)
-    if cfg.loss not in ("l1", "mse"):
-        raise ValueError(f"loss must be 'l1' or 'mse', got {cfg.loss!r}")
+    loss_fn = loss_function(cfg.loss)
     if cfg.degradation not in TRAINING:
         raise ValueError(f"degradation must be one of {', '.join(TRAINING)}, "
                          f"got {cfg.degradation!r}")
@@ -306,7 +342,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         raise ValueError(f"scale: {scale_problem(int(cfg.scale))}")
     name, spec_kwargs = parse_spec(cfg.arch)
     out = Path(cfg.out)
-    last_path, best_path = out / "last.pt", out / "best.pt"
+    last_path = out / "last.pt"
     if not resume:
         found = [f for f in RUN_FILES if (out / f).exists()]
         if found:
@@ -317,10 +353,30 @@ def train(cfg: TrainConfig, resume: bool = False,
     if state is not None:
         cfg, notes = resume_config(cfg, state["config"], given)
         for note in notes:
-            if on_warning is not None:
+            if on_warning is not None and ctx.is_main:
                 on_warning(note)
         name, spec_kwargs = parse_spec(cfg.arch)
+    per_rank = ddp.local_batch(cfg.batch, ctx.world_size)
+    saved_world = int(state.get("world_size", 1)) if state is not None else ctx.world_size
+    device, owns_group = ddp.setup(ctx, cfg.device)
+    try:
+        return _train(cfg, ctx, device, state, saved_world, per_rank, name, spec_kwargs,
+                      loss_fn, on_progress, on_warning)
+    finally:
+        ddp.teardown(owns_group)
 
+
+def _train(cfg: TrainConfig, ctx: Distributed, device: torch.device,
+           state: dict[str, Any] | None, saved_world: int, per_rank: int, name: str,
+           spec_kwargs: dict[str, Any],
+           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+           on_progress: Callable[[Progress], None] | None,
+           on_warning: Callable[[str], None] | None) -> dict[str, Any]:
+    """`train` once the configuration is settled and this rank has joined the job."""
+    # every rank has checked the folder and read its checkpoint before rank 0 writes
+    ddp.barrier(ctx)
+    out = Path(cfg.out)
+    last_path, best_path = out / "last.pt", out / "best.pt"
     patch = cfg.patch - cfg.patch % cfg.scale
     torch.manual_seed(cfg.seed)
     model = create_model(name, cfg.scale, **spec_kwargs).to(device)
@@ -339,7 +395,11 @@ def train(cfg: TrainConfig, resume: bool = False,
     # on the validation crops degraded once by it (a fixed stream seeded by --seed, the same
     # in every run and on resume), and the clean figure is logged beside it.
     degradation = make_training(cfg.degradation)
-    sampler = PatchSampler(train_pairs, cfg.scale, patch, cfg.seed,
+    restream = state is not None and saved_world != ctx.world_size
+    # one stream per rank; on another number of processes, re-derived from the step reached
+    seed = ddp.patch_seed(cfg.seed, ctx.world_size, ctx.rank,
+                          int(state["step"]) if state is not None and restream else None)
+    sampler = PatchSampler(train_pairs, cfg.scale, patch, seed,
                            degradation=None if cfg.degradation == "bicubic" else degradation)
     side = max(max(cfg.val_max_side, patch) // cfg.scale, 1)  # LR side of the centre crops
     val_images = [centre_crop(p, cfg.scale, side, side) for p in val_pairs]
@@ -348,7 +408,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         val_images = [(lr[:fh, :fw], hr[: fh * cfg.scale, : fw * cfg.scale])
                       for lr, hr in val_images if lr.shape[0] >= fh and lr.shape[1] >= fw]
     degraded_val = None
-    if cfg.degradation != "bicubic":
+    if cfg.degradation != "bicubic" and ctx.is_main:
         val_rng = np.random.default_rng([cfg.seed, 0x5A1])
         degraded_val = [(degradation(hr, cfg.scale, val_rng), hr) for _, hr in val_images]
 
@@ -380,17 +440,42 @@ def train(cfg: TrainConfig, resume: bool = False,
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        sampler.set_state(json.loads(state["sampler"]))
+        if not restream:
+            saved_streams = (json.loads(state["samplers"]) if "samplers" in state
+                             else [json.loads(state["sampler"])])
+            sampler.set_state(saved_streams[ctx.rank])
         torch.set_rng_state(state["torch_rng"])
         step, best, wall = int(state["step"]), float(state["best_psnr"]), float(state["wall_s"])
+        if restream and ctx.is_main and on_warning is not None:
+            on_warning(
+                f"the run was trained on {saved_world} process(es) and now continues on "
+                f"{ctx.world_size}: weights, optimizer, schedule and step {step} carry over, "
+                f"the global batch stays {cfg.batch} ({per_rank} per process) and the patch "
+                "streams are re-derived per process from this step (deterministic, but not "
+                f"the patches a run on {saved_world} would have seen)")
+    net = ddp.wrap(model, ctx, device)
 
-    out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
     spec_str = format_spec(name, model.spec())
-    if state is None:
+    run_config = {**asdict(cfg), "world_size": ctx.world_size}
+    if not ctx.is_main:
+        pass
+    elif state is None:
+        out.mkdir(parents=True, exist_ok=True)
         log_path.write_text("")
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    elif log_path.exists():
+        (out / "config.json").write_text(json.dumps(run_config, indent=2))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = out / "config.json"
+        if restream and config_path.is_file():  # the processes it goes on with
+            try:
+                recorded = json.loads(config_path.read_text())
+            except ValueError:
+                recorded = None
+            if isinstance(recorded, dict):
+                config_path.write_text(json.dumps(
+                    {**recorded, "world_size": ctx.world_size}, indent=2))
+    if ctx.is_main and state is not None and log_path.exists():
         # a run killed between checkpoints logged steps that will now run again
         kept = [line for line in log_path.read_text().splitlines()
                 if line and json.loads(line)["step"] <= step]
@@ -402,13 +487,13 @@ def train(cfg: TrainConfig, resume: bool = False,
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
             "lr_schedule": json.dumps(schedule.to_json()),
+            "samplers": json.dumps(streams), "world_size": ctx.world_size,
             "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
-            "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": asdict(cfg),
+            "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": run_config,
             "degradation": degradation.describe(),
             "data": str(cfg.data), "val": str(cfg.val) if cfg.val else "held-out part of data",
         }
 
-    loss_fn = F.l1_loss if cfg.loss == "l1" else F.mse_loss
     model.train()
     t_last, patches_since, last_val = time.perf_counter(), 0, None
     sampler_state = sampler.state()
@@ -426,27 +511,35 @@ def train(cfg: TrainConfig, resume: bool = False,
                 fh.write(json.dumps({**record, "loss": loss_v, "train_mse": mse_v}) + "\n")
         pending.clear()
 
-    batches = _batches(sampler, cfg.batch)
+    batches = _batches(sampler, per_rank)
     start = time.perf_counter() - wall  # wall: the seconds of the run so far (resumed runs)
+    streams = ddp.gather(sampler_state, ctx)  # every rank's stream position, for checkpoints
     try:
         while step < total:
             lr_np, hr_np, next_state = next(batches)
             lr_t, hr_t = _to_device(lr_np, device), _to_device(hr_np, device)
-            sr = model(lr_t)
-            loss = loss_fn(sr, hr_t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss, sr = forward_backward(net, lr_t, hr_t, loss_fn)
             opt.step()
             sched.step()
             step += 1
             sampler_state = next_state
             with torch.no_grad():
-                losses = torch.stack([loss.detach(), F.mse_loss(sr.detach(), hr_t)])
+                # the global batch's figures: the mean of the ranks' equal shares
+                losses = ddp.mean(torch.stack([loss, F.mse_loss(sr, hr_t)]), ctx)
             patches_since += cfg.batch
+            validate = step % cfg.val_every == 0 or step == total
+            checkpoint = step % cfg.ckpt_every == 0 or step == total or validate
+            if checkpoint:
+                streams = ddp.gather(sampler_state, ctx)
+            if not ctx.is_main:
+                if checkpoint:
+                    ddp.barrier(ctx)  # rank 0 validates and writes meanwhile
+                continue
             record: dict[str, Any] = {"step": step, "lr": sched.get_last_lr()[0],
-                                      "t": round(time.perf_counter() - start, 3)}
+                                      "t": round(time.perf_counter() - start, 3),
+                                      "world_size": ctx.world_size}
             val = None
-            if step % cfg.val_every == 0 or step == total:
+            if validate:
                 val = evaluate(model, val_images, cfg.scale, device)
                 if degraded_val is not None:
                     clean = val
@@ -455,7 +548,6 @@ def train(cfg: TrainConfig, resume: bool = False,
                 record.update(val)
                 last_val = val["val_psnr_y"]
             pending.append((record, losses))
-            checkpoint = step % cfg.ckpt_every == 0 or step == total or val is not None
             now = time.perf_counter()
             show = on_progress is not None and (val is not None or now - t_last > 0.5)
             if checkpoint or show or len(pending) >= 100:
@@ -465,6 +557,7 @@ def train(cfg: TrainConfig, resume: bool = False,
                 save_checkpoint(best_path, payload(last_val))
             if checkpoint:
                 save_checkpoint(last_path, payload(last_val))
+                ddp.barrier(ctx)
             if show:
                 rate = patches_since / max(now - t_last, 1e-9)
                 on_progress(Progress(step, total, float(losses[0]), rate, val))
@@ -472,9 +565,11 @@ def train(cfg: TrainConfig, resume: bool = False,
         flush()
     finally:
         batches.close()
-    if not best_path.exists():
-        save_checkpoint(best_path, payload(last_val))
-    write_loss_curve(log_path, out / "loss_curve.png")
+    if ctx.is_main:
+        if not best_path.exists():
+            save_checkpoint(best_path, payload(last_val))
+        write_loss_curve(log_path, out / "loss_curve.png")
+    ddp.barrier(ctx)  # the job ends when rank 0's files are written
     return {"steps": step, "best_val_psnr_y": best, "last_val_psnr_y": last_val,
             "train_seconds": time.perf_counter() - start, "run_dir": str(out), "spec": spec_str}
 
