@@ -63,12 +63,11 @@ FORMATS = {".pth": "pth", ".pt": "pt", ".ckpt": "ckpt", ".safetensors": "safeten
 # parity an export must reach against spandrel's PyTorch model (max abs, [0, 1] units)
 EXPORT_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
 # receptive-field probe: input side (rounded up to the size rule), the change of one pixel,
-# and the output change that counts: far below an 8-bit level, far above float64 rounding,
-# so that weak paths (random or small weights) still count; the runtime's probe of models
-# made elsewhere (sronnx.runtime.probe) runs in float32 and counts 1e-4
+# and the output change that counts: any (outside its field a network's output is
+# bit-identical), as the runtime's probe of models made elsewhere (sronnx.runtime.probe)
 RF_PROBE = 64
 RF_DELTA = 0.25
-RF_THRESHOLD = 1e-7
+RF_THRESHOLD = 0.0
 # tile side (input pixels) the runtime is advised to use; window-attention nets whose
 # authors discourage tiling (spandrel's ModelTiling.DISCOURAGED) get larger tiles
 TILE_HINT = 256
@@ -271,6 +270,11 @@ def load_community(path: str | Path) -> CommunityModel:
     if not path.is_file():
         raise CommunityError(f"{path.name}: no such checkpoint file")
     state = load_state_dict(path)
+    bad = [k for k, t in state.items()
+           if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CommunityError(f"{path.name}: damaged checkpoint: NaN or infinite weights in "
+                             f"{len(bad)} tensor(s), e.g. {bad[0]}")
     desc = model_from_state_dict(state, path.name)
     return CommunityModel(name=path.name, sha256=file_sha256(path),
                           format=FORMATS[path.suffix.lower()], spandrel=desc)
@@ -360,6 +364,7 @@ def make_descriptor(cm: CommunityModel, receptive_field: int,
         receptive_field=max(1, receptive_field),
         tile_hint=TILE_HINT_DISCOURAGED if discouraged else TILE_HINT,
         size=cm.size, batch=batch,
+        clamp=False,  # a model made elsewhere runs as its authors made it (`--clamp` in upscale)
     )
 
 

@@ -69,11 +69,14 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
                               force)
             return
         except CheckpointError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise cannot_start(str(exc)) from exc
         if scale_problem(int(data["scale"])):
             raise cannot_start(f"{checkpoint}: a x{data['scale']} checkpoint; "
                                f"{scale_problem(int(data['scale']))}")
-        model = deployable(model_from_checkpoint(data))
+        try:
+            model = deployable(model_from_checkpoint(data, checkpoint))
+        except CheckpointError as exc:
+            raise cannot_start(str(exc)) from exc
         cfg = data.get("config", {})
         # names only, never the paths of the machine that trained (a card travels)
         training = {

@@ -7,6 +7,8 @@ back with `weights_only=True`, so a malicious file cannot run code on load.
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if _is_torchscript(path):  # a program: torch.load would hand it to torch.jit.load
+        raise NotSronnxCheckpoint(f"{path}: a TorchScript archive, not an sronnx checkpoint")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols and zip files
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
         raise NotSronnxCheckpoint(f"{path}: not a loadable sronnx checkpoint ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -52,8 +58,26 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
-def model_from_checkpoint(data: dict[str, Any]) -> nn.Module:
-    """Rebuild the architecture from the stored spec and load the weights."""
-    model = create_model(data["arch"], int(data["scale"]), **data["spec"])
-    model.load_state_dict(data["model"])
+def _is_torchscript(path: Path) -> bool:
+    """Whether `path` is a TorchScript archive (a zip with code and constants)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in archive.namelist())
+
+
+def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
+    """Rebuild the architecture from the stored spec and load the weights. Raises
+    CheckpointError (naming `path`) when the spec or the weights do not fit: an unknown
+    architecture, settings it does not take, tensors of other shapes, non-finite weights."""
+    try:
+        model = create_model(data["arch"], int(data["scale"]), **data["spec"])
+        model.load_state_dict(data["model"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else \
+            type(exc).__name__
+        raise CheckpointError(f"{path}: damaged checkpoint: {first}") from exc
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values()
+               if t.is_floating_point()):
+        raise CheckpointError(f"{path}: damaged checkpoint: NaN or infinite weights")
     return model.eval()
