@@ -25,7 +25,8 @@ import click
               help="Runtimes of the matrix, comma-separated: ort, ort-cuda, onnx-reference, "
                    "opencv, ort-web, ort-node, ncnn, or all [default: "
                    "ort,ort-cuda,onnx-reference,opencv: the cheap ones; ort-cuda only where "
-                   "the CUDA provider is available]. Runtimes not installed are listed as such.")
+                   "the CUDA provider is available; none for community and foreign models]. "
+                   "Runtimes not installed are listed as such.")
 @click.option("--no-timing", is_flag=True,
               help="Do not time the 640x360 input on each runtime of the matrix.")
 def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: float | None,
@@ -102,6 +103,10 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
         stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
     card = info.card
+    if runtimes_text is None and (_from_spandrel(card) or "weights_sha256" not in card):
+        # community and foreign models: the matrix only when --runtimes asks for it (their
+        # architectures may need size rules or ops a runtime lacks; verify stays as it was)
+        runtimes = []
     if "sronnx_version" not in card and "weights_sha256" not in card:
         _verify_foreign(path, loaded, runtime, tolerance, out_shape, runtimes, not no_timing)
         return
