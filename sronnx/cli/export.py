@@ -9,16 +9,28 @@ from sronnx.cli import cannot_start, check_scale
 
 @click.command()
 @click.argument("checkpoint", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--from-onnx", "from_onnx", default=None, metavar="MODEL",
+              help="Convert an existing .onnx file (or a shipped model name) for --target "
+                   "instead of exporting a checkpoint.")
+@click.option("--target", type=click.Choice(["onnx", "ncnn", "opencv-legacy"]), default="onnx",
+              show_default=True,
+              help="onnx: the ONNX file. ncnn: NAME-xS.param/.bin through pnnx (float32 "
+                   "weights unless --fp16; blobs 'data' and 'output', as Upscayl and "
+                   "realesrgan-ncnn-vulkan want); OUTPUT is a folder or NAME.param. "
+                   "opencv-legacy: an ONNX copy for OpenCV 4.6-4.10 (fixed input size "
+                   "--size, constant Clip as Relu).")
+@click.option("--size", "size_text", default="128x128", show_default=True, metavar="WxH",
+              help="The fixed input size of --target opencv-legacy.")
 @click.option("--arch", default=None, help="Export an architecture with its initial weights.")
 @click.option("--scale", type=int, default=None, callback=check_scale,
               help="2, 3 or 4, with --arch.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .onnx file to write.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="The .onnx file to write (--target ncnn: a folder or NAME.param).")
 @click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the initial weights with --arch.")
 @click.option("--fp16", is_flag=True, help="Float16 weights and arithmetic (for GPUs); "
-              "input and output stay float32.")
+              "input and output stay float32. With --target ncnn: float16 ncnn weights.")
 @click.option("--int8", is_flag=True, help="Static int8 QDQ model calibrated on --calib.")
 @click.option("--calib", type=click.Path(exists=True, file_okay=False), default=None,
               help="Images for int8 calibration and for the PSNR check of --fp16/--int8.")
@@ -26,9 +38,10 @@ from sronnx.cli import cannot_start, check_scale
               help="Largest PSNR loss (dB) against float32 accepted "
                    "[default: 0.05 for fp16, 0.3 for int8].")
 @click.option("--force", is_flag=True, help="Write the file even if the loss is larger.")
-def export(checkpoint: str | None, arch: str | None, scale: int | None, output: str,
-           opset: int, seed: int, fp16: bool, int8: bool, calib: str | None,
-           max_psnr_loss: float | None, force: bool) -> None:
+def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text: str,
+           arch: str | None, scale: int | None, output: str, opset: int, seed: int,
+           fp16: bool, int8: bool, calib: str | None, max_psnr_loss: float | None,
+           force: bool) -> None:
     """Export CHECKPOINT (or --arch ARCH --scale S, untrained) to OUTPUT.
 
     CHECKPOINT is an sronnx training checkpoint, or a community PyTorch checkpoint that
@@ -37,7 +50,18 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
 
     With --fp16 or --int8 the reduced-precision model is compared with the float32 model on
     the --calib images, and not written when it loses more PSNR than allowed.
+
+    --target ncnn or opencv-legacy writes the model for that runtime (from CHECKPOINT,
+    --arch or --from-onnx MODEL) and checks the written files against ONNX Runtime
+    (ncnn: with ncnn's Python binding, max abs 1e-4, 2e-2 with --fp16; opencv-legacy: max
+    abs 1e-4 at its fixed size); exit 1 when the check fails.
     """
+    if target != "onnx":
+        _export_target(checkpoint, from_onnx, target, size_text, arch, scale, output, opset,
+                       seed, fp16, int8)
+        return
+    if from_onnx:
+        raise click.UsageError("--from-onnx converts a file for --target ncnn or opencv-legacy")
     from sronnx.cli import require_torch
 
     require_torch("sronnx export")
@@ -118,6 +142,64 @@ def export(checkpoint: str | None, arch: str | None, scale: int | None, output: 
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
                f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{model.scale}, "
                f"{shape}")
+
+
+def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
+                   size_text: str, arch: str | None, scale: int | None, output: str,
+                   opset: int, seed: int, fp16: bool, int8: bool) -> None:
+    """--target ncnn / opencv-legacy: the float32 ONNX file (given with --from-onnx, or
+    exported into a temporary folder) converted by `sronnx.targets.write_target`."""
+    import tempfile
+    from pathlib import Path
+
+    if int8:
+        raise click.UsageError(f"--int8 does not apply to --target {target} (ncnn does not "
+                               "load QDQ models; OpenCV 4.x is given the float32 file)")
+    if fp16 and target != "ncnn":
+        raise click.UsageError("--fp16 with a target applies to --target ncnn only")
+    if sum(x is not None for x in (checkpoint, arch, from_onnx)) != 1:
+        raise click.UsageError("give one of CHECKPOINT, --arch with --scale, or --from-onnx")
+    from sronnx.targets import TargetError, parse_size, write_target
+
+    try:
+        size = parse_size(size_text)
+    except TargetError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from exc
+    with tempfile.TemporaryDirectory(prefix="sronnx-export-") as tmp:
+        if from_onnx:
+            from sronnx.shipped import resolve_model
+
+            try:
+                source = Path(resolve_model(from_onnx))
+            except LookupError as exc:
+                raise cannot_start(str(exc)) from exc
+            if not source.is_file():
+                raise cannot_start(f"{source}: no such file")
+            stem = source.stem
+        else:
+            source = Path(tmp) / "model.onnx"
+            ctx = click.get_current_context()
+            ctx.invoke(export, checkpoint=checkpoint, from_onnx=None, target="onnx",
+                       size_text=size_text, arch=arch, scale=scale, output=str(source),
+                       opset=opset, seed=seed, fp16=False, int8=False, calib=None,
+                       max_psnr_loss=None, force=False)
+            stem = Path(output).stem if target == "opencv-legacy" else "sronnx"
+        try:
+            result = write_target(source, target, Path(output), fp16=fp16, size=size,
+                                  stem=stem)
+        except TargetError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - a converter may fail anywhere
+            raise click.ClickException(f"cannot write the {target} target: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+    files = ", ".join(str(f) for f in result.files)
+    verdict = "ok" if result.ok else "FAIL"
+    check = ("ncnn" if target == "ncnn" else "ONNX Runtime on the copy")
+    click.echo(f"wrote {files} ({target}); checked with {check} against ONNX Runtime on "
+               f"{'x'.join(map(str, result.checked_shape))}: max abs "
+               f"{result.max_abs:.2e} (bound {result.bound:g}) {verdict}")
+    if not result.ok:
+        raise SystemExit(1)
 
 
 def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8: bool,

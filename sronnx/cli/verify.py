@@ -21,8 +21,17 @@ import click
 @click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
               help="Also compare on (crops of) the images in this folder.")
 @click.option("--no-reference", is_flag=True, help="Skip the onnx.reference evaluator run.")
+@click.option("--runtimes", "runtimes_text", default=None, metavar="LIST",
+              help="Runtimes of the matrix, comma-separated: ort, ort-cuda, onnx-reference, "
+                   "opencv, ort-web, ort-node, ncnn, or all [default: "
+                   "ort,ort-cuda,onnx-reference,opencv: the cheap ones; ort-cuda only where "
+                   "the CUDA provider is available; none for community and foreign models]. "
+                   "Runtimes not installed are listed as such.")
+@click.option("--no-timing", is_flag=True,
+              help="Do not time the 640x360 input on each runtime of the matrix.")
 def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: float | None,
-           images: str | None, no_reference: bool) -> None:
+           images: str | None, no_reference: bool, runtimes_text: str | None,
+           no_timing: bool) -> None:
     """Compare MODEL (an .onnx file or a shipped model name) on ONNX Runtime with its PyTorch
     model on random inputs of several sizes and on real images. Without --checkpoint the
     PyTorch model is rebuilt from the file's weights; an int8 model, whose file cannot give
@@ -33,8 +42,17 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     PyTorch model of --checkpoint (its SHA-256 or weights hash must match the card), or,
     without it, of the file's own weights when they hash to the card's. A model with no
     sronnx card (made elsewhere) is compared with onnx.reference only, on small inputs
-    shaped as its own. Exit 0 when every difference is within the tolerance, 1 when not, 2
-    when verification cannot run (e.g. an unknown model, --provider cuda without CUDA)."""
+    shaped as its own.
+
+    Then the runtime matrix (--runtimes): the same inputs (1x3x37x53, 1x3x17x31, 2x3x37x53,
+    1x3x360x640) on each runtime, against the PyTorch model (or, with none, the float32 file
+    on ONNX Runtime), with version, precision, max abs error, PSNR, the bound, ok/FAIL and
+    the median latency of the 640x360 input. A runtime not installed, or that cannot load
+    the file (e.g. ncnn and int8 QDQ), is listed and does not fail.
+
+    Exit 0 when every difference is within the tolerance, 1 when not (in the comparisons or
+    on any runtime of the matrix), 2 when verification cannot run (e.g. an unknown model,
+    --provider cuda without CUDA, an unknown runtime)."""
     from sronnx.cli import require_torch
 
     require_torch("sronnx verify")
@@ -59,6 +77,14 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
         click.echo(f"error: {message}", err=True)
         sys.exit(code)
 
+    from sronnx.matrix import parse_runtimes
+
+    try:
+        runtimes = parse_runtimes(runtimes_text)
+    except ValueError as exc:
+        stop(str(exc))
+    if no_reference and runtimes_text is None:
+        runtimes = [r for r in runtimes if r != "onnx-reference"]
     try:
         path = Path(resolve_model(model_path))
         loaded = load_model(path, provider)
@@ -77,8 +103,12 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
         stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
     card = info.card
+    if runtimes_text is None and (_from_spandrel(card) or "weights_sha256" not in card):
+        # community and foreign models: the matrix only when --runtimes asks for it (their
+        # architectures may need size rules or ops a runtime lacks; verify stays as it was)
+        runtimes = []
     if "sronnx_version" not in card and "weights_sha256" not in card:
-        _verify_foreign(path, loaded, runtime, tolerance, out_shape)
+        _verify_foreign(path, loaded, runtime, tolerance, out_shape, runtimes, not no_timing)
         return
     reference_input = None
     try:
@@ -119,11 +149,44 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
                    f"  {'ok' if r.ok else 'FAIL'}")
     failed = [r for r in results if not r.ok]
     results = [r for r in results if not r.note]
+    import torch
+
+    def reference(x):
+        with torch.no_grad():
+            return torch_model(torch.from_numpy(x)).numpy()
+
+    bad_rows = _matrix(path, runtimes, precision, reference, info.descriptor, not no_timing,
+                       tolerance, "the PyTorch model")
     if failed:
         click.echo(f"FAIL: {len(failed)} of {len(results)} comparisons fail {words}",
                    err=True)
+    if bad_rows:
+        click.echo(f"FAIL: {', '.join(bad_rows)} outside {'its' if len(bad_rows) == 1 else 'their'}"
+                   " bound in the runtime matrix", err=True)
+    if failed or bad_rows:
         sys.exit(1)
     click.echo(f"OK: {len(results)} comparisons pass {words}")
+
+
+def _matrix(path, runtimes: list[str], precision: str, reference, descriptor, timing: bool,
+            tolerance: float | None, against: str) -> list[str]:
+    """Print the runtime matrix of `path` (`sronnx.matrix.run_matrix`); return the names of
+    the runtimes that FAIL their bound."""
+    from sronnx.matrix import format_rows, plain_input, run_matrix
+
+    if not runtimes:
+        return []
+    other = plain_input(descriptor)
+    if other:
+        click.echo(f"runtime matrix: skipped (the model takes {other}; the matrix feeds "
+                   "float32 NCHW RGB in [0, 1])")
+        return []
+    rows = run_matrix(path, runtimes, precision, reference, descriptor, timing=timing,
+                      tolerance=tolerance)
+    click.echo(f"runtime matrix against {against}:")
+    for line in format_rows(rows):
+        click.echo(line)
+    return [r.runtime for r in rows if r.failed]
 
 
 def _from_spandrel(card: dict) -> bool:
@@ -171,9 +234,10 @@ def _community_source(path, info, checkpoint: str | None, stop):
 
 
 def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
-                    out_shape: list[str]) -> None:
+                    out_shape: list[str], runtimes: list[str], timing: bool) -> None:
     """A model with no sronnx card: ONNX Runtime against onnx.reference on small random
-    inputs shaped as its own; no PyTorch model to compare. Exit 0 or 1."""
+    inputs shaped as its own; no PyTorch model to compare; then the runtime matrix against
+    the file on ONNX Runtime (the other runtimes of `runtimes`). Exit 0 or 1."""
     from sronnx.verify import compare_with_reference, foreign_inputs
 
     d = loaded.info.descriptor
@@ -196,9 +260,18 @@ def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
                    f"  {'ok' if r.ok else 'FAIL ' + r.note}")
     ran = [r for r in results if not r.note or not r.ok]
     failed = [r for r in results if not r.ok]
+    session, name = loaded.session, loaded.input_name
+    others = [r for r in runtimes if r not in ("ort", "onnx-reference")]
+    bad_rows = _matrix(path, others, loaded.info.card.get("precision", "float32"),
+                       lambda x: session.run(None, {name: x})[0], d, timing, tolerance,
+                       "the file on ONNX Runtime (CPU)") if others else []
     if failed:
         click.echo(f"FAIL: {len(failed)} of {len(ran)} comparisons with onnx.reference fail",
                    err=True)
+    if bad_rows:
+        click.echo(f"FAIL: {', '.join(bad_rows)} outside the bound in the runtime matrix",
+                   err=True)
+    if failed or bad_rows:
         sys.exit(1)
     click.echo(f"OK: {len(ran)} comparisons with onnx.reference pass (no PyTorch model "
                "compared)")
