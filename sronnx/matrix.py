@@ -22,6 +22,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -241,26 +242,29 @@ def _run_reference(path, inputs, timed, repeats):
 
 
 def _run_opencv(path, inputs, timed, repeats):
-    import cv2
-
-    try:
-        net = cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        raise Unsupported(f"cv2.dnn cannot load it: {_cv_message(exc)}") from exc
-
-    def fn(x: np.ndarray) -> np.ndarray:
-        net.setInput(x)
-        return net.forward()
-    try:
-        return _timed(fn, inputs, timed, repeats)
-    except cv2.error as exc:
-        raise Unsupported(f"cv2.dnn cannot run it: {_cv_message(exc)}") from exc
-
-
-def _cv_message(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    msg = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
-    return msg[:200]
+    """cv2.dnn in a process of its own (`sronnx.opencv_worker`: OpenCV 5.0.0 keeps layer
+    registrations per process, and `cv2.dnn_superres` replaces DepthToSpace for every ONNX
+    net read after it)."""
+    with tempfile.TemporaryDirectory(prefix="sronnx-opencv-") as tmp:
+        ins, outs = [], []
+        for i, x in enumerate(inputs):
+            ins.append(str(Path(tmp) / f"in{i}.npy"))
+            outs.append(str(Path(tmp) / f"out{i}.npy"))
+            np.save(ins[-1], np.ascontiguousarray(x))
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"model": str(path), "inputs": ins, "outputs": outs,
+                                   "timed": timed, "repeats": repeats}))
+        proc = subprocess.run([sys.executable, "-m", "sronnx.opencv_worker", str(job)],
+                              capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
+        try:
+            answer = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError) as exc:
+            raise RuntimeError(f"the OpenCV worker failed (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-300:]}") from exc
+        if "error" in answer:
+            verb = "load" if answer["stage"] == "load" else "run"
+            raise Unsupported(f"cv2.dnn cannot {verb} it: {answer['error']}")
+        return [np.load(o) for o in outs], answer["ms"]
 
 
 def _first_line(exc: Exception) -> str:
