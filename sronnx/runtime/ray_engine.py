@@ -146,9 +146,11 @@ def _existing_for(job: Job, existing: str) -> str:
 
 def ray_available() -> bool:
     """Whether Ray can be imported here (the `cluster` extra is installed)."""
-    import importlib.util
-
-    return importlib.util.find_spec("ray") is not None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
