@@ -903,7 +903,7 @@ def _start_ray(files: dict[str, Path], up, threads: int | None, workers: int | N
                      threads=threads if threads is not None or cuda else 1,
                      options=options, tile=tile, overlap=overlap, batch=batch, clamp=clamp,
                      only=up.fixed)
-    engine = RayEngine(spec, opts, max_pixels, address, workers, jobs)
+    engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
     try:
         engine.start()
     except EngineError as exc:

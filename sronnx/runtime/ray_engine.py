@@ -166,6 +166,7 @@ class RayEngine:
     address: str | None = None
     actors: int | None = None
     files: int = 1  # jobs in the run: no more actors than that
+    quiet: bool = False  # Ray's own start-up warnings left out (--quiet prints only errors)
     handles: list = field(default_factory=list)
     started_ray: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
@@ -182,31 +183,39 @@ class RayEngine:
         if not ray.is_initialized():
             kwargs: dict = {"include_dashboard": False, "log_to_driver": False,
                             "logging_level": logging.WARNING, "namespace": NAMESPACE}
+            ray_log = logging.getLogger("ray")
+            level = ray_log.level
+            if self.quiet:
+                ray_log.setLevel(logging.ERROR)
             try:
                 ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"at {self.address}" if self.address else "locally"
                 raise EngineError(f"cannot start or join a Ray cluster {where}: "
                                   f"{str(exc).strip().splitlines()[0]}") from exc
+            finally:
+                ray_log.setLevel(level)
             self.started_ray = True
         cuda = self.spec.provider == "cuda"
         resources = ray.cluster_resources()
         threads = self.spec.threads or 1
-        if cuda:
-            room = int(resources.get("GPU", 0))
-            if room < 1:
-                self.close()
-                raise EngineError("--provider cuda: the Ray cluster has no GPU")
-        else:
-            room = max(1, int(resources.get("CPU", 1)) // threads)
+        cpus, gpus = resources.get("CPU", 0.0), int(resources.get("GPU", 0))
+        if cuda and gpus < 1:
+            self.close()
+            raise EngineError("--provider cuda: the Ray cluster has no GPU")
+        room = gpus if cuda else max(1, int(cpus) // threads)
         count = max(1, min(self.actors or room, self.files))
         options: dict = {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_TASK_RETRIES,
                          "concurrency_groups": {"state": 1},
                          "scheduling_strategy": "SPREAD"}
-        if cuda:
-            options.update(num_gpus=1, num_cpus=CPU_PER_THREAD)
+        if cuda:  # more actors than GPUs (--workers) share them: 1/2, 1/3... of one each
+            options.update(num_gpus=1 / -(-count // gpus), num_cpus=CPU_PER_THREAD)
         else:
             options.update(num_cpus=CPU_PER_THREAD * threads)
+        if count * options["num_cpus"] > cpus:  # they could never all start: say so now
+            self.close()
+            raise EngineError(f"{count} actors x {options['num_cpus']:g} CPU do not fit the "
+                              f"Ray cluster's {cpus:g} CPUs: ask fewer --workers or --threads")
         cls = ray.remote(**options)(UpscaleWorker)
         self.handles = [cls.options(name=f"sronnx-upscale-{self.run_id}-{k}",
                                     namespace=NAMESPACE).remote(self.spec, self.opts,
