@@ -184,7 +184,7 @@ def test_worker_killed_mid_run_costs_a_retry(cluster: str, images: Path,
                     continue
                 if current is not None:  # a file in flight: kill its worker now
                     os.kill(pid, 9)
-                    killed = (name, current)
+                    killed = (pid, current)
                     break
             time.sleep(0.02)
         _, err = proc.communicate(timeout=180)
@@ -195,6 +195,8 @@ def test_worker_killed_mid_run_costs_a_retry(cluster: str, images: Path,
     assert proc.returncode == 0, err
     got = json.loads(report.read_text())
     assert got["done"] == 13 and got["failed"] == 0
+    retried = next(f for f in got["files"] if f["input"] == killed[1])
+    assert retried["status"] == "done" and retried["pid"] != killed[0]  # on the new process
     assert _hashes(out) == _hashes(local_out[0])
     assert not list(out.rglob(f"*{PART_SUFFIX}")) and not list(out.rglob("*.tmp"))
 
@@ -220,3 +222,28 @@ print("ok")
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
     assert "pip install 'sronnx[cluster]'" in r.stderr
     assert len(list(out.glob("*.png"))) == 7
+
+
+def test_sigterm_ends_files_in_flight_and_reports(cluster: str, tmp_path: Path) -> None:
+    """SIGTERM to a Ray run (joined to the cluster): the files in flight end, the report
+    says "terminated", exit 143, no part file; the cluster it joined keeps running."""
+    bsd = data_dir("test", "BSD100")
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sronnx", "upscale", str(bsd), "-o", str(out), "--quiet",
+         "--engine", "ray", "--ray-address", cluster, "--json", str(report)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and \
+            not (out.is_dir() and list(out.glob("*.png"))):
+        time.sleep(0.05)
+    proc.terminate()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    got = json.loads(report.read_text())
+    assert got["stopped"] == "terminated" and got["exit_code"] == 143
+    assert got["done"] == len(list(out.glob("*.png"))) and got["not_processed"] > 0
+    assert not list(out.glob(f"*{PART_SUFFIX}"))
+    assert ray.cluster_resources().get("CPU") == 2  # still there for the next test

@@ -21,7 +21,9 @@ Ray is imported only inside the functions here: importing this module needs no R
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -182,11 +184,10 @@ class RayEngine:
 
         if not ray.is_initialized():
             kwargs: dict = {"include_dashboard": False, "log_to_driver": False,
-                            "logging_level": logging.WARNING, "namespace": NAMESPACE}
-            ray_log = logging.getLogger("ray")
-            level = ray_log.level
-            if self.quiet:
-                ray_log.setLevel(logging.ERROR)
+                            "logging_level": logging.ERROR if self.quiet else logging.WARNING,
+                            "namespace": NAMESPACE}
+            main = threading.current_thread() is threading.main_thread()
+            on_term = signal.getsignal(signal.SIGTERM) if main else None
             try:
                 ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -194,7 +195,8 @@ class RayEngine:
                 raise EngineError(f"cannot start or join a Ray cluster {where}: "
                                   f"{str(exc).strip().splitlines()[0]}") from exc
             finally:
-                ray_log.setLevel(level)
+                if on_term is not None:  # ray.init replaces it with sys.exit: keep the caller's
+                    signal.signal(signal.SIGTERM, on_term)
             self.started_ray = True
         cuda = self.spec.provider == "cuda"
         resources = ray.cluster_resources()
