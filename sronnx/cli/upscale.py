@@ -509,6 +509,18 @@ def _fail(message: str, report: _Report | None = None) -> NoReturn:
                    "files; on CUDA, 1 (decoding, inference and encoding still overlap)].")
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Overlap decoding, inference and encoding (same outputs either way).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="local: this process. ray: the same job (planning, per-file path, "
+                   "outputs, report) on Ray actors, one ONNX Runtime session each, on a "
+                   "local Ray cluster started for the run or one joined with --ray-address; "
+                   "needs pip install 'sronnx[cluster]'. With ray, --workers is the number "
+                   "of actors [default: one per cluster CPU (per GPU with --provider cuda)] "
+                   "and --threads the ONNX Runtime threads of each [default: 1 on CPUs].")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --engine ray: the cluster to join (auto: the one `ray start --head` "
+                   "started on this machine, or HOST:PORT); without it a local cluster is "
+                   "started for the run and shut down after it.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "report", type=_PathParam(dir_okay=False, path_type=Path),
               default=None,
@@ -548,7 +560,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
              float_range: str, recursive: bool,
              skip_existing: bool, overwrite: bool, max_pixels: int | None,
              max_output_pixels: int, threads: int | None, workers: int | None,
-             pipeline: bool, quiet: bool,
+             pipeline: bool, engine: str, ray_address: str | None, quiet: bool,
              report: Path | None) -> None:
     rep = _Report(report)
     if rep.to_stdout and str(outdir) == STDIO:
@@ -602,6 +614,17 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             usage("-o - (standard output) takes exactly one input file")
         if skip_existing and overwrite:
             usage("--skip-existing and --overwrite exclude each other")
+        if ray_address is not None and engine != "ray":
+            usage("--ray-address goes with --engine ray")
+        if engine == "ray" and (from_stdin or to_stdout):
+            usage("--engine ray takes files and folders, not - (standard input or output): "
+                  "use --engine local")
+        if engine == "ray":
+            from sronnx.runtime.ray_engine import INSTALL_HINT, ray_available
+
+            rep.model["engine"] = "ray"
+            if not ray_available():
+                _fail(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}", rep)
         if model is None and (input_range is not None or bgr):
             usage("--input-range and --bgr describe a model made elsewhere: give it with "
                   "--model")
@@ -702,6 +725,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             if factors:
                 model_scale = pick_scale(max(factors), (m.scale for m in shipped_models()))
         on_cpu = intended_provider(provider) == "cpu"
+        asked_workers, asked_threads = workers, threads  # the Ray engine sizes its own
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
             path, loaded = open_model(model, model_scale, provider, threads,
@@ -740,6 +764,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 up = ModelChoice.only(one, path.stem, why)
         except ValueError as exc:
             _fail(str(exc), rep)
+        files = {"clean": path} | {k: m[0] for k, m in (("photo", photo), ("jpeg", jpeg))
+                                   if m is not None}  # the model file of each input kind
         if photo is not None:
             rep.model["photo_model"] = str(photo[0])
         if jpeg is not None:
@@ -786,6 +812,13 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         weights = None
         if not quiet and sys.stderr.isatty():  # the bar counts output pixels
             weights = _pixel_weights(jobs, header, opts, up.scale, existing)
+        ray_run = None
+        if engine == "ray":
+            ray_run = _start_ray(files, up, asked_threads, asked_workers,
+                                 model_overrides(input_range, bgr) if model else None,
+                                 tile, tile_overlap, batch, clamp, opts,
+                                 max_pixels or DEFAULT_MAX_PIXELS, ray_address, len(jobs),
+                                 quiet, rep)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
         why, code = _stop_reason(exc)
         click.echo(f"error: {why} before any file was processed", err=True)
@@ -808,10 +841,15 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
     stopped: str | None = None  # why the run ended before every file was processed
     code = 0
     try:
-        results = run_jobs(up, jobs, opts, existing=existing,
-                           max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_result=on_result,
-                           pipeline=pipeline, workers=workers if up.provider == "cpu" else 1,
-                           on_pixels=progress.on_pixels if progress.bar is not None else None)
+        if ray_run is not None:
+            results = ray_run.run(jobs, existing, on_result)
+        else:
+            results = run_jobs(up, jobs, opts, existing=existing,
+                               max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+                               on_result=on_result, pipeline=pipeline,
+                               workers=workers if up.provider == "cpu" else 1,
+                               on_pixels=progress.on_pixels if progress.bar is not None
+                               else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended
         stopped, code = _stop_reason(exc)
     except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done
@@ -819,6 +857,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         code = EXIT_FAILED_FILES
     finally:
         progress.close()
+        if ray_run is not None:
+            _stop_ray(ray_run, jobs)
     try:  # the run has ended: a SIGTERM now would only lose its report
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except ValueError:
@@ -846,6 +886,44 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
     sys.exit(code)
+
+
+def _start_ray(files: dict[str, Path], up, threads: int | None, workers: int | None,
+               options, tile: int | None, overlap: int | None, batch: int,
+               clamp: bool | None, opts, max_pixels: int, address: str | None, jobs: int,
+               quiet: bool, rep: _Report):
+    """The started Ray engine (`sronnx.runtime.ray_engine.RayEngine`) for the models the
+    CLI resolved (`files`: the model file of each input kind; `up`: their ModelChoice), or
+    exit 2 with why it cannot start."""
+    from sronnx.runtime.ray_engine import EngineError, ModelSpec, RayEngine
+
+    cuda = up.provider == "cuda"
+    spec = ModelSpec(paths={k: str(p) for k, p in files.items()},
+                     names={k: up.names[k] for k in files}, provider=up.provider,
+                     threads=threads if threads is not None or cuda else 1,
+                     options=options, tile=tile, overlap=overlap, batch=batch, clamp=clamp,
+                     only=up.fixed)
+    engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
+    try:
+        engine.start()
+    except EngineError as exc:
+        _fail(str(exc), rep)
+    rep.model.update(ray_address=address, actors=len(engine.handles))
+    if not quiet:
+        where = f"joined {address}" if address else "a local Ray cluster"
+        each = "1 GPU" if cuda else f"{spec.threads} ONNX Runtime thread(s)"
+        click.echo(f"engine ray: {len(engine.handles)} actor(s) on {where}, {each} each",
+                   err=True)
+    return engine
+
+
+def _stop_ray(engine, jobs: list) -> None:
+    """Stop the Ray engine's actors (and its local cluster), then remove the temporary
+    files that workers killed mid-write left beside the outputs."""
+    from sronnx.runtime.ray_engine import remove_parts_of
+
+    engine.close()
+    remove_parts_of(jobs)
 
 
 def _size_advice(outdir: Path, fmt: str, to_file: bool) -> str:
