@@ -257,7 +257,7 @@ def _probe_input(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray
     return np.clip(up, 0.0, 1.0).astype(np.float32)
 
 
-def _call(session: ort.InferenceSession):
+def quiet_call(session: ort.InferenceSession):
     """session.run on one tensor, quiet: a probe size the model refuses is expected, and
     ONNX Runtime's own error line for it would only alarm the user."""
     name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
@@ -272,7 +272,7 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
     1, 2, 4, ... (a model that needs multiples of 8 fails at 3x8 by 5x8 and runs at 3x16 by
     5x16 only if it needs 16, ...)."""
     rng = np.random.default_rng(0)
-    call = _call(session)
+    call = quiet_call(session)
     tries: list[tuple[int, int, int, int]] = []  # (minimum, multiple, h, w)
     if d.fixed_size is not None:
         tries = [(1, 1, *d.fixed_size)]
@@ -289,6 +289,11 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
         try:
             y = call(adapter.to_model(x, None, d))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+            from sronnx.runtime.session import memory_refusal
+
+            if reason := memory_refusal(exc):
+                raise ModelFileError(f"{path}: refused: on a {w}x{h} probe image "
+                                     f"{reason}") from exc
             last_error = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
                 type(exc).__name__
             continue
@@ -343,7 +348,7 @@ def _probe_receptive_field(session: ort.InferenceSession, d: ModelDescriptor,
     cy, cx = h // 2, w // 2
     x2[:, :, cy, cx] = np.where(x[:, :, cy, cx] > 0.5, x[:, :, cy, cx] - _RF_DELTA,
                                 x[:, :, cy, cx] + _RF_DELTA)
-    call = _call(session)
+    call = quiet_call(session)
     try:
         ys = [adapter.run_model(call, v, d) for v in (x, x2)]
     except Exception:  # noqa: BLE001 - the scale probe ran; keep the default field

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,13 @@ from sronnx.card import ModelFileError, ModelInfo
 from sronnx.runtime.probe import Overrides, describe_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# What one process's ONNX Runtime sessions may hold on the CPU at once (their shared arena):
+# a model file is untrusted input, and one whose Pad, Expand or Resize asks for gigabytes on a
+# small image is refused with a one-line error instead of taking the machine down.
+# SRONNX_MODEL_MEMORY (bytes, or with a K, M, G suffix) changes it; 0 lifts the limit.
+DEFAULT_MODEL_MEMORY = 4 << 30
+_MEMORY_ENV = "SRONNX_MODEL_MEMORY"
+_REFUSED = "is smaller than requested bytes of"
 
 
 class ProviderError(RuntimeError):
@@ -86,10 +94,53 @@ def _preload_cuda_libraries() -> None:
             pass
 
 
+def model_memory_limit() -> int:
+    """Bytes the CPU sessions of this process may hold together (0: no limit), from
+    SRONNX_MODEL_MEMORY or DEFAULT_MODEL_MEMORY."""
+    text = os.environ.get(_MEMORY_ENV, "").strip().upper()
+    if not text:
+        return DEFAULT_MODEL_MEMORY
+    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if factor > 1 else text)
+    except ValueError:
+        raise ValueError(f"{_MEMORY_ENV}={text!r}: bytes, or a number with K, M or G") from None
+    return max(int(value * factor), 0)
+
+
+@functools.cache
+def _limited_arena(limit: int) -> bool:
+    """Register, once per process, a CPU arena that refuses to grow past `limit` bytes;
+    False when ONNX Runtime does not take it (sessions then keep their own arenas)."""
+    try:
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                 ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(limit, -1, -1, -1))
+    except Exception:  # noqa: BLE001 - an older build or one already registered
+        return False
+    return True
+
+
+def memory_refusal(exc: BaseException) -> str | None:
+    """A one-line reason when `exc` is ONNX Runtime refusing an allocation over the limit
+    (`model_memory_limit`), else None."""
+    text = str(exc)
+    if _REFUSED not in text:
+        return None
+    m = re.search(r"requested bytes of (\d+)", text)
+    asked = f"{int(m.group(1)) / (1 << 30):.1f} GiB" if m else "more memory"
+    limit = model_memory_limit()
+    return (f"the model asks for {asked} at once, over the limit of "
+            f"{limit / (1 << 30):.1f} GiB for models ({_MEMORY_ENV} raises it)")
+
+
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    limit = model_memory_limit()
+    if limit and _limited_arena(limit):
+        opts.add_session_config_entry("session.use_env_allocators", "1")
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -135,6 +186,8 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
             raise ModelFileError(f"{path}: refused: its external data must lie inside the model's "
                                  f"folder ({_first_line(exc)})") from exc
         raise ModelFileError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+    # a failed run is the model's fault, not the provider's: no "EP Error ... retrying" pages
+    session.disable_fallback()
     got_cuda = PROVIDERS["cuda"] in session.get_providers()
     if provider == "cuda" and not got_cuda:
         raise ProviderError(
@@ -143,6 +196,7 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
             "(see onnxruntime's CUDA requirements)"
         )
     descriptor, card, sources = describe_model(session, str(path), options)
+    _trial_run(session, descriptor, str(path))
     return LoadedModel(
         session=session,
         info=ModelInfo(path, descriptor, card),
@@ -151,6 +205,27 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         output_name=session.get_outputs()[0].name,
         sources=sources,
     )
+
+
+def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
+    """One run on a small image, so that a model asking for more memory than allowed is
+    refused at load (ModelFileError), not on the first image. Other failures are left to the
+    run that meets them (the probe already ran models made elsewhere)."""
+    from sronnx.runtime.adapter import to_model
+    from sronnx.runtime.probe import quiet_call
+
+    if d.fixed_size is not None:
+        h, w = d.fixed_size
+    else:
+        h = w = max(16, d.size.minimum)
+        ph, pw = d.size.get_padding(h, w)
+        h, w = h + ph, w + pw
+    x = np.full((d.batch or 1, 3, h, w), 0.5, dtype=np.float32)
+    try:
+        quiet_call(session)(to_model(x, None, d))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+        if reason := memory_refusal(exc):
+            raise ModelFileError(f"{path}: refused: on a {w}x{h} image {reason}") from exc
 
 
 def available_cpus() -> int:

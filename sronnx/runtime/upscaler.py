@@ -203,7 +203,10 @@ class Upscaler:
             try:
                 y = self.run(x) if a is None else self.run(x, a)
             except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
-                raise TileError(f"tile {first + 1} of {len(tiles)} failed: {exc}") from exc
+                from sronnx.runtime.session import memory_refusal
+
+                reason = memory_refusal(exc) or exc
+                raise TileError(f"tile {first + 1} of {len(tiles)} failed: {reason}") from exc
             expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
             if y.shape != expect:
                 raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
