@@ -109,7 +109,7 @@ def read_animation(path: str | Path,
     cannot be decoded.
     """
     try:
-        with _own_pixel_limit():
+        with _own_pixel_limit(max_pixels):
             img = Image.open(path)
     except Exception:  # noqa: BLE001 - not ours to report: read_image says why
         return None

@@ -149,13 +149,17 @@ def orient_array(arr: np.ndarray, orientation: int | None) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _own_pixel_limit() -> Iterator[None]:
-    """Pillow's global decompression-bomb guard off while one file is opened (Pillow checks
-    only then): read_image applies its own, adjustable, limit. Pillow's warnings (the bomb
-    warning, "Corrupt EXIF data" from the header's EXIF) are silenced meanwhile."""
+def _own_pixel_limit(max_pixels: int | None = None) -> Iterator[None]:
+    """Pillow's global decompression-bomb guard set to the caller's limit while one file is
+    opened (Pillow checks only then): off for None. Opening is not only reading a header: a
+    GIF whose first frame reaches beyond its screen gets a canvas of the frame's extent
+    there, so the limit must hold during the open (DecompressionBombError, see
+    `_read_reason`), not only after it. Pillow's warnings (the bomb warning, "Corrupt EXIF
+    data" from the header's EXIF) are silenced meanwhile."""
     with md.pillow_quiet():
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
+        # Pillow refuses over twice its limit (and only warns from the limit on)
+        Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2) if max_pixels else None
         try:
             yield
         finally:
@@ -199,8 +203,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         if decoded_tiff is not None:
             return decoded_tiff
     try:
-        with _own_pixel_limit():
-            img = Image.open(path)  # reads the header only
+        with _own_pixel_limit(max_pixels):
+            img = Image.open(path)  # reads the header (and a GIF's first frame's canvas)
         with img:
             w, h = img.size
             if max_pixels and w * h > max_pixels:
@@ -252,6 +256,9 @@ def _orientation(img: Image.Image) -> int | None:
 
 
 def _read_reason(exc: BaseException) -> str:
+    if isinstance(exc, Image.DecompressionBombError):
+        return (f"over the pixel limit when opened, a decompression bomb? ({exc}); raise the "
+                "limit with --max-pixels")
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "cannot identify image file" in reason:
         return "not an image file (or an unsupported format)"

@@ -27,6 +27,7 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # SRONNX_MODEL_MEMORY (bytes, or with a K, M, G suffix) changes it; 0 lifts the limit.
 DEFAULT_MODEL_MEMORY = 4 << 30
 _MEMORY_ENV = "SRONNX_MODEL_MEMORY"
+_TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
 _REFUSED = "is smaller than requested bytes of"
 
 
@@ -220,6 +221,8 @@ def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
         h = w = max(16, d.size.minimum)
         ph, pw = d.size.get_padding(h, w)
         h, w = h + ph, w + pw
+    if (d.batch or 1) * h * w > _TRIAL_PIXELS:  # no small run: the first image's run tells
+        return
     x = np.full((d.batch or 1, 3, h, w), 0.5, dtype=np.float32)
     try:
         quiet_call(session)(to_model(x, None, d))

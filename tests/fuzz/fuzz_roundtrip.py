@@ -1,0 +1,117 @@
+"""Fuzz target: a descriptor and card made from the input (atheris' FuzzedDataProvider),
+written by `sronnx.onnx_export.write_model` into a small model, must come back from
+`load_model` identical. A descriptor the dataclass refuses (ValueError at construction) is
+skipped; a written file that does not load, or loads different, is a finding.
+
+    python -m tests.fuzz.run roundtrip --seconds 60
+"""
+
+from __future__ import annotations
+
+import math
+
+import atheris
+
+with atheris.instrument_imports(include=["sronnx"]):
+    from sronnx.descriptor import ModelDescriptor, SizeRequirements
+    from sronnx.onnx_export import write_model
+    from sronnx.runtime.session import load_model
+
+from tests.fuzz.common import SCRATCH, main, quiet_onnxruntime  # noqa: E402
+
+_PROTOS: dict[int, bytes] = {}
+
+
+def _proto(scale: int):
+    """A float32 NCHW model of symbolic dims: nearest Resize by `scale`."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if scale not in _PROTOS:
+        scales = numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "scales")
+        node = helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")
+        graph = helper.make_graph(
+            [node], "g",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", "C", "H", "W"])],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT,
+                                           ["N", "C", "H2", "W2"])], [scales])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        model.ir_version = 8
+        _PROTOS[scale] = model.SerializeToString()
+    return onnx.load_from_string(_PROTOS[scale])
+
+
+def _json_value(fdp: atheris.FuzzedDataProvider, depth: int = 0):
+    kind = fdp.ConsumeIntInRange(0, 6 if depth < 2 else 4)
+    if kind == 0:
+        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 24))
+    if kind == 1:
+        return fdp.ConsumeInt(8)
+    if kind == 2:
+        value = fdp.ConsumeRegularFloat()
+        return value if math.isfinite(value) else 0.0
+    if kind == 3:
+        return fdp.ConsumeBool()
+    if kind == 4:
+        return None
+    if kind == 5:
+        return [_json_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))]
+    return _json_dict(fdp, depth + 1)
+
+
+def _json_dict(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> dict:
+    return {fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 12)):
+            _json_value(fdp, depth) for _ in range(fdp.ConsumeIntInRange(0, 4))}
+
+
+def _float(fdp: atheris.FuzzedDataProvider) -> float:
+    return fdp.ConsumeFloat() if fdp.ConsumeBool() else float(fdp.ConsumeIntInRange(0, 255))
+
+
+def descriptor_and_card(data: bytes) -> tuple[ModelDescriptor, dict] | None:
+    fdp = atheris.FuzzedDataProvider(data)
+    fixed = (fdp.ConsumeIntInRange(1, 4096), fdp.ConsumeIntInRange(1, 4096)) \
+        if fdp.ConsumeBool() else None
+    try:
+        d = ModelDescriptor(
+            arch=fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 16)),
+            scale=fdp.ConsumeIntInRange(1, 8), spec=_json_dict(fdp),
+            in_channels=fdp.PickValueInList([1, 3, 4, 2]),
+            out_channels=fdp.PickValueInList([3, 1, 4]),
+            value_range=(_float(fdp), _float(fdp)),
+            size_requirement="fixed" if fixed else "any", fixed_size=fixed,
+            receptive_field=fdp.ConsumeIntInRange(-2, 1 << 20),
+            tile_hint=fdp.ConsumeIntInRange(-2, 1 << 16),
+            tile_multiple=fdp.ConsumeIntInRange(1, 64),
+            size=SizeRequirements(fdp.ConsumeIntInRange(0, 512), fdp.ConsumeIntInRange(0, 64),
+                                  fdp.ConsumeBool()),
+            layout=fdp.PickValueInList(["NCHW", "NHWC"]),
+            channel_order=fdp.PickValueInList(["RGB", "BGR", "GBR"]),
+            element_type="float32", batch=fdp.ConsumeIntInRange(-1, 16),
+            clamp=fdp.ConsumeBool())
+    except ValueError:
+        return None  # the descriptor refuses it: nothing to write
+    return d, _json_dict(fdp)
+
+
+def check(data: bytes) -> None:
+    quiet_onnxruntime()
+    made = descriptor_and_card(data)
+    if made is None:
+        return
+    d, card = made
+    path = SCRATCH / "roundtrip.onnx"
+    write_model(_proto(d.scale), path, card=card, descriptor=d)
+    loaded = load_model(path, "cpu", threads=1)
+    assert loaded.info.descriptor == d, f"descriptor {loaded.info.descriptor} != {d}"
+    want = {"precision": "float32", **card}
+    assert loaded.info.card == want, f"card {loaded.info.card!r} != {want!r}"
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
+    check(data)
+
+
+if __name__ == "__main__":
+    main(TestOneInput)
