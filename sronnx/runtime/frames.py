@@ -159,7 +159,8 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
     icc = img.info.get("icc_profile") or None
     background = img.info.get("background") if img.format == "WEBP" else None
     default_image = bool(img.info.get("default_image", False))
-    alpha = False
+    alpha = cropped = False
+    notes: list[str] = []
     for i in range(n):
         try:
             img.seek(i)
@@ -173,6 +174,12 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
             raise ImageReadError("not enough memory to decode its frames") from exc
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad frames
             raise ImageReadError(f"frame {i + 1} of {n}: {_read_reason(exc)}") from exc
+        if frames and frame.shape != frames[0].shape:
+            frame = _on_canvas(frame, frames[0].shape)
+            if not cropped:
+                notes.append(f"frame {i + 1} reaches beyond the {frames[0].shape[1]}x"
+                             f"{frames[0].shape[0]} canvas: cropped to it")
+                cropped = True
         alpha = alpha or bool((frame[:, :, 3] < 255).any())
         frames.append(frame)
         durations.append(img.info.get("duration", 0) or 0)
@@ -184,7 +191,16 @@ def _read_frames(img: Image.Image, n: int) -> Animation:
         frames = [np.ascontiguousarray(f[:, :, :3]) for f in frames]
     return Animation(frames, durations, plays, disposal or None, img.format, icc,
                      tuple(background) if isinstance(background, tuple) else None,
-                     default_image)
+                     default_image, notes)
+
+
+def _on_canvas(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """An RGBA frame cut (or padded, transparent) to the first frame's canvas: Pillow grows
+    a GIF's canvas for a frame placed beyond its logical screen, which viewers crop."""
+    out = np.zeros(shape, dtype=frame.dtype)
+    h, w = min(shape[0], frame.shape[0]), min(shape[1], frame.shape[1])
+    out[:h, :w] = frame[:h, :w]
+    return out
 
 
 def upscale_animation(up: Upscaler, anim: Animation, *,

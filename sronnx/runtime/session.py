@@ -196,14 +196,20 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
             "the CUDA or cuDNN libraries it needs are missing or do not match "
             "(see onnxruntime's CUDA requirements)"
         )
-    descriptor, card, sources = describe_model(session, str(path), options)
-    _trial_run(session, descriptor, str(path))
+    try:
+        descriptor, card, sources = describe_model(session, str(path), options)
+        _trial_run(session, descriptor, str(path))
+        input_name = session.get_inputs()[0].name
+        output_name = session.get_outputs()[0].name
+    except UnicodeError as exc:  # onnxruntime decodes names, dims and types as it is asked
+        raise ModelFileError(f"{path}: not a loadable ONNX model (names, dims or types that "
+                             f"are not UTF-8 text: {str(exc)[:200]})") from exc
     return LoadedModel(
         session=session,
         info=ModelInfo(path, descriptor, card),
         provider="cuda" if got_cuda else "cpu",
-        input_name=session.get_inputs()[0].name,
-        output_name=session.get_outputs()[0].name,
+        input_name=input_name,
+        output_name=output_name,
         sources=sources,
     )
 
