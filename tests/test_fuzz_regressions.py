@@ -1,0 +1,215 @@
+"""Every fuzz finding (tests/fuzz, issue 17), kept: the input or its generator, and what must
+happen to it now. Hostile models run in a child process under RLIMIT_AS, so a regression
+can never take the test machine down."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sronnx.card import ModelFileError
+from sronnx.runtime.frames import read_animation
+from sronnx.runtime.imageio import ImageReadError, read_image
+from sronnx.runtime.session import load_model, memory_refusal, model_memory_limit
+
+ROOT = Path(__file__).resolve().parents[1]
+REGRESSIONS = ROOT / "tests" / "fuzz" / "regressions"
+SHIPPED = ROOT / "sronnx" / "models"
+PADS = 12_000  # a 20x16 image padded by this on every side: 6.9 GB of float32
+
+
+def _limited(code: str, tmp_path: Path, memory_gb: float = 2.5,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`code` in a child python whose address space is capped at `memory_gb`."""
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, ({int(memory_gb * (1 << 30))},) * 2)
+    """) + textwrap.dedent(code))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return _limited(f"import sys\nfrom sronnx.cli import main\nsys.argv = ['sronnx', "
+                    f"*{list(args)!r}]\nmain()\n", tmp_path)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, path: Path) -> str:
+    """The CLI's error output: no traceback, no ONNX Runtime retry pages, and a line naming
+    the file."""
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "Traceback" not in text and "EP Error" not in text and "retrying" not in text, text
+    lines = [line for line in text.splitlines() if path.name in line]
+    assert lines, text
+    return lines[0]
+
+
+# finding 1 (issue): a mutated shipped model whose metadata is not UTF-8
+
+def _non_utf8_metadata(tmp_path: Path) -> Path:
+    data = bytearray((SHIPPED / "rsp-x2.onnx").read_bytes())
+    at = data.index(b'"precision"')
+    data[at + 1] = 0xFF  # same length: the protobuf stays valid, the string does not
+    path = tmp_path / "bad-metadata.onnx"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_non_utf8_metadata_is_a_model_file_error(tmp_path):
+    path = _non_utf8_metadata(tmp_path)
+    with pytest.raises(ModelFileError, match="unreadable metadata"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("command", [["info"], ["upscale", "-o", "OUT"]])
+def test_non_utf8_metadata_cli_says_one_line(tmp_path, command):
+    path = _non_utf8_metadata(tmp_path)
+    if command[0] == "upscale":
+        from PIL import Image
+
+        image = tmp_path / "in.png"
+        Image.new("RGB", (20, 16), (90, 120, 30)).save(image)
+        command = ["upscale", str(image), "-n", str(path), "-o", str(tmp_path / "out")]
+    else:
+        command = ["info", str(path)]
+    line = _one_line_error(_cli(tmp_path, *command), path)
+    assert "metadata" in line
+
+
+# finding 2 (issue): a Pad with huge pads asks for > 6 GB on a 20x16 image
+
+def _pad_model(tmp_path: Path, sronnx_metadata: bool) -> Path:
+    pytest.importorskip("onnx")
+    import json
+
+    from sronnx.card import CARD_KEY
+    from sronnx.descriptor import METADATA_KEY, ModelDescriptor
+    from tests.fuzz.make_corpus import tiny_model
+
+    meta = {METADATA_KEY: ModelDescriptor("pad", 1).to_json(),
+            CARD_KEY: json.dumps({"spec": "pad"})} if sronnx_metadata else None
+    path = tmp_path / f"huge-pad-{'sronnx' if sronnx_metadata else 'foreign'}.onnx"
+    path.write_bytes(tiny_model("pad", meta, pads=PADS))
+    return path
+
+
+@pytest.mark.parametrize("sronnx_metadata", [False, True])
+def test_huge_pad_is_refused_at_load(tmp_path, sronnx_metadata):
+    path = _pad_model(tmp_path, sronnx_metadata)
+    proc = _limited(f"""
+        from sronnx.card import ModelFileError
+        from sronnx.runtime.session import load_model
+        try:
+            load_model({str(path)!r})
+        except ModelFileError as exc:
+            print("REFUSED", exc)
+        else:
+            print("LOADED")
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "REFUSED" in proc.stdout and "GiB at once, over the limit" in proc.stdout, \
+        proc.stdout + proc.stderr[-2000:]
+
+
+def test_huge_pad_cli_says_one_line(tmp_path):
+    from PIL import Image
+
+    path = _pad_model(tmp_path, True)
+    image = tmp_path / "in.png"
+    Image.new("RGB", (20, 16), (90, 120, 30)).save(image)
+    line = _one_line_error(_cli(tmp_path, "upscale", str(image), "-n", str(path), "-o",
+                                str(tmp_path / "out")), path)
+    assert "over the limit" in line
+
+
+def test_memory_limit_setting(monkeypatch):
+    monkeypatch.delenv("SRONNX_MODEL_MEMORY", raising=False)
+    assert model_memory_limit() == 4 << 30
+    for text, value in (("512M", 512 << 20), ("1.5g", 3 << 29), ("0", 0), ("1000", 1000)):
+        monkeypatch.setenv("SRONNX_MODEL_MEMORY", text)
+        assert model_memory_limit() == value
+    monkeypatch.setenv("SRONNX_MODEL_MEMORY", "lots")
+    with pytest.raises(ValueError, match="SRONNX_MODEL_MEMORY"):
+        model_memory_limit()
+    monkeypatch.delenv("SRONNX_MODEL_MEMORY")
+    exc = RuntimeError("bfc_arena.cc:360 Available memory of 1073741568 is smaller than "
+                       "requested bytes of 19373184000")
+    assert re.search(r"asks for 18\.0 GiB at once", memory_refusal(exc))
+    assert memory_refusal(RuntimeError("something else")) is None
+
+
+# fuzz_models: a symbolic dim name that is not UTF-8 (ORT decodes it only when asked)
+
+def test_non_utf8_dim_is_a_model_file_error():
+    with pytest.raises(ModelFileError, match="not UTF-8"):
+        load_model(REGRESSIONS / "model-dim-not-utf8.onnx")
+
+
+# fuzz_images: a GIF whose first frame reaches far beyond its 8x6 screen had Pillow allocate
+# a canvas of the frame's extent (2.7 GB) while opening, before any size check
+
+def test_gif_canvas_bomb_is_refused_before_allocating(tmp_path):
+    path = REGRESSIONS / "gif-frame-beyond-screen.gif"
+    proc = _limited(f"""
+        import resource
+        from sronnx.runtime.frames import read_animation
+        from sronnx.runtime.imageio import ImageReadError, read_image
+        assert read_animation({str(path)!r}) is None
+        try:
+            read_image({str(path)!r})
+        except ImageReadError as exc:
+            print("REFUSED", exc)
+        print("RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
+    """, tmp_path, memory_gb=6)
+    assert "REFUSED over the pixel limit" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert int(proc.stdout.split("RSS")[1]) < 1000
+
+
+def test_gif_canvas_bomb_in_process():
+    with pytest.raises(ImageReadError, match="pixel limit"):
+        read_image(REGRESSIONS / "gif-frame-beyond-screen.gif")
+
+
+# fuzz_images: a GIF frame beyond the logical screen gave frames of differing shapes
+
+def test_gif_frame_beyond_canvas_is_cropped():
+    anim = read_animation(REGRESSIONS / "gif-frame-beyond-canvas.gif")
+    assert anim is not None and len(anim.frames) == 2
+    assert {f.shape[:2] for f in anim.frames} == {(6, 8)}
+    assert any("beyond" in note for note in anim.notes)
+
+
+# fuzz_roundtrip: a descriptor of a huge fixed size and batch made the load's trial run
+# allocate hundreds of MB; the trial run now stays small
+
+def test_trial_run_stays_small_for_huge_fixed_models(tmp_path):
+    pytest.importorskip("onnx")
+    from sronnx.descriptor import ModelDescriptor
+    from sronnx.onnx_export import write_model
+    from tests.fuzz.fuzz_roundtrip import _proto
+
+    d = ModelDescriptor("fuzz", 2, size_requirement="fixed", fixed_size=(573, 3728), batch=15)
+    path = write_model(_proto(2), tmp_path / "fixed.onnx", card={"spec": "x"}, descriptor=d)
+    proc = _limited(f"""
+        from sronnx.runtime.session import load_model
+        m = load_model({str(path)!r})
+        print("FIXED", m.info.descriptor.fixed_size, m.info.descriptor.batch)
+    """, tmp_path, memory_gb=1.5)
+    assert "FIXED (573, 3728) 15" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_every_regression_input_passes_its_target():
+    from tests.fuzz import fuzz_images, fuzz_models
+
+    for path in sorted(REGRESSIONS.iterdir()):
+        target = fuzz_models if path.suffix == ".onnx" else fuzz_images
+        target.check(path.read_bytes())
