@@ -35,6 +35,9 @@ class SizeRequirements:
     square: bool = False
 
     def __post_init__(self) -> None:
+        for value in (self.minimum, self.multiple_of):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"bad size requirements: {value!r} is not an integer")
         if self.minimum < 1 or self.multiple_of < 1:
             raise ValueError(f"bad size requirements: minimum={self.minimum}, "
                              f"multiple_of={self.multiple_of} (both must be >= 1)")
@@ -87,6 +90,18 @@ class ModelDescriptor:
     clamp: bool = True
 
     def __post_init__(self) -> None:
+        # a descriptor comes from a file's metadata: every number is checked before use
+        for name in ("scale", "in_channels", "out_channels", "receptive_field", "tile_hint",
+                     "tile_multiple", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in ("receptive_field", "tile_hint", "tile_multiple"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fixed_size is not None and (
+                len(self.fixed_size) != 2 or min(self.fixed_size) < 1):
+            raise ValueError(f"fixed_size must be two sides >= 1, got {self.fixed_size}")
         if self.scale < 1:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
         if self.size_requirement not in ("any", "fixed"):

@@ -213,3 +213,22 @@ def test_every_regression_input_passes_its_target():
     for path in sorted(REGRESSIONS.iterdir()):
         target = fuzz_models if path.suffix == ".onnx" else fuzz_images
         target.check(path.read_bytes())
+
+
+# fuzz_models: metadata whose descriptor had tile_multiple 0 loaded, then the upscale raised
+# a bare ValueError from the tiler; the descriptor now checks every number it is given
+
+def test_descriptor_numbers_are_checked_at_load():
+    with pytest.raises(ModelFileError, match="tile_multiple must be >= 1"):
+        load_model(REGRESSIONS / "model-tile-multiple-0.onnx")
+
+
+@pytest.mark.parametrize("field, value", [("tile_multiple", 0), ("tile_hint", -1),
+                                          ("receptive_field", 0), ("scale", 2.5),
+                                          ("batch", "1"), ("fixed_size", (0, 4))])
+def test_descriptor_refuses_bad_numbers(field, value):
+    from sronnx.descriptor import ModelDescriptor
+
+    extra = {"size_requirement": "fixed"} if field == "fixed_size" else {}
+    with pytest.raises(ValueError):
+        ModelDescriptor(**{"arch": "x", "scale": 2, field: value, **extra})

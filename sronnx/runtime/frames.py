@@ -55,6 +55,7 @@ from sronnx.runtime.imageio import (
     _read_reason,
     atomic_file,
     fix_grey_key,
+    open_limit,
     side_problem,
     webp_lossless,
 )
@@ -109,7 +110,7 @@ def read_animation(path: str | Path,
     cannot be decoded.
     """
     try:
-        with _own_pixel_limit(max_pixels):
+        with _own_pixel_limit(open_limit(path, max_pixels)):
             img = Image.open(path)
     except Exception:  # noqa: BLE001 - not ours to report: read_image says why
         return None
