@@ -163,6 +163,8 @@ def test_gif_canvas_bomb_is_refused_before_allocating(tmp_path):
         import resource
         from sronnx.runtime.frames import read_animation
         from sronnx.runtime.imageio import ImageReadError, read_image
+        from sronnx.runtime.plan import image_header
+        assert image_header({str(path)!r}) is None  # the CLI's planning reads headers first
         assert read_animation({str(path)!r}) is None
         try:
             read_image({str(path)!r})

@@ -312,10 +312,11 @@ def image_header(path: str | Path) -> Header | None:
     without decoding); a PNG's EXIF orientation is read only from an eXIf chunk before its
     pixels. For estimates (progress, the model scale for --width/--height): the decoded
     image is the truth."""
-    from sronnx.runtime.imageio import _own_pixel_limit
+    from sronnx.runtime.imageio import DEFAULT_MAX_PIXELS, _own_pixel_limit, open_limit
 
     try:
-        with _own_pixel_limit():  # no bomb error on a header; warnings silenced
+        # no bomb error on a header, but a GIF's open allocates its first canvas: bounded
+        with _own_pixel_limit(open_limit(path, DEFAULT_MAX_PIXELS)):
             im = Image.open(path)
         with im:
             w, h = im.size
