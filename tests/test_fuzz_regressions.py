@@ -160,7 +160,6 @@ def test_non_utf8_dim_is_a_model_file_error():
 def test_gif_canvas_bomb_is_refused_before_allocating(tmp_path):
     path = REGRESSIONS / "gif-frame-beyond-screen.gif"
     proc = _limited(f"""
-        import resource
         from sronnx.runtime.frames import read_animation
         from sronnx.runtime.imageio import ImageReadError, read_image
         from sronnx.runtime.plan import image_header
@@ -170,7 +169,9 @@ def test_gif_canvas_bomb_is_refused_before_allocating(tmp_path):
             read_image({str(path)!r})
         except ImageReadError as exc:
             print("REFUSED", exc)
-        print("RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
+        # the peak of this process's own memory (ru_maxrss would carry pytest's over exec)
+        hwm = [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
+        print("RSS", int(hwm.split()[1]) >> 10)
     """, tmp_path, memory_gb=6)
     assert "REFUSED over the pixel limit" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert int(proc.stdout.split("RSS")[1]) < 1000
@@ -234,3 +235,25 @@ def test_descriptor_refuses_bad_numbers(field, value):
     extra = {"size_requirement": "fixed"} if field == "fixed_size" else {}
     with pytest.raises(ValueError):
         ModelDescriptor(**{"arch": "x", "scale": 2, field: value, **extra})
+
+
+# fuzz_images: a GIF whose second frame reaches far beyond its 8x6 screen grew the canvas to
+# 145 megapixels when sought, and decoding it took 2.4 GB; seeks now keep the frames' share
+# of the pixel limit
+
+def test_gif_later_frame_canvas_bomb_is_refused(tmp_path):
+    path = REGRESSIONS / "gif-later-frame-beyond-screen.gif"
+    proc = _limited(f"""
+        from sronnx.runtime.frames import read_animation
+        from sronnx.runtime.imageio import ImageReadError
+        try:
+            read_animation({str(path)!r})
+        except ImageReadError as exc:
+            print("REFUSED", exc)
+        # the peak of this process's own memory (ru_maxrss would carry pytest's over exec)
+        hwm = [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
+        print("RSS", int(hwm.split()[1]) >> 10)
+    """, tmp_path, memory_gb=6)
+    assert "REFUSED frame 2 of 2: over the pixel limit" in proc.stdout, \
+        proc.stdout + proc.stderr[-2000:]
+    assert int(proc.stdout.split("RSS")[1]) < 400
