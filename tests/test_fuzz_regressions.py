@@ -257,3 +257,11 @@ def test_gif_later_frame_canvas_bomb_is_refused(tmp_path):
     assert "REFUSED frame 2 of 2: over the pixel limit" in proc.stdout, \
         proc.stdout + proc.stderr[-2000:]
     assert int(proc.stdout.split("RSS")[1]) < 400
+
+
+# fuzz_images: a TIFF whose strip byte count reaches far beyond the file made tifffile
+# allocate that count before reading (MemoryError under the fuzzer's limit)
+
+def test_tiff_strip_beyond_file_is_an_image_read_error():
+    with pytest.raises(ImageReadError, match="truncated or corrupt TIFF"):
+        read_image(REGRESSIONS / "tiff-strip-beyond-file.tif")

@@ -90,6 +90,12 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
                     "(a decompression bomb?); raise it with --max-pixels")
             samples, photometric = page.samplesperpixel, int(page.photometric)
             kind = _check_layout(page, samples, photometric)
+            size = Path(path).stat().st_size
+            for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
+                if offset + count > size:  # tifffile would allocate the count before reading
+                    raise ImageReadError(
+                        f"truncated or corrupt TIFF: a strip or tile of {count:,} bytes at "
+                        f"{offset:,} in a file of {size:,}")
             try:
                 arr = page.asarray()
             except (ValueError, KeyError) as exc:
@@ -114,8 +120,10 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
         with open(path, "rb") as fh:
             meta, meta_notes = md.from_tiff_file(fh, xmp, iptc)
         notes += meta_notes
-    except (ImageReadError, MemoryError):
+    except ImageReadError:
         raise
+    except MemoryError as exc:
+        raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for bad files
         raise ImageReadError(_reason(exc)) from exc
     arr = orient_array(arr, int(orientation) if orientation else None)
