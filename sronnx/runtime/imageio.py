@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -148,6 +149,12 @@ def orient_array(arr: np.ndarray, orientation: int | None) -> np.ndarray:
     return np.ascontiguousarray(op(arr)) if op else arr
 
 
+# Pillow's limit is one global: files opened in parallel threads (the upscale workers) take
+# turns at setting and restoring it, or one thread's restore would leave another's value
+# (the guard off for good). Opening reads headers only; decoding happens outside the lock.
+_PIXEL_LIMIT_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _own_pixel_limit(max_pixels: int | None = None) -> Iterator[None]:
     """Pillow's global decompression-bomb guard off while one file is opened (Pillow checks
@@ -157,7 +164,7 @@ def _own_pixel_limit(max_pixels: int | None = None) -> Iterator[None]:
     it is opened (2.7 GB for a 650-byte file found by fuzzing), before any check of ours;
     Pillow refuses it with DecompressionBombError (see `_read_reason`). Pillow's warnings
     (the bomb warning, "Corrupt EXIF data" from the header's EXIF) are silenced meanwhile."""
-    with md.pillow_quiet():
+    with _PIXEL_LIMIT_LOCK, md.pillow_quiet():
         saved = Image.MAX_IMAGE_PIXELS
         # Pillow refuses over twice its limit (and only warns from the limit on)
         Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2) if max_pixels else None
