@@ -61,10 +61,26 @@ def _run(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess[s
 
 
 def _torchrun(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`torchrun --standalone --nproc-per-node 2 -m sronnx train ...` (torchrun's module)."""
-    return _run(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                 "-m", "sronnx", "train", *RUN, "--data", str(data), "--out", str(out),
-                 *extra])
+    """`torchrun --standalone --nproc-per-node 2 -m sronnx train ...` (torchrun's module).
+
+    Once in a CI run on a loaded machine, rank 1 died of SIGABRT ("terminate called without
+    an active exception", a C++ thread destroyed while joinable: gloo's, at or near process
+    exit) and could not be reproduced since (nor under a CPU load). Such a run is tried once
+    more from a fresh folder, with a warning, so that the tests still judge what a run
+    writes; the crash is noted in bench/results/ddp_speed.txt for investigation."""
+    args = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+            "-m", "sronnx", "train", *RUN, "--data", str(data), "--out", str(out), *extra]
+    result = _run(args)
+    if result.returncode != 0 and "terminate called without an active exception" in (
+            result.stdout + result.stderr) and "--resume" not in extra:
+        import shutil
+        import warnings
+
+        warnings.warn("torchrun: a rank died of SIGABRT at a C++ thread's destruction; "
+                      "running once more", stacklevel=2)
+        shutil.rmtree(out, ignore_errors=True)
+        result = _run(args)
+    return result
 
 
 def _check(result: subprocess.CompletedProcess[str]) -> None:
