@@ -254,17 +254,23 @@ def _run_opencv(path, inputs, timed, repeats):
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"model": str(path), "inputs": ins, "outputs": outs,
                                    "timed": timed, "repeats": repeats}))
-        proc = subprocess.run([sys.executable, "-m", "sronnx.opencv_worker", str(job)],
-                              capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
-        try:
-            answer = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError) as exc:
-            raise RuntimeError(f"the OpenCV worker failed (exit {proc.returncode}): "
-                               f"{proc.stderr.strip()[-300:]}") from exc
+        answer = _worker_answer([sys.executable, "-m", "sronnx.opencv_worker", str(job)],
+                                "the OpenCV worker")
         if "error" in answer:
             verb = "load" if answer["stage"] == "load" else "run"
             raise Unsupported(f"cv2.dnn cannot {verb} it: {answer['error']}")
         return [np.load(o) for o in outs], answer["ms"]
+
+
+def _worker_answer(cmd: list[str], what: str) -> dict:
+    """Run a runtime's worker process (`cmd`) and return the JSON object on the last line of
+    its standard output; RuntimeError naming `what` when it printed none."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-300:]}") from exc
 
 
 def _first_line(exc: Exception) -> str:
@@ -289,14 +295,8 @@ def _run_node(kind: str) -> Runner:
             threads = 1 if kind == "web" else (os.cpu_count() or 1)
             job.write_text(json.dumps({"model": str(path), "threads": threads,
                                        "cases": cases}))
-            proc = subprocess.run([_node() or "node", str(NODE_RUNNER), kind, str(folder),
-                                   str(job)], capture_output=True, text=True,
-                                  timeout=NODE_TIMEOUT_S)
-            try:
-                answer = json.loads(proc.stdout.strip().splitlines()[-1])
-            except (IndexError, ValueError) as exc:
-                raise RuntimeError(f"node runner failed (exit {proc.returncode}): "
-                                   f"{proc.stderr.strip()[-300:]}") from exc
+            answer = _worker_answer([_node() or "node", str(NODE_RUNNER), kind, str(folder),
+                                     str(job)], "node runner")
             if "error" in answer:
                 if answer.get("stage") == "load":
                     raise Unsupported(f"cannot load it: {answer['error'][:200]}")
