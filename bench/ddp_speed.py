@@ -29,13 +29,10 @@ SKIP = 10  # steps left out at the start (threads, allocator and caches warming 
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU's model name, as `sronnx bench` reports it (`sronnx.benchmark.machine`)."""
+    from sronnx.benchmark.machine import machine_info
+
+    return str(machine_info()["cpu_model"])
 
 
 def _train(processes: int, threads: int, data: Path, steps: int, batch: int, patch: int,

@@ -37,13 +37,10 @@ TEST = ROOT.parent / "shared" / "data" / "test"
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU's model name, as `sronnx bench` reports it (`sronnx.benchmark.machine`)."""
+    from sronnx.benchmark.machine import machine_info
+
+    return str(machine_info()["cpu_model"])
 
 
 def make_crops(folder: Path, count: int, size: int, seed: int = 0) -> float:
