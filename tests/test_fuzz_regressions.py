@@ -11,11 +11,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sronnx.card import ModelFileError
 from sronnx.runtime.frames import read_animation
 from sronnx.runtime.imageio import ImageReadError, read_image
+from sronnx.runtime.plan import image_header
 from sronnx.runtime.session import load_model, memory_refusal, model_memory_limit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,3 +267,48 @@ def test_gif_later_frame_canvas_bomb_is_refused(tmp_path):
 def test_tiff_strip_beyond_file_is_an_image_read_error():
     with pytest.raises(ImageReadError, match="truncated or corrupt TIFF"):
         read_image(REGRESSIONS / "tiff-strip-beyond-file.tif")
+
+
+# fuzz_images (after the harness's own leak was fixed): a TIFF whose orientation tag held
+# three values ended read_image with a bare TypeError; past it, the file's 0 rows reached
+# the planner and the upscaler (`ValueError: empty image 8x0`, a traceback from the CLI)
+
+def test_tiff_orientation_of_three_values_then_empty_image(tmp_path):
+    path = REGRESSIONS / "tiff-orientation-three-values.tif"
+    with pytest.raises(ImageReadError, match=r"empty image \(8x0 pixels\)"):
+        read_image(path)
+    assert image_header(path) is None
+    proc = _cli(tmp_path, "upscale", str(path), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(r"failed: .*tiff-orientation-three-values\.tif: .*empty image", proc.stderr)
+
+
+def _tiff16(path: Path, extratags: list) -> np.ndarray:
+    import tifffile
+
+    rng = np.random.default_rng(5)
+    arr = rng.integers(0, 65536, (3, 4, 3), dtype=np.uint16)
+    tifffile.imwrite(path, arr, photometric="rgb", extratags=extratags)
+    return arr
+
+
+def test_tiff_orientation_tags_that_are_not_one_value(tmp_path):
+    path = tmp_path / "three.tif"
+    arr = _tiff16(path, [(274, "H", 3, (6, 6, 6), True)])
+    decoded = read_image(path)
+    assert np.array_equal(decoded.pixels, arr)  # as stored: not turned
+    assert any("orientation tag (6, 6, 6) is not one of 1..8" in n for n in decoded.notes)
+    one = tmp_path / "one.tif"
+    arr = _tiff16(one, [(274, "H", 1, 6, True)])
+    assert np.array_equal(read_image(one).pixels, np.rot90(arr, -1))  # a real 6 still turns
+
+
+def test_tiff_icc_tag_of_numbers_allocates_nothing(tmp_path):
+    # tag 34675 declared as one LONG: bytes(value) would have made 2 GB of zeros
+    path = tmp_path / "icc.tif"
+    arr = _tiff16(path, [(34675, "I", 1, 2_000_000_000, True)])
+    decoded = read_image(path)
+    assert np.array_equal(decoded.pixels, arr)
+    assert decoded.icc_profile is None
+    assert any("ICC profile tag holds no bytes" in n for n in decoded.notes)

@@ -134,8 +134,21 @@ def _read_png16(path: Path) -> np.ndarray:
     return arr.reshape(height, width) if planes == 1 else arr.reshape(height, width, planes)
 
 
-def orient_array(arr: np.ndarray, orientation: int | None) -> np.ndarray:
-    """Apply an EXIF orientation (1..8) to an HxW[xC] array, as ImageOps.exif_transpose."""
+def exif_orientation(value: object) -> int | None:
+    """An EXIF/TIFF orientation tag's value (274, 0x0112) as 1..8, or None when the file has
+    none or holds something else (several values, a float, text, out of range: found by
+    fuzzing, a TIFF whose orientation held three SHORTs): such a tag is ignored, as Pillow's
+    `ImageOps.exif_transpose` ignores unknown values."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 1 <= value <= 8:
+        return int(value)
+    return None
+
+
+def orient_array(arr: np.ndarray, orientation: object) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an HxW[xC] array, as ImageOps.exif_transpose;
+    any other value (see `exif_orientation`) leaves the array as it is."""
     ops = {
         2: lambda a: a[:, ::-1],
         3: lambda a: a[::-1, ::-1],
@@ -145,7 +158,7 @@ def orient_array(arr: np.ndarray, orientation: int | None) -> np.ndarray:
         7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
         8: lambda a: np.rot90(a, 1),
     }
-    op = ops.get(orientation or 1)
+    op = ops.get(exif_orientation(orientation) or 1)
     return np.ascontiguousarray(op(arr)) if op else arr
 
 
@@ -219,7 +232,7 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if tiff.is_tiff(path) and tiff.needs_tifffile(path):
         decoded_tiff = tiff.read_tiff(path, max_pixels)  # None: Pillow reads it losslessly
         if decoded_tiff is not None:
-            return decoded_tiff
+            return _not_empty(decoded_tiff)
     try:
         with _own_pixel_limit(open_limit(path, max_pixels)):
             img = Image.open(path)  # reads the header (and a GIF's first frame's canvas)
@@ -260,6 +273,15 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if isinstance(pixels, Image.Image) and pixels.mode == "CMYK":
         decoded.pixels, decoded.icc_profile = _cmyk_to_rgb(pixels, icc), None
         decoded.notes.append("CMYK converted to sRGB")
+    return _not_empty(decoded)
+
+
+def _not_empty(decoded: Decoded) -> Decoded:
+    """`decoded`, or ImageReadError when it has no pixels (a TIFF whose header says 0 rows
+    decodes to an 8x0 array: found by fuzzing, it reached the upscaler as a traceback)."""
+    w, h = decoded.size
+    if w < 1 or h < 1:
+        raise ImageReadError(f"empty image ({w}x{h} pixels)")
     return decoded
 
 
@@ -270,7 +292,7 @@ def _orientation(img: Image.Image) -> int | None:
     if img.format == "PNG" and "exif" not in img.info:
         img.load()
     with md.pillow_quiet():
-        return img.getexif().get(_EXIF_ORIENTATION)
+        return exif_orientation(img.getexif().get(_EXIF_ORIENTATION))
 
 
 def _read_reason(exc: BaseException) -> str:
@@ -651,6 +673,6 @@ __all__ = [
     "Decoded", "ImageReadError", "read_image", "write_image", "write_png", "output_format",
     "side_problem", "MAX_SIDE",
     "webp_lossless", "fix_grey_key", "NO_ALPHA", "WEBP_LOSSLESS_EFFORT",
-    "orient_array", "remove_stale_parts", "part_path", "name_max", "name_bytes",
+    "orient_array", "exif_orientation", "remove_stale_parts", "part_path", "name_max", "name_bytes",
     "IMAGE_EXTENSIONS", "PART_SUFFIX", "DEFAULT_MAX_PIXELS",
 ]

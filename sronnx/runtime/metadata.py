@@ -161,7 +161,8 @@ def _tag_bytes(value: object) -> bytes | None:
     """A TIFF tag value (bytes, or LONGs/BYTEs as Pillow gives IPTC-NAA) as bytes."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value) or None
-    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+    if isinstance(value, tuple) and value and all(isinstance(v, int) and 0 <= v < 1 << 32
+                                                  for v in value):
         width = 4 if max(value) > 255 else 1
         return b"".join(v.to_bytes(width, "big") for v in value) if width == 4 else bytes(value)
     return None

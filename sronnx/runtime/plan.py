@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from sronnx.runtime.imageio import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS
+from sronnx.runtime.imageio import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, exif_orientation
 from sronnx.runtime.resize import target_size
 
 
@@ -332,14 +332,16 @@ def image_header(path: str | Path) -> Header | None:
                             exif.load(im.info["exif"])
                     else:
                         exif = im.getexif()
-                    orientation = exif.get(0x0112)
+                    orientation = exif_orientation(exif.get(0x0112))
             if orientation in _TRANSPOSED:
                 w, h = h, w
-            return Header(w, h, frames)
+            return Header(w, h, frames) if w > 0 and h > 0 else None
     except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
         pass
     size = _header_size(Path(path))  # TIFFs that Pillow cannot open
-    return Header(*size) if size is not None else None
+    # a header of 0 rows or columns (a broken TIFF, found by fuzzing) says nothing: reading
+    # the file then fails with its reason
+    return Header(*size) if size is not None and min(size) > 0 else None
 
 
 def _output_factor(output: Path, source: Path, scale: int | None,

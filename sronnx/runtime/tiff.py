@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 
 from sronnx.runtime import metadata as md
-from sronnx.runtime.imageio import Decoded, ImageReadError, orient_array
+from sronnx.runtime.imageio import Decoded, ImageReadError, exif_orientation, orient_array
 
 FLOAT_RANGES = ("refuse", "clip", "scale")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -116,6 +116,12 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
             icc = _tag(tags, 34675)
             dpi = _dpi(tags)
             orientation = _tag(tags, 274)
+            if orientation is not None and exif_orientation(orientation) is None:
+                notes.append(f"orientation tag {_short(orientation)} is not one of 1..8: "
+                             "ignored (the pixels are as stored)")
+            if icc is not None and not isinstance(icc, (bytes, bytearray)):
+                notes.append("ICC profile tag holds no bytes: left out")
+                icc = None
             xmp, iptc = _tag(tags, 700), _tag(tags, 33723)
         with open(path, "rb") as fh:
             meta, meta_notes = md.from_tiff_file(fh, xmp, iptc)
@@ -126,7 +132,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
         raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for bad files
         raise ImageReadError(_reason(exc)) from exc
-    arr = orient_array(arr, int(orientation) if orientation else None)
+    arr = orient_array(arr, orientation)
     decoded = Decoded(arr, "TIFF", bytes(icc) if icc else None, dpi, notes)
     decoded.metadata = meta
     return decoded
@@ -199,10 +205,17 @@ def _tag(tags: tifffile.TiffTags, code: int) -> object:
     return None if tag is None else tag.value
 
 
+def _short(value: object) -> str:
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        value = tuple(int(v) for v in value)  # tifffile's enums as plain numbers
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
     unit = _tag(tags, 296)
-    unit = int(unit) if unit is not None else 2
-    per_inch = {2: 1.0, 3: 2.54}.get(unit)
+    unit = 2 if unit is None else unit  # tifffile gives an enum (an int) or, broken, others
+    per_inch = {2: 1.0, 3: 2.54}.get(unit) if isinstance(unit, int) else None
     try:
         x, y = (float(v[0]) / float(v[1]) for v in (_tag(tags, 282), _tag(tags, 283)))
     except (TypeError, ValueError, ZeroDivisionError, IndexError):
