@@ -1,20 +1,20 @@
 """`sronnx upscale`: upscale files and folders with ONNX Runtime (no torch needed).
 
 A thin layer over sronnx.runtime (the Upscaler and the batch runner): it parses options,
-decides what to print and the exit code. Nothing here imports torch or onnx.
+decides what to print and the exit code. Nothing here imports torch or onnx. The command's
+parts live beside it: upscale_common (exit codes, limits), upscale_report (the --json
+report, stop signals), upscale_progress, upscale_messages (what the plan implies),
+upscale_stdio (the standard streams) and upscale_ray (--engine ray).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import NoReturn
@@ -22,135 +22,45 @@ from typing import NoReturn
 import click
 
 from sronnx.cli import model_options, model_overrides
+from sronnx.cli.upscale_common import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    EXIT_FAILED_FILES,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    LEFT_OUT_SHOWN,
+    STDIO,
+    WHOLE_IMAGE,
+    Key,
+    exists,
+    resolved,
+)
+from sronnx.cli.upscale_messages import (
+    existing_message,
+    left_out_line,
+    nothing_found,
+    pixel_weights,
+    size_advice,
+    size_text,
+    too_large_message,
+)
+from sronnx.cli.upscale_progress import Progress
+from sronnx.cli.upscale_ray import start_ray, stop_ray
+from sronnx.cli.upscale_report import (
+    STOPPED,
+    Report,
+    ReportingCommand,
+    fail,
+    on_sigterm,
+    stop_reason,
+)
+from sronnx.cli.upscale_stdio import binary, closed, stream_isatty, write_to_stdout
 
-EXIT_FAILED_FILES = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a run stopped with Ctrl-C
-EXIT_TERMINATED = 143  # 128 + SIGTERM (timeout, systemd, docker stop)
-LEFT_OUT_SHOWN = 5  # entries named on the summary line; the --json report has them all
-STDIO = "-"  # as an input: one image from standard input; as -o: the output to standard output
-DEFAULT_MAX_OUTPUT_PIXELS = 1_000_000_000  # one gigapixel: 3 GB as 8-bit RGB, held whole
-WHOLE_IMAGE = 1 << 30  # --tile 0: a tile larger than any image, so one model call per image
-
-Key = tuple[str, str]  # a job as its result names it: (input, output)
-
-
-class _Progress:
-    """What a run shows as it goes, always on standard error: on a terminal a bar whose
-    length is the planned output pixels (`weights`, per job key), moved as the model's tiles
-    finish, with the percentage, the time left, the files done and the output MP/s; without
-    `weights` (no image size known) the bar counts files. Not on a terminal, one plain line
-    per file; nothing with --quiet. Failures always get their line. Thread-safe: tiles are
-    reported from worker threads."""
-
-    def __init__(self, files: int, quiet: bool,
-                 weights: dict[Key, int] | None = None) -> None:
-        self.quiet = quiet
-        self.interactive = not quiet and sys.stderr.isatty()
-        self.files, self.files_done = files, 0
-        self.done_px = 0  # output pixels of the files written, for the summary's rate
-        self.weights = weights if weights and sum(weights.values()) > 0 else None
-        self.reported: dict[Key, int] = {}  # pixels the bar moved by, per job
-        self.bar_px = 0
-        self.lock = threading.RLock()
-        self.t_start = time.perf_counter()
-        self.bar = None
-        if self.interactive:
-            length = sum(self.weights.values()) if self.weights else files
-            self.bar = click.progressbar(length=length, label="upscaling", file=sys.stderr,
-                                         show_eta=True, show_percent=True, show_pos=False,
-                                         item_show_func=lambda s: s)
-            self.bar.__enter__()
-
-    def rate(self) -> float:
-        """Output megapixels per second of the files written so far."""
-        return self.done_px / 1e6 / max(time.perf_counter() - self.t_start, 1e-9)
-
-    def _info(self) -> str:
-        """The bar's trailing text: files done and the output MP/s so far."""
-        px = self.bar_px if self.weights else self.done_px
-        rate = px / 1e6 / max(time.perf_counter() - self.t_start, 1e-9)
-        return f"{self.files_done}/{self.files} files, {rate:.1f} MP/s"
-
-    def _move(self, key: Key, pixels: int | None) -> None:
-        """Move the bar by `pixels` of job `key` (None: the rest of its planned pixels),
-        never past its planned share. Called with the lock held."""
-        if self.bar is None:
-            return
-        if self.weights is None:
-            if pixels is None:
-                self.bar.update(1, self._info())
-            return
-        room = self.weights.get(key, 0) - self.reported.get(key, 0)
-        step = room if pixels is None else min(pixels, room)
-        if step > 0:
-            self.reported[key] = self.reported.get(key, 0) + step
-            self.bar_px += step
-            self.bar.update(step, self._info())
-        elif pixels is None:  # nothing left to move: show the file count all the same
-            self.bar.current_item = self._info()
-            self.bar.render_progress()
-
-    def on_pixels(self, job, pixels: int) -> None:
-        """Output pixels of `job` finished (`sronnx.runtime.batch.PixelCallback`)."""
-        with self.lock:
-            self._move((str(job.source), str(job.output)), pixels)
-
-    def __call__(self, r, key: Key) -> None:
-        """A file's result; `key` is its job's (input, output) as planned."""
-        with self.lock:
-            self.files_done += 1
-            if r.output_size and r.status == "done":
-                self.done_px += r.output_size[0] * r.output_size[1] * (r.frames or 1)
-            if r.status == "failed":
-                if self.bar is not None:
-                    click.echo("", err=True)
-                click.echo(f"failed: {r.input}: {r.error}", err=True)
-            if self.bar is not None:
-                self._move(key, None)
-            elif not self.quiet and r.status != "failed":
-                click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)",
-                           err=True)
-            if not self.quiet:
-                for note in getattr(r, "notes", ()):
-                    click.echo(f"note: {r.input}: {note}", err=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
-def _exists(path: Path) -> bool:
-    """Whether something (a broken symbolic link too) is at `path`; False where the name
-    itself is the problem (too long...), which the file's own run reports."""
-    try:
-        return path.exists() or path.is_symlink()
-    except OSError:
-        return False
-
-
-def existing_message(outputs: list[Path], shown: int = LEFT_OUT_SHOWN) -> str:
-    """The one refusal for a run whose outputs already exist (without --skip-existing or
-    --overwrite): how many, up to `shown` of them named, what to do."""
-    n = len(outputs)
-    names = ", ".join(str(p) for p in outputs[:shown])
-    if n > shown:
-        names += f" and {n - shown} more"
-    them = "them" if n != 1 else "it"
-    return (f"{n} output{'s' if n != 1 else ''} already exist{'s' if n == 1 else ''}: {names}; "
-            f"use --skip-existing to keep {them} or --overwrite to replace {them} (runs at "
-            "different scales into one folder write the same names: give each its own "
-            "--suffix, e.g. --suffix _x2)")
-
-
-def _size_text(outscale: float | None, width: int | None, height: int | None) -> str:
-    """The asked output size as the header line names it."""
-    if outscale is not None:
-        return f"x{outscale:g}"
-    if width is not None and height is not None:
-        return f"{width}x{height}"
-    return f"width {width}" if width is not None else f"height {height}"
+__all__ = [  # the command, and the names importable from here before the split
+    "DEFAULT_MAX_OUTPUT_PIXELS", "EXIT_FAILED_FILES", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
+    "EXIT_USAGE", "LEFT_OUT_SHOWN", "STDIO", "WHOLE_IMAGE", "Key", "existing_message",
+    "left_out_line", "too_large_message", "upscale",
+]
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -180,13 +90,6 @@ def _tile(ctx: click.Context, param: click.Parameter, value: int | None) -> int 
     return value
 
 
-def _closed(name: str) -> bool:
-    """Whether the standard stream `name` ("stdin" or "stdout") is closed: the process was
-    started without it (`<&-`, `>&-`), so Python has none (None), or it was closed since."""
-    stream = getattr(sys, name)
-    return stream is None or bool(getattr(stream, "closed", False))
-
-
 def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipeline: bool,
                  files: int) -> tuple[int, int | None]:
     """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
@@ -202,217 +105,7 @@ def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipelin
     return workers, threads
 
 
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # e.g. a name too long, a symbolic-link loop
-        return path.absolute()
-
-
-def _nothing_found(inputs: tuple[Path, ...], jobs: list, left_out: list,
-                   recursive: bool) -> str:
-    """The message for a run that found no input image: what each named input that could
-    not be taken is (missing, a fifo...), and the --recursive hint only where a listed
-    folder has sub-folders that were not entered."""
-    from sronnx.runtime.plan import SUB_FOLDER
-
-    message = "no input images found in " + ", ".join(str(p) for p in inputs)
-    by_reason: dict[str, list[str]] = {}
-    for j in jobs:
-        if j.error is not None:
-            by_reason.setdefault(j.error, []).append(str(j.source))
-    if by_reason:
-        message += "".join(f"; {why}: {', '.join(paths)}" for why, paths in by_reason.items())
-    elif not recursive and any(e.reason == SUB_FOLDER for e in left_out):
-        message += " (use --recursive for sub-folders)"
-    return message
-
-
-def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
-    """One summary line for what the folder listings left out (`LeftOut` entries), or None:
-    up to `shown` files named with their reason, the rest counted by reason; sub-folders not
-    entered without --recursive come last, in one clause."""
-    from collections import Counter
-
-    from sronnx.runtime.plan import SUB_FOLDER, reason_kind
-
-    def names(entries: list, with_reason: bool) -> str:
-        text = ", ".join(f"{e.path} ({e.reason})" if with_reason else str(e.path)
-                         for e in entries[:shown])
-        rest = entries[shown:]
-        if rest:
-            if with_reason:
-                by_reason = Counter(reason_kind(e.reason) for e in rest)
-                why = "; ".join(f"{n} {r}" for r, n in by_reason.most_common())
-                text += f" and {len(rest)} more ({why})"
-            else:
-                text += f" and {len(rest)} more"
-        return text
-
-    files = [e for e in left_out if e.reason != SUB_FOLDER]
-    folders = [e for e in left_out if e.reason == SUB_FOLDER]
-    parts = []
-    if files:
-        parts.append(f"left out {len(files)} file(s): {names(files, True)}")
-    if folders:
-        parts.append(f"{len(folders)} sub-folder(s) not entered (use --recursive): "
-                     f"{names(folders, False)}")
-    return "; ".join(parts) if parts else None
-
-
-class _Report:
-    """The --json report, written at every exit (0, 1, 2, 130) once its path is known to be
-    usable; a run that cannot start gets one with its "error", no files, and what was known
-    (the model, what the listings left out). `--json -` writes it to standard output."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.usable = False  # set by check(); cleared when the path itself is the problem
-        self.model: dict = {"model": None, "scale": None, "provider": None}
-        self.left_out: list = []
-        self.planned = 0  # jobs in the plan, once there is one
-
-    @property
-    def to_stdout(self) -> bool:
-        return self.path is not None and str(self.path) == STDIO
-
-    @property
-    def name(self) -> str:
-        """The report as messages name it."""
-        return "standard output" if self.to_stdout else str(self.path)
-
-    def check(self) -> str | None:
-        """Why the report cannot be written where asked, found before anything runs: its
-        folder is made and a file tried there (an existing report is opened for appending,
-        not changed); standard output must be open. None when it can."""
-        if self.path is None:
-            return None
-        if self.to_stdout:
-            if _closed("stdout"):
-                return "cannot write the report to standard output: it is closed"
-            self.usable = True
-            return None
-        path = self.path
-        try:
-            if path.exists() and not path.is_file():
-                return f"cannot write the report {path}: it exists and is not a regular file"
-        except OSError as exc:  # e.g. a name too long
-            return f"cannot write the report {path}: {exc.strerror or exc}"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            from sronnx.runtime.plan import folder_problem
-
-            try:
-                why = folder_problem(path.parent, "its folder")
-            except OSError:
-                why = None
-            return (f"cannot write the report {path}: " + (why or f"cannot create its folder "
-                    f"{path.parent}: {exc.strerror or exc}"))
-        try:
-            if path.exists():
-                with open(path, "ab"):
-                    pass
-            else:
-                with open(path, "xb"):
-                    pass
-                path.unlink()
-        except OSError as exc:
-            return f"cannot write the report {path}: {exc.strerror or exc}"
-        self.usable = True
-        return None
-
-    def write(self, code: int, *, results: list | tuple = (), seconds: float = 0.0,
-              stopped: str | None = None, error: str | None = None) -> str | None:
-        """Write the report; an error message if that failed, else None."""
-        if self.path is None or not self.usable:
-            return None
-        counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped")}
-        text = json.dumps({
-            **self.model, "seconds": round(seconds, 3), **counts,
-            "not_processed": self.planned - len(results), "stopped": stopped,
-            "error": error, "exit_code": code,
-            "files": [r.to_dict() for r in results],
-            "left_out": [e.to_dict() for e in self.left_out],
-        }, indent=2)
-        if self.to_stdout:
-            if (problem := _to_stdout((text + "\n").encode())) is not None:
-                return f"cannot write the report to standard output: {problem}"
-            return None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(text)
-        except OSError as exc:
-            return f"cannot write the report {self.path}: {exc.strerror or exc}"
-        return None
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that a run
-    stopped by `timeout`, systemd or `docker stop` ends as one stopped with Ctrl-C does."""
-
-
-_STOPPED: list[KeyboardInterrupt] = []  # the stop signal seen, if any
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the run is already ending
-    _STOPPED.append(_Terminated())
-    raise _STOPPED[-1]
-
-
-def _stop_reason(exc: KeyboardInterrupt) -> tuple[str, int]:
-    """(the report's "stopped", the exit code) for a run stopped by `exc`."""
-    if isinstance(exc, _Terminated):
-        return "terminated", EXIT_TERMINATED
-    return "interrupted", EXIT_INTERRUPTED
-
-
-def _json_arg(args: list[str]) -> tuple[str, int] | None:
-    """The value of the last --json in raw command-line arguments (before a `--`) and the
-    index of the argument that holds it, or None."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--json" and i + 1 < len(args):
-            found = (args[i + 1], i + 1)
-        elif arg.startswith("--json="):
-            found = (arg[len("--json="):], i)
-    return found if found and found[0] else None
-
-
-class _ReportingCommand(click.Command):
-    """A command whose usage errors (a bad option value, an unknown option, a missing -o)
-    still write the --json report when the arguments name one: an "error" and exit code 2,
-    nothing else known. Not where the path is also another argument (perhaps an input)."""
-
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: object) -> click.Context:
-        raw = list(args)
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            found = _json_arg(raw)
-            if found is not None:
-                path = Path(found[0])
-                others = {_resolved(Path(a)) for i, a in enumerate(raw) if i != found[1]}
-                if _resolved(path) not in others:
-                    rep = _Report(path)
-                    if rep.check() is None:
-                        rep.write(EXIT_USAGE, error=exc.format_message())
-            raise
-
-
-def _fail(message: str, report: _Report | None = None) -> NoReturn:
-    """Exit 2 with `message`, after writing the report of the run that could not start."""
-    click.echo(f"error: {message}", err=True)
-    if report is not None and (problem := report.write(EXIT_USAGE, error=message)):
-        click.echo(f"error: {problem}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-@click.command(cls=_ReportingCommand)
+@click.command(cls=ReportingCommand)
 @click.argument("inputs", nargs=-1, required=False, type=_PathParam(path_type=Path))
 @click.option("-i", "--input", "more_inputs", multiple=True, type=_PathParam(path_type=Path),
               help="An input file or folder, besides INPUTS (repeatable); - reads one image "
@@ -539,7 +232,7 @@ def upscale(**kwargs: object) -> None:
     with Ctrl-C, 143 stopped with SIGTERM (the --json report has what was done).
     """
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     except ValueError:  # not the main thread: SIGTERM keeps its handling
         previous = None
     try:
@@ -562,12 +255,15 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
              max_output_pixels: int, threads: int | None, workers: int | None,
              pipeline: bool, engine: str, ray_address: str | None, quiet: bool,
              report: Path | None) -> None:
-    rep = _Report(report)
+    """The run behind `upscale`: check the arguments, plan the jobs, load the model(s),
+    refuse up front what cannot work (exit 2), run the files, print the summary, write the
+    report and exit with the run's code."""
+    rep = Report(report)
     if rep.to_stdout and str(outdir) == STDIO:
-        _fail("--json - and -o - would both write to standard output: name a file for the "
-              "report (--json report.json)")
+        fail("--json - and -o - would both write to standard output: name a file for the "
+             "report (--json report.json)")
     if (problem := rep.check()) is not None:
-        _fail(problem)  # before any image is processed
+        fail(problem)  # before any image is processed
     try:
         try:  # onnxruntime loads here: a stop signal now still gets its report and code
             from sronnx.card import ModelFileError
@@ -580,7 +276,6 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 remove_stale_parts,
             )
             from sronnx.runtime.plan import (
-                SUB_FOLDER,
                 OutputOptions,
                 PlanError,
                 image_header,
@@ -594,8 +289,8 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             from sronnx.runtime.upscaler import Upscaler
             from sronnx.shipped import shipped_models
         except ImportError as exc:
-            if _STOPPED:  # a C extension's initialisation turned the signal into this
-                raise _STOPPED[0] from exc
+            if STOPPED:  # a C extension's initialisation turned the signal into this
+                raise STOPPED[0] from exc
             raise
 
         def usage(message: str) -> NoReturn:
@@ -624,7 +319,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
 
             rep.model["engine"] = "ray"
             if not ray_available():
-                _fail(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}", rep)
+                fail(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}", rep)
         if model is None and (input_range is not None or bgr):
             usage("--input-range and --bgr describe a model made elsewhere: give it with "
                   "--model")
@@ -636,37 +331,27 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         fmt = fmt.lower()
         fmt = {"jpeg": "jpg", "auto": "same", "tif": "tiff"}.get(fmt, fmt)
         if (problem := suffix_problem(suffix)) is not None:
-            _fail(problem, rep)
-        if from_stdin and _closed("stdin"):
-            _fail("- reads an image from standard input, which is closed: pipe or redirect "
-                  "an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
-        if to_stdout and _closed("stdout"):
-            _fail("-o - writes the image to standard output, which is closed: redirect it "
-                  "(> out.png) or pipe it, or name an output file or folder", rep)
-        if to_stdout and _stream_isatty("stdout"):
-            _fail("-o - writes image data to standard output, which is a terminal: redirect "
-                  "it (> out.png) or pipe it", rep)
+            fail(problem, rep)
+        if from_stdin and closed("stdin"):
+            fail("- reads an image from standard input, which is closed: pipe or redirect "
+                 "an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
+        if to_stdout and closed("stdout"):
+            fail("-o - writes the image to standard output, which is closed: redirect it "
+                 "(> out.png) or pipe it, or name an output file or folder", rep)
+        if to_stdout and stream_isatty("stdout"):
+            fail("-o - writes image data to standard output, which is a terminal: redirect "
+                 "it (> out.png) or pipe it", rep)
         opts = OutputOptions(fmt, quality, png_compress_level, suffix,
                              strip_metadata=strip_metadata, float_range=float_range,
                              outscale=outscale, width=width, height=height)
         shown: dict[Key, Key] = {}  # a job's (input, output) -> as messages name them
         if from_stdin:
-            if _stream_isatty("stdin"):
-                _fail("- reads an image from standard input, which is a terminal: pipe or "
-                      "redirect an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
-            scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
-                prefix="sronnx-")))
-            try:  # a file, for the readers; named "stdin", so a folder gets stdin.png
-                with open(scratch / "stdin", "wb") as fh:
-                    shutil.copyfileobj(_binary("stdin"), fh, 1 << 20)
-            except OSError as exc:
-                _fail(f"cannot read standard input: {exc.strerror or exc}", rep)
-            inputs = (scratch / "stdin",)
+            inputs = (_read_stdin(cleanup, rep),)
         to_file = not to_stdout and writes_file(outdir)
         if to_file and (len(inputs) != 1 or inputs[0].is_dir()):
             what = "a folder goes" if len(inputs) == 1 else f"{len(inputs)} inputs go"
-            _fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder "
-                  f"here (to use a folder named {outdir.name}, create it first)", rep)
+            fail(f"-o {outdir} names one output file, but {what} in: -o must be a folder "
+                 f"here (to use a folder named {outdir.name}, create it first)", rep)
         try:
             if to_stdout:  # written to a scratch file, then copied to standard output
                 if fmt != "same":
@@ -684,9 +369,9 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 the_plan = plan(inputs, outdir, opts, recursive)
         except PlanError as exc:
             rep.left_out = exc.left_out
-            _fail(str(exc), rep)
+            fail(str(exc), rep)
         except OSError as exc:
-            _fail(f"cannot list the inputs: {exc}", rep)
+            fail(f"cannot list the inputs: {exc}", rep)
         jobs = the_plan.jobs
         for j in jobs:
             shown[(str(j.source), str(j.output))] = (STDIO if from_stdin else str(j.source),
@@ -697,19 +382,19 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             if left:
                 click.echo(left, err=True)
             rep.planned = 0
-            _fail(_nothing_found(inputs, jobs, the_plan.left_out, recursive), rep)
+            fail(nothing_found(inputs, jobs, the_plan.left_out, recursive), rep)
         if report is not None and not rep.to_stdout:
-            if _resolved(report) in {_resolved(j.source) for j in jobs}:
+            if resolved(report) in {resolved(j.source) for j in jobs}:
                 rep.usable = False  # the report path itself is the problem
-                _fail(f"--json {report} would overwrite an input")
-            if _resolved(report) in {_resolved(j.output) for j in jobs}:
+                fail(f"--json {report} would overwrite an input")
+            if resolved(report) in {resolved(j.output) for j in jobs}:
                 rep.usable = False
-                _fail(f"--json {report} is also an output image")
+                fail(f"--json {report} is also an output image")
         existing = "skip" if skip_existing else "overwrite" if overwrite else "refuse"
         if existing == "refuse":  # one refusal up front rather than a failure per file
-            found = [j.output for j in jobs if j.error is None and _exists(j.output)]
+            found = [j.output for j in jobs if j.error is None and exists(j.output)]
             if found:
-                _fail(existing_message(found), rep)
+                fail(existing_message(found), rep)
         headers: dict = {}  # job -> image_header, read only where something needs it
 
         def header(job):
@@ -732,10 +417,10 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                                       "clean" if input_kind == "auto" else input_kind,
                                       model_overrides(input_range, bgr))
         except (LookupError, ModelFileError, ProviderError) as exc:
-            _fail(str(exc), rep)
+            fail(str(exc), rep)
         rep.model["model"] = str(path)
         if scale is not None and loaded.info.descriptor.scale != scale:
-            _fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
+            fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
         photo = jpeg = None  # with the rule: the photo (and JPEG) models beside the clean one
         if model is None and input_kind == "auto":
             try:  # on the provider the clean model got, so all run on one
@@ -744,7 +429,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             except LookupError:  # no photo (or no JPEG) model at this scale
                 pass
             except (ModelFileError, ProviderError) as exc:
-                _fail(str(exc), rep)
+                fail(str(exc), rep)
         try:
             if tile == 0:  # no tiling: one window over the whole image
                 tile = WHOLE_IMAGE
@@ -763,7 +448,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                        f"no shipped photo model at x{one.scale}")
                 up = ModelChoice.only(one, path.stem, why)
         except ValueError as exc:
-            _fail(str(exc), rep)
+            fail(str(exc), rep)
         files = {"clean": path} | {k: m[0] for k, m in (("photo", photo), ("jpeg", jpeg))
                                    if m is not None}  # the model file of each input kind
         if photo is not None:
@@ -774,65 +459,52 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         try:  # an earlier output must be this model's scale times its source
             the_plan.require_scale(up.scale)
         except PlanError as exc:
-            _fail(str(exc), rep)
+            fail(str(exc), rep)
         rep.left_out = the_plan.left_out  # reasons may have changed with the scale
         left = left_out_line(the_plan.left_out)
         problem = too_large_message(jobs, header, opts, up.scale, existing, max_output_pixels,
                                     max_pixels or DEFAULT_MAX_PIXELS,
                                     lambda j: shown[(str(j.source), str(j.output))][0],
-                                    _size_advice(outdir, fmt, to_file))
+                                    size_advice(outdir, fmt, to_file))
         if problem is not None:  # from the headers, before any file is decoded
-            _fail(problem, rep)
+            fail(problem, rep)
         if not quiet:
-            how = ""
-            if provider == "auto":
-                how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
-            parts = [(path, "clean inputs")] if photo is not None else [(path, "")]
-            if photo is not None:
-                parts.append((photo[0], "noisy inputs" if jpeg else "JPEG and noisy inputs"))
-            if jpeg is not None:
-                parts.append((jpeg[0], "JPEG inputs"))
-            names = " / ".join(f"{p.name} ({what})" if what else p.name for p, what in parts)
-            resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
-            size = f", resampled to {_size_text(outscale, width, height)} (Lanczos up, " \
-                   "area down)" if resampled else ""
-            where = "standard output" if to_stdout else str(outdir)
-            click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}{size}; "
-                       f"{len(jobs)} image(s) -> {where}", err=True)
+            _announce(up, path, photo, jpeg, provider, opts, outscale, width, height,
+                      "standard output" if to_stdout else str(outdir), len(jobs))
         if not to_stdout:
             folder = outdir.parent if to_file else outdir
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                _fail(f"cannot create the output folder {folder}: {exc.strerror or exc}", rep)
+                fail(f"cannot create the output folder {folder}: {exc.strerror or exc}", rep)
             stale = remove_stale_parts({j.output.parent for j in jobs})
             if stale and not quiet:
                 click.echo(f"removed {len(stale)} temporary file(s) left by an interrupted "
                            "run", err=True)
         weights = None
         if not quiet and sys.stderr.isatty():  # the bar counts output pixels
-            weights = _pixel_weights(jobs, header, opts, up.scale, existing)
+            weights = pixel_weights(jobs, header, opts, up.scale, existing)
         ray_run = None
         if engine == "ray":
-            ray_run = _start_ray(files, up, asked_threads, asked_workers,
-                                 model_overrides(input_range, bgr) if model else None,
-                                 tile, tile_overlap, batch, clamp, opts,
-                                 max_pixels or DEFAULT_MAX_PIXELS, ray_address, len(jobs),
-                                 quiet, rep)
+            ray_run = start_ray(files, up, asked_threads, asked_workers,
+                                model_overrides(input_range, bgr) if model else None,
+                                tile, tile_overlap, batch, clamp, opts,
+                                max_pixels or DEFAULT_MAX_PIXELS, ray_address, len(jobs),
+                                quiet, rep)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
-        why, code = _stop_reason(exc)
+        why, code = stop_reason(exc)
         click.echo(f"error: {why} before any file was processed", err=True)
         if problem := rep.write(code, stopped=why):
             click.echo(f"error: {problem}", err=True)
         sys.exit(code)
 
-    progress = _Progress(len(jobs), quiet, weights)
+    progress = Progress(len(jobs), quiet, weights)
     seen: list = []  # results as they come, for a report of a run that stops early
 
     def on_result(r) -> None:
         key = (r.input, r.output)
         if to_stdout and r.status == "done":  # written only once it reached its reader
-            if (problem := _to_stdout(Path(r.output))) is not None:
+            if (problem := write_to_stdout(Path(r.output))) is not None:
                 r.status, r.error = "failed", f"cannot write to standard output: {problem}"
         r.input, r.output = shown.get(key, key)
         seen.append(r)
@@ -851,14 +523,14 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                                on_pixels=progress.on_pixels if progress.bar is not None
                                else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended
-        stopped, code = _stop_reason(exc)
+        stopped, code = stop_reason(exc)
     except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done
         stopped = f"stopped by an internal error: {type(exc).__name__}: {exc}"
         code = EXIT_FAILED_FILES
     finally:
         progress.close()
         if ray_run is not None:
-            _stop_ray(ray_run, jobs)
+            stop_ray(ray_run, jobs)
     try:  # the run has ended: a SIGTERM now would only lose its report
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except ValueError:
@@ -876,162 +548,64 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
     if problem := rep.write(code, results=results, seconds=elapsed, stopped=stopped):
         click.echo(f"error: {problem}", err=True)
         code = code or EXIT_FAILED_FILES
+    _summarise(left, the_plan.left_out, rep, report, counts, elapsed, progress, quiet,
+               stopped)
+    sys.exit(code)
+
+
+def _read_stdin(cleanup: contextlib.ExitStack, rep: Report) -> Path:
+    """Standard input (`-`) copied into a scratch folder that `cleanup` removes, or exit 2
+    where it is a terminal or cannot be read."""
+    if stream_isatty("stdin"):
+        fail("- reads an image from standard input, which is a terminal: pipe or "
+             "redirect an image into it (sronnx upscale - -o out.png < in.jpg)", rep)
+    scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+        prefix="sronnx-")))
+    try:  # a file, for the readers; named "stdin", so a folder gets stdin.png
+        with open(scratch / "stdin", "wb") as fh:
+            shutil.copyfileobj(binary("stdin"), fh, 1 << 20)
+    except OSError as exc:
+        fail(f"cannot read standard input: {exc.strerror or exc}", rep)
+    return scratch / "stdin"
+
+
+def _announce(up, path: Path, photo, jpeg, provider: str, opts, outscale: float | None,
+              width: int | None, height: int | None, where: str, jobs: int) -> None:
+    """The line that opens a run (on standard error): the model file of each input kind
+    (`path`, and the `photo` and `jpeg` models' (path, loaded) where the rule uses them),
+    the scale, the provider and how --provider auto chose it, the resampling asked, and how
+    many images go `where`."""
+    how = ""
+    if provider == "auto":
+        how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
+    parts = [(path, "clean inputs")] if photo is not None else [(path, "")]
+    if photo is not None:
+        parts.append((photo[0], "noisy inputs" if jpeg else "JPEG and noisy inputs"))
+    if jpeg is not None:
+        parts.append((jpeg[0], "JPEG inputs"))
+    names = " / ".join(f"{p.name} ({what})" if what else p.name for p, what in parts)
+    resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
+    size = f", resampled to {size_text(outscale, width, height)} (Lanczos up, " \
+           "area down)" if resampled else ""
+    click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}{size}; "
+               f"{jobs} image(s) -> {where}", err=True)
+
+
+def _summarise(left: str | None, left_out: list, rep: Report, report: Path | None,
+               counts: dict[str, int], elapsed: float, progress: Progress, quiet: bool,
+               stopped: str | None) -> None:
+    """The lines that close a run (on standard error): what the listings left out (`left`,
+    from `left_out`; where the report has them all when not all are named), and the counts
+    with the time and rate; with --quiet only the counts, and those only where files failed
+    or the run was stopped."""
+    from sronnx.runtime.plan import SUB_FOLDER
+
     if left and not quiet:
-        cut = max(sum(e.reason == SUB_FOLDER for e in the_plan.left_out),
-                  sum(e.reason != SUB_FOLDER for e in the_plan.left_out)) > LEFT_OUT_SHOWN
+        cut = max(sum(e.reason == SUB_FOLDER for e in left_out),
+                  sum(e.reason != SUB_FOLDER for e in left_out)) > LEFT_OUT_SHOWN
         where = "the report on standard output" if rep.to_stdout else str(report)
         click.echo(left + (f" (all in {where})" if cut and report is not None else ""),
                    err=True)
     if not quiet or counts["failed"] or stopped:
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
                    f"skipped in {elapsed:.1f} s ({progress.rate():.2f} output MP/s)", err=True)
-    sys.exit(code)
-
-
-def _start_ray(files: dict[str, Path], up, threads: int | None, workers: int | None,
-               options, tile: int | None, overlap: int | None, batch: int,
-               clamp: bool | None, opts, max_pixels: int, address: str | None, jobs: int,
-               quiet: bool, rep: _Report):
-    """The started Ray engine (`sronnx.runtime.ray_engine.RayEngine`) for the models the
-    CLI resolved (`files`: the model file of each input kind; `up`: their ModelChoice), or
-    exit 2 with why it cannot start."""
-    from sronnx.runtime.ray_engine import EngineError, ModelSpec, RayEngine
-
-    cuda = up.provider == "cuda"
-    spec = ModelSpec(paths={k: str(p) for k, p in files.items()},
-                     names={k: up.names[k] for k in files}, provider=up.provider,
-                     threads=threads if threads is not None or cuda else 1,
-                     options=options, tile=tile, overlap=overlap, batch=batch, clamp=clamp,
-                     only=up.fixed)
-    engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
-    try:
-        engine.start()
-    except EngineError as exc:
-        _fail(str(exc), rep)
-    rep.model.update(ray_address=address, actors=len(engine.handles))
-    if not quiet:
-        where = f"joined {address}" if address else "a local Ray cluster"
-        each = "1 GPU" if cuda else f"{spec.threads} ONNX Runtime thread(s)"
-        click.echo(f"engine ray: {len(engine.handles)} actor(s) on {where}, {each} each",
-                   err=True)
-    return engine
-
-
-def _stop_ray(engine, jobs: list) -> None:
-    """Stop the Ray engine's actors (and its local cluster), then remove the temporary
-    files that workers killed mid-write left beside the outputs."""
-    from sronnx.runtime.ray_engine import remove_parts_of
-
-    engine.close()
-    remove_parts_of(jobs)
-
-
-def _size_advice(outdir: Path, fmt: str, to_file: bool) -> str:
-    """What to do about an output too large for its format, in the terms the output was
-    named in: -o NAME.EXT, --format, or the input's own format kept by default."""
-    if to_file:
-        also = " --format png" if fmt != "same" else ""
-        return f"name the output .png or .tif instead (-o {outdir.with_suffix('.png')}{also})"
-    if fmt != "same":
-        return f"choose another --format than {fmt}: png or tiff"
-    return "choose --format png or tiff (the output keeps the input's format by default)"
-
-
-def too_large_message(jobs: list, header, opts, scale: int, existing: str,
-                      max_output_pixels: int, max_input_pixels: int, name, advice: str,
-                      shown: int = LEFT_OUT_SHOWN) -> str | None:
-    """The one refusal for a run whose outputs would be too large, from each input's header
-    (`header(job)`): a side over the output format's limit (JPEG and GIF 65535, WebP 16383;
-    `advice` says what to do), or more than `max_output_pixels` in all (frames included).
-    An input whose header cannot be read, or over `max_input_pixels` (--max-pixels, a
-    decompression-bomb guard), is left to its own run, which fails it with that reason.
-    `name(job)` names an input as messages do; up to `shown` files are named. None when every
-    output fits."""
-    from sronnx.runtime.imageio import output_format, side_problem
-
-    problems = []
-    for j in jobs:
-        if j.error is not None or (existing == "skip" and _exists(j.output)):
-            continue
-        h = header(j)
-        if h is None or h.width * h.height * h.frames > max_input_pixels:
-            continue
-        w, hh = opts.output_size(h.size, scale)
-        fmt = output_format("PNG", opts.format, j.output)  # the output name has a known ext
-        if (why := side_problem(fmt, (w, hh), "a {w}x{h} output")) is not None:
-            problems.append(f"{name(j)}: {why}; {advice}")
-        elif w * hh * h.frames > max_output_pixels:
-            frames = f" x {h.frames} frames" if h.frames > 1 else ""
-            problems.append(f"{name(j)}: the output would be {w}x{hh}{frames} = "
-                            f"{w * hh * h.frames:,} pixels, over --max-output-pixels "
-                            f"{max_output_pixels:,}; ask for a smaller size (or raise "
-                            "--max-output-pixels where the memory is there)")
-    if not problems:
-        return None
-    if len(problems) == 1:
-        return problems[0]
-    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
-    return (f"{len(problems)} outputs would be too large: " + "; ".join(problems[:shown]) +
-            more)
-
-
-def _binary(name: str):
-    """The byte stream under the standard stream `name` ("stdin" or "stdout")."""
-    stream = getattr(sys, name)
-    return getattr(stream, "buffer", stream)
-
-
-def _stream_isatty(name: str) -> bool:
-    """Whether the standard stream `name` ("stdin" or "stdout") is a terminal."""
-    try:
-        return bool(_binary(name).isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _to_stdout(data: bytes | Path) -> str | None:
-    """Write `data` (bytes, or the contents of the finished output at that path) to standard
-    output and flush; why that failed (e.g. "Broken pipe": the reader went away; "it is
-    closed"), or None. After a failure standard output is pointed at /dev/null, so that the
-    interpreter's last flush does not fail again."""
-    if _closed("stdout"):
-        return "it is closed"
-    stream = _binary("stdout")
-    try:
-        if isinstance(data, bytes):
-            stream.write(data)
-        else:
-            with open(data, "rb") as fh:
-                shutil.copyfileobj(fh, stream, 1 << 20)
-        stream.flush()
-    except OSError as exc:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return exc.strerror or str(exc)
-    return None
-
-
-def _pixel_weights(jobs: list, header, opts, scale: int, existing: str) -> dict[Key, int] | None:
-    """Planned output pixels per job key, for the progress bar: from each input's header
-    (size upright, frames) and the asked output size; 0 for a job known to fail (its input
-    is missing) or to be skipped (its output exists, with --skip-existing); a file whose
-    header cannot be read counts as the mean of the others. None when no size is known (the
-    bar then counts files)."""
-    weights: dict[Key, int | None] = {}
-    for j in jobs:
-        key = (str(j.source), str(j.output))
-        if j.error is not None or (existing == "skip" and _exists(j.output)):
-            weights[key] = 0
-            continue
-        h = header(j)
-        if h is None:
-            weights[key] = None
-            continue
-        w, h_ = opts.output_size(h.size, scale)
-        weights[key] = w * h_ * h.frames
-    known = [v for v in weights.values() if v]
-    if not known:
-        return None
-    mean = sum(known) // len(known)
-    return {k: mean if v is None else v for k, v in weights.items()}

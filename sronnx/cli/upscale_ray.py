@@ -1,0 +1,50 @@
+"""`sronnx upscale --engine ray`: starting the Ray engine for the models the command
+resolved (printing where it runs) and stopping it, its actors' leftovers removed. Ray and
+the engine are imported inside these functions only, so a local run never loads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sronnx.cli.upscale_report import Report, fail
+
+
+def start_ray(files: dict[str, Path], up, threads: int | None, workers: int | None,
+              options, tile: int | None, overlap: int | None, batch: int,
+              clamp: bool | None, opts, max_pixels: int, address: str | None, jobs: int,
+              quiet: bool, rep: Report):
+    """The started Ray engine (`sronnx.runtime.ray_engine.RayEngine`) for the models the
+    CLI resolved (`files`: the model file of each input kind; `up`: their ModelChoice), or
+    exit 2 with why it cannot start."""
+    from sronnx.runtime.ray_engine import EngineError, ModelSpec, RayEngine
+
+    cuda = up.provider == "cuda"
+    spec = ModelSpec(paths={k: str(p) for k, p in files.items()},
+                     names={k: up.names[k] for k in files}, provider=up.provider,
+                     threads=threads if threads is not None or cuda else 1,
+                     options=options, tile=tile, overlap=overlap, batch=batch, clamp=clamp,
+                     only=up.fixed)
+    engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
+    try:
+        engine.start()
+    except EngineError as exc:
+        fail(str(exc), rep)
+    rep.model.update(ray_address=address, actors=len(engine.handles))
+    if not quiet:
+        where = f"joined {address}" if address else "a local Ray cluster"
+        each = "1 GPU" if cuda else f"{spec.threads} ONNX Runtime thread(s)"
+        click.echo(f"engine ray: {len(engine.handles)} actor(s) on {where}, {each} each",
+                   err=True)
+    return engine
+
+
+def stop_ray(engine, jobs: list) -> None:
+    """Stop the Ray engine's actors (and its local cluster), then remove the temporary
+    files that workers killed mid-write left beside the outputs."""
+    from sronnx.runtime.ray_engine import remove_parts_of
+
+    engine.close()
+    remove_parts_of(jobs)
