@@ -219,6 +219,8 @@ def test_cli_upscale_info_describe(variants: Path, tmp_path: Path) -> None:
     # info says where each fact came from
     text = cli("info", variants / "multiple_of.onnx").output
     assert "[probe]" in text and '"multiple_of": 8' in text
+    assert re.search(r"batch +any ", text)  # the descriptor's 0, in words
+    assert re.search(r"batch +1 +\[session\]", cli("info", variants / "fixed_batch.onnx").output)
     # --input-range and --bgr go with --model only
     assert cli("upscale", src, "-o", tmp_path / "x", "--bgr").exit_code == 2
 

@@ -42,6 +42,8 @@ def info(model: str, input_range: str | None, bgr: bool, as_json: bool) -> None:
     click.echo(f"model     {data['path']}")
     for key, value in _rows(data["descriptor"], data["card"]):
         text = json.dumps(value) if isinstance(value, dict | list) else value
+        if key == "batch" and value == 0:
+            text = "any"  # the descriptor's 0 (the --json output keeps the number)
         where = loaded.sources.get(key)
         click.echo(f"  {key:<18} {text}" + (f"  [{where}]" if where else ""))
     for kind in ("inputs", "outputs"):
