@@ -84,3 +84,28 @@ def test_harness_frees_instrumented_comparison_results(tmp_path):
     raw = _rss_growth_mb(tmp_path, raw=True)
     assert fixed < 50, (f"resident memory grew {fixed} MB over 250 inputs through "
                         f"tests.fuzz.common.main (plain atheris: {raw} MB)")
+
+
+def test_campaign_from_a_large_process_is_not_a_false_out_of_memory(tmp_path):
+    """libFuzzer's RSS limit reads the peak RSS, which Linux carries across exec from the
+    forking process: a campaign started from a 2.5 GB process (pytest late in CI) reported
+    an out-of-memory at once. run.py starts the target through a small process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import numpy as np\n"
+            "held = np.ones(2_500_000_000 // 8)  # 2.5 GB resident\n"
+            "from tests.fuzz import run\n"
+            f"r = run.run('roundtrip', 3, work={str(tmp_path)!r}, quiet=True)\n"
+            "print('RESULT', r['rc'], len(r['findings']), r['runs'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(root)))
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), "")
+    log = (tmp_path / "log.txt").read_text(errors="replace") if (tmp_path / "log.txt").exists() \
+        else proc.stderr
+    rc, findings, runs = (int(v) for v in line.split()[1:]) if line else (-1, -1, 0)
+    assert rc == 0 and findings == 0 and runs > 0, log[-3000:]

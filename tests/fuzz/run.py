@@ -11,8 +11,10 @@ libFuzzer stops at the first finding; the exit status is 1 when there is one.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,11 +45,22 @@ def run(target: str, seconds: int, memory_mb: int = 4096, work: Path | None = No
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
 
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=HERE.parent.parent, capture_output=True, text=True,
-                          errors="replace", preexec_fn=limit,
-                          timeout=seconds + 300)
+    # libFuzzer's -rss_limit_mb compares the peak RSS (getrusage), and Linux carries a peak
+    # across exec from the process that forked: started straight from a large process
+    # (pytest late in a CI run, 2.5 GB), the target begins "over" the limit and reports a
+    # false out-of-memory. A small process in between starts the target with its own peak.
+    hop = [sys.executable, "-c",
+           "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"]
+    with subprocess.Popen(hop + cmd, cwd=HERE.parent.parent, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, errors="replace",
+                          preexec_fn=limit, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=seconds + 300)
+        except subprocess.TimeoutExpired:  # a hang libFuzzer did not end: stop the group
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
     elapsed = time.monotonic() - start
-    log = proc.stdout + proc.stderr
+    log = out + err
     (work / "log.txt").write_text(log)
     runs = [int(m) for m in re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)] or \
         [int(m) for m in re.findall(r"^#(\d+)\s", log, re.M)] or [0]
