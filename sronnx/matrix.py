@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sronnx.reasons import first_line
+
 ROOT = Path(__file__).resolve().parents[1]
 NODE_RUNNER = ROOT / "web" / "verify_runner.mjs"
 ORT_WEB_DIR = ROOT / "web" / "node_modules" / "onnxruntime-web"
@@ -274,8 +276,7 @@ def _worker_answer(cmd: list[str], what: str) -> dict:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    return first_line(exc)
 
 
 def _run_node(kind: str) -> Runner:

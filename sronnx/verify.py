@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from sronnx.card import ModelInfo
+from sronnx.reasons import first_line
 from sronnx.registry import create_model
 
 DEFAULT_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
@@ -243,7 +244,7 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, precision:
             got = ReferenceEvaluator(str(model_path)).run(None, {name: small})[0]
         except (RuntimeError, NotImplementedError) as exc:
             # e.g. onnx.reference has no DequantizeLinear for opset 18 (int8 models)
-            reason = str(exc).splitlines()[0][:120]
+            reason = first_line(exc, 120)
             results.append(Comparison(label, "onnx-reference", math.nan, math.nan, True,
                                       f"skipped: {reason}"))
             return results
@@ -300,7 +301,7 @@ def compare_with_reference(model_path: Path, session, cases: list[tuple[str, np.
         try:
             expected = evaluator.run(None, {name: x})[0]
         except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
-            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            reason = first_line(exc, 120)
             results.append(Comparison(label, "onnx-reference", math.nan, math.nan, True,
                                       f"skipped: {reason}"))
             continue

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from sronnx.reasons import first_line
+
 
 @click.command()
 @click.argument("model_path", metavar="MODEL")
@@ -246,7 +248,7 @@ def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
         results = compare_with_reference(path, loaded.session, cases, runtime, tolerance)
     except Exception as exc:  # noqa: BLE001 - a model made elsewhere may fail anywhere
         click.echo(f"error: {path}: cannot run it on its own input shape: "
-                   f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+                   f"{type(exc).__name__}: {first_line(exc)}",
                    err=True)
         sys.exit(1)
     click.echo(f"{path}: no sronnx card (a model made elsewhere), {d.layout} "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from spandrel import ImageModelDescriptor, UnsupportedModelError
 
 from sronnx.community.common import FORMATS, LOADER, CommunityError, CommunityModel
+from sronnx.reasons import first_line
 
 
 def file_sha256(path: Path) -> str:
@@ -31,8 +31,8 @@ def _first_line(exc: BaseException) -> str:
     without terminal colour codes, at most 200 characters."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+    text, name = first_line(exc), type(exc).__name__
+    return (text if text == name else f"{name}: {text}")[:200]
 
 
 def load_state_dict(path: str | Path) -> dict[str, Any]:

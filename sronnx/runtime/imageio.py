@@ -25,6 +25,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
+from sronnx.reasons import first_line
 from sronnx.runtime import metadata as md
 from sronnx.runtime.assess import jpeg_quality
 from sronnx.runtime.palette import to_gif_palette
@@ -299,7 +300,7 @@ def _read_reason(exc: BaseException) -> str:
     if isinstance(exc, Image.DecompressionBombError):
         return (f"over the pixel limit when opened, a decompression bomb? ({exc}); raise the "
                 "limit with --max-pixels")
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc, 1000)
     if "cannot identify image file" in reason:
         return "not an image file (or an unsupported format)"
     if "truncated" in reason or "broken data stream" in reason:

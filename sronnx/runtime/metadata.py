@@ -33,6 +33,8 @@ from typing import Any, BinaryIO
 
 from PIL import Image, TiffImagePlugin
 
+from sronnx.reasons import first_line
+
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
 _INTEROP_IFD = 0xA005
@@ -225,7 +227,7 @@ def from_tiff_file(fh: io.BufferedIOBase, xmp: object, iptc: object) -> tuple[Me
 
 
 def _reason(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    return first_line(exc, 120)
 
 
 # ---- updating for the output ----------------------------------------------------------

@@ -25,6 +25,7 @@ import onnxruntime as ort
 
 from sronnx.card import CARD_KEY, ModelFileError
 from sronnx.descriptor import METADATA_KEY, ModelDescriptor, SizeRequirements
+from sronnx.reasons import first_line
 from sronnx.runtime import adapter
 
 # ONNX Runtime's type strings for the element types sronnx can feed and read
@@ -294,8 +295,7 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
             if reason := memory_refusal(exc):
                 raise ModelFileError(f"{path}: refused: on a {w}x{h} probe image "
                                      f"{reason}") from exc
-            last_error = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
-                type(exc).__name__
+            last_error = first_line(exc)
             continue
         scale = _scale_of(y, d, n, h, w, path)
         if not np.isfinite(np.asarray(y, dtype=np.float32)).all():

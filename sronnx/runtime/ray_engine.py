@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sronnx.reasons import first_line
 from sronnx.runtime.batch import FileResult
 from sronnx.runtime.plan import Job, OutputOptions
 from sronnx.runtime.probe import Overrides
@@ -193,7 +194,7 @@ class RayEngine:
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"at {self.address}" if self.address else "locally"
                 raise EngineError(f"cannot start or join a Ray cluster {where}: "
-                                  f"{str(exc).strip().splitlines()[0]}") from exc
+                                  f"{first_line(exc, 300)}") from exc
             finally:
                 if on_term is not None:  # ray.init replaces it with sys.exit: keep the caller's
                     signal.signal(signal.SIGTERM, on_term)

@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from sronnx.card import ModelFileError, ModelInfo
+from sronnx.reasons import first_line
 from sronnx.runtime.probe import Overrides, describe_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -286,5 +287,4 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return first_line(exc, 300)

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 import tifffile
 
+from sronnx.reasons import first_line
 from sronnx.runtime import metadata as md
 from sronnx.runtime.imageio import Decoded, ImageReadError, exif_orientation, orient_array
 
@@ -226,8 +227,7 @@ def _dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    return first_line(exc, 300)
 
 
 # ---- writing ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sronnx.reasons import first_line
 from sronnx.registry import create_model
 
 FORMAT = "sronnx-checkpoint"
@@ -74,8 +75,7 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
         model = create_model(data["arch"], int(data["scale"]), **data["spec"])
         model.load_state_dict(data["model"])
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else \
-            type(exc).__name__
+        first = first_line(exc, 300)
         raise CheckpointError(f"{path}: damaged checkpoint: {first}") from exc
     if not all(torch.isfinite(t).all() for t in model.state_dict().values()
                if t.is_floating_point()):
