@@ -22,6 +22,16 @@ METADATA_KEY = "sronnx.descriptor"
 LAYOUTS = ("NCHW", "NHWC")
 CHANNEL_ORDERS = ("RGB", "BGR")
 ELEMENT_TYPES = ("float32", "float16", "uint8")
+# Bounds on what a descriptor may ask for: it comes from an untrusted file's metadata (or
+# its declared shapes), and the runtime pads, tiles and allocates by it outside ONNX
+# Runtime's memory cap (a declared minimum of 100000 px made 5.5 GB of padding per image,
+# found by review). Generous for real models: fixed sizes seen in the wild are <= 1024.
+MAX_SIDE = 8192  # fixed_size and size.minimum, per side, in input pixels
+MAX_MULTIPLE = 1024  # size.multiple_of and tile_multiple
+MAX_SCALE = 16
+MAX_BATCH = 256  # a fixed batch size
+MAX_RECEPTIVE_FIELD = 4096  # input pixels; tiles overlap by half of it
+MAX_RUN_PIXELS = 1 << 28  # output pixels of the smallest run the model allows (256 MP)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class SizeRequirements:
         if self.minimum < 1 or self.multiple_of < 1:
             raise ValueError(f"bad size requirements: minimum={self.minimum}, "
                              f"multiple_of={self.multiple_of} (both must be >= 1)")
+        if self.minimum > MAX_SIDE or self.multiple_of > MAX_MULTIPLE:
+            raise ValueError(f"bad size requirements: minimum={self.minimum}, "
+                             f"multiple_of={self.multiple_of} (at most {MAX_SIDE} and "
+                             f"{MAX_MULTIPLE})")
 
     @property
     def none(self) -> bool:
@@ -124,6 +138,21 @@ class ModelDescriptor:
             raise ValueError(f"value_range must rise, got {self.value_range}")
         if self.batch < 0:
             raise ValueError(f"batch must be >= 0 (0: any), got {self.batch}")
+        for name, top in (("scale", MAX_SCALE), ("batch", MAX_BATCH),
+                          ("receptive_field", MAX_RECEPTIVE_FIELD), ("tile_hint", MAX_SIDE),
+                          ("tile_multiple", MAX_MULTIPLE)):
+            if getattr(self, name) > top:
+                raise ValueError(f"{name} {getattr(self, name)} is over the limit of {top}")
+        if self.fixed_size is not None and max(self.fixed_size) > MAX_SIDE:
+            fh, fw = self.fixed_size
+            raise ValueError(f"a fixed input size of {fw}x{fh} is over the limit of "
+                             f"{MAX_SIDE} per side")
+        h, w = self.fixed_size or (self.size.minimum, self.size.minimum)
+        run = (self.batch or 1) * h * w * self.scale ** 2
+        if run > MAX_RUN_PIXELS:
+            raise ValueError(f"its smallest run makes {run:,} output pixels ({w}x{h} x"
+                             f"{self.scale}, batch {self.batch or 1}), over the limit of "
+                             f"{MAX_RUN_PIXELS:,}")
 
     def check_input_size(self, height: int, width: int) -> None:
         """Raise ValueError with a clear message when the model cannot take this size."""
@@ -150,7 +179,10 @@ class ModelDescriptor:
         """The descriptor in `text`; keys it does not know are ignored (a newer writer), and
         missing ones take their defaults (an older one). Raises ValueError or TypeError for
         JSON that is not a descriptor."""
-        raw = json.loads(text)
+        try:
+            raw = json.loads(text)
+        except RecursionError:  # "[[[[...": nested deeper than Python's parser recurses
+            raise ValueError("the descriptor is JSON nested too deep") from None
         if not isinstance(raw, dict):
             raise ValueError("the descriptor is not a JSON object")
         known = {f for f in cls.__dataclass_fields__}

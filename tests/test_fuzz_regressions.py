@@ -139,9 +139,10 @@ def test_memory_limit_setting(monkeypatch):
     for text, value in (("512M", 512 << 20), ("1.5g", 3 << 29), ("0", 0), ("1000", 1000)):
         monkeypatch.setenv("SRONNX_MODEL_MEMORY", text)
         assert model_memory_limit() == value
-    monkeypatch.setenv("SRONNX_MODEL_MEMORY", "lots")
-    with pytest.raises(ValueError, match="SRONNX_MODEL_MEMORY"):
-        model_memory_limit()
+    for bad in ("lots", "inf", "nan", "-1", "-2G"):  # -1 once meant "no limit" silently
+        monkeypatch.setenv("SRONNX_MODEL_MEMORY", bad)
+        with pytest.raises(ValueError, match="SRONNX_MODEL_MEMORY"):
+            model_memory_limit()
     monkeypatch.delenv("SRONNX_MODEL_MEMORY")
     exc = RuntimeError("bfc_arena.cc:360 Available memory of 1073741568 is smaller than "
                        "requested bytes of 19373184000")
@@ -312,3 +313,95 @@ def test_tiff_icc_tag_of_numbers_allocates_nothing(tmp_path):
     assert np.array_equal(decoded.pixels, arr)
     assert decoded.icc_profile is None
     assert any("ICC profile tag holds no bytes" in n for n in decoded.notes)
+
+
+# ---- found by a review trying hostile files by hand (after the campaigns) -----------------
+
+def test_a_load_time_run_that_never_ends_is_refused(tmp_path):
+    # a Loop whose condition stays true: every command hung at load, deaf to Ctrl-C and
+    # SIGTERM; the probe (a model made elsewhere) and the trial run (an sronnx file) are now
+    # stopped after LOAD_RUN_SECONDS (60 s; 2 s here)
+    proc = _limited("""
+        import time
+        from sronnx.card import ModelFileError
+        from sronnx.runtime import probe
+        from sronnx.runtime.session import load_model
+        probe.LOAD_RUN_SECONDS = 2.0
+        for name in ("model-loop-forever.onnx", "model-loop-forever-sronnx.onnx"):
+            start = time.monotonic()
+            try:
+                load_model("tests/fuzz/regressions/" + name)
+                print("LOADED", name)
+            except ModelFileError as exc:
+                print("REFUSED", round(time.monotonic() - start), exc)
+    """, tmp_path)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith(("REFUSED", "LOADED"))]
+    assert len(lines) == 2, proc.stdout + proc.stderr[-2000:]
+    for line in lines:
+        assert re.match(r"REFUSED [2-9] .*model-loop-forever.*: refused: a run on a small "
+                        r"input \(1x3x\d+x\d+\) did not finish in 2 s", line), line
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("model-metadata-x2-graph-x1.5.onnx", r"refused: model returned \(1, 3, 24, 24\)"),
+    ("model-nan-output-sronnx.onnx", "refused: it returns NaN or infinite values"),
+    ("model-minimum-100000.onnx", "minimum=100000.*at most 8192"),
+    ("model-fixed-2e31.onnx", "fixed input size of 2147483648x2147483648 is over the limit"),
+    ("model-external-data-missing.onnx", "its external data file is missing"),
+    ("model-external-offset-huge.onnx", "its external data does not match its file"),
+])
+def test_models_whose_metadata_or_data_lie_are_refused_at_load(name, reason):
+    # these loaded (or were refused for the wrong reason) and failed every image, or padded
+    # images to 5.5 GB outside ONNX Runtime's memory cap, or (bench) ended in a traceback
+    with pytest.raises(ModelFileError, match=reason):
+        load_model(REGRESSIONS / name)
+
+
+def test_refusals_print_one_line_without_onnxruntime_noise(tmp_path):
+    for name in ("model-external-offset-huge.onnx", "model-metadata-x2-graph-x1.5.onnx"):
+        proc = _cli(tmp_path, "info", str(REGRESSIONS / name))
+        assert proc.returncode == 2
+        line = _one_line_error(proc, REGRESSIONS / name)
+        assert "[E:onnxruntime" not in proc.stderr and "\x1b[" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "/onnxruntime_src/" not in line
+
+
+@pytest.mark.parametrize("key", ["sronnx.descriptor", "sronnx.card"])
+def test_metadata_nested_too_deep_is_a_model_file_error(tmp_path, key):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(SHIPPED / "rsp-x2.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "deep.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelFileError, match="deep.onnx"):
+        load_model(path)
+    proc = _cli(tmp_path, "info", str(path))
+    assert proc.returncode == 2 and "RecursionError" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_descriptor_bounds():
+    from sronnx.descriptor import ModelDescriptor, SizeRequirements
+
+    ModelDescriptor("x", 4, size_requirement="fixed", fixed_size=(1024, 1024))  # real ones
+    with pytest.raises(ValueError, match="scale 64 is over the limit"):
+        ModelDescriptor("x", 64)
+    for kwargs in ({"batch": 100_000}, {"receptive_field": 1 << 20},
+                   {"size": SizeRequirements(minimum=5000)},  # 5000 x 5000 x 16: 400 MP a run
+                   {"tile_hint": 1 << 20}, {"tile_multiple": 4096}):
+        with pytest.raises(ValueError, match="limit|at most"):
+            ModelDescriptor("x", 4, **kwargs)
+
+
+def test_bad_memory_setting_is_not_blamed_on_the_model(tmp_path):
+    proc = _cli(tmp_path, "info", "rsp-x2")
+    assert proc.returncode == 0, proc.stderr
+    env_proc = subprocess.run([sys.executable, "-m", "sronnx", "info", "rsp-x2"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT),
+                                   "SRONNX_MODEL_MEMORY": "abc"})
+    assert env_proc.returncode == 2, env_proc.stderr
+    assert "SRONNX_MODEL_MEMORY='abc': not a size" in env_proc.stderr
+    assert "rsp-x2" not in env_proc.stderr and "Traceback" not in env_proc.stderr

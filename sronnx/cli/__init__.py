@@ -48,6 +48,12 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="sronnx")
 def main() -> None:
     """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
+    from sronnx.runtime.memory import model_memory_limit
+
+    try:
+        model_memory_limit()  # checked once here, so no model file is blamed for it
+    except ValueError as exc:
+        raise cannot_start(str(exc)) from None
 
 
 def model_options(func):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -134,10 +135,12 @@ def describe_model(session: ort.InferenceSession, path: str,
                 sources["in_channels"] = "probe"
                 break
             except ModelFileError as exc:
+                if isinstance(exc.__cause__, RunTimeout):
+                    raise  # the same endless run in another channel count: do not wait again
                 first = first or exc
         else:
             raise first
-    d = _probe_receptive_field(session, d, sources)
+    d = _probe_receptive_field(session, d, sources, path)
     return d, card, sources
 
 
@@ -154,7 +157,7 @@ def _card(meta: dict[str, str], path: str) -> dict[str, object]:
         return {}
     try:
         card = json.loads(meta[CARD_KEY])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
         raise ModelFileError(f"{path}: unreadable sronnx card metadata ({exc})") from exc
     if not isinstance(card, dict):
         raise ModelFileError(f"{path}: the sronnx card metadata is not a JSON object")
@@ -258,13 +261,43 @@ def _probe_input(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray
     return np.clip(up, 0.0, 1.0).astype(np.float32)
 
 
-def quiet_call(session: ort.InferenceSession):
-    """session.run on one tensor, quiet: a probe size the model refuses is expected, and
-    ONNX Runtime's own error line for it would only alarm the user."""
+# One load-time run (a probe, the trial run) of a small image may take this long: a model
+# file is untrusted, and a Loop that never ends would otherwise hang every command at load,
+# deaf to Ctrl-C and SIGTERM while ONNX Runtime runs (found by review). Legitimate models
+# take well under a second on these sizes; the slowest attention models a few seconds.
+LOAD_RUN_SECONDS = 60.0
+
+
+class RunTimeout(RuntimeError):
+    """A load-time run did not finish in LOAD_RUN_SECONDS (ONNX Runtime stopped it)."""
+
+
+def quiet_call(session: ort.InferenceSession, seconds: float | None = None):
+    """session.run on one tensor, quiet (a probe size the model refuses is expected, and
+    ONNX Runtime's own error line for it would only alarm the user) and stopped after
+    `seconds` (default LOAD_RUN_SECONDS; RunOptions.terminate, set from a timer:
+    RunTimeout)."""
     name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4
-    return lambda t: session.run([out], {name: t}, quiet)[0]
+    seconds = LOAD_RUN_SECONDS if seconds is None else seconds
+
+    def call(t: np.ndarray) -> np.ndarray:
+        opts = ort.RunOptions()
+        opts.log_severity_level = 4
+        timer = threading.Timer(seconds, setattr, (opts, "terminate", True))
+        timer.daemon = True
+        timer.start()
+        try:
+            return session.run([out], {name: t}, opts)[0]
+        except Exception as exc:
+            if opts.terminate:
+                shape = "x".join(str(v) for v in t.shape)
+                raise RunTimeout(f"a run on a small input ({shape}) did not finish in "
+                                 f"{seconds:g} s (a loop that never ends?)") from exc
+            raise
+        finally:
+            timer.cancel()
+
+    return call
 
 
 def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
@@ -289,6 +322,8 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
         x = _probe_input(n, h, w, rng)
         try:
             y = call(adapter.to_model(x, None, d))
+        except RunTimeout as exc:
+            raise ModelFileError(f"{path}: refused: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
             from sronnx.runtime.session import memory_refusal
 
@@ -332,7 +367,7 @@ def _scale_of(y: np.ndarray, d: ModelDescriptor, n: int, h: int, w: int, path: s
 
 
 def _probe_receptive_field(session: ort.InferenceSession, d: ModelDescriptor,
-                           sources: dict[str, str]) -> ModelDescriptor:
+                           sources: dict[str, str], path: str) -> ModelDescriptor:
     """How far the output changes around one changed input pixel (its impulse response on a
     smooth random image), as a receptive field in input pixels: 2 * radius + 1, at most the
     probe's side (a model that sees further, e.g. attention over the whole input, is given
@@ -351,6 +386,8 @@ def _probe_receptive_field(session: ort.InferenceSession, d: ModelDescriptor,
     call = quiet_call(session)
     try:
         ys = [adapter.run_model(call, v, d) for v in (x, x2)]
+    except RunTimeout as exc:
+        raise ModelFileError(f"{path}: refused: {exc}") from exc
     except Exception:  # noqa: BLE001 - the scale probe ran; keep the default field
         return d
     diff = np.abs(ys[0] - ys[1]).max(axis=(0, 1))

@@ -19,15 +19,10 @@ import onnxruntime as ort
 
 from sronnx.card import ModelFileError, ModelInfo
 from sronnx.reasons import first_line
+from sronnx.runtime.memory import DEFAULT_MODEL_MEMORY, MEMORY_ENV, model_memory_limit
 from sronnx.runtime.probe import Overrides, describe_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-# What one process's ONNX Runtime sessions may hold on the CPU at once (their shared arena):
-# a model file is untrusted input, and one whose Pad, Expand or Resize asks for gigabytes on a
-# small image is refused with a one-line error instead of taking the machine down.
-# SRONNX_MODEL_MEMORY (bytes, or with a K, M, G suffix) changes it; 0 lifts the limit.
-DEFAULT_MODEL_MEMORY = 4 << 30
-_MEMORY_ENV = "SRONNX_MODEL_MEMORY"
 _TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
 _REFUSED = "is smaller than requested bytes of"
 
@@ -96,20 +91,6 @@ def _preload_cuda_libraries() -> None:
             pass
 
 
-def model_memory_limit() -> int:
-    """Bytes the CPU sessions of this process may hold together (0: no limit), from
-    SRONNX_MODEL_MEMORY or DEFAULT_MODEL_MEMORY."""
-    text = os.environ.get(_MEMORY_ENV, "").strip().upper()
-    if not text:
-        return DEFAULT_MODEL_MEMORY
-    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-    try:
-        value = float(text[:-1] if factor > 1 else text)
-    except ValueError:
-        raise ValueError(f"{_MEMORY_ENV}={text!r}: bytes, or a number with K, M or G") from None
-    return max(int(value * factor), 0)
-
-
 @functools.cache
 def _limited_arena(limit: int) -> bool:
     """Register, once per process, a CPU arena that refuses to grow past `limit` bytes;
@@ -133,13 +114,15 @@ def memory_refusal(exc: BaseException) -> str | None:
     asked = f"{int(m.group(1)) / (1 << 30):.1f} GiB" if m else "more memory"
     limit = model_memory_limit()
     return (f"the model asks for {asked} at once, over the limit of "
-            f"{limit / (1 << 30):.1f} GiB for models ({_MEMORY_ENV} raises it)")
+            f"{limit / (1 << 30):.1f} GiB for models ({MEMORY_ENV} raises it)")
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
+    # fatal only: a refused file's error is raised and reported in one line naming the file;
+    # ONNX Runtime's own coloured log line for it would come first, without the file's name
+    opts.log_severity_level = 4
     limit = model_memory_limit()
     if limit and _limited_arena(limit):
         opts.add_session_config_entry("session.use_env_allocators", "1")
@@ -173,6 +156,7 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
     if provider not in ("cpu", "cuda", "auto"):
         raise ValueError(f"provider must be cpu, cuda or auto, got {provider!r}")
     _check_model_file(path)
+    model_memory_limit()  # a bad SRONNX_MODEL_MEMORY is the setting's fault, not the file's
     if provider == "cuda" and (reason := cuda_unavailable_reason()):
         raise ProviderError(f"--provider cuda: {reason}")
     want_cuda = provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None)
@@ -184,10 +168,7 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
         if want_cuda and provider == "cuda" and "CUDA" in str(exc):
             raise ProviderError(f"--provider cuda: CUDA provider failed to load: {exc}") from exc
-        if "external data" in str(exc).lower():
-            raise ModelFileError(f"{path}: refused: its external data must lie inside the model's "
-                                 f"folder ({_first_line(exc)})") from exc
-        raise ModelFileError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+        raise ModelFileError(f"{path}: {_load_failure(exc)}") from exc
     # a failed run is the model's fault, not the provider's: no "EP Error ... retrying" pages
     session.disable_fallback()
     got_cuda = PROVIDERS["cuda"] in session.get_providers()
@@ -205,6 +186,10 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
     except UnicodeError as exc:  # onnxruntime decodes names, dims and types as it is asked
         raise ModelFileError(f"{path}: not a loadable ONNX model (names, dims or types that "
                              f"are not UTF-8 text: {str(exc)[:200]})") from exc
+    except ModelFileError:
+        raise
+    except ValueError as exc:  # a descriptor the session's shapes make impossible
+        raise ModelFileError(f"{path}: not a model sronnx can run ({first_line(exc)})") from exc
     return LoadedModel(
         session=session,
         info=ModelInfo(path, descriptor, card),
@@ -216,27 +201,44 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
 
 
 def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
-    """One run on a small image, so that a model asking for more memory than allowed is
-    refused at load (ModelFileError), not on the first image. Other failures are left to the
-    run that meets them (the probe already ran models made elsewhere)."""
-    from sronnx.runtime.adapter import to_model
-    from sronnx.runtime.probe import quiet_call
+    """One run on a small uniform grey image, so that a model that cannot keep its word is
+    refused at load (ModelFileError), not on every image: one asking for more memory than
+    allowed, one that runs past `probe.LOAD_RUN_SECONDS`, one whose output is not the size
+    its descriptor says (metadata saying x2 on a x1.5 graph) or not finite (NaN). Other
+    failures are left to the run that meets them (the probe already ran models made
+    elsewhere). Skipped for a fixed size over 512 x 512 pixels (the descriptor bounds what
+    one run may make: `ModelDescriptor.MAX_RUN_PIXELS`)."""
+    from sronnx.runtime.adapter import run_model
+    from sronnx.runtime.probe import RunTimeout, quiet_call
 
     if d.fixed_size is not None:
         h, w = d.fixed_size
     else:
         h = w = max(16, d.size.minimum)
-        ph, pw = d.size.get_padding(h, w)
-        h, w = h + ph, w + pw
-    if (d.batch or 1) * h * w > _TRIAL_PIXELS:  # no small run: the first image's run tells
+    ph, pw = d.size.get_padding(h, w)
+    if (d.batch or 1) * (h + ph) * (w + pw) > _TRIAL_PIXELS:  # the first image's run tells
         return
-    x = np.full((d.batch or 1, 3, h, w), 0.5, dtype=np.float32)
+    x = np.full((1, 3, h, w), 0.5, dtype=np.float32)
+    alpha = np.ones((1, h, w), dtype=np.float32) if d.in_channels == 4 else None
     try:
         with np.errstate(all="ignore"):  # a declared range near float's limits overflows
-            quiet_call(session)(to_model(x, None, d))
+            y = run_model(quiet_call(session), x, d, alpha)
+    except RunTimeout as exc:
+        raise ModelFileError(f"{path}: refused: {exc}") from exc
+    except ValueError as exc:  # the output is not what the descriptor promises
+        raise ModelFileError(f"{path}: refused: {first_line(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
         if reason := memory_refusal(exc):
             raise ModelFileError(f"{path}: refused: on a {w}x{h} image {reason}") from exc
+        return
+    want = (1, 3, h * d.scale, w * d.scale)
+    if y.shape != want:
+        raise ModelFileError(f"{path}: refused: on a {w}x{h} image it returns "
+                             f"{y.shape[3]}x{y.shape[2]}, not the x{d.scale} its metadata "
+                             f"says ({w * d.scale}x{h * d.scale})")
+    if not np.isfinite(y).all():
+        raise ModelFileError(f"{path}: refused: it returns NaN or infinite values on a "
+                             f"uniform grey {w}x{h} image")
 
 
 def available_cpus() -> int:
@@ -288,3 +290,33 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
 
 def _first_line(exc: BaseException) -> str:
     return first_line(exc, 300)
+
+
+# ONNX Runtime's load errors nest ("[ONNXRuntimeError] : 1 : FAIL : Exception during
+# initialization: /onnxruntime_src/...cc:79 onnxruntime::Initializer::Initializer(...)
+# [ONNXRuntimeError] : 1 : FAIL : tensorprotoutils.cc:2080 ResolveExternalData... REASON"):
+# the reason is after the last status prefix and the source location that starts it.
+_ORT_STATUS = re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_ORT_WHERE = re.compile(r"^(?:Exception during initialization: )?(?:/\S+\.cc:\d+ \S+\([^)]*\) )?"
+                        r"(?:\w+\.cc:\d+ \w+ )?")
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why ONNX Runtime could not open a model file, in words: where its external data
+    points (outside the model's folder, a missing file, past the end of the file), else
+    ONNX Runtime's own reason without its status prefixes and source locations."""
+    text = first_line(exc, 2000)
+    reason = _ORT_WHERE.sub("", _ORT_STATUS.split(text)[-1]).strip()[:300] or text[:300]
+    low = text.lower()
+    if "escapes model directory" in low or "absolute path not allowed" in low:
+        return f"refused: its external data must lie inside the model's folder ({reason})"
+    if "external data path does not exist" in low:
+        return f"its external data file is missing ({reason})"
+    if "external" in low and ("out of bounds" in low or "size mismatch" in low):
+        return f"its external data does not match its file ({reason})"
+    return f"not a loadable ONNX model ({reason})"
+
+
+__all__ = ["DEFAULT_MODEL_MEMORY", "MEMORY_ENV", "LoadedModel", "ProviderError", "available_cpus",
+           "cuda_unavailable_reason", "intended_provider", "load_model", "memory_refusal",
+           "model_memory_limit", "open_model", "session_options"]

@@ -12,12 +12,17 @@ import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
     from sronnx.card import ModelFileError
+    from sronnx.runtime import probe
     from sronnx.runtime.session import load_model
     from sronnx.runtime.upscaler import TileError, Upscaler
 
 import numpy as np  # noqa: E402
 
 from tests.fuzz.common import main, quiet_onnxruntime, scratch_file  # noqa: E402
+
+# a load-time run that never ends is refused after this long (sronnx's 60 s, shortened to stay
+# under libFuzzer's -timeout=30 per input, which would report it as a hang)
+probe.LOAD_RUN_SECONDS = 3.0
 
 _IMAGE = (np.arange(20 * 16 * 3, dtype=np.uint32) * 2654435761 % 251).astype(np.uint8) \
     .reshape(16, 20, 3)

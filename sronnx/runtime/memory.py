@@ -1,0 +1,32 @@
+"""The memory limit for models (SRONNX_MODEL_MEMORY), read without importing ONNX Runtime, so
+that the command line can check the setting before any command starts."""
+
+from __future__ import annotations
+
+import math
+import os
+
+# What one process's ONNX Runtime sessions may hold on the CPU at once (their shared arena):
+# a model file is untrusted input, and one whose Pad, Expand or Resize asks for gigabytes on a
+# small image is refused with a one-line error instead of taking the machine down.
+# SRONNX_MODEL_MEMORY (bytes, or with a K, M, G suffix) changes it; 0 lifts the limit.
+DEFAULT_MODEL_MEMORY = 4 << 30
+MEMORY_ENV = "SRONNX_MODEL_MEMORY"
+
+
+def model_memory_limit() -> int:
+    """Bytes the CPU sessions of this process may hold together (0: no limit), from
+    SRONNX_MODEL_MEMORY or DEFAULT_MODEL_MEMORY. Raises ValueError, naming the variable,
+    for a value that is not a size (text, negative, infinite, NaN)."""
+    text = os.environ.get(MEMORY_ENV, "").strip().upper()
+    if not text:
+        return DEFAULT_MODEL_MEMORY
+    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if factor > 1 else text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{MEMORY_ENV}={os.environ[MEMORY_ENV]!r}: not a size; give bytes, or "
+                         "a number with K, M or G (e.g. 8G), or 0 for no limit")
+    return int(value * factor)
