@@ -1,5 +1,6 @@
 """Hostile image files: formats sronnx does not read (never handed to Pillow's other
-decoders, never to Ghostscript).
+decoders, never to Ghostscript), and TIFFs that decode to far more bytes than their pixel
+count suggests.
 
 Real files written here (by Pillow, tifffile or by hand), the real CLI in a subprocess,
 a tiny untrained exported model.
@@ -8,18 +9,23 @@ a tiny untrained exported model.
 from __future__ import annotations
 
 import os
+import resource
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from sronnx.data import DataError, load_rgb
 from sronnx.runtime.frames import read_animation
 from sronnx.runtime.imageio import INPUT_FORMATS, ImageReadError, read_image
 from sronnx.runtime.plan import image_header
+from sronnx.runtime.tiff import DECODED_BYTES_PER_PIXEL
 
 RSP = "rsp:channels=8,blocks=1"
 CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
@@ -111,3 +117,83 @@ def test_every_listed_format_still_reads(tmp_path, ext):
     Image.fromarray(np.full((10, 14, 3), 64, np.uint8)).save(path)
     assert read_image(path).size == (14, 10)
     assert image_header(path).size == (14, 10)
+
+
+# ---- F4: TIFF decoded-bytes bomb --------------------------------------------------------
+
+
+def _deflate_bomb_tiff(path: Path, w: int, h: int) -> Path:
+    """A float64 RGBA TIFF of w x h whose strips (one row each) all point at the same
+    small deflate-compressed row: a small file that decodes to w * h * 32 bytes."""
+    z = zlib.compress(np.zeros((1, w, 4), np.float64).tobytes(), 9)
+    n = 13
+    ifd_size = 2 + 12 * n + 4
+    bps_off = 8 + ifd_size
+    sf_off = bps_off + 8
+    z_off = sf_off + 8
+    offs_off = z_off + len(z)
+    cnts_off = offs_off + 4 * h
+    entries = sorted([
+        (256, 4, 1, w), (257, 4, 1, h), (258, 3, 4, bps_off), (259, 3, 1, 8),
+        (262, 3, 1, 2), (273, 4, h, offs_off), (277, 3, 1, 4), (278, 4, 1, 1),
+        (279, 4, h, cnts_off), (284, 3, 1, 1), (338, 3, 1, 2), (339, 3, 4, sf_off),
+        (317, 3, 1, 1)])
+    ifd = struct.pack("<H", n)
+    for tag, typ, count, value in entries:
+        ifd += (struct.pack("<HHIHH", tag, typ, count, value, 0) if typ == 3 and count == 1
+                else struct.pack("<HHII", tag, typ, count, value))
+    ifd += struct.pack("<I", 0)
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<4H", *[64] * 4)
+                     + struct.pack("<4H", *[3] * 4) + z + struct.pack(f"<{h}I", *[z_off] * h)
+                     + struct.pack(f"<{h}I", *[len(z)] * h))
+    return path
+
+
+def test_tiff_decoded_bytes_over_the_budget_is_refused(tmp_path):
+    # 2000 x 2000 float64 RGBA: 4 MP, 128 MB decoded; limit 5 MP x 16 bytes = 80 MB
+    path = _deflate_bomb_tiff(tmp_path / "bomb.tif", 2000, 2000)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ImageReadError) as err:
+        read_image(path, max_pixels=5_000_000)
+    msg = str(err.value)
+    assert "2000x2000" in msg and "128,000,000 bytes" in msg
+    assert f"{5_000_000 * DECODED_BYTES_PER_PIXEL:,}" in msg and "--max-pixels" in msg
+
+
+def test_tiff_bomb_under_the_pixel_limit_fails_before_decoding(tmp_path):
+    """The reviewer's file: 13000 x 13000 (169 MP, under the default pixel limit), 5.4 GB
+    decoded. Read in a child with 1.5 GB of address space: decoding would not fit."""
+    path = _deflate_bomb_tiff(tmp_path / "bomb.tif", 13000, 13000)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+    code = ("import sys; from sronnx.runtime.imageio import read_image, ImageReadError\n"
+            "try:\n    read_image(sys.argv[1])\nexcept ImageReadError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                       text=True, timeout=120, preexec_fn=cap)
+    assert r.returncode == 0, r.stderr
+    assert "decodes to 5,408,000,000 bytes, over the limit of 2,863,311,520" in r.stdout
+
+
+def test_tiff_at_the_byte_budget_reads(tmp_path):
+    # float32 RGBA: 16 bytes a pixel, exactly the budget at max_pixels = w * h
+    f32 = tmp_path / "f32.tif"
+    tifffile.imwrite(f32, np.full((10, 12, 4), 0.5, np.float32), photometric="rgb",
+                     extrasamples=[2])
+    assert read_image(f32, max_pixels=120).size == (12, 10)
+    f64 = tmp_path / "f64.tif"  # 32 bytes a pixel: over
+    tifffile.imwrite(f64, np.full((10, 12, 4), 0.5, np.float64), photometric="rgb",
+                     extrasamples=[2])
+    with pytest.raises(ImageReadError, match="decodes to 3,840 bytes, over the limit of 1,920 "):
+        read_image(f64, max_pixels=120)
+    assert read_image(f64, max_pixels=240).size == (12, 10)
+
+
+def test_16bit_rgb_tiff_still_reads(tmp_path):
+    a16 = np.random.default_rng(0).integers(0, 65535, (20, 30, 3)).astype(np.uint16)
+    path = tmp_path / "a16.tif"
+    tifffile.imwrite(path, a16, photometric="rgb", compression="zlib")
+    decoded = read_image(path)
+    assert decoded.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(decoded.pixels, a16)

@@ -36,6 +36,13 @@ _ASSOCIATED = 1
 # 34665 / 34853 itself); each is renamed to the real tag once its IFD is appended, which
 # keeps IFD0's entries in ascending order
 _EXIF_PLACEHOLDER, _GPS_PLACEHOLDER = 34664, 34852
+# Decoded bytes a pixel may take, times the pixel limit, bound what tifffile allocates for
+# the first page (width x height x samples x bytes a sample): 16 is float32 RGBA, the
+# widest kind sronnx works in, so nothing under the pixel limit that sronnx can process is
+# refused; float64 beyond half the limit is. The pixel limit alone does not bound it: a
+# 105 KB float64 RGBA file of 13000x13000 (169 MP, under the limit) whose strips all point
+# at one small deflate row decodes to 5.4 GB.
+DECODED_BYTES_PER_PIXEL = 16
 
 
 class FloatRangeError(ValueError):
@@ -79,7 +86,10 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     single-channel TIFF whose compression tifffile cannot decode without imagecodecs (LZW,
     JPEG): Pillow reads those losslessly (modes I;16 and F). Raises ImageReadError with the
     reason for anything else it cannot read faithfully: colour spaces other than grey and
-    RGB, signed or 32-bit integers, a compression it cannot decode for a multi-channel image.
+    RGB, signed or 32-bit integers, a compression it cannot decode for a multi-channel image,
+    or a page whose decoded bytes (width x height x samples x bytes a sample) are over
+    `max_pixels` x DECODED_BYTES_PER_PIXEL (16): checked from the header, before anything is
+    decoded.
     """
     try:
         with tifffile.TiffFile(path) as tf:
@@ -91,6 +101,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
                     "(a decompression bomb?); raise it with --max-pixels")
             samples, photometric = page.samplesperpixel, int(page.photometric)
             kind = _check_layout(page, samples, photometric)
+            _check_decoded_bytes(page, kind, max_pixels)
             size = Path(path).stat().st_size
             for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
                 if offset + count > size:  # tifffile would allocate the count before reading
@@ -137,6 +148,23 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     decoded = Decoded(arr, "TIFF", bytes(icc) if icc else None, dpi, notes)
     decoded.metadata = meta
     return decoded
+
+
+def _check_decoded_bytes(page: tifffile.TiffPage, kind: str, max_pixels: int | None) -> None:
+    """ImageReadError when the first page would decode to more than `max_pixels` x
+    DECODED_BYTES_PER_PIXEL bytes (None: no limit); `kind` is `_check_layout`'s name."""
+    if not max_pixels:
+        return
+    w, h, samples = page.imagewidth, page.imagelength, page.samplesperpixel
+    sample_bytes = 2 if page.bitspersample <= 16 else page.bitspersample // 8
+    decoded = w * h * samples * sample_bytes
+    budget = max_pixels * DECODED_BYTES_PER_PIXEL
+    if decoded > budget:
+        raise ImageReadError(
+            f"{kind} TIFF of {w}x{h} with {samples} samples of {sample_bytes} bytes decodes "
+            f"to {decoded:,} bytes, over the limit of {budget:,} ({DECODED_BYTES_PER_PIXEL} "
+            f"bytes a pixel at the pixel limit of {max_pixels:,}; a decompression bomb?); "
+            "raise it with --max-pixels")
 
 
 def _check_layout(page: tifffile.TiffPage, samples: int, photometric: int) -> str:
@@ -400,6 +428,7 @@ def restore_float_range(out: np.ndarray, span: FloatSpan | None) -> np.ndarray:
 
 
 __all__ = [
-    "FLOAT_RANGES", "FloatRangeError", "FloatSpan", "fit_float_range", "restore_float_range",
+    "DECODED_BYTES_PER_PIXEL", "FLOAT_RANGES", "FloatRangeError", "FloatSpan",
+    "fit_float_range", "restore_float_range",
     "is_tiff", "needs_tifffile", "read_tiff", "write_tiff",
 ]
