@@ -1,6 +1,6 @@
 """Hostile image files: formats sronnx does not read (never handed to Pillow's other
-decoders, never to Ghostscript), and TIFFs that decode to far more bytes than their pixel
-count suggests.
+decoders, never to Ghostscript), TIFFs that decode to far more bytes than their pixel
+count suggests, and what tifffile and Pillow would print to stderr without a file name.
 
 Real files written here (by Pillow, tifffile or by hand), the real CLI in a subprocess,
 a tiny untrained exported model.
@@ -197,3 +197,74 @@ def test_16bit_rgb_tiff_still_reads(tmp_path):
     decoded = read_image(path)
     assert decoded.pixels.dtype == np.uint16
     np.testing.assert_array_equal(decoded.pixels, a16)
+
+
+# ---- F8: nothing on stderr without a file name -----------------------------------------------
+
+
+def _set_tag(buf: bytearray, tag: int, value: int) -> None:
+    """Overwrite the value of `tag` (SHORT or LONG, one value) in IFD0 of a little-endian
+    TIFF."""
+    off = struct.unpack_from("<I", buf, 4)[0]
+    for i in range(struct.unpack_from("<H", buf, off)[0]):
+        e = off + 2 + 12 * i
+        if struct.unpack_from("<H", buf, e)[0] == tag:
+            typ = struct.unpack_from("<H", buf, e + 2)[0]
+            struct.pack_into("<H" if typ == 3 else "<I", buf, e + 8, value)
+            return
+    raise AssertionError(f"tag {tag} not found")
+
+
+def _noisy_tiffs(folder: Path) -> dict[str, Path]:
+    """The reviewer's noisy TIFFs, 16-bit (tifffile's path) and 8-bit (Pillow's)."""
+    folder.mkdir()
+    a16 = np.random.default_rng(0).integers(0, 65535, (20, 30, 3)).astype(np.uint16)
+    a8 = (a16 >> 8).astype(np.uint8)
+    files: dict[str, Path] = {}
+    for prefix, arr in (("t", a16), ("t8", a8)):
+        huge = folder / f"{prefix}_hugewidth.tif"  # 60000 x 2000 declared, 20 x 30 stored
+        tifffile.imwrite(huge, arr, photometric="rgb")
+        buf = bytearray(huge.read_bytes())
+        _set_tag(buf, 256, 60000)
+        _set_tag(buf, 257, 2000)
+        huge.write_bytes(buf)
+        files[huge.name] = huge
+        orient = folder / f"{prefix}_orient_huge.tif"
+        tifffile.imwrite(orient, arr, photometric="rgb",
+                         extratags=[(274, 4, 1, 4_000_000_000, True)])
+        files[orient.name] = orient
+    loop = folder / "t_ifd_loop.tif"  # IFD0's next-IFD pointer points at IFD0
+    tifffile.imwrite(loop, a16, photometric="rgb")
+    buf = bytearray(loop.read_bytes())
+    off = struct.unpack_from("<I", buf, 4)[0]
+    struct.pack_into("<I", buf, off + 2 + 12 * struct.unpack_from("<H", buf, off)[0], off)
+    loop.write_bytes(buf)
+    files[loop.name] = loop
+    return files
+
+
+def test_noisy_tiffs_print_only_sronnx_lines(tmp_path, model):
+    files = _noisy_tiffs(tmp_path / "in")
+    r = _run(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+              "--model", str(model)])
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.splitlines()
+    assert not [ln for ln in lines if ln.startswith("<tifffile")
+                or "DecompressionBombWarning" in ln or "warnings.warn" in ln], r.stderr
+    for ln in lines[1:-1]:  # between the run's first line (model) and its summary
+        assert ln.startswith(("failed: ", "done: ", "note: ")), ln
+        assert any(str(p) in ln for p in files.values()), ln
+    failed = {ln.split(": ")[1] for ln in lines if ln.startswith("failed: ")}
+    assert {str(files["t_hugewidth.tif"]), str(files["t8_hugewidth.tif"])} <= failed
+    assert "Traceback" not in r.stderr
+
+
+def test_tifffile_log_records_are_dropped_only_while_sronnx_reads(tmp_path, caplog):
+    files = _noisy_tiffs(tmp_path / "in")
+    with caplog.at_level("WARNING", logger="tifffile"):
+        with pytest.raises(ImageReadError):
+            read_image(files["t_hugewidth.tif"])
+        assert not caplog.records
+        with tifffile.TiffFile(files["t_hugewidth.tif"]) as tf:  # someone else's use
+            _ = tf.pages.first
+        assert any("StripByteCounts" in rec.getMessage() for rec in caplog.records)

@@ -16,6 +16,7 @@ import io
 import os
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,14 @@ def orient_array(arr: np.ndarray, orientation: object) -> np.ndarray:
 # turns at setting and restoring it, or one thread's restore would leave another's value
 # (the guard off for good). Opening reads headers only; decoding happens outside the lock.
 _PIXEL_LIMIT_LOCK = threading.RLock()
+# Pillow checks its limit again when it decodes some images (an 8-bit TIFF's load, a crop)
+# and warns from 89,478,485 pixels on: "DecompressionBombWarning: Image size (120000000
+# pixels) exceeds limit ...", on stderr, with a path into Pillow and no file name. sronnx
+# has applied its own limit (`max_pixels`) to the header by then, so that warning is never
+# printed in a process that imports this module (Pillow's DecompressionBombError, over
+# twice its limit, still raises). A filter for the whole process, set once here: a
+# `warnings.catch_warnings` around each decode would not be thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 @contextlib.contextmanager

@@ -287,7 +287,9 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     try:  # TIFFs that Pillow cannot open (e.g. float, 16-bit RGB)
         import tifffile
 
-        with tifffile.TiffFile(path) as tf:
+        from sronnx.runtime.tiff import quiet_tifffile
+
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = tf.pages[0]
             return int(page.imagewidth), int(page.imagelength)
     except Exception:  # noqa: BLE001 - tifffile raises many types for bad files

@@ -16,7 +16,11 @@ range); NaN and infinities are always refused.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import struct
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -45,6 +49,39 @@ _EXIF_PLACEHOLDER, _GPS_PLACEHOLDER = 34664, 34852
 DECODED_BYTES_PER_PIXEL = 16
 
 
+class _ThisThreadQuiet(logging.Filter):
+    """Drops the "tifffile" logger's records made in a thread that is inside `quiet_tifffile()`.
+
+    tifffile logs what it finds wrong in a file ("<tifffile.TiffPage 0 @8> incorrect
+    StripByteCounts count (1 != 100)") to stderr, without the file's name, and goes on or
+    raises: what matters reaches sronnx's own line for the file. A filter rather than a
+    level change: the upscale workers read in parallel threads, and one thread restoring
+    the level would unsilence another; a program's own tifffile use elsewhere keeps its
+    messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "depth", 0)
+
+
+_QUIET_FILTER = _ThisThreadQuiet()
+logging.getLogger("tifffile").addFilter(_QUIET_FILTER)
+
+
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """tifffile's log records dropped while this thread runs the block (re-entrant)."""
+    local = _QUIET_FILTER.local
+    local.depth = getattr(local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        local.depth -= 1
+
+
 class FloatRangeError(ValueError):
     """Float pixels outside [0, 1] (or NaN / infinite) that the chosen policy refuses."""
 
@@ -68,7 +105,7 @@ def needs_tifffile(path: Path) -> bool:
 
     Raises ImageReadError when the file is not a readable TIFF."""
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
             return page.bitspersample > 8 or page.sampleformat == 3
     except ImageReadError:
@@ -92,7 +129,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     decoded.
     """
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
             w, h = page.imagewidth, page.imagelength
             if max_pixels and w * h > max_pixels:
@@ -430,5 +467,5 @@ def restore_float_range(out: np.ndarray, span: FloatSpan | None) -> np.ndarray:
 __all__ = [
     "DECODED_BYTES_PER_PIXEL", "FLOAT_RANGES", "FloatRangeError", "FloatSpan",
     "fit_float_range", "restore_float_range",
-    "is_tiff", "needs_tifffile", "read_tiff", "write_tiff",
+    "is_tiff", "needs_tifffile", "quiet_tifffile", "read_tiff", "write_tiff",
 ]
