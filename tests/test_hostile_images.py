@@ -8,6 +8,7 @@ a tiny untrained exported model.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import struct
@@ -199,7 +200,7 @@ def test_16bit_rgb_tiff_still_reads(tmp_path):
     np.testing.assert_array_equal(decoded.pixels, a16)
 
 
-# ---- F8: nothing on stderr without a file name -----------------------------------------------
+# ---- F8, F9: nothing on stderr without a file name; a clear reason ---------------------
 
 
 def _set_tag(buf: bytearray, tag: int, value: int) -> None:
@@ -268,3 +269,22 @@ def test_tifffile_log_records_are_dropped_only_while_sronnx_reads(tmp_path, capl
         with tifffile.TiffFile(files["t_hugewidth.tif"]) as tf:  # someone else's use
             _ = tf.pages.first
         assert any("StripByteCounts" in rec.getMessage() for rec in caplog.records)
+
+
+def test_unknown_compressions_are_named(tmp_path):
+    a16 = np.zeros((10, 12, 3), np.uint16)
+    zstd_decoder = (importlib.util.find_spec("imagecodecs") is not None
+                    or sys.version_info >= (3, 14))  # tifffile's ZSTD without imagecodecs
+    for compression, reason in ((50000, "compressed with ZSTD (50000): reading it at full "
+                                        "precision needs the imagecodecs package"),
+                                (12345, "unsupported TIFF compression 12345")):
+        path = tmp_path / f"c{compression}.tif"
+        tifffile.imwrite(path, a16, photometric="rgb")
+        buf = bytearray(path.read_bytes())
+        _set_tag(buf, 259, compression)
+        path.write_bytes(buf)
+        with pytest.raises(ImageReadError) as err:
+            read_image(path)
+        assert "No module named" not in str(err.value)
+        if compression != 50000 or not zstd_decoder:
+            assert reason in str(err.value)

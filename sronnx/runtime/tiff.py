@@ -124,9 +124,9 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     JPEG): Pillow reads those losslessly (modes I;16 and F). Raises ImageReadError with the
     reason for anything else it cannot read faithfully: colour spaces other than grey and
     RGB, signed or 32-bit integers, a compression it cannot decode for a multi-channel image,
-    or a page whose decoded bytes (width x height x samples x bytes a sample) are over
-    `max_pixels` x DECODED_BYTES_PER_PIXEL (16): checked from the header, before anything is
-    decoded.
+    a compression unknown to TIFF, or a page whose decoded bytes (width x height x samples x
+    bytes a sample) are over `max_pixels` x DECODED_BYTES_PER_PIXEL (16): checked from the
+    header, before anything is decoded.
     """
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tf:
@@ -139,6 +139,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
             samples, photometric = page.samplesperpixel, int(page.photometric)
             kind = _check_layout(page, samples, photometric)
             _check_decoded_bytes(page, kind, max_pixels)
+            _check_compression(page.compression)
             size = Path(path).stat().st_size
             for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
                 if offset + count > size:  # tifffile would allocate the count before reading
@@ -147,15 +148,17 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
                         f"{offset:,} in a file of {size:,}")
             try:
                 arr = page.asarray()
-            except (ValueError, KeyError) as exc:
-                if "imagecodecs" not in str(exc):
+            except (ValueError, KeyError, ImportError) as exc:
+                # ImportError: a codec tifffile takes from elsewhere when imagecodecs is
+                # missing and that is missing too (ZSTD from Python 3.14's compression.zstd)
+                if "imagecodecs" not in str(exc) and not isinstance(exc, ImportError):
                     raise
                 if samples == 1:
                     return None
                 raise ImageReadError(
-                    f"{kind} TIFF compressed with {page.compression.name}: reading it at full "
-                    "precision needs the imagecodecs package (pip install imagecodecs); "
-                    "not read as 8-bit") from exc
+                    f"{kind} TIFF compressed with {page.compression.name} "
+                    f"({int(page.compression)}): reading it at full precision needs the "
+                    "imagecodecs package (pip install imagecodecs); not read as 8-bit") from exc
             notes: list[str] = []
             if len(tf.pages) > 1:
                 notes.append(f"multi-page TIFF: only the first of {len(tf.pages)} pages "
@@ -185,6 +188,17 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     decoded = Decoded(arr, "TIFF", bytes(icc) if icc else None, dpi, notes)
     decoded.metadata = meta
     return decoded
+
+
+def _check_compression(compression: object) -> None:
+    """ImageReadError for a compression number TIFF does not define (tifffile keeps it as a
+    plain int and would fail later with "12345 is not a known COMPRESSION"). A page without
+    the tag has the int 1 (none); a tag of the wrong type is left to the checks after."""
+    if isinstance(compression, int) and not isinstance(compression, tifffile.COMPRESSION):
+        try:
+            tifffile.COMPRESSION(compression)
+        except ValueError:
+            raise ImageReadError(f"unsupported TIFF compression {compression}") from None
 
 
 def _check_decoded_bytes(page: tifffile.TiffPage, kind: str, max_pixels: int | None) -> None:
