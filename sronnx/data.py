@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from sronnx import degrade
+from sronnx.runtime.imageio import INPUT_FORMATS
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -60,7 +61,7 @@ class ImagePair:
 def _open_rgb(path: Path) -> Image.Image:
     """Decode fully (so truncation shows up now), apply EXIF orientation, convert to RGB."""
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=INPUT_FORMATS) as img:  # never EPS (Ghostscript) etc.
             img.load()
             img = ImageOps.exif_transpose(img)
             mode = img.mode

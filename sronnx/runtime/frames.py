@@ -48,6 +48,7 @@ from PIL import Image
 
 from sronnx.runtime.imageio import (
     DEFAULT_MAX_PIXELS,
+    INPUT_FORMATS,
     WEBP_LOSSLESS_EFFORT,
     ImageReadError,
     _own_pixel_limit,
@@ -111,7 +112,7 @@ def read_animation(path: str | Path,
     """
     try:
         with _own_pixel_limit(open_limit(path, max_pixels)):
-            img = Image.open(path)
+            img = Image.open(path, formats=INPUT_FORMATS)
     except Exception:  # noqa: BLE001 - not ours to report: read_image says why
         return None
     with img:

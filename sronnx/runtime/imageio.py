@@ -16,6 +16,7 @@ import io
 import os
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ EXT_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".
               ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF",
               ".apng": "PNG"}
 IMAGE_EXTENSIONS = frozenset(EXT_FORMAT)
+# The Pillow formats an input may be opened as (`Image.open(..., formats=INPUT_FORMATS)`):
+# those of the extensions above and no other. Left to itself Pillow tries every format it
+# knows, whatever the file's name: a PostScript file named photo.png would have Ghostscript
+# (`gs`) run on it (EPS), and dozens of rarely used decoders (PCX, TGA, ...) would parse
+# untrusted bytes. A file in another format fails as "not an image file (or an unsupported
+# format)". A phone's JPEG with extra pictures comes back from the JPEG opener as format
+# "MPO" (MPO has no opener of its own: naming it here would make Pillow raise KeyError).
+INPUT_FORMATS = tuple(dict.fromkeys(EXT_FORMAT.values()))  # PNG JPEG WEBP BMP TIFF GIF
 MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "GIF": 65535}  # sides, checked before encoding
 NO_ALPHA = frozenset({"JPEG", "BMP"})  # output formats that cannot hold alpha: flattened
 # Lossless WebP effort (Pillow's `quality` when lossless=True; libwebp's and cwebp's default):
@@ -167,6 +176,14 @@ def orient_array(arr: np.ndarray, orientation: object) -> np.ndarray:
 # turns at setting and restoring it, or one thread's restore would leave another's value
 # (the guard off for good). Opening reads headers only; decoding happens outside the lock.
 _PIXEL_LIMIT_LOCK = threading.RLock()
+# Pillow checks its limit again when it decodes some images (an 8-bit TIFF's load, a crop)
+# and warns from 89,478,485 pixels on: "DecompressionBombWarning: Image size (120000000
+# pixels) exceeds limit ...", on stderr, with a path into Pillow and no file name. sronnx
+# has applied its own limit (`max_pixels`) to the header by then, so that warning is never
+# printed in a process that imports this module (Pillow's DecompressionBombError, over
+# twice its limit, still raises). A filter for the whole process, set once here: a
+# `warnings.catch_warnings` around each decode would not be thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 @contextlib.contextmanager
@@ -236,7 +253,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             return _not_empty(decoded_tiff)
     try:
         with _own_pixel_limit(open_limit(path, max_pixels)):
-            img = Image.open(path)  # reads the header (and a GIF's first frame's canvas)
+            # reads the header (and a GIF's first frame's canvas)
+            img = Image.open(path, formats=INPUT_FORMATS)
         with img:
             w, h = img.size
             if max_pixels and w * h > max_pixels:
@@ -675,5 +693,5 @@ __all__ = [
     "side_problem", "MAX_SIDE",
     "webp_lossless", "fix_grey_key", "NO_ALPHA", "WEBP_LOSSLESS_EFFORT",
     "orient_array", "exif_orientation", "remove_stale_parts", "part_path", "name_max", "name_bytes",
-    "IMAGE_EXTENSIONS", "PART_SUFFIX", "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS", "INPUT_FORMATS", "PART_SUFFIX", "DEFAULT_MAX_PIXELS",
 ]

@@ -18,7 +18,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from sronnx.runtime.imageio import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, exif_orientation
+from sronnx.runtime.imageio import (
+    EXT_FORMAT,
+    FORMAT_EXT,
+    IMAGE_EXTENSIONS,
+    INPUT_FORMATS,
+    exif_orientation,
+)
 from sronnx.runtime.resize import target_size
 
 
@@ -274,14 +280,16 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning: no pixels read
-            with Image.open(path) as im:
+            with Image.open(path, formats=INPUT_FORMATS) as im:
                 return im.size
     except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
         pass
     try:  # TIFFs that Pillow cannot open (e.g. float, 16-bit RGB)
         import tifffile
 
-        with tifffile.TiffFile(path) as tf:
+        from sronnx.runtime.tiff import quiet_tifffile
+
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = tf.pages[0]
             return int(page.imagewidth), int(page.imagelength)
     except Exception:  # noqa: BLE001 - tifffile raises many types for bad files
@@ -317,7 +325,7 @@ def image_header(path: str | Path) -> Header | None:
     try:
         # no bomb error on a header, but a GIF's open allocates its first canvas: bounded
         with _own_pixel_limit(open_limit(path, DEFAULT_MAX_PIXELS)):
-            im = Image.open(path)
+            im = Image.open(path, formats=INPUT_FORMATS)
         with im:
             w, h = im.size
             frames = 1

@@ -16,7 +16,11 @@ range); NaN and infinities are always refused.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import struct
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -36,6 +40,46 @@ _ASSOCIATED = 1
 # 34665 / 34853 itself); each is renamed to the real tag once its IFD is appended, which
 # keeps IFD0's entries in ascending order
 _EXIF_PLACEHOLDER, _GPS_PLACEHOLDER = 34664, 34852
+# Decoded bytes a pixel may take, times the pixel limit, bound what tifffile allocates for
+# the first page (width x height x samples x bytes a sample): 16 is float32 RGBA, the
+# widest kind sronnx works in, so nothing under the pixel limit that sronnx can process is
+# refused; float64 beyond half the limit is. The pixel limit alone does not bound it: a
+# 105 KB float64 RGBA file of 13000x13000 (169 MP, under the limit) whose strips all point
+# at one small deflate row decodes to 5.4 GB.
+DECODED_BYTES_PER_PIXEL = 16
+
+
+class _ThisThreadQuiet(logging.Filter):
+    """Drops the "tifffile" logger's records made in a thread that is inside `quiet_tifffile()`.
+
+    tifffile logs what it finds wrong in a file ("<tifffile.TiffPage 0 @8> incorrect
+    StripByteCounts count (1 != 100)") to stderr, without the file's name, and goes on or
+    raises: what matters reaches sronnx's own line for the file. A filter rather than a
+    level change: the upscale workers read in parallel threads, and one thread restoring
+    the level would unsilence another; a program's own tifffile use elsewhere keeps its
+    messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "depth", 0)
+
+
+_QUIET_FILTER = _ThisThreadQuiet()
+logging.getLogger("tifffile").addFilter(_QUIET_FILTER)
+
+
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """tifffile's log records dropped while this thread runs the block (re-entrant)."""
+    local = _QUIET_FILTER.local
+    local.depth = getattr(local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        local.depth -= 1
 
 
 class FloatRangeError(ValueError):
@@ -61,7 +105,7 @@ def needs_tifffile(path: Path) -> bool:
 
     Raises ImageReadError when the file is not a readable TIFF."""
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
             return page.bitspersample > 8 or page.sampleformat == 3
     except ImageReadError:
@@ -79,10 +123,13 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     single-channel TIFF whose compression tifffile cannot decode without imagecodecs (LZW,
     JPEG): Pillow reads those losslessly (modes I;16 and F). Raises ImageReadError with the
     reason for anything else it cannot read faithfully: colour spaces other than grey and
-    RGB, signed or 32-bit integers, a compression it cannot decode for a multi-channel image.
+    RGB, signed or 32-bit integers, a compression it cannot decode for a multi-channel image,
+    a compression unknown to TIFF, or a page whose decoded bytes (width x height x samples x
+    bytes a sample) are over `max_pixels` x DECODED_BYTES_PER_PIXEL (16): checked from the
+    header, before anything is decoded.
     """
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
             w, h = page.imagewidth, page.imagelength
             if max_pixels and w * h > max_pixels:
@@ -91,6 +138,8 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
                     "(a decompression bomb?); raise it with --max-pixels")
             samples, photometric = page.samplesperpixel, int(page.photometric)
             kind = _check_layout(page, samples, photometric)
+            _check_decoded_bytes(page, kind, max_pixels)
+            _check_compression(page.compression)
             size = Path(path).stat().st_size
             for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
                 if offset + count > size:  # tifffile would allocate the count before reading
@@ -99,15 +148,17 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
                         f"{offset:,} in a file of {size:,}")
             try:
                 arr = page.asarray()
-            except (ValueError, KeyError) as exc:
-                if "imagecodecs" not in str(exc):
+            except (ValueError, KeyError, ImportError) as exc:
+                # ImportError: a codec tifffile takes from elsewhere when imagecodecs is
+                # missing and that is missing too (ZSTD from Python 3.14's compression.zstd)
+                if "imagecodecs" not in str(exc) and not isinstance(exc, ImportError):
                     raise
                 if samples == 1:
                     return None
                 raise ImageReadError(
-                    f"{kind} TIFF compressed with {page.compression.name}: reading it at full "
-                    "precision needs the imagecodecs package (pip install imagecodecs); "
-                    "not read as 8-bit") from exc
+                    f"{kind} TIFF compressed with {page.compression.name} "
+                    f"({int(page.compression)}): reading it at full precision needs the "
+                    "imagecodecs package (pip install imagecodecs); not read as 8-bit") from exc
             notes: list[str] = []
             if len(tf.pages) > 1:
                 notes.append(f"multi-page TIFF: only the first of {len(tf.pages)} pages "
@@ -137,6 +188,34 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     decoded = Decoded(arr, "TIFF", bytes(icc) if icc else None, dpi, notes)
     decoded.metadata = meta
     return decoded
+
+
+def _check_compression(compression: object) -> None:
+    """ImageReadError for a compression number TIFF does not define (tifffile keeps it as a
+    plain int and would fail later with "12345 is not a known COMPRESSION"). A page without
+    the tag has the int 1 (none); a tag of the wrong type is left to the checks after."""
+    if isinstance(compression, int) and not isinstance(compression, tifffile.COMPRESSION):
+        try:
+            tifffile.COMPRESSION(compression)
+        except ValueError:
+            raise ImageReadError(f"unsupported TIFF compression {compression}") from None
+
+
+def _check_decoded_bytes(page: tifffile.TiffPage, kind: str, max_pixels: int | None) -> None:
+    """ImageReadError when the first page would decode to more than `max_pixels` x
+    DECODED_BYTES_PER_PIXEL bytes (None: no limit); `kind` is `_check_layout`'s name."""
+    if not max_pixels:
+        return
+    w, h, samples = page.imagewidth, page.imagelength, page.samplesperpixel
+    sample_bytes = 2 if page.bitspersample <= 16 else page.bitspersample // 8
+    decoded = w * h * samples * sample_bytes
+    budget = max_pixels * DECODED_BYTES_PER_PIXEL
+    if decoded > budget:
+        raise ImageReadError(
+            f"{kind} TIFF of {w}x{h} with {samples} samples of {sample_bytes} bytes decodes "
+            f"to {decoded:,} bytes, over the limit of {budget:,} ({DECODED_BYTES_PER_PIXEL} "
+            f"bytes a pixel at the pixel limit of {max_pixels:,}; a decompression bomb?); "
+            "raise it with --max-pixels")
 
 
 def _check_layout(page: tifffile.TiffPage, samples: int, photometric: int) -> str:
@@ -400,6 +479,7 @@ def restore_float_range(out: np.ndarray, span: FloatSpan | None) -> np.ndarray:
 
 
 __all__ = [
-    "FLOAT_RANGES", "FloatRangeError", "FloatSpan", "fit_float_range", "restore_float_range",
-    "is_tiff", "needs_tifffile", "read_tiff", "write_tiff",
+    "DECODED_BYTES_PER_PIXEL", "FLOAT_RANGES", "FloatRangeError", "FloatSpan",
+    "fit_float_range", "restore_float_range",
+    "is_tiff", "needs_tifffile", "quiet_tifffile", "read_tiff", "write_tiff",
 ]
