@@ -24,6 +24,7 @@ from sronnx.runtime.probe import Overrides, describe_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
+_TRIAL_OUTPUT_PIXELS = 1 << 22  # and at most 4 megapixels out
 _REFUSED = "is smaller than requested bytes of"
 
 
@@ -206,8 +207,8 @@ def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
     allowed, one that runs past `probe.LOAD_RUN_SECONDS`, one whose output is not the size
     its descriptor says (metadata saying x2 on a x1.5 graph) or not finite (NaN). Other
     failures are left to the run that meets them (the probe already ran models made
-    elsewhere). Skipped for a fixed size over 512 x 512 pixels (the descriptor bounds what
-    one run may make: `ModelDescriptor.MAX_RUN_PIXELS`)."""
+    elsewhere). Skipped for a fixed size over 512 x 512 pixels in or 4 megapixels out (the
+    descriptor bounds what one run may make: `descriptor.MAX_RUN_PIXELS`)."""
     from sronnx.runtime.adapter import run_model
     from sronnx.runtime.probe import RunTimeout, quiet_call
 
@@ -216,8 +217,9 @@ def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
     else:
         h = w = max(16, d.size.minimum)
     ph, pw = d.size.get_padding(h, w)
-    if (d.batch or 1) * (h + ph) * (w + pw) > _TRIAL_PIXELS:  # the first image's run tells
-        return
+    pixels = (d.batch or 1) * (h + ph) * (w + pw)
+    if pixels > _TRIAL_PIXELS or pixels * d.scale ** 2 > _TRIAL_OUTPUT_PIXELS:
+        return  # no small run: the first image's run tells
     x = np.full((1, 3, h, w), 0.5, dtype=np.float32)
     alpha = np.ones((1, h, w), dtype=np.float32) if d.in_channels == 4 else None
     try:

@@ -22,14 +22,17 @@ from tests.fuzz.common import SCRATCH, main, quiet_onnxruntime  # noqa: E402
 _PROTOS: dict[int, bytes] = {}
 
 
-def _proto(scale: int):
-    """A float32 NCHW model of symbolic dims: nearest Resize by `scale`."""
+def _proto(scale: int, layout: str = "NCHW"):
+    """A float32 model of symbolic dims: nearest Resize by `scale` over H and W of `layout`
+    (any channel count: it keeps what it gets, as the descriptor's in = out channels say)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    if scale not in _PROTOS:
-        scales = numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "scales")
+    key = (scale, layout)
+    if key not in _PROTOS:
+        factors = [1, 1, scale, scale] if layout == "NCHW" else [1, scale, scale, 1]
+        scales = numpy_helper.from_array(np.array(factors, np.float32), "scales")
         node = helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")
         graph = helper.make_graph(
             [node], "g",
@@ -38,8 +41,8 @@ def _proto(scale: int):
                                            ["N", "C", "H2", "W2"])], [scales])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
         model.ir_version = 8
-        _PROTOS[scale] = model.SerializeToString()
-    return onnx.load_from_string(_PROTOS[scale])
+        _PROTOS[key] = model.SerializeToString()
+    return onnx.load_from_string(_PROTOS[key])
 
 
 def _json_value(fdp: atheris.FuzzedDataProvider, depth: int = 0):
@@ -65,24 +68,32 @@ def _json_dict(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> dict:
             _json_value(fdp, depth) for _ in range(fdp.ConsumeIntInRange(0, 4))}
 
 
+def _bounded(value: float) -> float:
+    """A float the value range may use: finite, and |value| <= 1e30 (ranges near float32's
+    limit overflow when pixels are scaled into them)."""
+    return max(-1e30, min(1e30, value)) if math.isfinite(value) else 0.0
+
+
 def descriptor_and_card(data: bytes) -> tuple[ModelDescriptor, dict] | None:
     """A descriptor (valid by construction, so that most inputs reach the round trip; what
-    the dataclass refuses is skipped) and a card."""
+    the dataclass refuses is skipped) and a card. The model written for it must keep the
+    descriptor's word, since load's trial run checks the output: as many channels out as in,
+    Resize over the layout's H and W, a value range float32 can hold."""
     fdp = atheris.FuzzedDataProvider(data)
     fixed = (fdp.ConsumeIntInRange(1, 4096), fdp.ConsumeIntInRange(1, 4096)) \
         if fdp.ConsumeBool() else None
-    lo = fdp.ConsumeRegularFloat() if fdp.ConsumeBool() else 0.0
-    hi = lo + (fdp.ConsumeRegularFloat() if fdp.ConsumeBool() else 255.0)
+    lo = _bounded(fdp.ConsumeRegularFloat()) if fdp.ConsumeBool() else 0.0
+    hi = lo + (_bounded(fdp.ConsumeRegularFloat()) if fdp.ConsumeBool() else 255.0)
+    channels = fdp.PickValueInList([1, 3, 4])
     try:
         d = ModelDescriptor(
             arch=fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 16)),
             scale=fdp.ConsumeIntInRange(1, 8), spec=_json_dict(fdp),
-            in_channels=fdp.PickValueInList([1, 3, 4]),
-            out_channels=fdp.PickValueInList([3, 1, 4]),
+            in_channels=channels, out_channels=channels,
             value_range=(lo, hi),
             size_requirement="fixed" if fixed else "any", fixed_size=fixed,
-            receptive_field=fdp.ConsumeIntInRange(1, 1 << 20),
-            tile_hint=fdp.ConsumeIntInRange(1, 1 << 16),
+            receptive_field=fdp.ConsumeIntInRange(1, 4096),
+            tile_hint=fdp.ConsumeIntInRange(1, 8192),
             tile_multiple=fdp.ConsumeIntInRange(1, 64),
             size=SizeRequirements(fdp.ConsumeIntInRange(1, 512), fdp.ConsumeIntInRange(1, 64),
                                   fdp.ConsumeBool()),
@@ -102,7 +113,7 @@ def check(data: bytes) -> None:
         return
     d, card = made
     path = SCRATCH / "roundtrip.onnx"
-    write_model(_proto(d.scale), path, card=card, descriptor=d)
+    write_model(_proto(d.scale, d.layout), path, card=card, descriptor=d)
     loaded = load_model(path, "cpu", threads=1)
     assert loaded.info.descriptor == d, f"descriptor {loaded.info.descriptor} != {d}"
     want = {"precision": "float32", **card}
