@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from sronnx import community
+from sronnx.benchmark.machine import version_of
 from sronnx.runtime.session import load_model
 from sronnx.runtime.upscaler import Upscaler
 
@@ -103,7 +104,7 @@ def machine() -> dict[str, str]:
     return {"cpu": model, "threads": str(THREADS),
             "date": _dt.date.today().isoformat(), "torch": torch.__version__,
             "onnxruntime": __import__("onnxruntime").__version__,
-            "spandrel": community.spandrel.__version__}
+            "spandrel": version_of("spandrel") or "unknown"}
 
 
 def bench_one(name: str, words: str, make, rounds: int, folder: Path) -> dict:
