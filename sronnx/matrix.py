@@ -238,7 +238,7 @@ def _run_reference(path, inputs, timed, repeats):
     try:
         evaluator = ReferenceEvaluator(str(path))
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
-        raise Unsupported(_first_line(exc)) from exc
+        raise Unsupported(first_line(exc)) from exc
     name = evaluator.input_names[0]
     return _timed(lambda x: evaluator.run(None, {name: x})[0], inputs, None, 0)
 
@@ -274,9 +274,6 @@ def _worker_answer(cmd: list[str], what: str) -> dict:
         raise RuntimeError(f"{what} failed (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-300:]}") from exc
 
-
-def _first_line(exc: Exception) -> str:
-    return first_line(exc)
 
 
 def _run_node(kind: str) -> Runner:
@@ -502,7 +499,7 @@ def run_matrix(model_path: Path, runtimes: Sequence[str], precision: str,
             rows.append(row)
             continue
         except Exception as exc:  # noqa: BLE001 - a runtime may fail anywhere: that is a FAIL
-            row.status, row.note = "FAIL", f"error: {type(exc).__name__}: {_first_line(exc)}"
+            row.status, row.note = "FAIL", f"error: {type(exc).__name__}: {first_line(exc)}"
             rows.append(row)
             continue
         worst_abs, worst_psnr, bad = 0.0, math.inf, []

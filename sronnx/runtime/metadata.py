@@ -192,7 +192,7 @@ def _from_pil(img: Image.Image) -> tuple[Metadata, list[str]]:
                 raise ValueError("corrupt EXIF data")  # Pillow only warns and reads nothing
             exif = _clean_exif(parsed)
     except Exception as exc:  # noqa: BLE001 - corrupt EXIF is common; the pixels are fine
-        notes.append(f"EXIF could not be read ({_reason(exc)}) and was left out")
+        notes.append(f"EXIF could not be read ({first_line(exc, 120)}) and was left out")
     xmp = _xmp_bytes(img.info.get("xmp"))
     iptc = None
     try:
@@ -203,7 +203,7 @@ def _from_pil(img: Image.Image) -> tuple[Metadata, list[str]]:
         elif img.format == "TIFF":
             iptc = _tag_bytes(img.tag_v2.get(33723))  # type: ignore[attr-defined]
     except (ValueError, struct.error, IndexError) as exc:
-        notes.append(f"IPTC could not be read ({_reason(exc)}) and was left out")
+        notes.append(f"IPTC could not be read ({first_line(exc, 120)}) and was left out")
     return Metadata(exif, xmp, iptc), notes
 
 
@@ -220,14 +220,11 @@ def from_tiff_file(fh: io.BufferedIOBase, xmp: object, iptc: object) -> tuple[Me
             parsed.load_from_fp(fh)
             exif = _clean_exif(parsed)
     except Exception as exc:  # noqa: BLE001
-        notes.append(f"EXIF could not be read ({_reason(exc)}) and was left out")
+        notes.append(f"EXIF could not be read ({first_line(exc, 120)}) and was left out")
     if hasattr(iptc, "tobytes") and not isinstance(iptc, (bytes, bytearray)):
         iptc = iptc.tobytes()  # numpy array of LONGs, in file order
     return Metadata(exif, _xmp_bytes(xmp), _tag_bytes(iptc)), notes
 
-
-def _reason(exc: BaseException) -> str:
-    return first_line(exc, 120)
 
 
 # ---- updating for the output ----------------------------------------------------------

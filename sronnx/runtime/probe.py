@@ -135,12 +135,10 @@ def describe_model(session: ort.InferenceSession, path: str,
                 sources["in_channels"] = "probe"
                 break
             except ModelFileError as exc:
-                if isinstance(exc.__cause__, RunTimeout):
-                    raise  # the same endless run in another channel count: do not wait again
                 first = first or exc
         else:
             raise first
-    d = _probe_receptive_field(session, d, sources, path)
+    d = _probe_receptive_field(session, d, sources)
     return d, card, sources
 
 
@@ -269,7 +267,9 @@ LOAD_RUN_SECONDS = 60.0
 
 
 class RunTimeout(RuntimeError):
-    """A load-time run did not finish in LOAD_RUN_SECONDS (ONNX Runtime stopped it)."""
+    """A load-time run did not finish in LOAD_RUN_SECONDS (ONNX Runtime stopped it). Not a
+    ModelFileError: the probes pass it on untouched (it is not a size the model refuses, nor
+    worth another try with other channels) and `load_model` refuses the file for it."""
 
 
 def quiet_call(session: ort.InferenceSession, seconds: float | None = None):
@@ -322,8 +322,8 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
         x = _probe_input(n, h, w, rng)
         try:
             y = call(adapter.to_model(x, None, d))
-        except RunTimeout as exc:
-            raise ModelFileError(f"{path}: refused: {exc}") from exc
+        except RunTimeout:
+            raise  # not a size the model refuses: the caller refuses the file
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
             from sronnx.runtime.session import memory_refusal
 
@@ -367,7 +367,7 @@ def _scale_of(y: np.ndarray, d: ModelDescriptor, n: int, h: int, w: int, path: s
 
 
 def _probe_receptive_field(session: ort.InferenceSession, d: ModelDescriptor,
-                           sources: dict[str, str], path: str) -> ModelDescriptor:
+                           sources: dict[str, str]) -> ModelDescriptor:
     """How far the output changes around one changed input pixel (its impulse response on a
     smooth random image), as a receptive field in input pixels: 2 * radius + 1, at most the
     probe's side (a model that sees further, e.g. attention over the whole input, is given
@@ -386,8 +386,8 @@ def _probe_receptive_field(session: ort.InferenceSession, d: ModelDescriptor,
     call = quiet_call(session)
     try:
         ys = [adapter.run_model(call, v, d) for v in (x, x2)]
-    except RunTimeout as exc:
-        raise ModelFileError(f"{path}: refused: {exc}") from exc
+    except RunTimeout:
+        raise
     except Exception:  # noqa: BLE001 - the scale probe ran; keep the default field
         return d
     diff = np.abs(ys[0] - ys[1]).max(axis=(0, 1))

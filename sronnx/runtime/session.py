@@ -20,7 +20,7 @@ import onnxruntime as ort
 from sronnx.card import ModelFileError, ModelInfo
 from sronnx.reasons import first_line
 from sronnx.runtime.memory import DEFAULT_MODEL_MEMORY, MEMORY_ENV, model_memory_limit
-from sronnx.runtime.probe import Overrides, describe_model
+from sronnx.runtime.probe import Overrides, RunTimeout, describe_model, quiet_call
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
@@ -184,6 +184,8 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         _trial_run(session, descriptor, str(path))
         input_name = session.get_inputs()[0].name
         output_name = session.get_outputs()[0].name
+    except RunTimeout as exc:  # a probe or the trial run that never ends
+        raise ModelFileError(f"{path}: refused: {exc}") from exc
     except UnicodeError as exc:  # onnxruntime decodes names, dims and types as it is asked
         raise ModelFileError(f"{path}: not a loadable ONNX model (names, dims or types that "
                              f"are not UTF-8 text: {str(exc)[:200]})") from exc
@@ -210,7 +212,6 @@ def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
     elsewhere). Skipped for a fixed size over 512 x 512 pixels in or 4 megapixels out (the
     descriptor bounds what one run may make: `descriptor.MAX_RUN_PIXELS`)."""
     from sronnx.runtime.adapter import run_model
-    from sronnx.runtime.probe import RunTimeout, quiet_call
 
     if d.fixed_size is not None:
         h, w = d.fixed_size
@@ -225,8 +226,8 @@ def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
     try:
         with np.errstate(all="ignore"):  # a declared range near float's limits overflows
             y = run_model(quiet_call(session), x, d, alpha)
-    except RunTimeout as exc:
-        raise ModelFileError(f"{path}: refused: {exc}") from exc
+    except RunTimeout:
+        raise
     except ValueError as exc:  # the output is not what the descriptor promises
         raise ModelFileError(f"{path}: refused: {first_line(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
@@ -289,9 +290,6 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
         loaded = load_model(path, "cpu", threads)
     return path, loaded
 
-
-def _first_line(exc: BaseException) -> str:
-    return first_line(exc, 300)
 
 
 # ONNX Runtime's load errors nest ("[ONNXRuntimeError] : 1 : FAIL : Exception during

@@ -111,7 +111,7 @@ def needs_tifffile(path: Path) -> bool:
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for bad files
-        raise ImageReadError(f"not a readable TIFF ({_reason(exc)})") from exc
+        raise ImageReadError(f"not a readable TIFF ({first_line(exc, 300)})") from exc
 
 
 def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
@@ -183,7 +183,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     except MemoryError as exc:
         raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for bad files
-        raise ImageReadError(_reason(exc)) from exc
+        raise ImageReadError(first_line(exc, 300)) from exc
     arr = orient_array(arr, orientation)
     decoded = Decoded(arr, "TIFF", bytes(icc) if icc else None, dpi, notes)
     decoded.metadata = meta
@@ -304,9 +304,6 @@ def _dpi(tags: tifffile.TiffTags) -> tuple[float, float] | None:
         return None
     return x * per_inch, y * per_inch
 
-
-def _reason(exc: BaseException) -> str:
-    return first_line(exc, 300)
 
 
 # ---- writing ------------------------------------------------------------------------
