@@ -78,7 +78,7 @@ def run(target: str, seconds: int, memory_mb: int = 4096, work: Path | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("target", choices=sorted(TARGETS))
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--memory-mb", type=int, default=4096)
