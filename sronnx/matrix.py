@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from sronnx.reasons import first_line
+from sronnx.web import KIT, find_ort_web, install_command
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_RUNNER = ROOT / "web" / "verify_runner.mjs"
-ORT_WEB_DIR = ROOT / "web" / "node_modules" / "onnxruntime-web"
+NODE_RUNNER = KIT / "verify_runner.mjs"
 ORT_NODE_DIR = ROOT / "examples" / "node" / "node_modules" / "onnxruntime-node"
 
 RUNTIMES = ("ort", "ort-cuda", "onnx-reference", "opencv", "ort-web", "ort-node", "ncnn")
@@ -116,6 +116,12 @@ def _package_version(folder: Path) -> str | None:
         return None
 
 
+def _ort_folder(kind: str) -> Path | None:
+    """onnxruntime-web's package folder (the web kit's or the runtime cache's) for "web",
+    examples/node's onnxruntime-node for "node"; None when it is not there."""
+    return find_ort_web() if kind == "web" else ORT_NODE_DIR
+
+
 def installed(runtime: str) -> tuple[str | None, str]:
     """(version, "") when `runtime` can run here, else (None, why not)."""
     if runtime in ("ort", "ort-cuda"):
@@ -143,13 +149,15 @@ def installed(runtime: str) -> tuple[str | None, str]:
             return None, "this cv2 has no dnn module"
         return cv2.__version__, ""
     if runtime in ("ort-web", "ort-node"):
-        folder, where = ((ORT_WEB_DIR, "web") if runtime == "ort-web"
-                         else (ORT_NODE_DIR, "examples/node"))
         if _node() is None:
             return None, "node is not on PATH"
-        version = _package_version(folder)
-        if version is None or not NODE_RUNNER.is_file():
-            return None, f"no {folder.name} in {where}/node_modules (npm ci in {where})"
+        folder = _ort_folder("web" if runtime == "ort-web" else "node")
+        version = None if folder is None else _package_version(folder)
+        if version is None or folder is None or not NODE_RUNNER.is_file():
+            return None, (f"onnxruntime-web is missing ({install_command()})"
+                          if runtime == "ort-web" else
+                          "no onnxruntime-node in examples/node/node_modules "
+                          "(npm ci in examples/node)")
         if runtime == "ort-node" and not any((folder / "bin").glob("napi-v*/*/*/*.node")):
             return None, "onnxruntime-node has no native binding in its bin folder"
         return version, ""
@@ -278,7 +286,7 @@ def _worker_answer(cmd: list[str], what: str) -> dict:
 
 def _run_node(kind: str) -> Runner:
     def run(path, inputs, timed, repeats):
-        folder = ORT_WEB_DIR if kind == "web" else ORT_NODE_DIR
+        folder = _ort_folder(kind)
         with tempfile.TemporaryDirectory(prefix="sronnx-node-") as tmp:
             cases = []
             for i, x in enumerate(inputs):

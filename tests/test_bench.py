@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -293,10 +294,28 @@ def test_default_bench_without_torch_measures_every_shipped_model(tmp_path: Path
 # ----------------------------------------------------------------------------------- peers
 
 
-def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
+def _dnn_superres() -> Any:
+    """cv2 when it has dnn_superres (else the test skips, saying why)."""
     cv2 = pytest.importorskip("cv2")
     if not hasattr(cv2, "dnn_superres"):
         pytest.skip("OpenCV without dnn_superres (needs opencv-contrib-python-headless)")
+    return cv2
+
+
+def _refused_without_tensorflow_importer(cv2: Any, code: int, stderr: str) -> bool:
+    """On OpenCV >= 5.1 (no TensorFlow importer), whether bench refused the .pb peers in one
+    line naming the version and what to install, as it must; False on OpenCV < 5.1."""
+    if hasattr(cv2.dnn, "readNetFromTensorflow"):
+        return False
+    assert code == 2 and "Traceback" not in stderr, stderr
+    line = [ln for ln in stderr.splitlines() if "--peer-opencv" in ln]
+    assert len(line) == 1 and cv2.__version__ in line[0], stderr
+    assert "opencv-contrib-python-headless>=4.5,<5.1" in line[0], stderr
+    return True
+
+
+def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
+    cv2 = _dnn_superres()
     peers = SHARED / "peers" / "opencv_dnn_superres"
     if not peers.is_dir():
         pytest.skip(f"peer models not available: {peers}")
@@ -304,6 +323,8 @@ def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
                              "--models", SHIPPED[0][0], "--peer-opencv", str(peers),
                              "--runtimes", "cpu", "--size", "32x24", *FAST,
                              "--json", str(tmp_path / "r.json"))
+    if _refused_without_tensorflow_importer(cv2, code, stderr):
+        return
     assert code == 0, stderr
     rows = json.loads((tmp_path / "r.json").read_text())
     names = {"opencv-espcn", "opencv-fsrcnn", "opencv-fsrcnn-small"}
@@ -321,13 +342,13 @@ def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_peer_file_is_refused_by_name(tmp_path: Path) -> None:
-    cv2 = pytest.importorskip("cv2")
-    if not hasattr(cv2, "dnn_superres"):
-        pytest.skip("OpenCV without dnn_superres (needs opencv-contrib-python-headless)")
+    cv2 = _dnn_superres()
     (tmp_path / "ESPCN_x2.pb").write_bytes(b"not a TensorFlow graph")
     code, _, stderr = _bench("--scales", "2", "--models", SHIPPED[0][0], "--runtimes", "cpu",
                              "--no-quality", "--size", "16x16", *FAST,
                              "--peer-opencv", str(tmp_path))
+    if _refused_without_tensorflow_importer(cv2, code, stderr):
+        return
     assert code == 2, stderr
     assert "ESPCN_x2.pb" in stderr and "Traceback" not in stderr
 

@@ -1,4 +1,4 @@
-"""The JavaScript kit (web/sronnx.mjs) on real runtimes: the Node example with
+"""The JavaScript kit (sronnx/web/sronnx.mjs) on real runtimes: the Node example with
 onnxruntime-node, and the demo page in Chromium (onnxruntime-web, WebAssembly, threads)
 served by `sronnx web`; both must give what the Python upscaler gives, within one level.
 
@@ -23,7 +23,7 @@ from PIL import Image
 from sronnx.runtime.upscaler import Upscaler
 
 ROOT = Path(__file__).resolve().parents[1]
-WEB = ROOT / "web"
+WEB = ROOT / "sronnx" / "web"
 NODE_EXAMPLE = ROOT / "examples" / "node"
 MODELS = ROOT / "sronnx" / "models"
 SCREENSHOT = ROOT / "bench" / "results" / "web" / "demo.png"
@@ -117,7 +117,7 @@ def test_node_example_refuses_clearly(node: str, tmp_path: Path) -> None:
 def server():
     """`sronnx web` on a free localhost port; its base URL."""
     need((WEB / "node_modules" / "onnxruntime-web" / "dist").is_dir(),
-         "web/node_modules/onnxruntime-web is missing (npm ci in web/)")
+         "sronnx/web/node_modules/onnxruntime-web is missing (npm ci in sronnx/web/)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.Popen([sys.executable, "-m", "sronnx", "web", "--port", "0", "--quiet"],
@@ -147,7 +147,8 @@ def test_server_headers_and_refusals(server: str) -> None:
             assert resp.headers["Cross-Origin-Opener-Policy"] == "same-origin"
             assert resp.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
     for path in ["../pyproject.toml", "models/../../pyproject.toml", "%2e%2e/pyproject.toml",
-                 "models/%2e%2e/cli/web.py", ".gitignore", "nothing-here"]:
+                 "models/%2e%2e/cli/web.py", "../cli/web.py", "__init__.py", ".gitignore",
+                 "nothing-here"]:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server + path)
         assert err.value.code in (403, 404), path

@@ -1,12 +1,12 @@
 // Upscale a PNG with an sronnx ONNX model in Node:
 //   node upscale.mjs MODEL.onnx IN.png OUT.png [--threads N]
 // The tiling, the descriptor reading and the pixel steps are the web kit's
-// (../../web/sronnx.mjs), run here by onnxruntime-node instead of onnxruntime-web.
+// (../../sronnx/web/sronnx.mjs), run here by onnxruntime-node instead of onnxruntime-web.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import pngjs from 'pngjs';
-import { Upscaler, hasAlpha } from '../../web/sronnx.mjs';
+import { Upscaler, hasAlpha } from '../../sronnx/web/sronnx.mjs';
 
 const { PNG } = pngjs;
 

@@ -1,8 +1,9 @@
 """OpenCV's dnn_superres models, measured exactly like sronnx's, so the tables compare sronnx
 with what users would otherwise pick.
 
-Needs `opencv-contrib-python-headless` (dnn_superres lives in the contrib build), imported
-only here and only when peers are asked for. The models are TensorFlow `.pb` files named
+Needs `opencv-contrib-python-headless` (dnn_superres lives in the contrib build) below 5.1
+(OpenCV 5.1 removed the TensorFlow importer that reads the `.pb` peers: refused up front, in
+one line naming the version), imported only here and only when peers are asked for. The models are TensorFlow `.pb` files named
 `<ALGO>_x<scale>.pb` (ESPCN, FSRCNN, FSRCNN-small, LapSRN, EDSR), as OpenCV publishes them.
 """
 
@@ -37,6 +38,10 @@ def opencv_unavailable_reason() -> str | None:
     if not hasattr(cv2, "dnn_superres"):
         return ("this OpenCV build has no dnn_superres (it is in the contrib build): "
                 "pip uninstall -y opencv-python && pip install opencv-contrib-python-headless")
+    if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+        return (f"OpenCV {cv2.__version__} has no TensorFlow importer (removed in 5.1), which "
+                "dnn_superres needs for the .pb peers: "
+                "pip install 'opencv-contrib-python-headless>=4.5,<5.1'")
     return None
 
 

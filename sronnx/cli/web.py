@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import click
 
 from sronnx.cli import cannot_start
+from sronnx.web import KIT, ORT_WEB_VERSION, find_ort_web, install_command, runtime_cache
 
 # What every response carries (errors included).
 ISOLATION_HEADERS = {
@@ -41,43 +42,42 @@ MIME_TYPES = {
 }
 
 MODELS_PREFIX = "/models/"
+ORT_WEB_PREFIX = "/node_modules/onnxruntime-web/"
 
 
 def default_web_root() -> Path:
-    """The `web/` folder next to the package (a source checkout or an editable install)."""
-    return Path(__file__).resolve().parents[2] / "web"
+    """The web kit shipped inside the package (`sronnx/web/`, in a wheel or a checkout)."""
+    return KIT
 
 
 def models_dir() -> Path:
     return Path(str(resources.files("sronnx.models")))
 
 
-def resolve(url_path: str, web_root: Path, models: Path) -> Path | None:
-    """The file a URL path names: /models/NAME under `models`, anything else under
-    `web_root` (a folder gives its index.html); None when the path leaves its root or names
-    a hidden file."""
+def resolve(url_path: str, web_root: Path, models: Path, ort_web: Path | None = None
+            ) -> Path | None:
+    """The file a URL path names: /models/NAME under `models`, /node_modules/onnxruntime-web/
+    under `ort_web` (where that package was found, see `sronnx.web.find_ort_web`), anything
+    else under `web_root` (a folder gives its index.html); None when the path leaves its root
+    or names a hidden file."""
     path = posixpath.normpath(unquote(urlsplit(url_path).path))
     if path.startswith(MODELS_PREFIX):
         root, rel = models, path[len(MODELS_PREFIX):]
+    elif ort_web is not None and path.startswith(ORT_WEB_PREFIX):
+        root, rel = ort_web, path[len(ORT_WEB_PREFIX):]
     else:
         root, rel = web_root, path.lstrip("/")
     parts = [p for p in rel.split("/") if p not in ("", ".")]
     if any(p == ".." or p.startswith(".") or "\\" in p or "\0" in p for p in parts):
         return None
     target = root.joinpath(*parts).resolve()
-    if not target.is_relative_to(root.resolve()) and not (
-            root != models and _inside_node_modules(target, web_root)):
+    if not target.is_relative_to(root.resolve()):
         return None
     if target.is_dir():
         target = target / "index.html"
+    if target.suffix not in MIME_TYPES:  # the kit's kinds of file only (not its __init__.py)
+        return None
     return target
-
-
-def _inside_node_modules(target: Path, web_root: Path) -> bool:
-    """npm may install node_modules/onnxruntime-web as a link (workspaces): allow what the
-    link points to, and nothing else outside the root."""
-    link = web_root / "node_modules" / "onnxruntime-web"
-    return link.is_symlink() and target.is_relative_to(link.resolve())
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -86,9 +86,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
 
-    def __init__(self, *args, web_root: Path, models: Path, quiet: bool, **kwargs) -> None:
+    def __init__(self, *args, web_root: Path, models: Path, ort_web: Path | None, quiet: bool,
+                 **kwargs) -> None:
         self.web_root = web_root
         self.models = models
+        self.ort_web = ort_web
         self.quiet = quiet
         super().__init__(*args, directory=str(web_root), **kwargs)
 
@@ -99,7 +101,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def send_head(self):  # noqa: ANN201 - http.server's own signature
-        target = resolve(self.path, self.web_root, self.models)
+        target = resolve(self.path, self.web_root, self.models, self.ort_web)
         if target is None:
             self.send_error(403, "outside the served folders")
             return None
@@ -133,21 +135,25 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The web kit's folder [default: web/ beside the sronnx package].")
+              help="The web kit's folder [default: the kit inside the sronnx package].")
 @click.option("--quiet", is_flag=True, help="Do not log requests.")
 def web(port: int, host: str, root: Path | None, quiet: bool) -> None:
     """Serve the web demo (upscaling in the browser with ONNX Runtime Web) and the shipped
     models at /models/NAME.onnx, with the cross-origin isolation headers that threads in
-    WebAssembly need on every response. Run `npm ci` in the web folder first (exit 2 when
-    node_modules/onnxruntime-web is missing)."""
+    WebAssembly need on every response. onnxruntime-web is taken from the kit's node_modules
+    (npm ci in a checkout's sronnx/web) or the runtime cache; exit 2, with the npm command
+    that installs it, when neither has it."""
     web_root = (root if root is not None else default_web_root()).resolve()
     if not (web_root / "index.html").is_file():
         raise cannot_start(f"{web_root} holds no index.html: pass --root, the sronnx web kit's "
-                           "folder (web/ in a source checkout)")
-    if not (web_root / "node_modules" / "onnxruntime-web" / "dist").is_dir():
-        raise cannot_start(f"{web_root / 'node_modules' / 'onnxruntime-web'} is missing: run "
-                           f"npm ci in {web_root}")
-    handler = partial(Handler, web_root=web_root, models=models_dir(), quiet=quiet)
+                           f"folder (default {default_web_root()})")
+    ort_web = find_ort_web(web_root)
+    if ort_web is None:
+        raise cannot_start(f"onnxruntime-web {ORT_WEB_VERSION} is missing (neither "
+                           f"{web_root / 'node_modules'} nor {runtime_cache() / 'node_modules'} "
+                           f"has it): run {install_command()}")
+    handler = partial(Handler, web_root=web_root, models=models_dir(), ort_web=ort_web,
+                      quiet=quiet)
     try:
         server = http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
