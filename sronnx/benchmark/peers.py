@@ -3,8 +3,9 @@ with what users would otherwise pick.
 
 Needs `opencv-contrib-python-headless` (dnn_superres lives in the contrib build) below 5.1
 (OpenCV 5.1 removed the TensorFlow importer that reads the `.pb` peers: refused up front, in
-one line naming the version), imported only here and only when peers are asked for. The models are TensorFlow `.pb` files named
-`<ALGO>_x<scale>.pb` (ESPCN, FSRCNN, FSRCNN-small, LapSRN, EDSR), as OpenCV publishes them.
+one line naming the version), imported only here and only when peers are asked for. The
+models are TensorFlow `.pb` files named `<ALGO>_x<scale>.pb` (ESPCN, FSRCNN, FSRCNN-small,
+LapSRN, EDSR), as OpenCV publishes them.
 """
 
 from __future__ import annotations
