@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from sronnx import community
-from sronnx.benchmark.machine import version_of
-from sronnx.runtime.session import load_model
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.benchmark import version_of
+from sronnx.engine import Upscaler
+from sronnx.runtime import load_model
 
 OUT = Path(__file__).resolve().parent / "results" / "community"
 THREADS = 2

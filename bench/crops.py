@@ -1,7 +1,7 @@
 """The README's "real photos" figure: crops of bicubic | sronnx | original (HR), per scale.
 
 For a few real photos (BSD100 by default; add Set14 with --data), at each scale 2, 3 and 4,
-with the shipped default model on CPUs (`sronnx.shipped.resolve_model(None, scale)`) unless
+with the shipped default model on CPUs (`sronnx.core.shipped.resolve_model(None, scale)`) unless
 --model overrides it:
 
     python bench/crops.py                       # from the repository root: the committed figure
@@ -48,10 +48,10 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from sronnx import degrade, metrics  # noqa: E402
-from sronnx.data import find_images  # noqa: E402
-from sronnx.runtime.upscaler import Upscaler  # noqa: E402
-from sronnx.shipped import resolve_model, shipped_models  # noqa: E402
+from sronnx.core import resolve_model, shipped_models  # noqa: E402
+from sronnx.engine import Upscaler  # noqa: E402
+from sronnx.imaging import degrade, metrics  # noqa: E402
+from sronnx.train import find_images  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "test"
 DEFAULT_DATA = [DATA / "BSD100"]
@@ -311,11 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "protocol": {
-            "pair": "sronnx.degrade.make_pair (crop to a multiple of the scale, antialiased "
-                    "bicubic downscale)",
-            "bicubic": "sronnx.degrade.bicubic_upscale",
-            "sronnx": "sronnx.runtime.upscaler.Upscaler(model, provider='cpu').upscale(lr)",
-            "psnr_y": "sronnx.metrics.psnr_y on 8-bit RGB; whole image: border = scale; "
+            "pair": "sronnx.imaging.degrade.make_pair (crop to a multiple of the scale, "
+                    "antialiased bicubic downscale)",
+            "bicubic": "sronnx.imaging.degrade.bicubic_upscale",
+            "sronnx": "sronnx.engine.upscaler.Upscaler(model, provider='cpu').upscale(lr)",
+            "psnr_y": "sronnx.imaging.metrics.psnr_y on 8-bit RGB; whole image: border = scale; "
                       "crop: border 0 (the crop lies inside the scored area)",
             "crop": "largest sum of HR gradient magnitude on Y over a grid of candidate "
                     "windows (stride crop / 4, corners on the scale's grid)",

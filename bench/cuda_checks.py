@@ -31,7 +31,7 @@ import numpy as np
 
 def median_ms(fn, sync, warmup: int = 5, repeats: int = 30) -> dict[str, float]:
     """sronnx bench's timer, each call synchronized with the device."""
-    from sronnx.benchmark.speed import time_calls
+    from sronnx.benchmark import time_calls
 
     t = time_calls(lambda: (fn(), sync()), warmup=warmup, repeats=repeats, min_time=0.0)
     return {"p50_ms": t.p50 * 1000, "min_ms": min(t.latencies_s) * 1000, "runs": repeats}
@@ -80,9 +80,8 @@ def speed(path: Path, path16: Path | None, device: str) -> dict[str, Any]:
     import onnxruntime as ort
     import torch
 
-    from sronnx.benchmark.models import describe_onnx
-    from sronnx.benchmark.speed import default_input_size, torch_model
-    from sronnx.runtime.session import PROVIDERS, session_options
+    from sronnx.benchmark import default_input_size, describe_onnx, torch_model
+    from sronnx.runtime import PROVIDERS, session_options
 
     bm = describe_onnx(path, path.stem, "file")
     w, h = default_input_size(bm.scale)
@@ -155,8 +154,8 @@ def speed(path: Path, path16: Path | None, device: str) -> dict[str, Any]:
 def fp16_quality(path: Path, path16: Path, set5: str, device: str) -> dict[str, Any]:
     """Set5 PSNR-Y (bench protocol) of the float16 file beside the float32 file, both on
     ONNX Runtime `device`, whole images."""
-    from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
-    from sronnx.runtime.session import load_model
+    from sronnx.benchmark import evaluate, load_dataset, onnx_upscaler
+    from sronnx.runtime import load_model
 
     data = load_dataset(set5)
     scale = load_model(path).info.descriptor.scale

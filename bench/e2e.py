@@ -49,7 +49,7 @@ print(u.ru_maxrss, u.ru_utime + u.ru_stime, rc)
 
 def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
     """Median seconds of `repeats` calls after `warmup` (sronnx bench's own timer)."""
-    from sronnx.benchmark.speed import time_calls
+    from sronnx.benchmark import time_calls
 
     return time_calls(fn, warmup=warmup, repeats=repeats, min_time=0.0).p50
 
@@ -94,7 +94,7 @@ def matmul_gflops(threads: int) -> float:
 
 def ort_session(path: Path, threads: int):
     """The model on ONNX Runtime CPU with `threads`, as sronnx opens it."""
-    from sronnx.runtime.session import load_model
+    from sronnx.runtime import load_model
 
     return load_model(path, "cpu", threads).session
 
@@ -146,14 +146,14 @@ def sronnx_run(model: Path, folder: Path, out: Path, report: Path) -> dict:
 
 def set5_psnr(model: Path, scale: int) -> float:
     """Set5 PSNR-Y by the bench protocol (the figure index.json and `sronnx bench` state)."""
-    from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
+    from sronnx.benchmark import evaluate, load_dataset, onnx_upscaler
 
     return evaluate(onnx_upscaler(model), load_dataset(DATA / "test" / "Set5"), scale)["psnr_y"]
 
 
 def _int8_pairs() -> list[tuple[Path, Path, int]]:
     """(float32 file, int8 file, scale) of every shipped int8 model."""
-    from sronnx.shipped import float32_twin, shipped_models
+    from sronnx.core import float32_twin, shipped_models
 
     return [(o.path, m.path, m.scale) for m in shipped_models()
             if m.precision == "int8" and (o := float32_twin(m.name)) is not None]
@@ -169,10 +169,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
-    from sronnx.benchmark.machine import describe, machine_info
-    from sronnx.benchmark.speed import default_input_size
-    from sronnx.runtime.session import load_model
-    from sronnx.shipped import resolve_model
+    from sronnx.benchmark import default_input_size, describe, machine_info
+    from sronnx.core import resolve_model
+    from sronnx.runtime import load_model
 
     model = resolve_model(args.model, 3, "cpu")
     info = load_model(model).info

@@ -29,8 +29,8 @@ DATA = TEST / "BSD100"
 
 def quality(ways: dict, scale: int) -> str:
     """Mean PSNR-Y on Set5 and Set14 of each way, protocol border and whole image."""
-    from sronnx import degrade, metrics
-    from sronnx.benchmark.quality import load_dataset
+    from sronnx.benchmark import load_dataset
+    from sronnx.imaging import degrade, metrics
 
     parts = []
     for name in ("Set5", "Set14"):
@@ -77,10 +77,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    from sronnx.benchmark.machine import machine_info
-    from sronnx.runtime.session import load_model
-    from sronnx.runtime.upscaler import Upscaler
-    from sronnx.shipped import default_model_name, resolve_model
+    from sronnx.benchmark import machine_info
+    from sronnx.core import default_model_name, resolve_model
+    from sronnx.engine import Upscaler
+    from sronnx.runtime import load_model
 
     info = machine_info()
     lines = [f"# python bench/edges_clamp_cost.py {' '.join(sys.argv[1:])} "

@@ -33,8 +33,8 @@ DATA = ROOT.parent / "shared" / "data" / "test"
 
 
 def faithfulness(path: Path) -> dict:
-    from sronnx.runtime.session import load_model
-    from sronnx.runtime.upscaler import Upscaler
+    from sronnx.engine import Upscaler
+    from sronnx.runtime import load_model
 
     up = Upscaler(load_model(path, "cpu", 1), clamp_range=False)
     grey = max(int(np.abs(up.upscale_array(np.full((16, 16), g, np.uint8)).astype(int) - g)
@@ -61,11 +61,15 @@ def main() -> int:
     ap.add_argument("--md", type=Path, default=None)
     args = ap.parse_args()
 
-    from sronnx.benchmark.machine import machine_info
-    from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
-    from sronnx.benchmark.speed import default_input_size
-    from sronnx.runtime.session import load_model
-    from sronnx.shipped import INT8_SUFFIX, shipped_models
+    from sronnx.benchmark import (
+        default_input_size,
+        evaluate,
+        load_dataset,
+        machine_info,
+        onnx_upscaler,
+    )
+    from sronnx.core import INT8_SUFFIX, shipped_models
+    from sronnx.runtime import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="sronnx-int8-"))
     rows: list[dict] = []

@@ -41,7 +41,7 @@ def make_image(path: Path, size: int, mode: str = "RGB") -> None:
     """A photo-like size x size PNG (RGB, RGBA with a soft alpha ramp, or L)."""
     from PIL import Image
 
-    from sronnx.runtime.imageio import write_png
+    from sronnx.io import write_png
 
     rng = np.random.default_rng(0)
     img = np.empty((size, size, 3), dtype=np.uint8)
@@ -66,7 +66,7 @@ def make_image(path: Path, size: int, mode: str = "RGB") -> None:
 
 
 def pick_model(folder: Path, spec: str) -> Path:
-    from sronnx.shipped import resolve_model
+    from sronnx.core import resolve_model
 
     try:
         return resolve_model(None, 2, "cpu")  # what `sronnx upscale` uses on this machine
@@ -74,9 +74,8 @@ def pick_model(folder: Path, spec: str) -> Path:
         pass
     import torch
 
-    from sronnx.archs.analysis import receptive_field
-    from sronnx.onnx_export import build_card, export_onnx
-    from sronnx.registry import create_model
+    from sronnx.archs import create_model, receptive_field
+    from sronnx.export import build_card, export_onnx
 
     torch.manual_seed(0)
     model = create_model(spec, 2).eval()

@@ -38,7 +38,7 @@ TEST = ROOT.parent / "shared" / "data" / "test"
 
 def _cpu_model() -> str:
     """The CPU's model name, as `sronnx bench` reports it (`sronnx.benchmark.machine`)."""
-    from sronnx.benchmark.machine import machine_info
+    from sronnx.benchmark import machine_info
 
     return str(machine_info()["cpu_model"])
 

@@ -2,7 +2,7 @@
 JPEG-compressed and noisy inputs, per scale.
 
 For real photos never used in training (BSD100 by default), at each scale 2, 3 and 4 and
-each --degradations name (`sronnx.degradations.NAMED`, default jpeg50, jpeg30, noise10):
+each --degradations name (`sronnx.train.degradations.NAMED`, default jpeg50, jpeg30, noise10):
 
 * input: the degraded LR image (`degrade_named`, seeded by the image's index in the sorted
   folder, as `sronnx bench` seeds it) enlarged with nearest neighbour;
@@ -11,7 +11,7 @@ each --degradations name (`sronnx.degradations.NAMED`, default jpeg50, jpeg30, n
   `sronnx upscale` gave before the photo models;
 * new default: the model `sronnx upscale` gives that input now (clean, photo or JPEG), by
   the rule of
-  `sronnx.runtime.choice` from the input as a file has it (a JPEG's tables, a PNG's noise);
+  `sronnx.engine.choice` from the input as a file has it (a JPEG's tables, a PNG's noise);
 * original: the HR image.
 
 Every panel goes through `Upscaler(model, provider="cpu").upscale` on the whole LR image.
@@ -58,12 +58,11 @@ from crops import (  # noqa: E402
     load_font,
 )
 
-from sronnx import degrade, metrics  # noqa: E402
-from sronnx.degradations import NAMED, degrade_named  # noqa: E402
-from sronnx.runtime.assess import jpeg_quality  # noqa: E402
-from sronnx.runtime.choice import classify  # noqa: E402
-from sronnx.runtime.upscaler import Upscaler  # noqa: E402
-from sronnx.shipped import default_models, resolve_model  # noqa: E402
+from sronnx.core import default_models, resolve_model  # noqa: E402
+from sronnx.engine import Upscaler, classify  # noqa: E402
+from sronnx.imaging import degrade, metrics  # noqa: E402
+from sronnx.io import jpeg_quality  # noqa: E402
+from sronnx.train import NAMED, degrade_named  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "test"
 DEFAULT_OUT = ROOT / "bench" / "results" / "robustness"

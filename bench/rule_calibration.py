@@ -1,4 +1,4 @@
-"""The evidence behind the default-model rule's thresholds (`sronnx.runtime.choice`), from
+"""The evidence behind the default-model rule's thresholds (`sronnx.engine.choice`), from
 training images only (the test sets are never used to choose them).
 
 1. JPEG quality read back from the tables (`assess.jpeg_quality`) of Pillow's files at
@@ -37,13 +37,16 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sronnx import degrade, metrics  # noqa: E402
-from sronnx.benchmark.quality import onnx_upscaler  # noqa: E402
-from sronnx.data import find_images  # noqa: E402
-from sronnx.degradations import gaussian_noise, jpeg_bytes  # noqa: E402
-from sronnx.runtime.assess import blockiness, jpeg_quality, noise_sigma  # noqa: E402
-from sronnx.runtime.choice import BLOCKINESS, JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
-from sronnx.shipped import default_model_name, default_models, resolve_model  # noqa: E402
+from sronnx.benchmark import onnx_upscaler  # noqa: E402
+from sronnx.core import default_model_name, default_models, resolve_model  # noqa: E402
+from sronnx.engine import BLOCKINESS, JPEG_MAX_QUALITY, NOISE_SIGMA  # noqa: E402
+from sronnx.imaging import blockiness, degrade, metrics, noise_sigma  # noqa: E402  # noqa: E402
+from sronnx.io import jpeg_quality  # noqa: E402
+from sronnx.train import (  # noqa: E402
+    find_images,  # noqa: E402
+    gaussian_noise,
+    jpeg_bytes,
+)
 
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 

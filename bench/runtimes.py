@@ -23,10 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sronnx.matrix import RUNTIMES, parse_runtimes, run_matrix
-from sronnx.runtime.session import load_model
-from sronnx.shipped import shipped_models
-from sronnx.verify import model_from_float32_twin, model_from_onnx
+from sronnx.core import shipped_models
+from sronnx.export import (
+    RUNTIMES,
+    model_from_float32_twin,
+    model_from_onnx,
+    parse_runtimes,
+    run_matrix,
+)
+from sronnx.runtime import load_model
 
 OUT = Path(__file__).resolve().parent / "results"
 

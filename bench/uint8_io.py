@@ -3,7 +3,7 @@
 The performance issue asks to measure two places and keep the faster: inside the ONNX graph
 (a uint8 NHWC in / uint8 NHWC out variant of the model: Cast, Transpose, Mul, Add, Clip,
 Cast around the same network) or in vectorized numpy around the float32 model (what
-`sronnx.runtime.upscaler` does). This builds the variant in memory from a shipped model,
+`sronnx.engine.upscaler` does). This builds the variant in memory from a shipped model,
 checks both give the same bytes, and times both for a 1920x1080 output, side by side.
 
     python bench/uint8_io.py [--model rsp-x3-int8] [--threads 2] [--repeats 15]
@@ -68,8 +68,8 @@ def main() -> int:
 
     import onnxruntime as ort
 
-    from sronnx.runtime.session import load_model, session_options
-    from sronnx.shipped import resolve_model
+    from sronnx.core import resolve_model
+    from sronnx.runtime import load_model, session_options
 
     path = resolve_model(args.model)
     loaded = load_model(path, "cpu", args.threads)

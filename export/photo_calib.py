@@ -2,10 +2,10 @@
 
 The first 16 T91 images (sorted), each made into an LR input the way photos arrive, one
 degradation per image, alternating: a JPEG round trip at a quality drawn from 20..95, or
-Gaussian colour noise of sigma drawn from 2..20 (`sronnx.degradations`, seeded by --seed),
+Gaussian colour noise of sigma drawn from 2..20 (`sronnx.train.degradations`, seeded by --seed),
 after the standard bicubic downscale. Written as OUT/lr/NAME.png (the decoded pixels,
 lossless) and OUT/hr/NAME.png, the paired layout `sronnx export --int8 --calib OUT` reads
-(`sronnx.data.load_pairs`), so both the calibration and the PSNR check of the int8 file
+(`sronnx.train.data.load_pairs`), so both the calibration and the PSNR check of the int8 file
 see degraded inputs.
 
     python export/photo_calib.py --scale 2 --out /tmp/photo_calib_x2
@@ -23,9 +23,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sronnx import degrade  # noqa: E402
-from sronnx.data import find_images  # noqa: E402
-from sronnx.degradations import gaussian_noise, jpeg  # noqa: E402
+from sronnx.imaging import degrade  # noqa: E402
+from sronnx.train import (  # noqa: E402
+    find_images,  # noqa: E402
+    gaussian_noise,
+    jpeg,
+)
 
 T91 = ROOT.parent / "shared" / "data" / "train" / "T91"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 11: the int8 siblings of the shipped models made anew with the body-only scheme
-# (sronnx.precision.body_nodes: skip, addition, depth-to-space and clamp stay float32), the
+# (sronnx.export.precision.body_nodes: skip, addition, depth-to-space and clamp stay float32), the
 # float32 files kept as they are. Run from the repository root with the train extra.
 # x4's CPU default becomes int8: it now loses 0.02 dB instead of 0.11 (export/rsp-x4.md).
 set -euo pipefail

@@ -9,7 +9,7 @@ sronnx/models/index.json.
         [--int8-calib ../shared/data/train/T91 --cpu-default int8] [--trained-on TEXT]
         [--keep-float32] [--kind photo]
 
-`--kind photo` ships a model for JPEG-compressed and noisy inputs (`sronnx.runtime.choice`):
+`--kind photo` ships a model for JPEG-compressed and noisy inputs (`sronnx.engine.choice`):
 its entries carry `"kind": "photo"` and it becomes the scale's `photo_defaults`; the clean
 models of that scale stay.
 
@@ -37,7 +37,7 @@ DATA = ROOT.parent / "shared" / "data" / "test"
 
 
 def cpu_name() -> str:
-    from sronnx.benchmark.machine import machine_info
+    from sronnx.benchmark import machine_info
 
     return machine_info()["cpu_model"]
 
@@ -45,7 +45,7 @@ def cpu_name() -> str:
 def score(paths: dict[str, Path], scale: int, sets: list[str]) -> dict[str, dict]:
     """Mean Y-PSNR / Y-SSIM per precision and set, with bicubic, by `sronnx bench`'s own
     protocol; each set is read and bicubic scored once."""
-    from sronnx.benchmark.quality import bicubic_upscaler, evaluate, load_dataset, onnx_upscaler
+    from sronnx.benchmark import bicubic_upscaler, evaluate, load_dataset, onnx_upscaler
 
     models = {p: onnx_upscaler(path) for p, path in paths.items()}
     out: dict[str, dict] = {p: {} for p in paths}
@@ -83,8 +83,8 @@ def main() -> int:
                     help="keep the shipped float32 file; export only the int8 sibling anew")
     args = ap.parse_args()
 
-    from sronnx.shipped import INT8_SUFFIX, read_index
-    from sronnx.train.checkpoint import load_checkpoint
+    from sronnx.core import INT8_SUFFIX, read_index
+    from sronnx.train import load_checkpoint
 
     ckpt = args.run / "best.pt"
     data = load_checkpoint(ckpt)

@@ -19,15 +19,14 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it, imported on first use (PEP 562)
 _LAZY = {
-    "Upscaler": "sronnx.runtime.upscaler",
-    "upscale_image": "sronnx.runtime.api",
+    "Upscaler": "sronnx.engine.upscaler",
+    "upscale_image": "sronnx.engine.api",
 }
 
 __all__ = ["Upscaler", "__version__", "upscale_image"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sronnx.runtime.api import upscale_image
-    from sronnx.runtime.upscaler import Upscaler
+    from sronnx.engine import Upscaler, upscale_image
 
 
 def __getattr__(name: str) -> Any:

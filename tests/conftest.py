@@ -36,8 +36,8 @@ def exported_models(tmp_path_factory: pytest.TempPathFactory):
     import torch
 
     from sronnx.archs.analysis import receptive_field
-    from sronnx.onnx_export import build_card, export_onnx
-    from sronnx.registry import create_model
+    from sronnx.archs.registry import create_model
+    from sronnx.export.onnx import build_card, export_onnx
 
     folder = tmp_path_factory.mktemp("onnx")
     cache: dict[tuple[str, int], Path] = {}

@@ -19,9 +19,10 @@ import pytest
 from PIL import Image, ImageOps, ImageSequence
 from test_upscale import cli, no_traceback
 
-from sronnx.runtime.frames import Animation, read_animation, upscale_animation, write_animation
-from sronnx.runtime.pil_modes import array_to_pil, pil_to_array
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.animation import upscale_animation
+from sronnx.engine.upscaler import Upscaler
+from sronnx.imaging.modes import array_to_pil, pil_to_array
+from sronnx.io.animation import Animation, read_animation, write_animation
 
 H, W = 20, 28
 

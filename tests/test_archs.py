@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 from torch.nn import functional as F  # noqa: E402
 
 from sronnx.archs.common import ACTIVATIONS, BicubicUpsample, pad_to_multiple  # noqa: E402
-from sronnx.descriptor import ModelDescriptor  # noqa: E402
-from sronnx.registry import ARCHITECTURES, create_model, format_spec, parse_spec  # noqa: E402
+from sronnx.archs.registry import ARCHITECTURES, create_model, format_spec, parse_spec  # noqa: E402
+from sronnx.core.descriptor import ModelDescriptor  # noqa: E402
 
 SCALES = (2, 3, 4)
 

@@ -24,7 +24,7 @@ from sronnx.benchmark.plot import pareto_front
 from sronnx.benchmark.rows import ROW_KEYS
 from sronnx.benchmark.speed import time_calls
 from sronnx.cli import main
-from sronnx.shipped import default_model_name, shipped_models
+from sronnx.core.shipped import default_model_name, shipped_models
 
 # Bicubic PSNR-Y of the published tables (dB).
 PUBLISHED = {("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
@@ -148,8 +148,8 @@ def _nearest_model(path: Path, offset: float) -> Path:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    from sronnx.card import CARD_KEY
-    from sronnx.descriptor import METADATA_KEY, ModelDescriptor
+    from sronnx.core.card import CARD_KEY
+    from sronnx.core.descriptor import METADATA_KEY, ModelDescriptor
 
     nodes = [
         helper.make_node("Resize", ["input", "", "scales"], ["up"], mode="nearest",

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from sronnx.cli import main
-from sronnx.shipped import float32_twin, shipped_models
+from sronnx.core.shipped import float32_twin, shipped_models
 
 
 def test_models_table_shows_each_files_own_set5_and_no_paths() -> None:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from sronnx.benchmark.rows import ROBUST_KEYS, ROW_KEYS
 from sronnx.cli import main
-from sronnx.degradations import NAMED, degrade_named
+from sronnx.train.degradations import NAMED, degrade_named
 
 DEGRADATIONS = ["clean", "jpeg50", "noise10"]
 CROPS = {"baby.png": (200, 100), "bird.png": (60, 80), "head.png": (120, 90)}  # (x, y)
@@ -160,7 +160,7 @@ def test_unknown_degradation_is_refused_with_the_known_names() -> None:
 
 
 def test_named_degradations_are_seeded_and_clean_is_the_protocol() -> None:
-    from sronnx.degrade import make_pair
+    from sronnx.imaging.degrade import make_pair
 
     hr = Image.open(data_dir("test", "Set5") / "bird.png").convert("RGB").crop((0, 0, 31, 29))
     lr, hr_c = degrade_named("clean", hr, 2)
@@ -214,7 +214,7 @@ def test_default_rule_as_a_subject(tiny_set: Path, tmp_path: Path) -> None:
         onnx_upscaler,
         score_pairs,
     )
-    from sronnx.shipped import default_model_name, resolve_model
+    from sronnx.core.shipped import default_model_name, resolve_model
 
     try:
         photo = default_model_name(3, "cpu", "photo")

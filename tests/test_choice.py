@@ -1,5 +1,5 @@
 """The default-model rule: JPEG quality from the file's tables, noise from the pixels, and
-which model each file gets (sronnx.runtime.assess and sronnx.runtime.choice)."""
+which model each file gets (sronnx.imaging.assess and sronnx.engine.choice)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sronnx import degrade
-from sronnx.degradations import gaussian_noise, jpeg_bytes
-from sronnx.runtime.assess import jpeg_quality, noise_sigma
-from sronnx.runtime.choice import (
-    JPEG_MAX_QUALITY,
-    NOISE_SIGMA,
-    Choice,
-    ModelChoice,
-    classify,
-)
-from sronnx.runtime.imageio import read_image
+from sronnx.engine.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, Choice, ModelChoice, classify
+from sronnx.imaging import degrade
+from sronnx.imaging.assess import noise_sigma
+from sronnx.io.images import read_image
+from sronnx.io.jpeg import jpeg_quality
+from sronnx.train.degradations import gaussian_noise, jpeg_bytes
 from tests.conftest import data_dir
 
 
@@ -147,9 +142,9 @@ def test_model_choice_checks_and_forcing() -> None:
 def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:
     """The per-file path with a ModelChoice: each file's output is byte-identical to a run
     of the model the rule names for it, and the result says which model and why."""
-    from sronnx.runtime.batch import run_jobs
-    from sronnx.runtime.plan import OutputOptions, plan
-    from sronnx.runtime.upscaler import Upscaler
+    from sronnx.engine.batch import run_jobs
+    from sronnx.engine.planner import OutputOptions, plan
+    from sronnx.engine.upscaler import Upscaler
 
     clean = Upscaler(exported_models("rsp:channels=8,blocks=1", 2))
     photo = Upscaler(exported_models("rsp:channels=8,blocks=2", 2))
@@ -189,7 +184,7 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
     from click.testing import CliRunner
 
     from sronnx.cli import main
-    from sronnx.shipped import default_model_name
+    from sronnx.core.shipped import default_model_name
 
     try:
         photo = default_model_name(3, "cpu", "photo")
@@ -236,8 +231,8 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
 
 
 def test_blockiness_finds_jpeg_blocks_in_lossless_files(tmp_path) -> None:
-    from sronnx.runtime.assess import blockiness
-    from sronnx.runtime.choice import BLOCKINESS
+    from sronnx.engine.choice import BLOCKINESS
+    from sronnx.imaging.assess import blockiness
 
     lr = _lr("108041.png")
     assert blockiness(lr) < BLOCKINESS

@@ -20,10 +20,10 @@ pytest.importorskip("onnx")
 
 from click.testing import CliRunner  # noqa: E402
 
+from sronnx.archs.registry import create_model  # noqa: E402
 from sronnx.cli import main  # noqa: E402
-from sronnx.registry import create_model  # noqa: E402
+from sronnx.core.shipped import resolve_model, shipped_models  # noqa: E402
 from sronnx.runtime.session import load_model  # noqa: E402
-from sronnx.shipped import resolve_model, shipped_models  # noqa: E402
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from sronnx.train.trainer import (  # noqa: E402
     FINAL_LR_FACTOR,

@@ -103,7 +103,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 def test_export_verify_upscale(built: dict, name: str, tmp_path: Path) -> None:
     from PIL import Image
 
-    from sronnx.card import path_name
+    from sronnx.core.card import path_name
     from sronnx.runtime.session import load_model
 
     d = built[name]
@@ -143,7 +143,7 @@ def test_export_verify_upscale(built: dict, name: str, tmp_path: Path) -> None:
         # the model itself on the whole image, as spandrel runs it: no mirrored border and
         # no local-range clamp (the CLI's defaults, which random weights trip)
         from sronnx import community
-        from sronnx.runtime.upscaler import Upscaler
+        from sronnx.engine.upscaler import Upscaler
 
         up = Upscaler(d["onnx"], tile=256, border=0, clamp_range=False)  # one tile
         got = up.upscale_array(np.asarray(img)).astype(np.int32)
@@ -218,7 +218,7 @@ def test_load_refusals_in_process(tmp_path: Path) -> None:
 
 def test_size_rules_and_parity_shapes() -> None:
     from sronnx.community import parity_shapes
-    from sronnx.descriptor import SizeRequirements
+    from sronnx.core.descriptor import SizeRequirements
 
     rule = SizeRequirements(minimum=16, multiple_of=8)
     shapes = parity_shapes(rule, None, large=64)

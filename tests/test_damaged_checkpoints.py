@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sronnx.registry import create_model  # noqa: E402
+from sronnx.archs.registry import create_model  # noqa: E402
 from sronnx.train.checkpoint import save_checkpoint  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Tests of the paired-image data pipeline (sronnx.data) on real training images."""
+"""Tests of the paired-image data pipeline (sronnx.train.data) on real training images."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sronnx import degrade
-from sronnx.data import (
+from sronnx.imaging import degrade
+from sronnx.train.data import (
     DataError,
     ImagePair,
     PatchSampler,
@@ -53,7 +53,7 @@ def _expected_standard(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_import_without_torch() -> None:
-    code = "import sys; sys.modules['torch'] = None; import sronnx.data; print('ok')"
+    code = "import sys; sys.modules['torch'] = None; import sronnx.train.data; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert out.returncode == 0, out.stderr

@@ -1,4 +1,4 @@
-"""sronnx.degradations: each degradation does what it says, seeded and resumable."""
+"""sronnx.train.degradations: each degradation does what it says, seeded and resumable."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from sronnx import degradations as D
-from sronnx import degrade
+from sronnx.imaging import degrade
+from sronnx.train import degradations as D
 
 # libjpeg's standard luminance table (ITU T.81 K.1), scaled by quality as libjpeg does.
 _STD_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
@@ -273,7 +273,7 @@ def test_training_patch_must_be_a_multiple_of_the_scale() -> None:
 
 
 def _pairs():
-    from sronnx.data import ImagePair
+    from sronnx.train.data import ImagePair
 
     rng = np.random.default_rng(123)
     out = []
@@ -288,7 +288,7 @@ def test_sampler_without_degradation_keeps_the_standard_stream() -> None:
     """The stream's bytes as they were before degradations existed (pinned)."""
     import hashlib
 
-    from sronnx.data import PatchSampler
+    from sronnx.train.data import PatchSampler
 
     s = PatchSampler(_pairs(), 2, 16, seed=7)
     h = hashlib.sha256()
@@ -300,7 +300,7 @@ def test_sampler_without_degradation_keeps_the_standard_stream() -> None:
 
 
 def test_sampler_with_realistic_degradation_is_seeded_and_resumable() -> None:
-    from sronnx.data import PatchSampler
+    from sronnx.train.data import PatchSampler
 
     deg = D.RealisticDegradation()
     plain = PatchSampler(_pairs(), 2, 16, seed=7)
@@ -368,9 +368,9 @@ def test_cli_train_degradation_reaches_the_card(train_images, tmp_path) -> None:
     onnx = pytest.importorskip("onnx")
     from click.testing import CliRunner
 
-    from sronnx.card import CARD_KEY
     from sronnx.cli import main
     from sronnx.cli.train import train as train_cmd
+    from sronnx.core.card import CARD_KEY
 
     choices = next(p for p in train_cmd.params if p.name == "degradation").type.choices
     assert list(choices) == list(D.TRAINING)

@@ -14,9 +14,9 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 from click.testing import CliRunner  # noqa: E402
 
-from sronnx.card import ModelFileError  # noqa: E402
 from sronnx.cli import main  # noqa: E402
-from sronnx.onnx_export import check_onnx_file  # noqa: E402
+from sronnx.core.card import ModelFileError  # noqa: E402
+from sronnx.export.onnx import check_onnx_file  # noqa: E402
 from sronnx.runtime.session import cuda_unavailable_reason, load_model  # noqa: E402
 
 # Small widths where the full ones are slow; every family of the registry.
@@ -65,7 +65,7 @@ def test_model_runs_with_only_onnxruntime_and_numpy(exported_models) -> None:
             assert y.shape == (n, 3, 3 * h, 3 * w), y.shape
             assert y.dtype == np.float32 and 0 <= y.min() and y.max() <= 1
         meta = s.get_modelmeta().custom_metadata_map
-        assert "sronnx.descriptor" in meta and "sronnx.card" in meta
+        assert "sronnx.core.descriptor" in meta and "sronnx.core.card" in meta
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sronnx"))
         assert not loaded, loaded
         print("ok")

@@ -26,10 +26,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from sronnx.cli import main
+from sronnx.core.shipped import default_model_name, float32_twin, shipped_models
+from sronnx.engine.tiling import plan_axis, plan_tiles, read_window
+from sronnx.engine.upscaler import Upscaler
 from sronnx.runtime.session import load_model
-from sronnx.runtime.tiling import plan_axis, plan_tiles, read_window
-from sronnx.runtime.upscaler import Upscaler
-from sronnx.shipped import default_model_name, float32_twin, shipped_models
 
 SHIPPED = {m.name: m for m in shipped_models()}
 NAMES = sorted(SHIPPED)
@@ -226,7 +226,7 @@ def test_mirrored_border_tiled_equals_untiled_in_float(exported_models) -> None:
 def test_local_range_matches_a_brute_force_search() -> None:
     """The clamp's per-channel minimum and maximum (running passes of shifted copies) against
     taking them over every square directly, for 1, 3 and 4 channels and several radii."""
-    from sronnx.runtime.local_range import local_range
+    from sronnx.engine.clamp import local_range
 
     rng = np.random.default_rng(1)
     for size in [(30, 35), (1, 9), (9, 1), (1, 1), (3, 33), (2, 2)]:

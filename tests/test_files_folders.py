@@ -21,17 +21,9 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from sronnx.cli import main
-from sronnx.runtime import batch
-from sronnx.runtime.batch import run_jobs
-from sronnx.runtime.imageio import (
-    IMAGE_EXTENSIONS,
-    PART_SUFFIX,
-    name_bytes,
-    name_max,
-    part_path,
-    remove_stale_parts,
-)
-from sronnx.runtime.plan import (
+from sronnx.engine import batch
+from sronnx.engine.batch import run_jobs
+from sronnx.engine.planner import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
     GIVEN_TWICE,
@@ -48,7 +40,15 @@ from sronnx.runtime.plan import (
     plan,
     plan_jobs,
 )
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.upscaler import Upscaler
+from sronnx.io.images import (
+    IMAGE_EXTENSIONS,
+    PART_SUFFIX,
+    name_bytes,
+    name_max,
+    part_path,
+    remove_stale_parts,
+)
 
 RSP = "rsp:channels=8,blocks=1"
 CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
@@ -114,7 +114,7 @@ def test_part_names_fit_wherever_the_final_name_fits(tmp_path: Path) -> None:
 
 def test_stale_shortened_parts_are_removed_and_live_ones_spared(tmp_path: Path) -> None:
     long = tmp_path / long_name(name_max(tmp_path))
-    code = ("import sys; from pathlib import Path; from sronnx.runtime.imageio import part_path;"
+    code = ("import sys; from pathlib import Path; from sronnx.io.images import part_path;"
             f"print(part_path(Path({str(long)!r})), flush=True); sys.stdin.read()")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     live = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
@@ -810,7 +810,7 @@ def test_an_output_folder_made_meanwhile_by_another_worker_is_not_in_the_way(
     folder a file in the way, and failed a good file (seen in CI, test_pipeline)."""
     import threading
 
-    from sronnx.runtime.plan import folder_problem
+    from sronnx.engine.planner import folder_problem
 
     wrong: list[str] = []
     for k in range(300):

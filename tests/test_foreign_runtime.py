@@ -24,13 +24,13 @@ from click.testing import CliRunner, Result
 from conftest import data_dir
 from PIL import Image
 
-from sronnx.card import ModelFileError, ModelInfo
 from sronnx.cli import main
+from sronnx.core.card import ModelFileError, ModelInfo
+from sronnx.core.shipped import resolve_model
+from sronnx.engine.upscaler import Upscaler
 from sronnx.runtime.adapter import rgb_to_ycbcr
 from sronnx.runtime.probe import Overrides
 from sronnx.runtime.session import load_model
-from sronnx.runtime.upscaler import Upscaler
-from sronnx.shipped import resolve_model
 
 SRC = resolve_model("rsp-x2")
 

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image, ImageSequence
 from test_upscale import cli, no_traceback, read16
 
-from sronnx.runtime.batch import run_jobs
-from sronnx.runtime.pil_modes import pil_to_array
-from sronnx.runtime.plan import OutputOptions, plan_jobs
+from sronnx.engine.batch import run_jobs
+from sronnx.engine.planner import OutputOptions, plan_jobs
+from sronnx.engine.upscaler import Upscaler
+from sronnx.imaging.modes import pil_to_array
 from sronnx.runtime.session import open_model
-from sronnx.runtime.upscaler import Upscaler
 
 DURATIONS = [100, 200, 300]
 H, W = 24, 32

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sronnx.card import ModelFileError
-from sronnx.runtime.frames import read_animation
-from sronnx.runtime.imageio import ImageReadError, read_image
-from sronnx.runtime.plan import image_header
-from sronnx.runtime.session import load_model, memory_refusal, model_memory_limit
+from sronnx.core.card import ModelFileError
+from sronnx.engine.planner import image_header
+from sronnx.io.animation import read_animation
+from sronnx.io.images import ImageReadError, read_image
+from sronnx.runtime.memory import memory_refusal
+from sronnx.runtime.session import load_model, model_memory_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 REGRESSIONS = ROOT / "tests" / "fuzz" / "regressions"
@@ -93,8 +94,8 @@ def _pad_model(tmp_path: Path, sronnx_metadata: bool) -> Path:
     pytest.importorskip("onnx")
     import json
 
-    from sronnx.card import CARD_KEY
-    from sronnx.descriptor import METADATA_KEY, ModelDescriptor
+    from sronnx.core.card import CARD_KEY
+    from sronnx.core.descriptor import METADATA_KEY, ModelDescriptor
     from tests.fuzz.make_corpus import tiny_model
 
     meta = {METADATA_KEY: ModelDescriptor("pad", 1).to_json(),
@@ -108,7 +109,7 @@ def _pad_model(tmp_path: Path, sronnx_metadata: bool) -> Path:
 def test_huge_pad_is_refused_at_load(tmp_path, sronnx_metadata):
     path = _pad_model(tmp_path, sronnx_metadata)
     proc = _limited(f"""
-        from sronnx.card import ModelFileError
+        from sronnx.core.card import ModelFileError
         from sronnx.runtime.session import load_model
         try:
             load_model({str(path)!r})
@@ -163,9 +164,9 @@ def test_non_utf8_dim_is_a_model_file_error():
 def test_gif_canvas_bomb_is_refused_before_allocating(tmp_path):
     path = REGRESSIONS / "gif-frame-beyond-screen.gif"
     proc = _limited(f"""
-        from sronnx.runtime.frames import read_animation
-        from sronnx.runtime.imageio import ImageReadError, read_image
-        from sronnx.runtime.plan import image_header
+        from sronnx.io.animation import read_animation
+        from sronnx.io.images import ImageReadError, read_image
+        from sronnx.engine.planner import image_header
         assert image_header({str(path)!r}) is None  # the CLI's planning reads headers first
         assert read_animation({str(path)!r}) is None
         try:
@@ -199,8 +200,8 @@ def test_gif_frame_beyond_canvas_is_cropped():
 
 def test_trial_run_stays_small_for_huge_fixed_models(tmp_path):
     pytest.importorskip("onnx")
-    from sronnx.descriptor import ModelDescriptor
-    from sronnx.onnx_export import write_model
+    from sronnx.core.descriptor import ModelDescriptor
+    from sronnx.export.onnx import write_model
     from tests.fuzz.fuzz_roundtrip import _proto
 
     d = ModelDescriptor("fuzz", 2, size_requirement="fixed", fixed_size=(573, 3728), batch=15)
@@ -233,7 +234,7 @@ def test_descriptor_numbers_are_checked_at_load():
                                           ("receptive_field", 0), ("scale", 2.5),
                                           ("batch", "1"), ("fixed_size", (0, 4))])
 def test_descriptor_refuses_bad_numbers(field, value):
-    from sronnx.descriptor import ModelDescriptor
+    from sronnx.core.descriptor import ModelDescriptor
 
     extra = {"size_requirement": "fixed"} if field == "fixed_size" else {}
     with pytest.raises(ValueError):
@@ -247,8 +248,8 @@ def test_descriptor_refuses_bad_numbers(field, value):
 def test_gif_later_frame_canvas_bomb_is_refused(tmp_path):
     path = REGRESSIONS / "gif-later-frame-beyond-screen.gif"
     proc = _limited(f"""
-        from sronnx.runtime.frames import read_animation
-        from sronnx.runtime.imageio import ImageReadError
+        from sronnx.io.animation import read_animation
+        from sronnx.io.images import ImageReadError
         try:
             read_animation({str(path)!r})
         except ImageReadError as exc:
@@ -323,7 +324,7 @@ def test_a_load_time_run_that_never_ends_is_refused(tmp_path):
     # stopped after LOAD_RUN_SECONDS (60 s; 2 s here)
     proc = _limited("""
         import time
-        from sronnx.card import ModelFileError
+        from sronnx.core.card import ModelFileError
         from sronnx.runtime import probe
         from sronnx.runtime.session import load_model
         probe.LOAD_RUN_SECONDS = 2.0
@@ -367,7 +368,7 @@ def test_refusals_print_one_line_without_onnxruntime_noise(tmp_path):
         assert "/onnxruntime_src/" not in line
 
 
-@pytest.mark.parametrize("key", ["sronnx.descriptor", "sronnx.card"])
+@pytest.mark.parametrize("key", ["sronnx.core.descriptor", "sronnx.core.card"])
 def test_metadata_nested_too_deep_is_a_model_file_error(tmp_path, key):
     onnx = pytest.importorskip("onnx")
     model = onnx.load(str(SHIPPED / "rsp-x2.onnx"))
@@ -383,7 +384,7 @@ def test_metadata_nested_too_deep_is_a_model_file_error(tmp_path, key):
 
 
 def test_descriptor_bounds():
-    from sronnx.descriptor import ModelDescriptor, SizeRequirements
+    from sronnx.core.descriptor import ModelDescriptor, SizeRequirements
 
     ModelDescriptor("x", 4, size_requirement="fixed", fixed_size=(1024, 1024))  # real ones
     with pytest.raises(ValueError, match="scale 64 is over the limit"):

@@ -22,11 +22,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from sronnx.data import DataError, load_rgb
-from sronnx.runtime.frames import read_animation
-from sronnx.runtime.imageio import INPUT_FORMATS, ImageReadError, read_image
-from sronnx.runtime.plan import image_header
-from sronnx.runtime.tiff import DECODED_BYTES_PER_PIXEL
+from sronnx.engine.planner import image_header
+from sronnx.io.animation import read_animation
+from sronnx.io.images import INPUT_FORMATS, ImageReadError, read_image
+from sronnx.io.tiff import DECODED_BYTES_PER_PIXEL
+from sronnx.train.data import DataError, load_rgb
 
 RSP = "rsp:channels=8,blocks=1"
 CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
@@ -169,7 +169,7 @@ def test_tiff_bomb_under_the_pixel_limit_fails_before_decoding(tmp_path):
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
 
-    code = ("import sys; from sronnx.runtime.imageio import read_image, ImageReadError\n"
+    code = ("import sys; from sronnx.io.images import read_image, ImageReadError\n"
             "try:\n    read_image(sys.argv[1])\nexcept ImageReadError as e:\n    print(e)\n")
     r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                        text=True, timeout=120, preexec_fn=cap)

@@ -16,7 +16,7 @@ import pytest
 from conftest import data_dir
 from PIL import Image, ImageCms, ImageOps
 
-from sronnx.runtime.imageio import (
+from sronnx.io.images import (
     PART_SUFFIX,
     ImageReadError,
     orient_array,

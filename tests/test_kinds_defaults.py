@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from sronnx.cli import main
-from sronnx.shipped import default_model_name
+from sronnx.core.shipped import default_model_name
 
 
 def _inputs(folder: Path) -> None:

@@ -21,10 +21,10 @@ import pytest
 from PIL import Image, ImageSequence
 from test_upscale import cli, no_traceback
 
-from sronnx.runtime.frames import loop_for, plays_from_loop
-from sronnx.runtime.imageio import read_image, webp_lossless
-from sronnx.runtime.pil_modes import pil_to_array
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.upscaler import Upscaler
+from sronnx.imaging.modes import pil_to_array
+from sronnx.io.animation import loop_for, plays_from_loop
+from sronnx.io.images import read_image, webp_lossless
 
 RSP = "rsp:channels=8,blocks=1"
 CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]

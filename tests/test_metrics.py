@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sronnx import metrics
-from sronnx.degrade import bicubic_upscale, make_pair
-from sronnx.metrics import mse_rgb, psnr_from_mse, psnr_y, quantize, rgb_to_y, ssim_y
+from sronnx.imaging import metrics
+from sronnx.imaging.degrade import bicubic_upscale, make_pair
+from sronnx.imaging.metrics import mse_rgb, psnr_from_mse, psnr_y, quantize, rgb_to_y, ssim_y
 
 TEST_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "test"
 

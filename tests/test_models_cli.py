@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sronnx.archs.registry import ARCHITECTURES
 from sronnx.cli import main
-from sronnx.registry import ARCHITECTURES
-from sronnx.shipped import resolve_model, shipped_models
+from sronnx.core.shipped import resolve_model, shipped_models
 
 
 def test_models_json_lists_architectures_and_shipped() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import data_dir
 
-from sronnx.runtime.batch import run_jobs
-from sronnx.runtime.plan import OutputOptions, plan_jobs
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.batch import run_jobs
+from sronnx.engine.planner import OutputOptions, plan_jobs
+from sronnx.engine.upscaler import Upscaler
 
 
 def _folder(tmp_path: Path) -> Path:

@@ -30,8 +30,8 @@ except ImportError:
                 allow_module_level=True)
 
 from sronnx.cli import main
-from sronnx.runtime.imageio import PART_SUFFIX, write_image
-from sronnx.runtime.ray_engine import NAMESPACE, worker_state
+from sronnx.engine.ray_engine import NAMESPACE, worker_state
+from sronnx.io.images import PART_SUFFIX, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

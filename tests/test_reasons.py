@@ -1,9 +1,9 @@
-"""sronnx.reasons.first_line: the one line of an exception a report shows. Before it, some
+"""sronnx.core.reasons.first_line: the one line of an exception a report shows. Before it, some
 call sites took `str(exc).splitlines()[0]`, an IndexError on an empty message."""
 
 from __future__ import annotations
 
-from sronnx.reasons import first_line
+from sronnx.core.reasons import first_line
 
 
 def test_first_line_of_a_page():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sronnx.matrix import installed, matrix_cases
+from sronnx.export.matrix import installed, matrix_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "sronnx" / "models"
@@ -97,8 +97,8 @@ def _cv2_against_float32(name: str, tmp: Path) -> float:
     Runtime, on the matrix's own inputs: measured here, independently of the matrix."""
     import onnxruntime as ort
 
+    from sronnx.export.verify import float32_twin_file
     from sronnx.runtime.session import load_model
-    from sronnx.verify import float32_twin_file
 
     path = MODELS / f"{name}.onnx"
     twin = ort.InferenceSession(str(float32_twin_file(path)))
@@ -193,7 +193,7 @@ def test_opencv_legacy_copy_runs_in_cv2_and_in_the_upscaler(tmp_path: Path) -> N
     import onnxruntime as ort
     from PIL import Image
 
-    from sronnx.runtime.upscaler import Upscaler
+    from sronnx.engine.upscaler import Upscaler
 
     out = tmp_path / "rsp-x2-legacy.onnx"
     res = sronnx("export", "--from-onnx", "rsp-x2", "--target", "opencv-legacy", "--size",
@@ -227,7 +227,7 @@ def test_dnn_superres_breaks_later_onnx_nets_in_the_same_process(tmp_path: Path)
     after `cv2.dnn_superres` loads its ESPCN model, every ONNX net that cv2 reads in that
     process returns wrong values (rsp-x2: max error 1.0 in OpenCV 5.0.0), float32 and int8
     alike; in a fresh process the same file is right. The matrix therefore runs cv2 in a
-    process of its own (`sronnx.opencv_worker`), and stays right after dnn_superres."""
+    process of its own (`sronnx.export.opencv_worker`), and stays right after dnn_superres."""
     need("opencv")
     import cv2
     import onnxruntime as ort
@@ -254,7 +254,7 @@ def test_dnn_superres_breaks_later_onnx_nets_in_the_same_process(tmp_path: Path)
         pytest.skip(f"cv2 {cv2.__version__} keeps ONNX nets right after dnn_superres")
     res = sronnx("verify", "rsp-x2", "--runtimes", "opencv", "--no-timing")
     assert res.returncode == 0 and re.search(r"\bok\b", matrix_rows(res.stdout)["opencv"])
-    from sronnx.matrix import run_matrix  # in this very process, after dnn_superres
+    from sronnx.export.matrix import run_matrix  # in this very process, after dnn_superres
     from sronnx.runtime.session import load_model
 
     session = ort.InferenceSession(str(model))

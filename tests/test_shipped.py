@@ -11,8 +11,8 @@ import pytest
 from conftest import data_dir
 
 from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
+from sronnx.core.shipped import default_model_name, read_index, shipped_models
 from sronnx.runtime.session import load_model
-from sronnx.shipped import default_model_name, read_index, shipped_models
 
 # Set5 PSNR-Y floors (bench protocol), a little under what each file measured when it
 # shipped (export/rsp-x*.md): a re-export or runtime change that costs more fails here.
@@ -28,7 +28,7 @@ SET5_FLOOR_DB = {
     "rsp-x2-jpeg": 35.20, "rsp-x2-jpeg-int8": 35.18,
     "rsp-x4-photo": 30.40, "rsp-x4-photo-int8": 30.35,
 }
-# Set5 gain of PSNR-Y over bicubic on the same degraded input (sronnx.degradations.NAMED),
+# Set5 gain of PSNR-Y over bicubic on the same degraded input (sronnx.train.degradations.NAMED),
 # a little under what each photo file measured when it shipped (the clean models lose
 # there: rsp-x2-int8 -0.36 at jpeg50 and -1.09 at noise10, rsp-x3-int8 -0.14 and -0.08).
 PHOTO_GAIN_FLOOR_DB = {
@@ -81,8 +81,8 @@ def test_file_matches_its_index_entry_and_card(name: str) -> None:
 def test_float32_weights_hash_to_the_card(name: str) -> None:
     """The card's weights hash is recomputed from the file's own initializers (torch)."""
     pytest.importorskip("torch")
-    from sronnx.onnx_export import weights_sha256
-    from sronnx.verify import model_from_onnx
+    from sronnx.export.onnx import weights_sha256
+    from sronnx.export.verify import model_from_onnx
 
     m = MODELS[name]
     info = load_model(m.path).info

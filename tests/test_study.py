@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 from conftest import data_dir  # noqa: E402
 
+from sronnx.archs.registry import create_model, parse_spec  # noqa: E402
 from sronnx.benchmark.recipe import load_recipe  # noqa: E402
 from sronnx.benchmark.study import StudyError, run_study  # noqa: E402
 from sronnx.cli import main  # noqa: E402
-from sronnx.registry import create_model, parse_spec  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[1] / "bench" / "study.json"
 ACTIVATIONS = {"relu", "leaky_relu", "prelu", "elu", "gelu", "softplus", "hardtanh", "tanh",

@@ -13,8 +13,8 @@ import pytest
 from conftest import data_dir
 from PIL import Image
 
-from sronnx.runtime.tiling import output_slices, plan_axis, plan_tiles
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.tiling import output_slices, plan_axis, plan_tiles
+from sronnx.engine.upscaler import Upscaler
 
 # (spec, scale): the fully convolutional kinds, including a strided encoder (tile grid 4)
 SEAMLESS = [

@@ -19,7 +19,8 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 def test_import_and_cli_help_do_not_import_torch() -> None:
     r = _run("""
-        import sronnx, sronnx.runtime.upscaler, sronnx.data, sronnx.metrics, sronnx.shipped
+        import sronnx, sronnx.engine.upscaler, sronnx.train.data, sronnx.imaging.metrics
+        import sronnx.core.shipped
         from sronnx.cli import main
         try:
             main(["--help"])
@@ -38,7 +39,7 @@ def test_upscaler_api_and_cli_without_torch(exported_models, tmp_path: Path) -> 
     r = _run(f"""
         import numpy as np
         from PIL import Image
-        from sronnx.runtime.upscaler import Upscaler
+        from sronnx.engine.upscaler import Upscaler
         up = Upscaler({str(model)!r}, "cpu")
         img = Image.open({str(set5 / "bird.png")!r})
         res = up.upscale(img)

@@ -14,14 +14,14 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from sronnx.archs.registry import create_model, parse_spec  # noqa: E402
 from sronnx.cli import main  # noqa: E402
-from sronnx.data import PatchSampler, load_pairs  # noqa: E402
-from sronnx.registry import create_model, parse_spec  # noqa: E402
 from sronnx.train.checkpoint import (  # noqa: E402
     CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
 )
+from sronnx.train.data import PatchSampler, load_pairs  # noqa: E402
 from sronnx.train.trainer import TrainConfig, train  # noqa: E402
 
 FAMILIES = [

@@ -24,10 +24,10 @@ if not torch.distributed.is_available():  # pragma: no cover - builds without di
 
 from click.testing import CliRunner  # noqa: E402
 
+from sronnx.archs.registry import create_model  # noqa: E402
 from sronnx.cli import main  # noqa: E402
-from sronnx.data import PatchSampler, load_pairs  # noqa: E402
-from sronnx.registry import create_model  # noqa: E402
 from sronnx.train.checkpoint import load_checkpoint  # noqa: E402
+from sronnx.train.data import PatchSampler, load_pairs  # noqa: E402
 from sronnx.train.distributed import (  # noqa: E402
     Distributed,
     local_batch,

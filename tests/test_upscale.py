@@ -26,8 +26,8 @@ from conftest import data_dir
 from PIL import Image, ImageCms
 
 from sronnx.cli import main
-from sronnx.runtime.imageio import PART_SUFFIX, png_bit_depth
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.upscaler import Upscaler
+from sronnx.io.images import PART_SUFFIX, png_bit_depth
 
 RSP = "rsp:channels=8,blocks=1"
 CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
@@ -200,7 +200,7 @@ def test_icc_profile_and_dpi_are_carried(model: Path, tmp_path: Path) -> None:
 
 
 def test_16_bit_png_carries_icc_and_dpi(model: Path, tmp_path: Path) -> None:
-    from sronnx.runtime.imageio import write_png
+    from sronnx.io.images import write_png
 
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     (tmp_path / "in").mkdir()
@@ -519,7 +519,7 @@ def test_set14_x3_whole_command_with_torch_blocked(exported_models, tmp_path: Pa
 
 
 def test_set14_x3_with_the_shipped_model(tmp_path: Path) -> None:
-    from sronnx.shipped import shipped_models
+    from sronnx.core.shipped import shipped_models
 
     if not any(m.scale == 3 for m in shipped_models()):
         pytest.skip("no shipped x3 model yet (sronnx/models/index.json lists none)")

@@ -29,9 +29,9 @@ from conftest import data_dir
 from PIL import Image
 
 from sronnx.cli import main
-from sronnx.runtime.batch import run_jobs
-from sronnx.runtime.plan import Job, OutputOptions
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.batch import run_jobs
+from sronnx.engine.planner import Job, OutputOptions
+from sronnx.engine.upscaler import Upscaler
 
 RSP = "rsp:channels=8,blocks=1"
 

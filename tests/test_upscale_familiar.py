@@ -32,10 +32,10 @@ from conftest import data_dir
 from PIL import Image
 
 from sronnx.cli import main
-from sronnx.runtime.batch import run_jobs
-from sronnx.runtime.plan import OutputOptions, plan_jobs
-from sronnx.runtime.resize import pick_scale, resize_array, target_size
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.batch import run_jobs
+from sronnx.engine.planner import OutputOptions, plan_jobs
+from sronnx.engine.upscaler import Upscaler
+from sronnx.imaging.resize import pick_scale, resize_array, target_size
 
 RSP = "rsp:channels=8,blocks=1"
 BLOCK_TORCH = 'import sys; sys.modules["torch"] = None; sys.modules["onnx"] = None\n'
@@ -505,7 +505,7 @@ def test_scales_into_one_folder_with_suffixes(model: Path, exported_models,
 
 def test_upscale_image_and_upscaler_from_sronnx(model: Path) -> None:
     import sronnx
-    from sronnx.shipped import default_model_name
+    from sronnx.core.shipped import default_model_name
 
     assert "Upscaler" in dir(sronnx) and "upscale_image" in sronnx.__all__
     from sronnx import Upscaler as TopUpscaler

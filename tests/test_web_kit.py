@@ -20,7 +20,7 @@ import pytest
 from conftest import data_dir
 from PIL import Image
 
-from sronnx.runtime.upscaler import Upscaler
+from sronnx.engine.upscaler import Upscaler
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "sronnx" / "web"

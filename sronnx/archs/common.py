@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sronnx.descriptor import ModelDescriptor
-from sronnx.interpolation import bicubic_phase_kernels
+from sronnx.core import ModelDescriptor
+from sronnx.imaging import bicubic_phase_kernels
 
 ACTIVATIONS = (
     "relu",

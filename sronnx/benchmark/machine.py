@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sronnx.runtime.session import available_cpus
+from sronnx.runtime import available_cpus
 
 # Instruction-set flags of /proc/cpuinfo that matter to convolution kernels, in this order.
 ISA_FLAGS = (

@@ -35,8 +35,8 @@ class BenchModel:
 
 def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
     """A BenchModel from an sronnx ONNX file's metadata (read through onnxruntime)."""
-    from sronnx.card import ModelFileError
-    from sronnx.runtime.session import load_model
+    from sronnx.core import ModelFileError
+    from sronnx.runtime import load_model
 
     try:
         loaded = load_model(path, "cpu", threads=1)
@@ -60,7 +60,7 @@ RULE = "default"  # --models name of the default-model rule
 
 def rule_models() -> list[BenchModel]:
     """One "default" subject per scale that has both a clean and a photo shipped default."""
-    from sronnx.shipped import default_model_name, shipped_models
+    from sronnx.core import default_model_name, shipped_models
 
     out = []
     for scale in sorted({m.scale for m in shipped_models()}):
@@ -74,7 +74,7 @@ def rule_models() -> list[BenchModel]:
 
 def resolve_models(names: Sequence[str] | None) -> list[BenchModel]:
     """Shipped names or .onnx paths; None or empty means every shipped model."""
-    from sronnx.shipped import resolve_model, shipped_models
+    from sronnx.core import resolve_model, shipped_models
 
     shipped = {m.name: m for m in shipped_models()}
     if not names:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sronnx import degrade, metrics
 from sronnx.benchmark.models import BenchInputError, BenchModel
+from sronnx.imaging import degrade, metrics
 
 # LR RGB image -> SR HxWx3 array: uint8, or float in [0, 1] (quantized before scoring).
 UpscaleFn = Callable[[Image.Image], np.ndarray]
@@ -35,7 +35,7 @@ class Dataset:
 
 def load_dataset(folder: str | Path, max_side: int | None = None) -> Dataset:
     """Every image under `folder`; `max_side` centre-crops them (quick runs only)."""
-    from sronnx.data import DataError, find_images, load_rgb
+    from sronnx.train import DataError, find_images, load_rgb
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -87,9 +87,9 @@ Pair = tuple[Image.Image, np.ndarray]  # (LR input, cropped HR as uint8 HxWx3)
 
 
 def degraded_pairs(dataset: Dataset, scale: int, degradation: str) -> list[Pair]:
-    """(LR, HR) of every image by a named degradation (`sronnx.degradations`), seeded by the
+    """(LR, HR) of every image by a named degradation (`sronnx.train.degradations`), seeded by the
     image's index in the dataset, so every model sees the very same inputs."""
-    from sronnx.degradations import degrade_named
+    from sronnx.train import degrade_named
 
     pairs = []
     for i, (_, arr) in enumerate(dataset.images):
@@ -134,13 +134,13 @@ def bicubic_upscaler(scale: int) -> UpscaleFn:
 
 class RuleUpscaler:
     """The model a user gets without `--model`: per input, the shipped clean or photo
-    default for `scale` on the CPU, by the rule of `sronnx.runtime.choice` (a JPEG input's
+    default for `scale` on the CPU, by the rule of `sronnx.engine.choice` (a JPEG input's
     format and tables come from the PIL image, as `degrade_named` keeps them), and the JPEG
     model for JPEG inputs where the scale ships one. Counts the inputs given a model other
     than the clean one (`photo`, `calls`; `reset()` zeroes both)."""
 
     def __init__(self, scale: int, threads: int | None = None) -> None:
-        from sronnx.shipped import default_models, resolve_model
+        from sronnx.core import default_models, resolve_model
 
         self.names = default_models(scale, "cpu")  # "jpeg": the photo model where none ships
         loaded = {n: onnx_upscaler(resolve_model(n), threads) for n in set(self.names.values())}
@@ -151,8 +151,8 @@ class RuleUpscaler:
         self.photo = self.calls = 0
 
     def __call__(self, lr: Image.Image) -> np.ndarray:
-        from sronnx.runtime.assess import jpeg_quality
-        from sronnx.runtime.choice import classify
+        from sronnx.engine import classify
+        from sronnx.io import jpeg_quality
 
         fmt = getattr(lr, "format", None)
         quality = jpeg_quality(getattr(lr, "quantization", None)) if fmt == "JPEG" else None
@@ -167,9 +167,9 @@ def onnx_upscaler(model: BenchModel | str | Path, threads: int | None = None,
     """An sronnx ONNX model (a bench model or a file) on ONNX Runtime `provider`: the whole
     image in one call (benchmark images are small); a fixed-size model goes through the
     tiled upscaler instead."""
-    from sronnx.data import to_nchw_float
-    from sronnx.runtime.session import load_model
-    from sronnx.runtime.upscaler import Upscaler
+    from sronnx.engine import Upscaler
+    from sronnx.runtime import load_model
+    from sronnx.train import to_nchw_float
 
     path = model.path if isinstance(model, BenchModel) else Path(model)
     loaded = load_model(path, provider, threads)

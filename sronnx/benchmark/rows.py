@@ -40,7 +40,7 @@ ROW_KEYS: tuple[str, ...] = (
 
 # quality rows of a robustness run only (`sronnx bench --degradations`)
 ROBUST_KEYS: tuple[str, ...] = (
-    "degradation",  # a name of `sronnx.degradations.NAMED`; "clean" is the standard protocol
+    "degradation",  # a name of `sronnx.train.degradations.NAMED`; "clean" is the standard protocol
     "gain_db",  # mean over images of PSNR-Y minus bicubic's on the same degraded input
     "worse",  # images whose PSNR-Y is below bicubic's on the same input
     "worse_share",  # worse / images

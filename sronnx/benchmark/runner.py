@@ -17,7 +17,7 @@ from sronnx.benchmark.machine import machine_info
 from sronnx.benchmark.models import BenchInputError, BenchModel, resolve_models
 from sronnx.benchmark.rows import make_row
 from sronnx.benchmark.speed import RuntimeUnavailable
-from sronnx.runtime.session import available_cpus
+from sronnx.runtime import available_cpus
 
 RUNTIMES = ("torch", "cpu", "cuda")
 
@@ -44,7 +44,7 @@ class BenchConfig:
     peer_opencv: str | Path | None = None
     quality: bool = True
     speed: bool = True
-    # names of `sronnx.degradations.NAMED`; None: the standard protocol only, rows as before
+    # names of `sronnx.train.degradations.NAMED`; None: the standard protocol only, rows as before
     degradations: Sequence[str] | None = None
 
 
@@ -69,7 +69,7 @@ def runtime_unavailable_reason(runtime: str) -> str | None:
             return "torch is not installed (pip install 'sronnx[train]')"
         return None
     if runtime == "cuda":
-        from sronnx.runtime.session import cuda_unavailable_reason
+        from sronnx.runtime import cuda_unavailable_reason
 
         return cuda_unavailable_reason()
     if runtime == "cpu":
@@ -132,8 +132,8 @@ def plan(cfg: BenchConfig) -> BenchPlan:
 
 
 def _degradations(cfg: BenchConfig) -> list[str]:
-    """The requested degradations, checked against `sronnx.degradations.NAMED`, once each."""
-    from sronnx.degradations import NAMED
+    """The requested degradations, checked against `sronnx.train.degradations.NAMED`, once each."""
+    from sronnx.train import NAMED
 
     names = list(dict.fromkeys(n.strip() for n in cfg.degradations or () if n.strip()))
     known = ", ".join(NAMED)

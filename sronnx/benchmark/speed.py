@@ -72,7 +72,7 @@ def ort_runner(model: BenchModel, provider: str, size: tuple[int, int],
                threads: int | None) -> Callable[[], Any]:
     """One inference on onnxruntime ("cpu" or "cuda"), numpy in and out: on CUDA that includes
     the host-device copies, as the upscaler sees them."""
-    from sronnx.runtime.session import ProviderError, load_model
+    from sronnx.runtime import ProviderError, load_model
 
     try:
         loaded = load_model(model.path, provider, threads if provider == "cpu" else None)
@@ -91,11 +91,11 @@ def torch_model(model: BenchModel) -> tuple[Any, str]:
         raise RuntimeUnavailable("torch is not installed (pip install 'sronnx[train]')") from exc
     if not model.spec:
         raise RuntimeUnavailable(f"{model.name}: no architecture spec in its card")
-    from sronnx.registry import create_model
+    from sronnx.archs import create_model
 
     try:
-        from sronnx.runtime.session import load_model
-        from sronnx.verify import model_from_onnx
+        from sronnx.export import model_from_onnx
+        from sronnx.runtime import load_model
 
         info = load_model(model.path, "cpu", threads=1).info
         return model_from_onnx(model.path, info), "weights from the ONNX file"
@@ -130,7 +130,7 @@ def pillow_runner(scale: int, size: tuple[int, int]) -> Callable[[], Any]:
     """The bicubic baseline (Pillow, single-threaded) on an 8-bit RGB image."""
     from PIL import Image
 
-    from sronnx.degrade import bicubic_upscale
+    from sronnx.imaging import bicubic_upscale
 
     rgb = (_input(*size)[0].transpose(1, 2, 0) * 255).astype(np.uint8)
     img = Image.fromarray(rgb)

@@ -52,7 +52,7 @@ def prepare_data(recipe: Recipe, work: Path) -> tuple[Path, Path]:
     side into `work/data/val` (a few MB). With `train_images` only the first images of the
     training folder are copied and used (quick runs).
     """
-    from sronnx.data import find_images
+    from sronnx.train import find_images
 
     for folder in (recipe.train, *recipe.val):
         if not folder.is_dir():
@@ -77,9 +77,9 @@ def _log(run_dir: Path) -> list[dict[str, Any]]:
 
 def _export(run_dir: Path, recipe: Recipe, variant: str, seed: int) -> Path:
     """last.pt -> model.onnx, with a card that says which study run it is."""
-    from sronnx.archs.analysis import receptive_field
-    from sronnx.onnx_export import build_card, export_onnx
-    from sronnx.train.checkpoint import load_checkpoint, model_from_checkpoint
+    from sronnx.archs import receptive_field
+    from sronnx.export import build_card, export_onnx
+    from sronnx.train import load_checkpoint, model_from_checkpoint
 
     data = load_checkpoint(run_dir / "last.pt")
     model = model_from_checkpoint(data)
@@ -115,8 +115,7 @@ def _score(model_path: Path, variant: str, recipe: Recipe,
 def run_one(recipe: Recipe, variant: str, seed: int, out: Path, data: tuple[Path, Path],
             datasets: list[quality.Dataset], emit: Event) -> dict[str, Any]:
     """Train (or resume, or skip) one variant at one seed, then export and score it."""
-    from sronnx.train.checkpoint import load_checkpoint
-    from sronnx.train.trainer import RUN_FILES, Progress, TrainConfig, train
+    from sronnx.train import RUN_FILES, Progress, TrainConfig, load_checkpoint, train
 
     run_dir = out / "runs" / variant / f"seed{seed}"
     label = f"{variant} seed {seed}"
@@ -226,8 +225,8 @@ def estimate(recipe: Recipe, probe_steps: int = 5, on_event: Event | None = None
     import torch
     from torch.nn import functional as F
 
-    from sronnx.data import find_images, load_pairs
-    from sronnx.registry import create_model
+    from sronnx.archs import create_model
+    from sronnx.train import find_images, load_pairs
 
     emit = on_event or (lambda _msg: None)
     torch.set_num_threads(recipe.threads)

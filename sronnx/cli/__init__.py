@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="sronnx")
 def main() -> None:
     """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
-    from sronnx.runtime.memory import model_memory_limit
+    from sronnx.runtime import model_memory_limit
 
     try:
         model_memory_limit()  # checked once here, so no model file is blamed for it
@@ -72,7 +72,7 @@ def model_options(func):
 
 def model_overrides(input_range: str | None, bgr: bool):
     """The `sronnx.runtime.probe.Overrides` that --input-range and --bgr ask for, or None."""
-    from sronnx.runtime.probe import Overrides
+    from sronnx.runtime import Overrides
 
     if input_range is None and not bgr:
         return None
@@ -90,7 +90,7 @@ def cannot_start(message: str) -> click.ClickException:
 
 def check_scale(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     """click callback for --scale: 2, 3 or 4 (None passes, for optional options)."""
-    from sronnx.registry import scale_problem
+    from sronnx.archs import scale_problem
 
     if value is not None and scale_problem(value):
         raise click.BadParameter(scale_problem(value), ctx=ctx, param=param)

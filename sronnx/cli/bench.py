@@ -151,10 +151,15 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
       sronnx bench --data ../shared/data/test/Set5 --no-speed \\
           --degradations clean,jpeg50,noise10 --md r.md --plot r.png
     """
-    from sronnx.benchmark.models import BenchInputError
-    from sronnx.benchmark.report import format_markdown, format_text, write_json
-    from sronnx.benchmark.runner import BenchConfig, run_benchmark
-    from sronnx.benchmark.speed import RuntimeUnavailable
+    from sronnx.benchmark import (
+        BenchConfig,
+        BenchInputError,
+        RuntimeUnavailable,
+        format_markdown,
+        format_text,
+        run_benchmark,
+        write_json,
+    )
 
     datasets = list(data) + [m for m in more if Path(m).is_dir()]
     model_names = list(models) + [m for m in more if not Path(m).is_dir()]
@@ -186,7 +191,7 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
         Path(md_path).write_text(format_markdown(rows, _command_line("sronnx bench")))
         click.echo(f"wrote {md_path}", err=True)
     if plot_path:
-        from sronnx.benchmark.plot import sibling_path, write_plot, write_robustness_plot
+        from sronnx.benchmark import sibling_path, write_plot, write_robustness_plot
 
         plots = [(write_plot, plot_path)]
         if cfg.degradations is not None:
@@ -236,10 +241,15 @@ def study(recipe_path: str | None, quick: bool, out: str | None, seeds: int | No
     from sronnx.cli import require_torch
 
     require_torch("sronnx bench study")
-    from sronnx.benchmark.models import BenchInputError
-    from sronnx.benchmark.recipe import RecipeError, load_recipe
-    from sronnx.benchmark.study import StudyError, estimate, run_study
-    from sronnx.data import DataError
+    from sronnx.benchmark import (
+        BenchInputError,
+        RecipeError,
+        StudyError,
+        estimate,
+        load_recipe,
+        run_study,
+    )
+    from sronnx.train import DataError
 
     if recipe_path is None:
         here = Path("bench/study.json")

@@ -43,9 +43,8 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
     from dataclasses import replace
     from pathlib import Path
 
-    from sronnx.card import ModelFileError
-    from sronnx.descriptor import METADATA_KEY, SizeRequirements
-    from sronnx.runtime.session import load_model
+    from sronnx.core import METADATA_KEY, ModelFileError, SizeRequirements
+    from sronnx.runtime import load_model
 
     src, dst = Path(model), Path(output)
     if dst.exists() and not overwrite:

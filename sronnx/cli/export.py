@@ -67,11 +67,10 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     require_torch("sronnx export")
     import torch
 
-    from sronnx.archs.analysis import receptive_field
-    from sronnx.card import path_name
-    from sronnx.onnx_export import build_card, deployable, export_onnx
-    from sronnx.registry import scale_problem
-    from sronnx.train.checkpoint import (
+    from sronnx.archs import receptive_field, scale_problem
+    from sronnx.core import path_name
+    from sronnx.export import build_card, deployable, export_onnx
+    from sronnx.train import (
         CheckpointError,
         NotSronnxCheckpoint,
         load_checkpoint,
@@ -121,7 +120,7 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     else:
         if scale is None:
             raise click.UsageError("--arch needs --scale")
-        from sronnx.registry import create_model
+        from sronnx.archs import create_model
 
         torch.manual_seed(seed)
         try:
@@ -148,7 +147,7 @@ def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
                    size_text: str, arch: str | None, scale: int | None, output: str,
                    opset: int, seed: int, fp16: bool, int8: bool) -> None:
     """--target ncnn / opencv-legacy: the float32 ONNX file (given with --from-onnx, or
-    exported into a temporary folder) converted by `sronnx.targets.write_target`."""
+    exported into a temporary folder) converted by `sronnx.export.targets.write_target`."""
     import tempfile
     from pathlib import Path
 
@@ -159,7 +158,7 @@ def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
         raise click.UsageError("--fp16 with a target applies to --target ncnn only")
     if sum(x is not None for x in (checkpoint, arch, from_onnx)) != 1:
         raise click.UsageError("give one of CHECKPOINT, --arch with --scale, or --from-onnx")
-    from sronnx.targets import TargetError, parse_size, write_target
+    from sronnx.export import TargetError, parse_size, write_target
 
     try:
         size = parse_size(size_text)
@@ -167,7 +166,7 @@ def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
         raise click.BadParameter(str(exc), param_hint="--size") from exc
     with tempfile.TemporaryDirectory(prefix="sronnx-export-") as tmp:
         if from_onnx:
-            from sronnx.shipped import resolve_model
+            from sronnx.core import resolve_model
 
             try:
                 source = Path(resolve_model(from_onnx))
@@ -272,16 +271,17 @@ def _export_reduced(model, output: str, card: dict, descriptor, opset: int, prec
 
     import onnx
 
-    from sronnx.card import path_name
-    from sronnx.data import DataError
-    from sronnx.onnx_export import export_onnx, write_model
-    from sronnx.precision import (
+    from sronnx.core import path_name
+    from sronnx.export import (
         INT8_SCHEME,
         MAX_LOSS_DB,
         calibration_set,
+        export_onnx,
         mean_psnr,
         quantize_int8,
+        write_model,
     )
+    from sronnx.train import DataError
 
     if exporter is None:
         def exporter(path: Path, fp16: bool) -> Path:

@@ -21,9 +21,8 @@ def info(model: str, input_range: str | None, bgr: bool, as_json: bool) -> None:
     made elsewhere has no card; exit 2 for a file that is not a model sronnx can run."""
     from dataclasses import asdict
 
-    from sronnx.card import ModelFileError
-    from sronnx.runtime.session import load_model
-    from sronnx.shipped import resolve_model
+    from sronnx.core import ModelFileError, resolve_model
+    from sronnx.runtime import load_model
 
     try:
         loaded = load_model(resolve_model(model), options=model_overrides(input_range, bgr))

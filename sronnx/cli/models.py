@@ -8,11 +8,10 @@ import click
 
 
 def _arch_rows(scale: int) -> list[dict]:
-    from sronnx.registry import ARCHITECTURES
+    from sronnx.archs import ARCHITECTURES
 
     try:
-        from sronnx.archs.analysis import macs_per_output_pixel, receptive_field
-        from sronnx.registry import create_model
+        from sronnx.archs import create_model, macs_per_output_pixel, receptive_field
     except ImportError:  # torch absent: names only
         return [{"name": n, "summary": e.summary} for n, e in ARCHITECTURES.items()]
     rows = []
@@ -32,9 +31,8 @@ def _arch_rows(scale: int) -> list[dict]:
 
 
 def _shipped_rows() -> list[dict]:
-    from sronnx.card import ModelFileError
-    from sronnx.runtime.session import load_model
-    from sronnx.shipped import default_model_name, shipped_models
+    from sronnx.core import ModelFileError, default_model_name, shipped_models
+    from sronnx.runtime import load_model
 
     rows = []
     for m in shipped_models():
@@ -101,7 +99,7 @@ def models(as_json: bool, scale: int, paths: bool) -> None:
 
 
 def _rule_text() -> str:
-    from sronnx.runtime.choice import JPEG_MAX_QUALITY, NOISE_SIGMA
+    from sronnx.engine import JPEG_MAX_QUALITY, NOISE_SIGMA
 
     return (f"a JPEG of quality up to {JPEG_MAX_QUALITY} (estimated from its quantization "
             f"tables), a lossy WebP, or an image showing JPEG blocking gets the scale's JPEG "

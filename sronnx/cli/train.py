@@ -10,7 +10,7 @@ import click
 from sronnx.cli import cannot_start, check_scale
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sronnx.train.trainer import RunExistsError
+    from sronnx.train import RunExistsError
 
 # command-line parameter -> TrainConfig field, where the names differ
 _FIELD = {"learning_rate": "lr"}
@@ -58,7 +58,7 @@ _FIELD = {"learning_rate": "lr"}
                    "published tables; realistic, blur, a random resize filter, Gaussian or "
                    "Poisson noise and JPEG, sometimes twice; photo, a milder mix of clean, "
                    "JPEG-compressed and noisy patches, photo-jpeg and photo-noise its JPEG or "
-                   "noise half alone (see sronnx.degradations). With "
+                   "noise half alone (see sronnx.train.degradations). With "
                    "any but bicubic, best.pt is chosen on validation crops degraded the "
                    "same way (seeded); the clean figure is logged beside it.")
 @click.option("--val-every", type=click.IntRange(1), default=500, show_default=True)
@@ -80,17 +80,17 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
     from sronnx.cli import require_torch
 
     require_torch("sronnx train")
-    from sronnx.data import DataError
-    from sronnx.registry import parse_spec
-    from sronnx.train.checkpoint import CheckpointError
-    from sronnx.train.distributed import Distributed
-    from sronnx.train.trainer import (
+    from sronnx.archs import parse_spec
+    from sronnx.train import (
+        CheckpointError,
+        DataError,
+        Distributed,
         Progress,
         ResumeMismatchError,
         RunExistsError,
         TrainConfig,
     )
-    from sronnx.train.trainer import train as run_training
+    from sronnx.train import train as run_training
 
     if not resume and not steps and not epochs:
         raise click.UsageError("give --steps or --epochs")

@@ -95,7 +95,7 @@ def _parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipelin
     """(files at once, ONNX Runtime threads per session). On CPUs a folder runs one file per
     core, each model call on one thread: measured faster than every call spread over all
     cores while decoding and encoding compete for them (bench/results/e2e_shipped.txt)."""
-    from sronnx.runtime.session import available_cpus
+    from sronnx.runtime import available_cpus
 
     cpus = available_cpus()
     if workers is None:
@@ -266,28 +266,22 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         fail(problem)  # before any image is processed
     try:
         try:  # onnxruntime loads here: a stop signal now still gets its report and code
-            from sronnx.card import ModelFileError
-            from sronnx.runtime.batch import run_jobs
-            from sronnx.runtime.choice import ModelChoice
-            from sronnx.runtime.imageio import (
-                DEFAULT_MAX_PIXELS,
-                EXT_FORMAT,
-                FORMAT_EXT,
-                remove_stale_parts,
-            )
-            from sronnx.runtime.plan import (
+            from sronnx.core import ModelFileError, shipped_models
+            from sronnx.engine import (
+                ModelChoice,
                 OutputOptions,
                 PlanError,
+                Upscaler,
                 image_header,
                 plan,
                 plan_file,
+                run_jobs,
                 suffix_problem,
                 writes_file,
             )
-            from sronnx.runtime.resize import needed_factor, pick_scale, size_problem
-            from sronnx.runtime.session import ProviderError, intended_provider, open_model
-            from sronnx.runtime.upscaler import Upscaler
-            from sronnx.shipped import shipped_models
+            from sronnx.imaging import needed_factor, pick_scale, size_problem
+            from sronnx.io import DEFAULT_MAX_PIXELS, EXT_FORMAT, FORMAT_EXT, remove_stale_parts
+            from sronnx.runtime import ProviderError, intended_provider, open_model
         except ImportError as exc:
             if STOPPED:  # a C extension's initialisation turned the signal into this
                 raise STOPPED[0] from exc
@@ -315,7 +309,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             usage("--engine ray takes files and folders, not - (standard input or output): "
                   "use --engine local")
         if engine == "ray":
-            from sronnx.runtime.ray_engine import INSTALL_HINT, ray_available
+            from sronnx.engine import INSTALL_HINT, ray_available
 
             rep.model["engine"] = "ray"
             if not ray_available():
@@ -598,7 +592,7 @@ def _summarise(left: str | None, left_out: list, rep: Report, report: Path | Non
     from `left_out`; where the report has them all when not all are named), and the counts
     with the time and rate; with --quiet only the counts, and those only where files failed
     or the run was stopped."""
-    from sronnx.runtime.plan import SUB_FOLDER
+    from sronnx.engine import SUB_FOLDER
 
     if left and not quiet:
         cut = max(sum(e.reason == SUB_FOLDER for e in left_out),

@@ -39,7 +39,7 @@ def nothing_found(inputs: tuple[Path, ...], jobs: list, left_out: list,
     """The message for a run that found no input image: what each named input that could
     not be taken is (missing, a fifo...), and the --recursive hint only where a listed
     folder has sub-folders that were not entered."""
-    from sronnx.runtime.plan import SUB_FOLDER
+    from sronnx.engine import SUB_FOLDER
 
     message = "no input images found in " + ", ".join(str(p) for p in inputs)
     by_reason: dict[str, list[str]] = {}
@@ -59,7 +59,7 @@ def left_out_line(left_out: list, shown: int = LEFT_OUT_SHOWN) -> str | None:
     entered without --recursive come last, in one clause."""
     from collections import Counter
 
-    from sronnx.runtime.plan import SUB_FOLDER, reason_kind
+    from sronnx.engine import SUB_FOLDER, reason_kind
 
     def names(entries: list, with_reason: bool) -> str:
         text = ", ".join(f"{e.path} ({e.reason})" if with_reason else str(e.path)
@@ -106,7 +106,7 @@ def too_large_message(jobs: list, header, opts, scale: int, existing: str,
     decompression-bomb guard), is left to its own run, which fails it with that reason.
     `name(job)` names an input as messages do; up to `shown` files are named. None when every
     output fits."""
-    from sronnx.runtime.imageio import output_format, side_problem
+    from sronnx.io import output_format, side_problem
 
     problems = []
     for j in jobs:

@@ -72,7 +72,7 @@ class Progress:
             self.bar.render_progress()
 
     def on_pixels(self, job, pixels: int) -> None:
-        """Output pixels of `job` finished (`sronnx.runtime.batch.PixelCallback`)."""
+        """Output pixels of `job` finished (`sronnx.engine.batch.PixelCallback`)."""
         with self.lock:
             self._move((str(job.source), str(job.output)), pixels)
 

@@ -16,10 +16,10 @@ def start_ray(files: dict[str, Path], up, threads: int | None, workers: int | No
               options, tile: int | None, overlap: int | None, batch: int,
               clamp: bool | None, opts, max_pixels: int, address: str | None, jobs: int,
               quiet: bool, rep: Report):
-    """The started Ray engine (`sronnx.runtime.ray_engine.RayEngine`) for the models the
+    """The started Ray engine (`sronnx.engine.ray_engine.RayEngine`) for the models the
     CLI resolved (`files`: the model file of each input kind; `up`: their ModelChoice), or
     exit 2 with why it cannot start."""
-    from sronnx.runtime.ray_engine import EngineError, ModelSpec, RayEngine
+    from sronnx.engine import EngineError, ModelSpec, RayEngine
 
     cuda = up.provider == "cuda"
     spec = ModelSpec(paths={k: str(p) for k, p in files.items()},
@@ -44,7 +44,7 @@ def start_ray(files: dict[str, Path], up, threads: int | None, workers: int | No
 def stop_ray(engine, jobs: list) -> None:
     """Stop the Ray engine's actors (and its local cluster), then remove the temporary
     files that workers killed mid-write left beside the outputs."""
-    from sronnx.runtime.ray_engine import remove_parts_of
+    from sronnx.engine import remove_parts_of
 
     engine.close()
     remove_parts_of(jobs)

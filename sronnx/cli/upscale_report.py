@@ -65,7 +65,7 @@ class Report:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from sronnx.runtime.plan import folder_problem
+            from sronnx.engine import folder_problem
 
             try:
                 why = folder_problem(path.parent, "its folder")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from sronnx.reasons import first_line
+from sronnx.core import first_line
 
 
 @click.command()
@@ -60,26 +60,27 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     require_torch("sronnx verify")
     from pathlib import Path
 
-    from sronnx.card import ModelFileError
-    from sronnx.onnx_export import check_onnx_file, deployable, weights_sha256
-    from sronnx.runtime.session import ProviderError, load_model
-    from sronnx.shipped import resolve_model
-    from sronnx.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-    from sronnx.verify import (
+    from sronnx.core import ModelFileError, resolve_model
+    from sronnx.export import (
         VerifyError,
+        check_onnx_file,
         compare,
         criterion,
+        deployable,
         image_cases,
         model_from_float32_twin,
         model_from_onnx,
         test_cases,
+        weights_sha256,
     )
+    from sronnx.runtime import ProviderError, load_model
+    from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
 
     def stop(message: str, code: int = 2) -> None:
         click.echo(f"error: {message}", err=True)
         sys.exit(code)
 
-    from sronnx.matrix import parse_runtimes
+    from sronnx.export import parse_runtimes
 
     try:
         runtimes = parse_runtimes(runtimes_text)
@@ -172,9 +173,9 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
 
 def _matrix(path, runtimes: list[str], precision: str, reference, descriptor, timing: bool,
             tolerance: float | None, against: str) -> list[str]:
-    """Print the runtime matrix of `path` (`sronnx.matrix.run_matrix`); return the names of
+    """Print the runtime matrix of `path` (`sronnx.export.matrix.run_matrix`); return the names of
     the runtimes that FAIL their bound."""
-    from sronnx.matrix import format_rows, plain_input, run_matrix
+    from sronnx.export import format_rows, plain_input, run_matrix
 
     if not runtimes:
         return []
@@ -205,7 +206,7 @@ def _community_source(path, info, checkpoint: str | None, stop):
     card's (exit 2 asking for --checkpoint when not)."""
     from pathlib import Path
 
-    from sronnx.onnx_export import weights_sha256
+    from sronnx.export import weights_sha256
 
     try:
         from sronnx import community
@@ -240,7 +241,7 @@ def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
     """A model with no sronnx card: ONNX Runtime against onnx.reference on small random
     inputs shaped as its own; no PyTorch model to compare; then the runtime matrix against
     the file on ONNX Runtime (the other runtimes of `runtimes`). Exit 0 or 1."""
-    from sronnx.verify import compare_with_reference, foreign_inputs
+    from sronnx.export import compare_with_reference, foreign_inputs
 
     d = loaded.info.descriptor
     try:

@@ -11,7 +11,7 @@ import torch
 from spandrel import ImageModelDescriptor
 from torch import nn
 
-from sronnx.descriptor import ModelDescriptor, SizeRequirements
+from sronnx.core import ModelDescriptor, SizeRequirements
 
 LOADER = f"spandrel {spandrel.__version__}"
 # file suffix -> the card's source.format

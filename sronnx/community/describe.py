@@ -12,7 +12,6 @@ import torch
 from spandrel import ModelTiling
 
 from sronnx import __version__
-from sronnx.card import path_name
 from sronnx.community.common import (
     LICENSE_NOTE,
     LOADER,
@@ -25,11 +24,8 @@ from sronnx.community.common import (
     InputSafe,
     Strategy,
 )
-from sronnx.descriptor import ModelDescriptor, SizeRequirements
-from sronnx.onnx_export import (
-    count_params,
-    weights_sha256,
-)
+from sronnx.core import ModelDescriptor, SizeRequirements, path_name
+from sronnx.export import count_params, weights_sha256
 
 
 def _jsonable(value: Any) -> Any:

@@ -32,14 +32,14 @@ from sronnx.community.describe import (
     measure_receptive_field,
     probe_size,
 )
-from sronnx.community.loading import _first_line
-from sronnx.descriptor import SizeRequirements
-from sronnx.onnx_export import (
+from sronnx.community.loading import innermost_reason
+from sronnx.core import SizeRequirements
+from sronnx.export import (
     DEFAULT_OPSET,
     INPUT_NAME,
     OUTPUT_NAME,
-    _Float16Body,
-    _quiet_exporter,
+    Float16Body,
+    quiet_exporter,
     write_model,
 )
 
@@ -99,7 +99,7 @@ def _export_proto(model: nn.Module, in_channels: int, rule: SizeRequirements,
     # a dynamic batch is traced at 2: at 1, torch.export specializes it in attention nets
     n = strategy.batch or 2
     dummy = torch.rand(n, in_channels, h, w, generator=torch.Generator().manual_seed(1))
-    with warnings.catch_warnings(), torch.no_grad(), _quiet_exporter(), _quiet_torch(), \
+    with warnings.catch_warnings(), torch.no_grad(), quiet_exporter(), _quiet_torch(), \
             contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if strategy.dynamo:
@@ -242,7 +242,7 @@ def _body(cm: CommunityModel, fp16: bool) -> nn.Module:
         if not cm.spandrel.supports_half:
             raise CommunityError(f"{cm.name}: spandrel marks {cm.arch} as not working in "
                                  "float16; export it in float32")
-        return _Float16Body(model).eval()
+        return Float16Body(model).eval()
     return model
 
 
@@ -280,7 +280,7 @@ def export_community(cm: CommunityModel, path: str | Path, *, opset: int = DEFAU
         except CommunityError:
             raise
         except Exception as exc:  # noqa: BLE001 - exporters raise many types
-            tries.append(f"{label}: export failed: {_first_line(exc)}")
+            tries.append(f"{label}: export failed: {innermost_reason(exc)}")
         else:
             if err <= tol:
                 chosen = (cand, proto, err, words)

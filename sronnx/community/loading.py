@@ -15,7 +15,7 @@ import torch
 from spandrel import ImageModelDescriptor, UnsupportedModelError
 
 from sronnx.community.common import FORMATS, LOADER, CommunityError, CommunityModel
-from sronnx.reasons import first_line
+from sronnx.core import first_line
 
 
 def file_sha256(path: Path) -> str:
@@ -26,7 +26,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _first_line(exc: BaseException) -> str:
+def innermost_reason(exc: BaseException) -> str:
     """The first line of the innermost cause of `exc` (exporters wrap the real reason),
     without terminal colour codes, at most 200 characters."""
     while exc.__cause__ is not None:
@@ -57,7 +57,7 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
             state: Any = load_file(str(path), device="cpu")
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own and OSError
             raise CommunityError(f"{name}: not a readable safetensors file "
-                                 f"({_first_line(exc)})") from exc
+                                 f"({innermost_reason(exc)})") from exc
     else:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
@@ -73,13 +73,13 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
             if "forbidden" in str(exc):
                 raise CommunityError(
                     f"{name}: refused: the pickle needs code beyond a state dict "
-                    f"({_first_line(exc)}); spandrel's safe unpickler loads weights only"
+                    f"({innermost_reason(exc)}); spandrel's safe unpickler loads weights only"
                 ) from exc
             raise CommunityError(f"{name}: not a readable PyTorch checkpoint "
-                                 f"({_first_line(exc)})") from exc
+                                 f"({innermost_reason(exc)})") from exc
         except Exception as exc:  # noqa: BLE001 - torch.load raises many types
             raise CommunityError(f"{name}: not a readable PyTorch checkpoint "
-                                 f"({_first_line(exc)})") from exc
+                                 f"({innermost_reason(exc)})") from exc
     if not isinstance(state, dict):
         raise CommunityError(f"{name}: holds a {type(state).__name__}, not a state dict")
     return spandrel.canonicalize_state_dict(state)
@@ -104,7 +104,7 @@ def model_from_state_dict(state: dict[str, Any], name: str) -> ImageModelDescrip
                              "or not a model's weights)") from exc
     except Exception as exc:  # noqa: BLE001 - an architecture's loader fails on odd weights
         raise CommunityError(f"{name}: {LOADER} could not build the model "
-                             f"({_first_line(exc)})") from exc
+                             f"({innermost_reason(exc)})") from exc
     if not isinstance(desc, ImageModelDescriptor):
         raise CommunityError(f"{name}: a {desc.architecture.name} model ({desc.purpose}) is not "
                              "an image-to-image model; sronnx exports models that map one "

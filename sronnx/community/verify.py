@@ -14,10 +14,8 @@ from torch import nn
 from sronnx.community.common import CommunityError
 from sronnx.community.export import parity_shapes
 from sronnx.community.loading import model_from_state_dict
-from sronnx.descriptor import ModelDescriptor
-from sronnx.onnx_export import (
-    weights_sha256,
-)
+from sronnx.core import ModelDescriptor
+from sronnx.export import weights_sha256
 
 
 def is_community_card(card: dict[str, Any]) -> bool:

@@ -1,1 +1,64 @@
-"""ONNX Runtime side: sessions, tiling, the upscaler (no torch)."""
+"""Models on ONNX Runtime: opening a file as a session on a provider (`load_model`,
+`open_model`), probing what it needs, adapting tensors to it, the memory limit for models.
+No torch.
+
+The names below are the package's public face: scripts and other packages import them from
+here, and the modules behind them may move."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sronnx.core import lazy_exports
+
+#: public name -> the module that defines it (imported on first use)
+_EXPORTS = {
+    "LoadedModel": "session",
+    "Overrides": "probe",
+    "PROVIDERS": "session",
+    "ProviderError": "session",
+    "available_cpus": "session",
+    "cuda_unavailable_reason": "session",
+    "intended_provider": "session",
+    "load_model": "session",
+    "memory_refusal": "memory",
+    "model_memory_limit": "memory",
+    "open_model": "session",
+    "session_options": "session",
+}
+
+__all__ = [
+    "LoadedModel",
+    "Overrides",
+    "PROVIDERS",
+    "ProviderError",
+    "available_cpus",
+    "cuda_unavailable_reason",
+    "intended_provider",
+    "load_model",
+    "memory_refusal",
+    "model_memory_limit",
+    "open_model",
+    "session_options",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from sronnx.runtime.memory import (
+        memory_refusal,
+        model_memory_limit,
+    )
+    from sronnx.runtime.probe import (
+        Overrides,
+    )
+    from sronnx.runtime.session import (
+        PROVIDERS,
+        LoadedModel,
+        ProviderError,
+        available_cpus,
+        cuda_unavailable_reason,
+        intended_provider,
+        load_model,
+        open_model,
+        session_options,
+    )

@@ -1,7 +1,7 @@
 """Between the upscaler's one tensor form and what a model takes (pure functions, numpy only).
 
 The upscaler always speaks float32 N x 3 x H x W RGB in [0, 1] (premultiplied where the image
-has alpha). A model's descriptor (`sronnx.descriptor`) may ask for something else: another
+has alpha). A model's descriptor (`sronnx.core.descriptor`) may ask for something else: another
 element type (float16, uint8), layout (NHWC), channel order (BGR), value range (0..255), one
 luma channel or four RGBA channels, a fixed batch size, or sizes that meet a rule (at least,
 multiples of, square). `run_model` turns one into the other on the way in and back on the way
@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sronnx.descriptor import ModelDescriptor
-from sronnx.runtime.pil_modes import bicubic_upscale
+from sronnx.core import ModelDescriptor
+from sronnx.imaging import bicubic_upscale_plane
 
 # full-range BT.601 (ITU-T T.871, JPEG File Interchange Format): Y, Cb, Cr from R, G, B
 _KR, _KB = 0.299, 0.114
@@ -92,7 +92,7 @@ def from_model(y: np.ndarray, x: np.ndarray, d: ModelDescriptor) -> np.ndarray:
         y = (y - np.float32(lo)) * np.float32(1.0 / (hi - lo))
     if d.out_channels == 1:
         ycc = rgb_to_ycbcr(x)
-        chroma = np.stack([[bicubic_upscale(ycc[i, c], s) for c in (1, 2)]
+        chroma = np.stack([[bicubic_upscale_plane(ycc[i, c], s) for c in (1, 2)]
                            for i in range(n)])
         return ycbcr_to_rgb(np.concatenate([y, chroma], axis=1))
     rgb = y[:, :3]

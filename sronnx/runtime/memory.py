@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 # What one process's ONNX Runtime sessions may hold on the CPU at once (their shared arena):
 # a model file is untrusted input, and one whose Pad, Expand or Resize asks for gigabytes on a
@@ -30,3 +31,19 @@ def model_memory_limit() -> int:
         raise ValueError(f"{MEMORY_ENV}={os.environ[MEMORY_ENV]!r}: not a size; give bytes, or "
                          "a number with K, M or G (e.g. 8G), or 0 for no limit")
     return int(value * factor)
+
+
+_REFUSED = "is smaller than requested bytes of"
+
+
+def memory_refusal(exc: BaseException) -> str | None:
+    """A one-line reason when `exc` is ONNX Runtime refusing an allocation over the limit
+    (`model_memory_limit`), else None."""
+    text = str(exc)
+    if _REFUSED not in text:
+        return None
+    m = re.search(r"requested bytes of (\d+)", text)
+    asked = f"{int(m.group(1)) / (1 << 30):.1f} GiB" if m else "more memory"
+    limit = model_memory_limit()
+    return (f"the model asks for {asked} at once, over the limit of "
+            f"{limit / (1 << 30):.1f} GiB for models ({MEMORY_ENV} raises it)")

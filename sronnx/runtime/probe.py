@@ -1,10 +1,10 @@
 """What a model needs, found once when it is loaded: from its metadata, its session and a probe.
 
-sronnx's own files carry a descriptor (`sronnx.descriptor`) in their metadata. A model made
+sronnx's own files carry a descriptor (`sronnx.core.descriptor`) in their metadata. A model made
 elsewhere (chaiNNer, another project, a hand export) gets one here, from three sources in
 this order of trust:
   session   what ONNX Runtime states: element type, rank, fixed dims (batch, channels, size);
-  metadata  an `sronnx.descriptor` written by `sronnx export` or `sronnx describe`;
+  metadata  an `sronnx.core.descriptor` written by `sronnx export` or `sronnx describe`;
   options   what the user says (`--input-range 255`, `--bgr`): what no probe can tell;
   probe     small runs of the model: its scale (output size over input size), the size rule
             it enforces (the smallest multiple of 2 that it takes), its receptive field (how
@@ -24,9 +24,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import onnxruntime as ort
 
-from sronnx.card import CARD_KEY, ModelFileError
-from sronnx.descriptor import METADATA_KEY, ModelDescriptor, SizeRequirements
-from sronnx.reasons import first_line
+from sronnx.core import (
+    CARD_KEY,
+    METADATA_KEY,
+    ModelDescriptor,
+    ModelFileError,
+    SizeRequirements,
+    first_line,
+)
 from sronnx.runtime import adapter
 
 # ONNX Runtime's type strings for the element types sronnx can feed and read
@@ -252,10 +257,10 @@ def _with_options(d: ModelDescriptor, options: Overrides, sources: dict[str, str
 def _probe_input(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth random float32 N x 3 x H x W RGB image in [0, 1] (the upscaler's form):
     random values every 4 pixels, bicubically interpolated, clipped."""
-    from sronnx.runtime.pil_modes import bicubic_upscale
+    from sronnx.imaging import bicubic_upscale_plane
 
     grid = rng.random((n, 3, h // 4 + 1, w // 4 + 1), dtype=np.float32)
-    up = np.stack([[bicubic_upscale(c, 4)[:h, :w] for c in img] for img in grid])
+    up = np.stack([[bicubic_upscale_plane(c, 4)[:h, :w] for c in img] for img in grid])
     return np.clip(up, 0.0, 1.0).astype(np.float32)
 
 
@@ -325,7 +330,7 @@ def _probe_scale_and_size(session: ort.InferenceSession, d: ModelDescriptor,
         except RunTimeout:
             raise  # not a size the model refuses: the caller refuses the file
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
-            from sronnx.runtime.session import memory_refusal
+            from sronnx.runtime.memory import memory_refusal
 
             if reason := memory_refusal(exc):
                 raise ModelFileError(f"{path}: refused: on a {w}x{h} probe image "

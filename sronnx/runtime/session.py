@@ -17,15 +17,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from sronnx.card import ModelFileError, ModelInfo
-from sronnx.reasons import first_line
-from sronnx.runtime.memory import DEFAULT_MODEL_MEMORY, MEMORY_ENV, model_memory_limit
+from sronnx.core import ModelFileError, ModelInfo, first_line
+from sronnx.runtime.memory import (
+    DEFAULT_MODEL_MEMORY,
+    MEMORY_ENV,
+    memory_refusal,
+    model_memory_limit,
+)
 from sronnx.runtime.probe import Overrides, RunTimeout, describe_model, quiet_call
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
 _TRIAL_OUTPUT_PIXELS = 1 << 22  # and at most 4 megapixels out
-_REFUSED = "is smaller than requested bytes of"
 
 
 class ProviderError(RuntimeError):
@@ -103,19 +106,6 @@ def _limited_arena(limit: int) -> bool:
     except Exception:  # noqa: BLE001 - an older build or one already registered
         return False
     return True
-
-
-def memory_refusal(exc: BaseException) -> str | None:
-    """A one-line reason when `exc` is ONNX Runtime refusing an allocation over the limit
-    (`model_memory_limit`), else None."""
-    text = str(exc)
-    if _REFUSED not in text:
-        return None
-    m = re.search(r"requested bytes of (\d+)", text)
-    asked = f"{int(m.group(1)) / (1 << 30):.1f} GiB" if m else "more memory"
-    limit = model_memory_limit()
-    return (f"the model asks for {asked} at once, over the limit of "
-            f"{limit / (1 << 30):.1f} GiB for models ({MEMORY_ENV} raises it)")
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -265,11 +255,11 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
     `options` (value range, channel order) apply to a named model (see `load_model`).
 
     None takes the shipped default for `scale` and input `kind` ("clean" or "photo", see
-    `sronnx.runtime.choice`) *on the provider the session really got* (an int8 file on
+    `sronnx.engine.choice`) *on the provider the session really got* (an int8 file on
     CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the CPU's default rather
     than CUDA's.
     """
-    from sronnx.shipped import resolve_model, shipped_models
+    from sronnx.core import resolve_model, shipped_models
 
     if model is not None:
         path = resolve_model(model, scale)
@@ -289,7 +279,6 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
         path = resolve_model(None, scale, loaded.provider, kind)
         loaded = load_model(path, "cpu", threads)
     return path, loaded
-
 
 
 # ONNX Runtime's load errors nest ("[ONNXRuntimeError] : 1 : FAIL : Exception during

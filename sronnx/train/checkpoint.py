@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sronnx.reasons import first_line
-from sronnx.registry import create_model
+from sronnx.archs import create_model
+from sronnx.core import first_line
 
 FORMAT = "sronnx-checkpoint"
 VERSION = 1

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sronnx.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nchw_float
-from sronnx.degradations import TRAINING, make_training
-from sronnx.metrics import mse_rgb, psnr_y, quantize
-from sronnx.registry import create_model, format_spec, parse_spec, scale_problem
+from sronnx.archs import create_model, format_spec, parse_spec, scale_problem
+from sronnx.imaging import mse_rgb, psnr_y, quantize
 from sronnx.train import distributed as ddp
 from sronnx.train.checkpoint import load_checkpoint, save_checkpoint
+from sronnx.train.data import ImagePair, PatchSampler, centre_crop, load_pairs, to_nchw_float
+from sronnx.train.degradations import TRAINING, make_training
 from sronnx.train.distributed import Distributed
 
 #: The files that mark a folder as holding a run; a fresh run refuses such a folder.
@@ -71,7 +71,7 @@ class TrainConfig:
     loss: str = "l1"  # l1 | mse
     weight_decay: float = 0.0
     seed: int = 0
-    degradation: str = "bicubic"  # a name in sronnx.degradations.TRAINING
+    degradation: str = "bicubic"  # a name in sronnx.train.degradations.TRAINING
     # a checkpoint whose weights start the run (fine-tuning); optimizer, schedule and data
     # stream start fresh. Same architecture spec and scale required.
     init: str | None = None

@@ -13,11 +13,11 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
-    from sronnx.runtime.frames import read_animation
-    from sronnx.runtime.imageio import ImageReadError, read_image
-    from sronnx.runtime.pil_modes import pil_to_array
-    from sronnx.runtime.plan import image_header
-    from sronnx.runtime.tiff import FloatRangeError, fit_float_range
+    from sronnx.engine.planner import image_header
+    from sronnx.imaging.modes import pil_to_array
+    from sronnx.io.animation import read_animation
+    from sronnx.io.images import ImageReadError, read_image
+    from sronnx.io.tiff import FloatRangeError, fit_float_range
 
 from PIL import Image  # noqa: E402
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
-    from sronnx.card import ModelFileError
+    from sronnx.core.card import ModelFileError
+    from sronnx.engine.upscaler import TileError, Upscaler
     from sronnx.runtime import probe
     from sronnx.runtime.session import load_model
-    from sronnx.runtime.upscaler import TileError, Upscaler
 
 import numpy as np  # noqa: E402
 

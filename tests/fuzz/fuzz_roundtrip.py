@@ -1,5 +1,5 @@
 """Fuzz target: a descriptor and card made from the input (atheris' FuzzedDataProvider),
-written by `sronnx.onnx_export.write_model` into a small model, must come back from
+written by `sronnx.export.onnx.write_model` into a small model, must come back from
 `load_model` identical. A descriptor the dataclass refuses (ValueError at construction) is
 skipped; a written file that does not load, or loads different, is a finding.
 
@@ -13,8 +13,8 @@ import math
 import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
-    from sronnx.descriptor import ModelDescriptor, SizeRequirements
-    from sronnx.onnx_export import write_model
+    from sronnx.core.descriptor import ModelDescriptor, SizeRequirements
+    from sronnx.export.onnx import write_model
     from sronnx.runtime.session import load_model
 
 from tests.fuzz.common import SCRATCH, main, quiet_onnxruntime  # noqa: E402

@@ -30,8 +30,8 @@ def _save(img: Image.Image, fmt: str, **kw) -> bytes:
 
 
 def image_seeds() -> dict[str, bytes]:
-    from sronnx.runtime.imageio import write_png
-    from sronnx.runtime.tiff import write_tiff
+    from sronnx.io.images import write_png
+    from sronnx.io.tiff import write_tiff
 
     rgb = Image.fromarray(_rgb())
     rgba = Image.fromarray(np.dstack([_rgb(), _rgb(seed=1)[..., 0]]))
@@ -109,8 +109,8 @@ def tiny_model(kind: str = "resize", metadata: dict[str, str] | None = None,
 
 
 def model_seeds() -> dict[str, bytes]:
-    from sronnx.card import CARD_KEY
-    from sronnx.descriptor import METADATA_KEY, ModelDescriptor
+    from sronnx.core.card import CARD_KEY
+    from sronnx.core.descriptor import METADATA_KEY, ModelDescriptor
 
     meta = {METADATA_KEY: ModelDescriptor("fuzz", 2, receptive_field=1).to_json(),
             CARD_KEY: json.dumps({"spec": "fuzz", "precision": "float32"})}

@@ -1,0 +1,56 @@
+"""The facts every layer shares: what a model needs (`ModelDescriptor`, carried in the
+ONNX file), its card (`ModelInfo`), the shipped models' names, and one-line reasons for
+reports. Standard library and numpy only.
+
+The names below are the package's public face: scripts and other packages import them from
+here, and the modules behind them may move."""
+
+from __future__ import annotations
+
+from sronnx.core.card import (
+    CARD_KEY,
+    ModelFileError,
+    ModelInfo,
+    path_name,
+)
+from sronnx.core.descriptor import (
+    METADATA_KEY,
+    ModelDescriptor,
+    SizeRequirements,
+)
+from sronnx.core.lazy import (
+    lazy_exports,
+)
+from sronnx.core.reasons import (
+    first_line,
+)
+from sronnx.core.shipped import (
+    DEFAULT_SCALE,
+    INT8_SUFFIX,
+    default_model_name,
+    default_models,
+    float32_twin,
+    read_index,
+    resolve_model,
+    shipped_models,
+)
+
+__all__ = [
+    "CARD_KEY",
+    "DEFAULT_SCALE",
+    "INT8_SUFFIX",
+    "METADATA_KEY",
+    "ModelDescriptor",
+    "ModelFileError",
+    "ModelInfo",
+    "SizeRequirements",
+    "default_model_name",
+    "default_models",
+    "first_line",
+    "lazy_exports",
+    "float32_twin",
+    "path_name",
+    "read_index",
+    "resolve_model",
+    "shipped_models",
+]

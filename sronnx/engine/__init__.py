@@ -1,0 +1,123 @@
+"""Upscaling: tiling, the local range clamp, the `Upscaler`, the per-file default model
+choice, the output plan, the per-file job and its schedulers (local threads and processes,
+Ray), and the one-call API. No torch.
+
+The names below are the package's public face: scripts and other packages import them from
+here, and the modules behind them may move."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sronnx.core import lazy_exports
+
+#: public name -> the module that defines it (imported on first use)
+_EXPORTS = {
+    "BLOCKINESS": "choice",
+    "DEFAULT_TILE": "upscaler",
+    "EngineError": "ray_engine",
+    "INSTALL_HINT": "ray_engine",
+    "JPEG_MAX_QUALITY": "choice",
+    "ModelChoice": "choice",
+    "ModelSpec": "ray_engine",
+    "NOISE_SIGMA": "choice",
+    "OutputOptions": "planner",
+    "PlanError": "planner",
+    "RayEngine": "ray_engine",
+    "SUB_FOLDER": "planner",
+    "TileCallback": "upscaler",
+    "TileError": "upscaler",
+    "Upscaler": "upscaler",
+    "classify": "choice",
+    "folder_problem": "planner",
+    "image_header": "planner",
+    "plan": "planner",
+    "plan_file": "planner",
+    "ray_available": "ray_engine",
+    "reason_kind": "planner",
+    "remove_parts_of": "ray_engine",
+    "run_jobs": "batch",
+    "suffix_problem": "planner",
+    "upscale_animation": "animation",
+    "upscale_image": "api",
+    "upscale_pil": "upscaler",
+    "writes_file": "planner",
+}
+
+__all__ = [
+    "BLOCKINESS",
+    "DEFAULT_TILE",
+    "EngineError",
+    "INSTALL_HINT",
+    "JPEG_MAX_QUALITY",
+    "ModelChoice",
+    "ModelSpec",
+    "NOISE_SIGMA",
+    "OutputOptions",
+    "PlanError",
+    "RayEngine",
+    "SUB_FOLDER",
+    "TileCallback",
+    "TileError",
+    "Upscaler",
+    "classify",
+    "folder_problem",
+    "image_header",
+    "plan",
+    "plan_file",
+    "ray_available",
+    "reason_kind",
+    "remove_parts_of",
+    "run_jobs",
+    "suffix_problem",
+    "upscale_animation",
+    "upscale_image",
+    "upscale_pil",
+    "writes_file",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from sronnx.engine.animation import (
+        upscale_animation,
+    )
+    from sronnx.engine.api import (
+        upscale_image,
+    )
+    from sronnx.engine.batch import (
+        run_jobs,
+    )
+    from sronnx.engine.choice import (
+        BLOCKINESS,
+        JPEG_MAX_QUALITY,
+        NOISE_SIGMA,
+        ModelChoice,
+        classify,
+    )
+    from sronnx.engine.planner import (
+        SUB_FOLDER,
+        OutputOptions,
+        PlanError,
+        folder_problem,
+        image_header,
+        plan,
+        plan_file,
+        reason_kind,
+        suffix_problem,
+        writes_file,
+    )
+    from sronnx.engine.ray_engine import (
+        INSTALL_HINT,
+        EngineError,
+        ModelSpec,
+        RayEngine,
+        ray_available,
+        remove_parts_of,
+    )
+    from sronnx.engine.upscaler import (
+        DEFAULT_TILE,
+        TileCallback,
+        TileError,
+        Upscaler,
+        upscale_pil,
+    )

@@ -1,0 +1,134 @@
+"""The default-model rule: which shipped model an input file gets when no `--model` is given.
+
+Kinds of input, one model each per scale and provider (`sronnx.core.shipped`):
+
+* `clean`: images as the standard protocol makes them (a clean downscale), lossless files
+  without visible noise. The clean models (`rsp-xN`) gain most there.
+* `photo`: images as photos people keep arrive: JPEG files, and noisy images. The photo
+  models (`rsp-xN-photo`, trained with `sronnx train --degradation photo`) remove JPEG
+  blocking and noise instead of sharpening them.
+* `jpeg` (where a scale ships one): JPEG-compressed inputs alone; the JPEG models
+  (`rsp-xN-jpeg`, the photo model fine-tuned on `--degradation photo-jpeg`) deblock a
+  little better than the photo model. Without one, `jpeg` inputs get the photo model.
+
+The rule (`classify`), from the file alone:
+
+1. A JPEG file whose estimated quality (`assess.jpeg_quality`, from its own quantization
+   tables) is at most `JPEG_MAX_QUALITY` is `jpeg`; above that (a nearly lossless JPEG)
+   it is judged like any other file. A lossy WebP is `jpeg`.
+2. Any other still image is `jpeg` when it shows a JPEG's 8x8 blocking (`assess.blockiness`
+   at least `BLOCKINESS`: a JPEG saved again as PNG), `photo` when its estimated noise
+   (`assess.noise_sigma`, 0..255 units, over its opaque blocks) is at least `NOISE_SIGMA`;
+   else `clean`.
+3. Animations are `clean` (their frames are often palette images, whose dithering is not
+   noise to remove).
+
+Thresholds and their evidence: `bench/results/robustness/README.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sronnx.imaging import blockiness, noise_sigma
+
+__all__ = ["BLOCKINESS", "JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "ModelChoice",
+           "classify"]
+
+KINDS = ("clean", "photo")  # every ModelChoice has these
+OPTIONAL_KINDS = ("jpeg",)  # used where shipped; else `jpeg` inputs get the photo model
+JPEG_MAX_QUALITY = 88
+NOISE_SIGMA = 6.0
+BLOCKINESS = 1.3
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The kind of one input and why, e.g. Choice("photo", "JPEG quality 48")."""
+
+    kind: str
+    reason: str
+
+
+def classify(pixels: np.ndarray | None, fmt: str | None = None,
+             jpeg_quality: int | None = None, lossless: bool = False) -> Choice:
+    """The rule of this module for one still image: `pixels` as decoded (HxW or HxWxC,
+    uint8, uint16 or float in 0..1; None: unknown, judged clean), `fmt` its file format
+    (Pillow's name, e.g. "JPEG", "PNG"), `jpeg_quality` the estimate from its tables and
+    `lossless` whether a WebP is lossless."""
+    if fmt == "JPEG" and jpeg_quality is not None and jpeg_quality <= JPEG_MAX_QUALITY:
+        return Choice("jpeg", f"JPEG quality {jpeg_quality}")
+    if fmt == "WEBP" and not lossless:
+        return Choice("jpeg", "lossy WebP")
+    if pixels is None:
+        return Choice("clean", "too small to judge its noise")
+    try:
+        blocks = blockiness(pixels)
+        if blocks is not None and blocks >= BLOCKINESS:
+            return Choice("jpeg", f"JPEG blocking {blocks:.2f}")
+        sigma = noise_sigma(pixels)  # only when the blocking did not decide
+    except ValueError:  # a pixel type the estimates do not take
+        sigma = None
+    if sigma is None:
+        return Choice("clean", "too small to judge its noise")
+    if sigma >= NOISE_SIGMA:
+        return Choice("photo", f"noise sigma {sigma:.1f}")
+    return Choice("clean", f"noise sigma {sigma:.1f}")
+
+
+class ModelChoice:
+    """One upscaler per input kind, chosen per file by `classify`.
+
+    `upscalers`: {"clean": Upscaler, "photo": Upscaler} and optionally "jpeg", same scale;
+    `names`: the model name of each (for reports). `force`: a kind every file gets, or None
+    for the rule. Raises ValueError for a missing kind or mixed scales.
+    """
+
+    def __init__(self, upscalers: Mapping[str, object], names: Mapping[str, str],
+                 force: str | None = None) -> None:
+        missing = [k for k in KINDS if k not in upscalers]
+        if missing:
+            raise ValueError(f"no upscaler for input kind(s) {', '.join(missing)}")
+        scales = {up.scale for up in upscalers.values()}  # type: ignore[attr-defined]
+        if len(scales) != 1:
+            raise ValueError(f"upscalers of different scales: {sorted(scales)}")
+        if force is not None and force not in upscalers:
+            raise ValueError(f"input kind must be one of {', '.join(upscalers)}, "
+                             f"got {force!r}")
+        self.upscalers = dict(upscalers)
+        self.names = dict(names)
+        self.force = force
+        self.fixed: str | None = None  # `only`: the reason every file gets
+
+    @classmethod
+    def only(cls, upscaler: object, name: str, reason: str) -> ModelChoice:
+        """One model for every file, named with `reason` in each result (e.g. "--model")."""
+        choice = cls({k: upscaler for k in KINDS}, {k: name for k in KINDS})
+        choice.fixed = reason
+        return choice
+
+    @property
+    def scale(self) -> int:
+        return self.upscalers["clean"].scale  # type: ignore[attr-defined]
+
+    @property
+    def provider(self) -> str:
+        return self.upscalers["clean"].provider  # type: ignore[attr-defined]
+
+    def choose(self, pixels: np.ndarray | None, fmt: str | None = None,
+               jpeg_quality: int | None = None, animated: bool = False,
+               lossless: bool = False) -> Choice:
+        """The kind for one input (one model, forced, animation, or `classify`)."""
+        if self.fixed is not None:
+            return Choice("clean", self.fixed)
+        if self.force is not None:
+            return Choice(self.force, "forced by --input-kind")
+        if animated:
+            return Choice("clean", "animation")
+        choice = classify(pixels, fmt, jpeg_quality, lossless)
+        if choice.kind not in self.upscalers:  # no JPEG model at this scale
+            return Choice("photo", choice.reason)
+        return choice

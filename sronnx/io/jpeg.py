@@ -1,0 +1,68 @@
+"""How hard a JPEG was compressed, from its quantization tables alone.
+
+`jpeg_quality(tables)`: the quality (1..100, libjpeg's scale) whose scaled standard tables come
+closest to a JPEG file's own quantization tables (Pillow's `JpegImageFile.quantization`,
+natural order). The standard tables are those of ITU-T T.81 Annex K (K.1 luminance, K.2
+chrominance) and the scaling is libjpeg's (`jpeg_quality_scaling`): files from other encoders
+get the nearest such quality. numpy only; pure functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality"]
+
+#: ITU-T T.81 Annex K, table K.1 (luminance), natural (row-major) order.
+STD_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+
+#: ITU-T T.81 Annex K, table K.2 (chrominance), natural order.
+STD_CHROMINANCE = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99,
+    18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99,
+    *([99] * 32)], dtype=np.float64)
+
+
+_QUALITIES = np.arange(1, 101)
+
+
+def _scaled(table: np.ndarray) -> np.ndarray:
+    """(100, 64): `table` scaled as libjpeg does for each quality 1..100, baseline-clamped."""
+    q = _QUALITIES[:, None].astype(np.float64)
+    scale = np.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
+    return np.clip(np.floor((table[None, :] * scale + 50.0) / 100.0), 1, 255)
+
+
+_SCALED = (_scaled(STD_LUMINANCE), _scaled(STD_CHROMINANCE))
+
+
+def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
+    """Estimated quality (1..100) of a JPEG from its quantization tables: `{0: luma 64
+    values, 1: chroma 64 values, ...}` in natural order, as Pillow gives them. The first two
+    tables are compared with the scaled standard ones (mean absolute difference in log
+    space, so the small high-quality steps count as much as the large ones); None when
+    there are no usable tables."""
+    if not tables:
+        return None
+    cost = np.zeros(len(_QUALITIES))
+    used = 0
+    for index, scaled in zip(sorted(tables)[:2], _SCALED, strict=False):
+        values = np.asarray(list(tables[index]), dtype=np.float64)
+        if values.shape != (64,) or not np.all(values >= 1):
+            continue
+        cost += np.abs(np.log(scaled) - np.log(values)[None, :]).mean(axis=1)
+        used += 1
+    if not used:
+        return None
+    return int(_QUALITIES[int(np.argmin(cost))])
