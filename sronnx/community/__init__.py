@@ -18,7 +18,7 @@ PyTorch model at three sizes other than the dummy's before it is taken.
 This package imports torch, onnx and spandrel; nothing under `sronnx.runtime` imports it.
 """
 
-from sronnx.community.common import (  # noqa: F401 - the package's public names
+from sronnx.community.common import (
     EXPORT_TOLERANCE,
     FIXED_SIDE,
     FORMATS,
@@ -35,7 +35,7 @@ from sronnx.community.common import (  # noqa: F401 - the package's public names
     InputSafe,
     Strategy,
 )
-from sronnx.community.describe import (  # noqa: F401 - the package's public names
+from sronnx.community.describe import (
     community_card,
     make_descriptor,
     measure_receptive_field,
@@ -43,7 +43,7 @@ from sronnx.community.describe import (  # noqa: F401 - the package's public nam
     settings,
     spec_words,
 )
-from sronnx.community.export import (  # noqa: F401 - the package's public names
+from sronnx.community.export import (
     candidates,
     deployable_copy,
     export_community,
@@ -52,15 +52,54 @@ from sronnx.community.export import (  # noqa: F401 - the package's public names
     parity,
     parity_shapes,
 )
-from sronnx.community.loading import (  # noqa: F401 - the package's public names
+from sronnx.community.loading import (
     file_sha256,
     load_community,
     load_state_dict,
     model_from_state_dict,
 )
-from sronnx.community.verify import (  # noqa: F401 - the package's public names
+from sronnx.community.verify import (
     is_community_card,
     model_from_onnx_weights,
     reference_input,
     verify_cases,
 )
+
+__all__ = [
+    "CommunityError",
+    "CommunityExport",
+    "CommunityModel",
+    "EXPORT_TOLERANCE",
+    "FIXED_SIDE",
+    "FORMATS",
+    "InputSafe",
+    "LICENSE_NOTE",
+    "LOADER",
+    "RF_DELTA",
+    "RF_PROBE",
+    "RF_THRESHOLD",
+    "Strategy",
+    "TILE_HINT",
+    "TILE_HINT_DISCOURAGED",
+    "candidates",
+    "community_card",
+    "deployable_copy",
+    "export_community",
+    "export_with",
+    "file_sha256",
+    "fixed_size_for",
+    "is_community_card",
+    "load_community",
+    "load_state_dict",
+    "make_descriptor",
+    "measure_receptive_field",
+    "model_from_onnx_weights",
+    "model_from_state_dict",
+    "parity",
+    "parity_shapes",
+    "probe_size",
+    "reference_input",
+    "settings",
+    "spec_words",
+    "verify_cases",
+]
