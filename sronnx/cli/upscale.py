@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -266,22 +267,23 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
         fail(problem)  # before any image is processed
     try:
         try:  # onnxruntime loads here: a stop signal now still gets its report and code
-            from sronnx.core import ModelFileError, shipped_models
             from sronnx.engine import (
-                ModelChoice,
+                ModelOpenError,
+                ModelRequest,
                 OutputOptions,
                 PlanError,
-                Upscaler,
                 image_header,
+                open_models,
                 plan,
                 plan_file,
                 run_jobs,
+                scale_for_sizes,
                 suffix_problem,
                 writes_file,
             )
-            from sronnx.imaging import needed_factor, pick_scale, size_problem
+            from sronnx.imaging import size_problem
             from sronnx.io import DEFAULT_MAX_PIXELS, EXT_FORMAT, FORMAT_EXT, remove_stale_parts
-            from sronnx.runtime import ProviderError, intended_provider, open_model
+            from sronnx.runtime import intended_provider
         except ImportError as exc:
             if STOPPED:  # a C extension's initialisation turned the signal into this
                 raise STOPPED[0] from exc
@@ -396,59 +398,31 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
                 headers[job] = image_header(job.source) if job.error is None else None
             return headers[job]
 
-        model_scale = scale
-        if model is None and scale is None and opts.resizes:
-            # the smallest shipped scale that reaches the largest factor asked, at most 4
-            factors = [f for j in jobs if (h := header(j)) is not None and
-                       (f := needed_factor(h.size, outscale, width, height)) is not None]
-            if factors:
-                model_scale = pick_scale(max(factors), (m.scale for m in shipped_models()))
+        request = ModelRequest(model, scale,
+                               input_kind if model is None else "auto",  # type: ignore[arg-type]
+                               provider, overrides=model_overrides(input_range, bgr),
+                               tile=WHOLE_IMAGE if tile == 0 else tile, overlap=tile_overlap,
+                               batch=batch, clamp=clamp)
+        if opts.resizes:  # the scale the output size needs, from the headers
+            request = replace(request, scale=scale_for_sizes(
+                request, (h.size for j in jobs if (h := header(j)) is not None), outscale,
+                width, height))
         on_cpu = intended_provider(provider) == "cpu"
         asked_workers, asked_threads = workers, threads  # the Ray engine sizes its own
         workers, threads = _parallelism(workers, threads, on_cpu, pipeline, len(jobs))
         try:
-            path, loaded = open_model(model, model_scale, provider, threads,
-                                      "clean" if input_kind == "auto" else input_kind,
-                                      model_overrides(input_range, bgr))
-        except (LookupError, ModelFileError, ProviderError) as exc:
+            opened = open_models(replace(request, threads=threads))
+        except ModelOpenError as exc:
+            if exc.path is not None:
+                rep.model["model"] = str(exc.path)
             fail(str(exc), rep)
+        up, files = opened.choice, opened.files
+        path, photo, jpeg = files["clean"], files.get("photo"), files.get("jpeg")
         rep.model["model"] = str(path)
-        if scale is not None and loaded.info.descriptor.scale != scale:
-            fail(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}", rep)
-        photo = jpeg = None  # with the rule: the photo (and JPEG) models beside the clean one
-        if model is None and input_kind == "auto":
-            try:  # on the provider the clean model got, so all run on one
-                photo = open_model(None, model_scale, loaded.provider, threads, "photo")
-                jpeg = open_model(None, model_scale, loaded.provider, threads, "jpeg")
-            except LookupError:  # no photo (or no JPEG) model at this scale
-                pass
-            except (ModelFileError, ProviderError) as exc:
-                fail(str(exc), rep)
-        try:
-            if tile == 0:  # no tiling: one window over the whole image
-                tile = WHOLE_IMAGE
-            one = Upscaler(loaded, tile=tile, overlap=tile_overlap, batch=batch,
-                           clamp_range=clamp)
-            if photo is not None:
-                more = {k: m for k, m in (("photo", photo), ("jpeg", jpeg)) if m is not None}
-                up = ModelChoice(
-                    {"clean": one} | {k: Upscaler(m[1], tile=tile, overlap=tile_overlap,
-                                                  batch=batch, clamp_range=clamp)
-                                      for k, m in more.items()},
-                    {"clean": path.stem} | {k: m[0].stem for k, m in more.items()})
-            else:  # one model for all: the report still names it, and why
-                why = ("--model" if model is not None else
-                       f"--input-kind {input_kind}" if input_kind != "auto" else
-                       f"no shipped photo model at x{one.scale}")
-                up = ModelChoice.only(one, path.stem, why)
-        except ValueError as exc:
-            fail(str(exc), rep)
-        files = {"clean": path} | {k: m[0] for k, m in (("photo", photo), ("jpeg", jpeg))
-                                   if m is not None}  # the model file of each input kind
         if photo is not None:
-            rep.model["photo_model"] = str(photo[0])
+            rep.model["photo_model"] = str(photo)
         if jpeg is not None:
-            rep.model["jpeg_model"] = str(jpeg[0])
+            rep.model["jpeg_model"] = str(jpeg)
         rep.model.update(scale=up.scale, provider=up.provider)
         try:  # an earlier output must be this model's scale times its source
             the_plan.require_scale(up.scale)
@@ -480,9 +454,7 @@ def _upscale(cleanup: contextlib.ExitStack, inputs: tuple[Path, ...],
             weights = pixel_weights(jobs, header, opts, up.scale, existing)
         ray_run = None
         if engine == "ray":
-            ray_run = start_ray(files, up, asked_threads, asked_workers,
-                                model_overrides(input_range, bgr) if model else None,
-                                tile, tile_overlap, batch, clamp, opts,
+            ray_run = start_ray(opened, asked_threads, asked_workers, opts,
                                 max_pixels or DEFAULT_MAX_PIXELS, ray_address, len(jobs),
                                 quiet, rep)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
@@ -566,7 +538,7 @@ def _read_stdin(cleanup: contextlib.ExitStack, rep: Report) -> Path:
 def _announce(up, path: Path, photo, jpeg, provider: str, opts, outscale: float | None,
               width: int | None, height: int | None, where: str, jobs: int) -> None:
     """The line that opens a run (on standard error): the model file of each input kind
-    (`path`, and the `photo` and `jpeg` models' (path, loaded) where the rule uses them),
+    (`path`, and the `photo` and `jpeg` model files where the rule uses them),
     the scale, the provider and how --provider auto chose it, the resampling asked, and how
     many images go `where`."""
     how = ""
@@ -574,9 +546,9 @@ def _announce(up, path: Path, photo, jpeg, provider: str, opts, outscale: float 
         how = " (auto)" if up.provider == "cuda" else " (auto: no usable CUDA provider)"
     parts = [(path, "clean inputs")] if photo is not None else [(path, "")]
     if photo is not None:
-        parts.append((photo[0], "noisy inputs" if jpeg else "JPEG and noisy inputs"))
+        parts.append((photo, "noisy inputs" if jpeg else "JPEG and noisy inputs"))
     if jpeg is not None:
-        parts.append((jpeg[0], "JPEG inputs"))
+        parts.append((jpeg, "JPEG inputs"))
     names = " / ".join(f"{p.name} ({what})" if what else p.name for p, what in parts)
     resampled = opts.resizes and outscale != up.scale  # -s 3 on x3: the model's own
     size = f", resampled to {size_text(outscale, width, height)} (Lanczos up, " \

@@ -5,28 +5,22 @@ the engine are imported inside these functions only, so a local run never loads 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from sronnx.cli.upscale_report import Report, fail
 
 
-def start_ray(files: dict[str, Path], up, threads: int | None, workers: int | None,
-              options, tile: int | None, overlap: int | None, batch: int,
-              clamp: bool | None, opts, max_pixels: int, address: str | None, jobs: int,
-              quiet: bool, rep: Report):
+def start_ray(opened, threads: int | None, workers: int | None, opts, max_pixels: int,
+              address: str | None, jobs: int, quiet: bool, rep: Report):
     """The started Ray engine (`sronnx.engine.ray_engine.RayEngine`) for the models the
-    CLI resolved (`files`: the model file of each input kind; `up`: their ModelChoice), or
-    exit 2 with why it cannot start."""
-    from sronnx.engine import EngineError, ModelSpec, RayEngine
+    CLI opened (`opened`: `sronnx.engine.OpenedModels`; the actors open the same files on the
+    same provider), or exit 2 with why it cannot start."""
+    from dataclasses import replace
 
-    cuda = up.provider == "cuda"
-    spec = ModelSpec(paths={k: str(p) for k, p in files.items()},
-                     names={k: up.names[k] for k in files}, provider=up.provider,
-                     threads=threads if threads is not None or cuda else 1,
-                     options=options, tile=tile, overlap=overlap, batch=batch, clamp=clamp,
-                     only=up.fixed)
+    from sronnx.engine import EngineError, RayEngine
+
+    cuda = opened.choice.provider == "cuda"
+    spec = replace(opened.pinned(), threads=threads if threads is not None or cuda else 1)
     engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
     try:
         engine.start()

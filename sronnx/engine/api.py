@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sronnx.core import ModelFileError
+from sronnx.engine.opening import ModelOpenError, ModelRequest, open_models
 from sronnx.engine.upscaler import Upscaler
+from sronnx.runtime import ProviderError
 
 __all__ = ["upscale_image"]
 
@@ -20,14 +23,16 @@ __all__ = ["upscale_image"]
 @functools.lru_cache(maxsize=4)
 def _upscaler(model: str | None, scale: int | None, provider: str) -> Upscaler:
     """The Upscaler for a model (None: the shipped clean default for `scale` on the provider
-    the session really gets), opened once per (model, scale, provider). Raises ValueError
-    when a named model is not of `scale` (None: any)."""
-    from sronnx.runtime import open_model
-
-    path, loaded = open_model(model, scale if model is None else None, provider)
-    if scale is not None and loaded.info.descriptor.scale != scale:
-        raise ValueError(f"model {path} is x{loaded.info.descriptor.scale}, not x{scale}")
-    return Upscaler(loaded)
+    the session really gets), opened once per (model, scale, provider) through the one
+    decision of a run's models (`open_models`). Raises ValueError when a named model is not
+    of `scale` (None: any), and what `open_model` raises for the rest."""
+    try:
+        opened = open_models(ModelRequest(model, scale, "clean", provider))
+    except ModelOpenError as exc:
+        if isinstance(exc.__cause__, (LookupError, ModelFileError, ProviderError)):
+            raise exc.__cause__ from None
+        raise ValueError(str(exc)) from exc
+    return opened.choice.upscalers["clean"]
 
 
 def _default_scale(outscale: float | None) -> int:

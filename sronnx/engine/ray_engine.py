@@ -31,8 +31,8 @@ from pathlib import Path
 
 from sronnx.core import first_line
 from sronnx.engine.batch import FileResult
+from sronnx.engine.opening import ModelRequest, open_models
 from sronnx.engine.planner import Job, OutputOptions
-from sronnx.runtime import Overrides
 
 INSTALL_HINT = "pip install 'sronnx[cluster]'"
 NAMESPACE = "sronnx"  # where the actors are named (sronnx-upscale-RUN-K), for tools and tests
@@ -45,42 +45,6 @@ MAX_TASK_RETRIES = 3  # ...and the files it had are retried on it this often
 class EngineError(RuntimeError):
     """The Ray engine cannot start (Ray missing, no cluster at the address, no model on a
     worker); the message says why. The CLI exits 2 with it."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What an actor needs to build the same models the CLI resolved: the model file of
-    each input kind ("clean", and "photo"/"jpeg" with the default-model rule), their
-    names, the provider the CLI's session really got, the thread count and the tiling."""
-
-    paths: dict[str, str]  # kind -> .onnx file; "clean" always
-    names: dict[str, str]  # kind -> the model name reports show
-    provider: str  # "cpu" or "cuda"
-    threads: int | None = None
-    options: Overrides | None = None  # --input-range / --bgr, for a model named with --model
-    tile: int | None = None
-    overlap: int | None = None
-    batch: int = 1
-    clamp: bool | None = None
-    only: str | None = None  # one model for every file, and why (ModelChoice.only)
-
-
-def build_models(spec: ModelSpec):
-    """The `ModelChoice` of `spec`, its sessions opened with `open_model` exactly as the
-    CLI opens them (same files, options, provider and threads)."""
-    from sronnx.engine.choice import ModelChoice
-    from sronnx.engine.upscaler import Upscaler
-    from sronnx.runtime import open_model
-
-    ups = {}
-    for kind, path in spec.paths.items():
-        options = spec.options if kind == "clean" else None
-        loaded = open_model(path, None, spec.provider, spec.threads, options=options)[1]
-        ups[kind] = Upscaler(loaded, tile=spec.tile, overlap=spec.overlap, batch=spec.batch,
-                             clamp_range=spec.clamp)
-    if spec.only is not None:
-        return ModelChoice.only(ups["clean"], spec.names["clean"], spec.only)
-    return ModelChoice(ups, spec.names)
 
 
 @dataclass
@@ -106,10 +70,11 @@ class UpscaleWorker:
     """The actor's class (wrapped by `ray.remote` at run time): one set of ONNX Runtime
     sessions, opened once, and `process_one` per call."""
 
-    def __init__(self, spec: ModelSpec, opts: OutputOptions, max_pixels: int | None) -> None:
+    def __init__(self, spec: ModelRequest, opts: OutputOptions,
+                 max_pixels: int | None) -> None:
         import ray
 
-        self.models = build_models(spec)
+        self.models = open_models(spec).choice  # the files the driver pinned
         self.opts, self.max_pixels = opts, max_pixels
         self.current: str | None = None  # the input in progress, for `state`
         ctx = ray.get_runtime_context()
@@ -163,7 +128,7 @@ class RayEngine:
     "HOST:PORT" joins a running one (`ray start --head`). `actors`: how many (None: one
     per `threads` cluster CPUs on CPUs, one per GPU on CUDA)."""
 
-    spec: ModelSpec
+    spec: ModelRequest  # `OpenedModels.pinned()`: the driver's files, provider, threads
     opts: OutputOptions
     max_pixels: int | None = None
     address: str | None = None
