@@ -1,7 +1,8 @@
 """Turn finished training runs into the package's shipped models, with their cards.
 
-For each run: export best.pt to sronnx/models/NAME.onnx, verify it against the checkpoint
-(`sronnx verify`), score it on the benchmark sets with the standard protocol, and write
+For each run: export best.pt to sronnx/models/NAME.onnx (`sronnx.export.export_checkpoint`,
+the library call behind `sronnx export`), verify it against the checkpoint (`sronnx verify`,
+run in this process), score it on the benchmark sets with the standard protocol, and write
 export/NAME.md (the card: command, data, steps, wall time, machine, scores) and
 sronnx/models/index.json.
 
@@ -27,13 +28,29 @@ import datetime as dt
 import hashlib
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "sronnx" / "models"
 DATA = ROOT.parent / "shared" / "data" / "test"
+
+
+def _verify_text(args: list[str]) -> str:
+    """What `sronnx verify ARGS` prints, run in this process; SystemExit when it fails."""
+    import contextlib
+    import io
+
+    from sronnx.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            main(["verify", *args], standalone_mode=False)
+        except SystemExit as exc:
+            if exc.code:
+                raise
+    return out.getvalue().strip()
 
 
 def cpu_name() -> str:
@@ -84,32 +101,31 @@ def main() -> int:
     args = ap.parse_args()
 
     from sronnx.core import INT8_SUFFIX, read_index
+    from sronnx.export import export_checkpoint
     from sronnx.train import load_checkpoint
 
     ckpt = args.run / "best.pt"
     data = load_checkpoint(ckpt)
     scale = int(data["scale"])
     MODELS.mkdir(parents=True, exist_ok=True)
-    sronnx = [sys.executable, "-m", "sronnx"]
     files = {"float32": MODELS / f"{args.name}.onnx"}
     if args.int8_calib:
         files["int8"] = MODELS / f"{args.name}{INT8_SUFFIX}.onnx"
     verify, export_log = {}, {}
     for precision, path in files.items():
-        extra = ["--int8", "--calib", str(args.int8_calib), "--force"] if precision == "int8" \
-            else []
         if precision == "float32" and args.keep_float32:
             if not path.is_file():
                 ap.error(f"--keep-float32: {path} does not exist")
             export_log[precision] = f"(kept: {path.name} was not exported again)"
-        else:
-            export_log[precision] = subprocess.run(
-                [*sronnx, "export", str(ckpt), "-o", str(path), *extra], check=True,
-                capture_output=True, text=True).stdout.strip()
+        else:  # the library call behind `sronnx export` (its quality check for int8)
+            lines: list[str] = []
+            result = export_checkpoint(
+                ckpt, path, precision=precision, force=True,
+                calib=args.int8_calib if precision == "int8" else None,
+                on_check=lambda check, lines=lines: lines.append(check.line()))
+            export_log[precision] = "\n".join([*lines, result.summary()])
         images = ["--images", str(args.verify_images)] if args.verify_images else []
-        verify[precision] = subprocess.run(
-            [*sronnx, "verify", str(path), "--checkpoint", str(ckpt), *images], check=True,
-            capture_output=True, text=True).stdout.strip()
+        verify[precision] = _verify_text([str(path), "--checkpoint", str(ckpt), *images])
     scores = score(files, scale, args.sets.split(","))
 
     index_path = MODELS / "index.json"

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-DESCRIPTOR_KEY = "sronnx.core.descriptor"
+DESCRIPTOR_KEY = "sronnx.descriptor"
 PRODUCER = "elsewhere"
 # The opset and IR version of the models built from nothing (those of sronnx's exports).
 DEFAULT_OPSET = 18

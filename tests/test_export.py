@@ -65,7 +65,7 @@ def test_model_runs_with_only_onnxruntime_and_numpy(exported_models) -> None:
             assert y.shape == (n, 3, 3 * h, 3 * w), y.shape
             assert y.dtype == np.float32 and 0 <= y.min() and y.max() <= 1
         meta = s.get_modelmeta().custom_metadata_map
-        assert "sronnx.core.descriptor" in meta and "sronnx.core.card" in meta
+        assert "sronnx.descriptor" in meta and "sronnx.card" in meta
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sronnx"))
         assert not loaded, loaded
         print("ok")

@@ -368,7 +368,7 @@ def test_refusals_print_one_line_without_onnxruntime_noise(tmp_path):
         assert "/onnxruntime_src/" not in line
 
 
-@pytest.mark.parametrize("key", ["sronnx.core.descriptor", "sronnx.core.card"])
+@pytest.mark.parametrize("key", ["sronnx.descriptor", "sronnx.card"])
 def test_metadata_nested_too_deep_is_a_model_file_error(tmp_path, key):
     onnx = pytest.importorskip("onnx")
     model = onnx.load(str(SHIPPED / "rsp-x2.onnx"))

@@ -65,17 +65,8 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     from sronnx.cli import require_torch
 
     require_torch("sronnx export")
-    import torch
-
-    from sronnx.archs import receptive_field, scale_problem
-    from sronnx.core import path_name
-    from sronnx.export import build_card, deployable, export_onnx
-    from sronnx.train import (
-        CheckpointError,
-        NotSronnxCheckpoint,
-        load_checkpoint,
-        model_from_checkpoint,
-    )
+    from sronnx.export import PrecisionError, export_architecture, export_checkpoint
+    from sronnx.train import CheckpointError, NotSronnxCheckpoint
 
     if (checkpoint is None) == (arch is None):
         raise click.UsageError("give either CHECKPOINT or --arch with --scale")
@@ -84,63 +75,29 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     if (fp16 or int8) and calib is None:
         raise click.UsageError("--fp16 and --int8 need --calib DIR (images to check the "
                                "PSNR against float32, and to calibrate int8)")
-    if checkpoint:
-        try:
-            data = load_checkpoint(checkpoint)
-        except NotSronnxCheckpoint:
-            _export_community(checkpoint, output, opset, fp16, int8, calib, max_psnr_loss,
-                              force)
-            return
-        except CheckpointError as exc:
-            raise cannot_start(str(exc)) from exc
-        if scale_problem(int(data["scale"])):
-            raise cannot_start(f"{checkpoint}: a x{data['scale']} checkpoint; "
-                               f"{scale_problem(int(data['scale']))}")
-        try:
-            model = deployable(model_from_checkpoint(data, checkpoint))
-        except CheckpointError as exc:
-            raise cannot_start(str(exc)) from exc
-        cfg = data.get("config", {})
-        # names only, never the paths of the machine that trained (a card travels)
-        training = {
-            "checkpoint": path_name(checkpoint), "run": path_name(cfg.get("out")),
-            "data": path_name(data.get("data")), "val": path_name(data.get("val")),
-            "steps": int(data["step"]), "train_seconds": round(float(data.get("wall_s", 0)), 1),
-            # the validation PSNR of these very weights (best.pt is saved as it improves)
-            "val_psnr_y": data.get("val_psnr_y"),
-            "batch": cfg.get("batch"), "patch": cfg.get("patch"), "loss": cfg.get("loss"),
-            "lr": cfg.get("lr"), "seed": cfg.get("seed"),
-            # how the training LR was made, with its ranges (runs from before: bicubic)
-            "degradation": data.get("degradation")
-            or {"name": cfg.get("degradation", "bicubic")},
-        }
-        if cfg.get("init"):  # fine-tuned from this checkpoint
-            training["init"] = path_name(cfg["init"])
-        card = build_card(model, trained=True, training=training)
-    else:
-        if scale is None:
-            raise click.UsageError("--arch needs --scale")
-        from sronnx.archs import create_model
-
-        torch.manual_seed(seed)
-        try:
-            model = deployable(create_model(arch, scale))
-        except (ValueError, TypeError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--arch") from exc
-        card = build_card(model, trained=False, extra={"init_seed": seed})
-    descriptor = model.descriptor(receptive_field=receptive_field(model))
-    if fp16 or int8:
-        path = _export_reduced(model, output, card, descriptor, opset, "float16" if fp16 else
-                               "int8", calib, max_psnr_loss, force)
-    else:
-        path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
-    size = path.stat().st_size
-    fixed = descriptor.fixed_size
-    shape = (f"fixed input size {fixed[1]}x{fixed[0]} (fc bottleneck)" if fixed
-             else "dynamic batch, height and width")
-    click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
-               f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{model.scale}, "
-               f"{shape}")
+    if checkpoint is None and scale is None:
+        raise click.UsageError("--arch needs --scale")
+    options = {"precision": "float16" if fp16 else "int8" if int8 else "float32",
+               "calib": calib, "max_loss": max_psnr_loss, "force": force, "opset": opset,
+               "on_check": lambda check: click.echo(check.line())}
+    try:
+        if checkpoint is not None:
+            result = export_checkpoint(checkpoint, output, **options)
+        else:
+            try:
+                result = export_architecture(arch, scale, output, seed=seed, **options)
+            except PrecisionError:
+                raise
+            except (ValueError, TypeError) as exc:
+                raise click.BadParameter(str(exc), param_hint="--arch") from exc
+    except NotSronnxCheckpoint:
+        _export_community(checkpoint, output, opset, fp16, int8, calib, max_psnr_loss, force)
+        return
+    except CheckpointError as exc:
+        raise cannot_start(str(exc)) from exc
+    except PrecisionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.summary())
 
 
 def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
@@ -158,6 +115,8 @@ def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
         raise click.UsageError("--fp16 with a target applies to --target ncnn only")
     if sum(x is not None for x in (checkpoint, arch, from_onnx)) != 1:
         raise click.UsageError("give one of CHECKPOINT, --arch with --scale, or --from-onnx")
+    if checkpoint is not None and checkpoint.lower().endswith(".onnx"):  # an ONNX model:
+        checkpoint, from_onnx = None, checkpoint  # converted as --from-onnx does
     from sronnx.export import TargetError, parse_size, write_target
 
     try:
@@ -225,6 +184,8 @@ def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8
     if fp16 and not cm.spandrel.supports_half:
         raise cannot_start(f"{cm.name}: spandrel marks {cm.arch} as not working in float16")
 
+    from sronnx.export import PrecisionError, export_reduced
+
     def note(line: str) -> None:
         click.echo(f"  rejected {line}", err=True)
 
@@ -241,13 +202,13 @@ def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8
                     return community.export_community(cm, path, opset=opset,
                                                       strategy=strategy, fp16=True).path
 
-                path = _export_reduced(None, output, result.card, result.descriptor, opset,
-                                       "float16" if fp16 else "int8", calib, max_psnr_loss,
-                                       force, exporter=exporter)
+                path = export_reduced(exporter, output, result.card, result.descriptor,
+                                      "float16" if fp16 else "int8", calib, max_psnr_loss,
+                                      force, on_check=lambda check: click.echo(check.line()))
         else:
             result = community.export_community(cm, output, opset=opset, log=note)
             path = result.path
-    except community.CommunityError as exc:
+    except (community.CommunityError, PrecisionError) as exc:
         raise click.ClickException(str(exc)) from exc
     card, d = result.card, result.descriptor
     size = path.stat().st_size
@@ -259,61 +220,3 @@ def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8
                f"({card['exporter']}); parity with spandrel's PyTorch model: max abs "
                f"{card['parity_max_abs']:.1e} at {', '.join(card['parity_sizes'])}")
 
-
-def _export_reduced(model, output: str, card: dict, descriptor, opset: int, precision: str,
-                    calib: str, max_loss: float | None, force: bool, exporter=None):
-    """Write the float16 or int8 form of `model` to `output` when it loses at most
-    `max_loss` dB PSNR against float32 on the `calib` images. `exporter(path, fp16)` writes
-    the float32 (fp16 False) or float16 file and returns its path; by default
-    `export_onnx` of `model` with `card` and `descriptor`."""
-    import tempfile
-    from pathlib import Path
-
-    import onnx
-
-    from sronnx.core import path_name
-    from sronnx.export import (
-        INT8_SCHEME,
-        MAX_LOSS_DB,
-        calibration_set,
-        export_onnx,
-        mean_psnr,
-        quantize_int8,
-        write_model,
-    )
-    from sronnx.train import DataError
-
-    if exporter is None:
-        def exporter(path: Path, fp16: bool) -> Path:
-            return export_onnx(model, path, card=card, descriptor=descriptor, opset=opset,
-                               fp16=fp16)
-
-    scale = descriptor.scale
-    limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
-    try:
-        images = calibration_set(calib, scale, fixed=descriptor.fixed_size)
-    except (DataError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    with tempfile.TemporaryDirectory() as tmp:
-        f32 = exporter(Path(tmp) / "f32.onnx", False)
-        if precision == "float16":
-            low = exporter(Path(tmp) / "low.onnx", True)
-        else:
-            low = Path(tmp) / "low.onnx"
-            try:
-                onnx.save_model(quantize_int8(f32, low, images), str(low))
-            except ValueError as exc:  # e.g. a model with no body to quantize
-                raise click.ClickException(f"cannot write an int8 model: {exc}") from exc
-        base, reduced = mean_psnr(f32, images, scale), mean_psnr(low, images, scale)
-        loss = base - reduced
-        click.echo(f"{precision}: PSNR-Y on {len(images)} calibration crops {reduced:.3f} dB "
-                   f"vs float32 {base:.3f} dB: change {-loss:+.3f} dB (limit {limit} dB)")
-        if loss > limit and not force:
-            raise click.ClickException(
-                f"refusing to write {output}: {precision} loses {loss:.3f} dB PSNR against "
-                f"float32, more than {limit} dB (--max-psnr-loss to change, --force to write)")
-        card = {**card, "precision": precision, "psnr_change_db": round(-loss, 4),
-                "calibration": {"folder": path_name(calib), "images": len(images)}}
-        if precision == "int8":
-            card["int8"] = INT8_SCHEME
-        return write_model(onnx.load(str(low)), output, card=card, descriptor=descriptor)

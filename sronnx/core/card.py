@@ -1,8 +1,8 @@
 """The model card and descriptor stored in an ONNX file's metadata, read without torch or onnx.
 
 Metadata keys are part of the embedding contract (see README):
-  sronnx.core.descriptor  JSON of `ModelDescriptor` (scale, channels, value range, size requirement)
-  sronnx.core.card        JSON: sronnx version, architecture spec, training data and steps,
+  sronnx.descriptor  JSON of `ModelDescriptor` (scale, channels, value range, size requirement)
+  sronnx.card        JSON: sronnx version, architecture spec, training data and steps,
                      validation PSNR, weights hash, parameters, MACs per output pixel
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from sronnx.core.descriptor import ModelDescriptor
 
-CARD_KEY = "sronnx.core.card"
+CARD_KEY = "sronnx.card"
 
 
 class ModelFileError(ValueError):

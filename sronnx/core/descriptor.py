@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-METADATA_KEY = "sronnx.core.descriptor"
+METADATA_KEY = "sronnx.descriptor"
 
 LAYOUTS = ("NCHW", "NHWC")
 CHANNEL_ORDERS = ("RGB", "BGR")

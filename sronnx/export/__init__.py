@@ -14,11 +14,17 @@ from sronnx.core import lazy_exports
 #: public name -> the module that defines it (imported on first use)
 _EXPORTS = {
     "DEFAULT_OPSET": "onnx",
+    "ExportPrecision": "checkpoint",
+    "Exported": "checkpoint",
+    "Exporter": "precision",
     "Float16Body": "onnx",
     "INPUT_NAME": "onnx",
     "INT8_SCHEME": "precision",
     "MAX_LOSS_DB": "precision",
     "OUTPUT_NAME": "onnx",
+    "Precision": "precision",
+    "PrecisionCheck": "precision",
+    "PrecisionError": "precision",
     "RUNTIMES": "matrix",
     "TargetError": "targets",
     "VerifyError": "verify",
@@ -30,7 +36,11 @@ _EXPORTS = {
     "count_params": "onnx",
     "criterion": "verify",
     "deployable": "onnx",
+    "export_architecture": "checkpoint",
+    "export_checkpoint": "checkpoint",
+    "export_model": "checkpoint",
     "export_onnx": "onnx",
+    "export_reduced": "precision",
     "foreign_inputs": "verify",
     "format_rows": "matrix",
     "image_cases": "verify",
@@ -44,6 +54,7 @@ _EXPORTS = {
     "quiet_exporter": "onnx",
     "run_matrix": "matrix",
     "test_cases": "verify",
+    "training_record": "checkpoint",
     "weights_sha256": "onnx",
     "write_model": "onnx",
     "write_target": "targets",
@@ -51,11 +62,17 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_OPSET",
+    "ExportPrecision",
+    "Exported",
+    "Exporter",
     "Float16Body",
     "INPUT_NAME",
     "INT8_SCHEME",
     "MAX_LOSS_DB",
     "OUTPUT_NAME",
+    "Precision",
+    "PrecisionCheck",
+    "PrecisionError",
     "RUNTIMES",
     "TargetError",
     "VerifyError",
@@ -67,7 +84,11 @@ __all__ = [
     "count_params",
     "criterion",
     "deployable",
+    "export_architecture",
+    "export_checkpoint",
+    "export_model",
     "export_onnx",
+    "export_reduced",
     "foreign_inputs",
     "format_rows",
     "image_cases",
@@ -81,6 +102,7 @@ __all__ = [
     "quiet_exporter",
     "run_matrix",
     "test_cases",
+    "training_record",
     "weights_sha256",
     "write_model",
     "write_target",
@@ -88,6 +110,14 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from sronnx.export.checkpoint import (
+        Exported,
+        ExportPrecision,
+        export_architecture,
+        export_checkpoint,
+        export_model,
+        training_record,
+    )
     from sronnx.export.matrix import (
         RUNTIMES,
         format_rows,
@@ -112,7 +142,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from sronnx.export.precision import (
         INT8_SCHEME,
         MAX_LOSS_DB,
+        Exporter,
+        Precision,
+        PrecisionCheck,
+        PrecisionError,
         calibration_set,
+        export_reduced,
         mean_psnr,
         quantize_int8,
     )

@@ -7,14 +7,19 @@ Export side: imports onnx and onnxruntime.quantization.
 from __future__ import annotations
 
 import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from sronnx.core import ModelDescriptor, path_name
 from sronnx.imaging import psnr_y, quantize
-from sronnx.train import centre_crop, load_pairs, to_nchw_float
+from sronnx.train import DataError, centre_crop, load_pairs, to_nchw_float
 
 # Default largest PSNR loss (dB, Y channel, calibration images) accepted without --force.
 MAX_LOSS_DB = {"float16": 0.05, "int8": 0.3}
@@ -150,3 +155,96 @@ def quantize_int8(fp32_path: Path, out_path: Path,
     finally:
         pre.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
+
+
+#: The reduced precisions `export_reduced` writes.
+Precision = Literal["float16", "int8"]
+
+#: `exporter(path, fp16)`: writes the float32 (fp16 False) or float16 ONNX file of the model
+#: at `path` and returns where it is (a float32 file may already exist elsewhere).
+Exporter = Callable[[Path, bool], Path]
+
+
+class PrecisionError(ValueError):
+    """A reduced-precision file cannot or may not be written; one line saying why. `check`:
+    the measurement, when the refusal is for the PSNR lost."""
+
+    def __init__(self, message: str, check: PrecisionCheck | None = None) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+@dataclass(frozen=True)
+class PrecisionCheck:
+    """A reduced-precision model measured against its float32 form on calibration crops.
+
+    Attributes:
+        precision: "float16" or "int8".
+        images: how many calibration crops (96 x 96 LR, or the model's fixed size).
+        float32_db: mean PSNR-Y (dB, 8-bit output, border = scale) of the float32 model.
+        reduced_db: the same for the reduced model.
+        limit_db: the largest loss accepted (`MAX_LOSS_DB` unless given).
+    """
+
+    precision: Precision
+    images: int
+    float32_db: float
+    reduced_db: float
+    limit_db: float
+
+    @property
+    def loss_db(self) -> float:
+        """PSNR lost against float32 (dB; negative: the reduced model scores higher)."""
+        return self.float32_db - self.reduced_db
+
+    def line(self) -> str:
+        """The one line `sronnx export` prints for it."""
+        return (f"{self.precision}: PSNR-Y on {self.images} calibration crops "
+                f"{self.reduced_db:.3f} dB vs float32 {self.float32_db:.3f} dB: change "
+                f"{-self.loss_db:+.3f} dB (limit {self.limit_db} dB)")
+
+
+def export_reduced(exporter: Exporter, output: str | Path, card: dict[str, Any],
+                   descriptor: ModelDescriptor, precision: Precision, calib: str | Path,
+                   max_loss: float | None = None, force: bool = False,
+                   on_check: Callable[[PrecisionCheck], None] | None = None) -> Path:
+    """Write the `precision` form of a model to `output` when it loses at most `max_loss` dB
+    PSNR-Y (default `MAX_LOSS_DB[precision]`) against its float32 form on the `calib`
+    images (centre crops at the descriptor's scale), with the figures in its card.
+
+    `exporter` writes the float32 and float16 files (`Exporter`); int8 is quantized here from
+    the float32 file (`quantize_int8`). `on_check` gets the measurement before any refusal.
+    `force` writes it whatever the loss. Returns the written path. Raises PrecisionError
+    (unusable calibration folder, a model int8 cannot take, too much loss without `force`)."""
+    from sronnx.export.onnx import write_model  # onnx's writer; the card and descriptor
+
+    scale = descriptor.scale
+    limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
+    try:
+        images = calibration_set(calib, scale, fixed=descriptor.fixed_size)
+    except (DataError, ValueError) as exc:
+        raise PrecisionError(str(exc)) from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        f32 = exporter(Path(tmp) / "f32.onnx", False)
+        if precision == "float16":
+            low = exporter(Path(tmp) / "low.onnx", True)
+        else:
+            low = Path(tmp) / "low.onnx"
+            try:
+                onnx.save_model(quantize_int8(f32, low, images), str(low))
+            except ValueError as exc:  # e.g. a model with no body to quantize
+                raise PrecisionError(f"cannot write an int8 model: {exc}") from exc
+        check = PrecisionCheck(precision, len(images), mean_psnr(f32, images, scale),
+                               mean_psnr(low, images, scale), limit)
+        if on_check is not None:
+            on_check(check)
+        if check.loss_db > limit and not force:
+            raise PrecisionError(
+                f"refusing to write {output}: {precision} loses {check.loss_db:.3f} dB PSNR "
+                f"against float32, more than {limit} dB (--max-psnr-loss to change, --force "
+                "to write)", check)
+        card = {**card, "precision": precision, "psnr_change_db": round(-check.loss_db, 4),
+                "calibration": {"folder": path_name(calib), "images": len(images)}}
+        if precision == "int8":
+            card["int8"] = INT8_SCHEME
+        return write_model(onnx.load(str(low)), output, card=card, descriptor=descriptor)

@@ -1,7 +1,7 @@
 """Between the upscaler's one tensor form and what a model takes (pure functions, numpy only).
 
 The upscaler always speaks float32 N x 3 x H x W RGB in [0, 1] (premultiplied where the image
-has alpha). A model's descriptor (`sronnx.core.descriptor`) may ask for something else: another
+has alpha). A model's descriptor (`sronnx.descriptor` metadata) may ask for something else: another
 element type (float16, uint8), layout (NHWC), channel order (BGR), value range (0..255), one
 luma channel or four RGBA channels, a fixed batch size, or sizes that meet a rule (at least,
 multiples of, square). `run_model` turns one into the other on the way in and back on the way

@@ -1,10 +1,10 @@
 """What a model needs, found once when it is loaded: from its metadata, its session and a probe.
 
-sronnx's own files carry a descriptor (`sronnx.core.descriptor`) in their metadata. A model made
+sronnx's own files carry a descriptor (`sronnx.descriptor`) in their metadata. A model made
 elsewhere (chaiNNer, another project, a hand export) gets one here, from three sources in
 this order of trust:
   session   what ONNX Runtime states: element type, rank, fixed dims (batch, channels, size);
-  metadata  an `sronnx.core.descriptor` written by `sronnx export` or `sronnx describe`;
+  metadata  an `sronnx.descriptor` written by `sronnx export` or `sronnx describe`;
   options   what the user says (`--input-range 255`, `--bgr`): what no probe can tell;
   probe     small runs of the model: its scale (output size over input size), the size rule
             it enforces (the smallest multiple of 2 that it takes), its receptive field (how

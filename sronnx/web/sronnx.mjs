@@ -1,5 +1,5 @@
 // sronnx in JavaScript: the descriptor reader and the tiled upscaler of
-// sronnx.engine.upscaler (Python), without the DOM and without importing a runtime.
+// sronnx.runtime.upscaler (Python), without the DOM and without importing a runtime.
 // The page's worker passes onnxruntime-web, the Node example onnxruntime-node: both have
 // the same InferenceSession / Tensor API.
 //
@@ -9,7 +9,7 @@
 //   - at the image's edges the context is the image mirrored ("symmetric": the edge pixel
 //     repeated, then its neighbours) for `border` = overlap pixels;
 //   - each output channel clamped to the range that channel holds over the input pixels
-//     within max(2, receptive_field // 2) (sronnx.engine.clamp);
+//     within max(2, receptive_field // 2) (sronnx.runtime.local_range);
 //   - alpha: colour premultiplied by alpha before the model, alpha upscaled bicubically
 //     (Keys, a = -0.75, edges clamped), colour divided back by it after;
 //   - rounding to 8 bits with +0.5 and clipping, in float32 as numpy does.
@@ -17,9 +17,9 @@
 // fixed-size models, size rules (minimum / multiple_of / square) and fixed batches, uint8 or
 // float16 tensors. Those models are refused by `Upscaler.create` with a message.
 
-export const METADATA_KEY = 'sronnx.core.descriptor';
+export const METADATA_KEY = 'sronnx.descriptor';
 
-// Defaults of sronnx.core.descriptor.ModelDescriptor for a file without the key (a model made
+// Defaults of sronnx.descriptor.ModelDescriptor for a file without the key (a model made
 // elsewhere: scale is then unknown and must be given).
 export const DESCRIPTOR_DEFAULTS = Object.freeze({
   arch: 'unknown', scale: 0, in_channels: 3, out_channels: 3, value_range: [0, 1],
@@ -28,7 +28,7 @@ export const DESCRIPTOR_DEFAULTS = Object.freeze({
   channel_order: 'RGB', element_type: 'float32', batch: 0,
 });
 
-const DEFAULT_TILE = 512; // sronnx.engine.upscaler.DEFAULT_TILE
+const DEFAULT_TILE = 512; // sronnx.runtime.upscaler.DEFAULT_TILE
 
 // ---- protobuf: just enough of onnx.ModelProto to read metadata_props (field 14) ----------
 
@@ -91,7 +91,7 @@ export function readMetadata(bytes) {
   return props;
 }
 
-/** The model's descriptor (sronnx.core.descriptor JSON in the metadata) with defaults for what it
+/** The model's descriptor (sronnx.descriptor JSON in the metadata) with defaults for what it
  * leaves out; `found` says whether the file had one. */
 export function readDescriptor(bytes) {
   const raw = readMetadata(bytes)[METADATA_KEY];
@@ -99,7 +99,7 @@ export function readDescriptor(bytes) {
   if (raw === undefined) return d;
   const parsed = JSON.parse(raw);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new Error('the sronnx.core.descriptor metadata is not a JSON object');
+    throw new Error('the sronnx.descriptor metadata is not a JSON object');
   }
   for (const [k, v] of Object.entries(parsed)) {
     if (k === 'size' && v && typeof v === 'object') Object.assign(d.size, v);
@@ -129,7 +129,7 @@ export function unsupported(d) {
   return null;
 }
 
-// ---- tiling: sronnx.engine.tiling ---------------------------------------------------------
+// ---- tiling: sronnx.runtime.tiling ---------------------------------------------------------
 
 /** Input pixels of context on each side of a tile (upscaler.default_overlap). */
 export function defaultOverlap(d) {

@@ -1,5 +1,5 @@
 // Runs one ONNX model on onnxruntime-web (WebAssembly, in Node) or onnxruntime-node for
-// `sronnx verify --runtimes ort-web,ort-node` (sronnx/export/matrix.py):
+// `sronnx verify --runtimes ort-web,ort-node` (sronnx/matrix.py):
 //   node verify_runner.mjs web|node PACKAGE_DIR JOB.json
 // PACKAGE_DIR is the installed npm package (web/node_modules/onnxruntime-web or
 // examples/node/node_modules/onnxruntime-node). JOB.json:

@@ -1,0 +1,142 @@
+"""From a training checkpoint (or an untrained architecture) to one ONNX file, with its card,
+its descriptor and, for float16 and int8, the quality check against float32: what `sronnx
+export` does for sronnx's own checkpoints, as a library call (`export/ship.py` makes the
+shipped models with it).
+
+Errors: `sronnx.train.CheckpointError` (a file that is no usable checkpoint; its subclass
+`NotSronnxCheckpoint` for a community one, which `sronnx.community` exports), ValueError for
+an unknown architecture or scale, `PrecisionError` for a reduced file refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from sronnx.archs import create_model, receptive_field, scale_problem
+from sronnx.core import ModelDescriptor, path_name
+from sronnx.export.onnx import DEFAULT_OPSET, build_card, deployable, export_onnx
+from sronnx.export.precision import PrecisionCheck, export_reduced
+from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
+
+__all__ = ["ExportPrecision", "Exported", "export_architecture", "export_checkpoint",
+           "export_model", "training_record"]
+
+#: float32, or a reduced precision checked against it (`sronnx.export.precision`).
+ExportPrecision = Literal["float32", "float16", "int8"]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A written model.
+
+    Attributes:
+        path: the .onnx file.
+        card: the model card written into it (`sronnx.core.ModelInfo` reads it back).
+        descriptor: what the model needs (written into it too).
+        check: the float16 / int8 measurement against float32; None for float32.
+    """
+
+    path: Path
+    card: dict[str, Any]
+    descriptor: ModelDescriptor
+    check: PrecisionCheck | None = None
+
+    def summary(self) -> str:
+        """The `wrote ...` line of `sronnx export`: size, parameters, bytes per parameter,
+        spec, scale and input shape."""
+        size = self.path.stat().st_size
+        params = self.card["params"]
+        fixed = self.descriptor.fixed_size
+        shape = (f"fixed input size {fixed[1]}x{fixed[0]} (fc bottleneck)" if fixed
+                 else "dynamic batch, height and width")
+        return (f"wrote {self.path} ({size / 1e6:.2f} MB, {params:,} params, "
+                f"{size / max(params, 1):.2f} bytes/param) {self.card['spec']} "
+                f"x{self.descriptor.scale}, {shape}")
+
+
+def training_record(data: dict[str, Any], checkpoint: str | Path) -> dict[str, Any]:
+    """The card's `training` section from a checkpoint's contents: names only, never the
+    paths of the machine that trained (a card travels)."""
+    cfg = data.get("config", {})
+    training = {
+        "checkpoint": path_name(checkpoint), "run": path_name(cfg.get("out")),
+        "data": path_name(data.get("data")), "val": path_name(data.get("val")),
+        "steps": int(data["step"]), "train_seconds": round(float(data.get("wall_s", 0)), 1),
+        # the validation PSNR of these very weights (best.pt is saved as it improves)
+        "val_psnr_y": data.get("val_psnr_y"),
+        "batch": cfg.get("batch"), "patch": cfg.get("patch"), "loss": cfg.get("loss"),
+        "lr": cfg.get("lr"), "seed": cfg.get("seed"),
+        # how the training LR was made, with its ranges (runs from before: bicubic)
+        "degradation": data.get("degradation") or {"name": cfg.get("degradation", "bicubic")},
+    }
+    if cfg.get("init"):  # fine-tuned from this checkpoint
+        training["init"] = path_name(cfg["init"])
+    return training
+
+
+def export_checkpoint(checkpoint: str | Path, output: str | Path, *,
+                      precision: ExportPrecision = "float32", calib: str | Path | None = None,
+                      max_loss: float | None = None, force: bool = False,
+                      opset: int = DEFAULT_OPSET,
+                      on_check: Callable[[PrecisionCheck], None] | None = None) -> Exported:
+    """Export an sronnx training checkpoint to `output` (see `export_model`). Raises
+    CheckpointError (NotSronnxCheckpoint for a community checkpoint) before writing."""
+    data = load_checkpoint(checkpoint)
+    if problem := scale_problem(int(data["scale"])):
+        raise CheckpointError(f"{checkpoint}: a x{data['scale']} checkpoint; {problem}")
+    model = deployable(model_from_checkpoint(data, checkpoint))
+    card = build_card(model, trained=True, training=training_record(data, checkpoint))
+    return export_model(model, card, output, precision=precision, calib=calib,
+                        max_loss=max_loss, force=force, opset=opset, on_check=on_check)
+
+
+def export_architecture(arch: str, scale: int, output: str | Path, *, seed: int = 0,
+                        precision: ExportPrecision = "float32",
+                        calib: str | Path | None = None, max_loss: float | None = None,
+                        force: bool = False, opset: int = DEFAULT_OPSET,
+                        on_check: Callable[[PrecisionCheck], None] | None = None
+                        ) -> Exported:
+    """Export an untrained `arch` spec at `scale`, its weights drawn with `seed`. Raises
+    ValueError (or TypeError) for an unknown architecture or setting."""
+    torch.manual_seed(seed)
+    model = deployable(create_model(arch, scale))
+    card = build_card(model, trained=False, extra={"init_seed": seed})
+    return export_model(model, card, output, precision=precision, calib=calib,
+                        max_loss=max_loss, force=force, opset=opset, on_check=on_check)
+
+
+def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Path, *,
+                 precision: ExportPrecision = "float32", calib: str | Path | None = None,
+                 max_loss: float | None = None, force: bool = False,
+                 opset: int = DEFAULT_OPSET,
+                 on_check: Callable[[PrecisionCheck], None] | None = None) -> Exported:
+    """Write `model` (deployable form) with `card` and its descriptor to `output`: float32, or
+    float16 / int8 when it loses at most `max_loss` dB against float32 on the `calib`
+    images (`export_reduced`; `on_check` gets the figures). ValueError when a reduced
+    precision has no `calib`."""
+    descriptor = model.descriptor(receptive_field=receptive_field(model))
+    if precision == "float32":
+        path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
+        return Exported(path, card, descriptor)
+    if calib is None:
+        raise ValueError(f"{precision} needs calibration images (calib)")
+    checks: list[PrecisionCheck] = []
+
+    def exporter(path: Path, fp16: bool) -> Path:
+        return export_onnx(model, path, card=card, descriptor=descriptor, opset=opset,
+                           fp16=fp16)
+
+    def keep(check: PrecisionCheck) -> None:
+        checks.append(check)
+        if on_check is not None:
+            on_check(check)
+
+    path = export_reduced(exporter, output, card, descriptor, precision, calib, max_loss,
+                          force, on_check=keep)
+    written = {**card, "precision": precision}
+    return Exported(path, written, descriptor, checks[0] if checks else None)
