@@ -18,6 +18,7 @@ from PIL import Image
 from sronnx.engine.animation import upscale_animation
 from sronnx.engine.choice import ModelChoice
 from sronnx.engine.planner import Job, OutputOptions, folder_problem
+from sronnx.engine.schedule import run_staged, run_whole_files
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging import array_to_pil, pil_to_array, resize_array
 from sronnx.io import (
@@ -359,167 +360,50 @@ def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "r
     return _encode(_infer(_decode(up, job, opts, existing, max_pixels), on_pixels), opts)
 
 
-_DONE = object()
-
-
 def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
              max_pixels: int | None = None,
              on_result: Callable[[FileResult], None] | None = None,
              pipeline: bool = True, workers: int = 1,
-             on_pixels: PixelCallback | None = None) -> list[FileResult]:
+             on_pixels: PixelCallback | None = None,
+             coders: int | None = None) -> list[FileResult]:
     """Process every job; results come back in job order, `on_result` sees each result as
-    soon as it exists, and `on_pixels` (see `PixelCallback`; thread-safe) each job's output
-    pixels as the model's tiles finish (a file that fails or is skipped reports fewer or none:
-    its result says so).
+    soon as it exists (in the calling thread), and `on_pixels` (see `PixelCallback`;
+    thread-safe) each job's output pixels as the model's tiles finish (a file that fails or is
+    skipped reports fewer or none: its result says so).
 
     With `opts.outscale`, `opts.width` or `opts.height`, each output is resampled from the
     model's to that size (`sronnx.imaging.resize`), animations frame by frame, and its DPI
     scaled by the real factor on each axis.
 
-    With `pipeline` and one worker, decoding (one thread), inference (this thread) and
-    encoding (one thread) overlap: Pillow, zlib and ONNX Runtime release the GIL. Queues
-    hold one file each, so at most about three inputs and three outputs are in memory at
-    once, whatever the number of files. With `workers` > 1, that many threads each take whole
-    files (decode, infer, encode) one after another: on CPUs, with one ONNX Runtime thread per
-    worker, no core waits for another at every layer, which beats splitting each model call
-    over the cores when the pipeline's other stages share them (`bench/e2e.py`); at most
-    `workers` files are in memory. Results and outputs are the same either way.
+    How files share the machine (`sronnx.engine.schedule`; results and outputs are the same
+    either way):
+    - `workers` > 1: that many threads each take whole files (decode, model, encode) in turn,
+      at most `workers` files in memory. On CPUs, with one ONNX Runtime thread per worker, no
+      core waits for another at every layer, which beats splitting each model call over the
+      cores when decoding and encoding share them (`bench/e2e.py`).
+    - `pipeline` with one worker: one model stage (this thread) fed by `coders` threads
+      (default: every available CPU) that decode up to `coders` files ahead and encode up to
+      `coders` behind; Pillow, zlib and ONNX Runtime release the GIL. The layout for a GPU,
+      whose model stage is far faster than one core's coding.
+    - no `pipeline` (or one file): one file after another in this thread.
     """
-    results: list[FileResult] = []
-
-    def emit(r: FileResult) -> None:
-        results.append(r)
-        if on_result is not None:
-            on_result(r)
-
     if not pipeline or len(jobs) < 2:
+        results = []
         for job in jobs:
-            emit(process_one(up, job, opts, existing=existing, max_pixels=max_pixels,
-                             on_pixels=on_pixels))
+            results.append(process_one(up, job, opts, existing=existing,
+                                       max_pixels=max_pixels, on_pixels=on_pixels))
+            if on_result is not None:
+                on_result(results[-1])
         return results
     if workers > 1:
-        return _run_parallel(up, jobs, opts, existing, max_pixels, on_result, workers,
-                             on_pixels)
+        return run_whole_files(
+            jobs, lambda job: process_one(up, job, opts, existing=existing,
+                                          max_pixels=max_pixels, on_pixels=on_pixels),
+            workers, on_result)
+    if coders is None:
+        from sronnx.runtime import available_cpus
 
-    import queue
-    import threading
-
-    decoded: queue.Queue = queue.Queue(maxsize=1)
-    inferred: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def put(q: queue.Queue, item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(q: queue.Queue) -> object:
-        while True:
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set():
-                    return _DONE
-
-    def reader() -> None:
-        try:
-            for job in jobs:
-                if not put(decoded, _decode(up, job, opts, existing, max_pixels)):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-            stop.set()
-        finally:
-            put(decoded, _DONE)
-
-    def writer() -> None:
-        try:
-            while (work := get(inferred)) is not _DONE:
-                emit(_encode(work, opts))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=reader, name="sronnx-decode", daemon=True),
-               threading.Thread(target=writer, name="sronnx-encode", daemon=True)]
-    for t in threads:
-        t.start()
-    try:
-        while (work := get(decoded)) is not _DONE:
-            if not put(inferred, _infer(work, on_pixels)):
-                break
-        put(inferred, _DONE)
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
-def _run_parallel(up: Models, jobs: list[Job], opts: OutputOptions, existing: str,
-                  max_pixels: int | None, on_result: Callable[[FileResult], None] | None,
-                  workers: int, on_pixels: PixelCallback | None = None) -> list[FileResult]:
-    """`workers` threads, each processing whole files in turn (see `run_jobs`)."""
-    import threading
-
-    lock = threading.Lock()
-    todo = iter(enumerate(jobs))
-    done: dict[int, FileResult] = {}
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def work(finished: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                with lock:
-                    item = next(todo, None)
-                if item is None:
-                    return
-                i, job = item
-                result = process_one(up, job, opts, existing=existing, max_pixels=max_pixels,
-                                     on_pixels=on_pixels)
-                with lock:
-                    done[i] = result
-                    if on_result is not None and not errors:  # a file finished is reported
-                        try:
-                            on_result(result)
-                        except BaseException as exc:  # noqa: BLE001 - no callback after it
-                            errors.append(exc)
-                            stop.set()
-                            return
-        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            errors.append(exc)
-            stop.set()
-        finally:
-            finished.set()
-
-    # Waited for through events, not Thread.join: on Python 3.11 a Ctrl-C that interrupts
-    # join(timeout) marks the thread as ended while it still runs (the bpo-45274 handling),
-    # and a later join() then returns at once, with the worker still writing its file and
-    # inside ONNX Runtime (which then aborts the process at exit).
-    ends = [threading.Event() for _ in range(min(workers, len(jobs)))]
-    threads = [threading.Thread(target=work, args=(ev,), name=f"sronnx-worker-{k}",
-                                daemon=True) for k, ev in enumerate(ends)]
-    for t in threads:
-        t.start()
-    try:
-        for ev in ends:
-            while not ev.wait(timeout=0.1):
-                pass
-    except BaseException:
-        stop.set()  # (Ctrl-C) each worker ends the file it has, which is reported, and stops
-        for ev in ends:
-            ev.wait()
-        raise
-    if errors:
-        raise errors[0]
-    return [done[i] for i in sorted(done)]
+        coders = available_cpus()
+    return run_staged(jobs, lambda job: _decode(up, job, opts, existing, max_pixels),
+                      lambda work: _infer(work, on_pixels),
+                      lambda work: _encode(work, opts), coders, on_result)
