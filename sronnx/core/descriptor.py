@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 METADATA_KEY = "sronnx.descriptor"
 
-LAYOUTS = ("NCHW", "NHWC")
-CHANNEL_ORDERS = ("RGB", "BGR")
-ELEMENT_TYPES = ("float32", "float16", "uint8")
+#: Tensor layouts: batch, channels, height, width in that order, or channels last.
+Layout = Literal["NCHW", "NHWC"]
+#: The order of a 3-channel model's colour channels.
+ChannelOrder = Literal["RGB", "BGR"]
+#: The input and output tensors' element type.
+ElementType = Literal["float32", "float16", "uint8"]
+#: "any": every H, W the `size` rule takes; "fixed": exactly `fixed_size`.
+SizeRequirement = Literal["any", "fixed"]
+
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+CHANNEL_ORDERS: tuple[ChannelOrder, ...] = get_args(ChannelOrder)
+ELEMENT_TYPES: tuple[ElementType, ...] = get_args(ElementType)
+SIZE_REQUIREMENTS: tuple[SizeRequirement, ...] = get_args(SizeRequirement)
 # Bounds on what a descriptor may ask for: it comes from an untrusted file's metadata (or
 # its declared shapes), and the runtime pads, tiles and allocates by it outside ONNX
 # Runtime's memory cap (a declared minimum of 100000 px made 5.5 GB of padding per image,
@@ -78,30 +88,43 @@ class ModelDescriptor:
     model (the module docstring gives the tensor contract)."""
 
     arch: str
+    """The architecture's name (sronnx's registry name, spandrel's, or "unknown")."""
     scale: int
+    """Output pixels per input pixel along each side (1..16)."""
     spec: dict[str, Any] = field(default_factory=dict)
+    """The architecture's settings (JSON-able), for the card and `sronnx info`."""
     in_channels: int = 3
+    """Input channels: 1 (luma, Y of YCbCr), 3 (colour) or 4 (colour and alpha)."""
     out_channels: int = 3
+    """Output channels, as `in_channels`."""
     value_range: tuple[float, float] = (0.0, 1.0)
-    # "any": every H, W the `size` rule takes; "fixed": exactly fixed_size (H, W).
-    size_requirement: str = "any"
+    """The tensors' value range, (low, high): (0, 1) or (0, 255)."""
+    size_requirement: SizeRequirement = "any"
+    """"any": every height and width the `size` rule takes; "fixed": exactly `fixed_size`."""
     fixed_size: tuple[int, int] | None = None
+    """(H, W) in input pixels with size_requirement "fixed" (at most 8192 each), else None."""
     receptive_field: int = 1
+    """Input pixels (one side) an output pixel depends on; tiles overlap by half of it."""
     tile_hint: int = 256
-    # Tiles must start on multiples of this many input pixels for an exact tiled result
-    # (strided encoders are not shift-invariant).
+    """A good tile side in input pixels (the runtime tiles by max(this, 512))."""
     tile_multiple: int = 1
+    """Tiles start on multiples of this many input pixels for an exact tiled result
+    (strided encoders are not shift-invariant)."""
     size: SizeRequirements = field(default_factory=SizeRequirements)
-    layout: str = "NCHW"
-    channel_order: str = "RGB"
-    element_type: str = "float32"
-    # 0: any batch size; otherwise the one batch size the model takes (tiles then run in
-    # groups of exactly that many).
+    """The size rule: minimum side, multiple of, square (`SizeRequirements`)."""
+    layout: Layout = "NCHW"
+    """The tensors' layout."""
+    channel_order: ChannelOrder = "RGB"
+    """A 3-channel model's channel order."""
+    element_type: ElementType = "float32"
+    """The tensors' element type."""
     batch: int = 0
-    # Whether the runtime clamps each output channel to its input neighbourhood's range
-    # (`sronnx.engine.clamp`): sronnx's own models yes (flat colours exact, no
-    # fringes); models made elsewhere run as their authors made them unless told otherwise.
+    """0: any batch size; otherwise the one batch size the model takes (tiles then run in
+    groups of exactly that many)."""
     clamp: bool = True
+    """Whether the runtime clamps each output channel to its input neighbourhood's range
+    (`sronnx.engine.clamp`): sronnx's own models yes (flat colours exact, no fringes);
+    models made elsewhere run as their authors made them unless told otherwise."""
 
     def __post_init__(self) -> None:
         # a descriptor comes from a file's metadata: every number is checked before use
@@ -118,7 +141,7 @@ class ModelDescriptor:
             raise ValueError(f"fixed_size must be two sides >= 1, got {self.fixed_size}")
         if self.scale < 1:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
-        if self.size_requirement not in ("any", "fixed"):
+        if self.size_requirement not in SIZE_REQUIREMENTS:
             raise ValueError(f"unknown size requirement {self.size_requirement!r}")
         if (self.size_requirement == "fixed") != (self.fixed_size is not None):
             raise ValueError("fixed_size must be given exactly when size_requirement is 'fixed'")
