@@ -2,7 +2,11 @@
 one run: does the staged layout (one model stage, coders on every core: the layout for a GPU)
 keep every core coding?
 
-    python bench/engine.py [--images 60] [--repeats 3] [--json FILE]
+    python bench/engine.py [--images 60] [--repeats 3] [--data DIR] [--provider cpu|cuda]
+                           [--json FILE]
+
+On a lent GPU, `--provider cuda` (onnxruntime-gpu installed) runs the engine's model stage on
+the GPU: the same rows, the staged layout being the one `sronnx upscale --provider cuda` uses.
 
 The null model is a x2 nearest-neighbour ONNX file (four copies of the input, DepthToSpace):
 it costs almost nothing, as the model nearly does on a GPU (about 1 ms per 1080p output on an
@@ -82,12 +86,12 @@ def limit_run(files: list[Path], out: Path, cores: int) -> float:
 
 
 def engine_run(model: Path, files: list[Path], out: Path, *, workers: int,
-               coders: int | None) -> float:
+               coders: int | None, provider: str = "cpu") -> float:
     """Seconds for `run_jobs` over the files, overwriting earlier outputs."""
     from sronnx.engine import OutputOptions, Upscaler, plan, run_jobs
     from sronnx.runtime import load_model
 
-    up = Upscaler(load_model(model, "cpu", threads=1))
+    up = Upscaler(load_model(model, provider, threads=1 if provider == "cpu" else None))
     jobs = plan(files, out, OutputOptions("png", 95, 1, ""), False).jobs
     t = time.perf_counter()
     results = run_jobs(up, jobs, OutputOptions("png", 95, 1, ""), existing="overwrite",
@@ -104,13 +108,15 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of PNG inputs")
+    ap.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
     from sronnx.runtime import available_cpus
 
     cores = available_cpus()
-    files = sorted(DATA.glob("*.png"))[: args.images]
+    files = sorted(args.data.glob("*.png"))[: args.images]
     if not files:
-        raise SystemExit(f"no images in {DATA}")
+        raise SystemExit(f"no images in {args.data}")
     rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="sronnx-engine-") as tmp:
         tmp_path = Path(tmp)
@@ -120,7 +126,8 @@ def main() -> int:
         if cores > 2:
             layouts[f"staged, coders {cores} (every core)"] = (1, cores)
         layouts[f"whole files, {cores} workers (CPU default)"] = (cores, None)
-        engine_run(model, files[:4], tmp_path / "warm", workers=1, coders=1)
+        engine_run(model, files[:4], tmp_path / "warm", workers=1, coders=1,
+                   provider=args.provider)
         for _ in range(args.repeats):  # interleaved, so drift hits every row alike
             for name, layout in layouts.items():
                 out = tmp_path / "out"
@@ -128,10 +135,11 @@ def main() -> int:
                     seconds = limit_run(files, out, cores)
                 else:
                     seconds = engine_run(model, files, out, workers=layout[0],
-                                         coders=layout[1])
+                                         coders=layout[1], provider=args.provider)
                 rows.setdefault(name, []).append(len(files) / seconds)
     limit = statistics.median(rows["limit: process pool, no model"])
-    print(f"{len(files)} BSD100 PNGs -> x2 PNG (null model), {cores} cores, median of "
+    print(f"{len(files)} PNGs of {args.data.name} -> x2 PNG (null model on {args.provider}), "
+          f"{cores} cores, median of "
           f"{args.repeats}; {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d')}")
     table = []
@@ -142,6 +150,7 @@ def main() -> int:
         print(f"  {name:<44} {rate:7.2f} files/s  {rate / limit:6.1%} of the limit")
     if args.json:
         args.json.write_text(json.dumps({"cores": cores, "images": len(files),
+                                         "provider": args.provider,
                                          "repeats": args.repeats, "rows": table,
                                          "cpu_count": os.cpu_count()}, indent=2))
     return 0
