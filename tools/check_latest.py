@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "dev.lock"
+VENV_TOOLS = {"pip"}  # what `python -m venv` brings, not the project
 
 
 def locked_versions(lock: Path = LOCK) -> dict[str, str]:
@@ -79,7 +80,8 @@ def main() -> int:
         python = venv / "bin" / "python"
         pip(python, "-e", ".[dev]")
         locked, latest = locked_versions(), installed_versions(python)
-        newer = {n: (locked.get(n), v) for n, v in latest.items() if locked.get(n) != v}
+        newer = {n: (locked.get(n), v) for n, v in latest.items()
+                 if locked.get(n) != v and n not in VENV_TOOLS}
         print("\ncheck-latest: versions that differ from requirements/dev.lock:")
         for name, (old, new) in sorted(newer.items()):
             print(f"  {name}: {old or '(not in the lock)'} -> {new}")
