@@ -169,94 +169,114 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
-    from sronnx.benchmark import default_input_size, describe, machine_info
+    from sronnx.benchmark import describe, machine_info
     from sronnx.core import resolve_model
     from sronnx.runtime import load_model
 
     model = resolve_model(args.model, 3, "cpu")
     info = load_model(model).info
-    scale, macs = info.descriptor.scale, float(info.card["macs_per_pixel"])
+    scale = info.descriptor.scale
     res: dict = {"date": time.strftime("%Y-%m-%d"), "model": str(model.name),
                  "machine": describe(machine_info(args.threads)), "threads": args.threads}
     print(res["machine"])
     print(f"model {model.name}: {info.card.get('spec')} x{scale}, "
           f"{info.card.get('precision', 'float32')}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        tmp = Path(tmp)
-        w, h = default_input_size(scale)
-        x = np.random.rand(1, 3, h, w).astype(np.float32)
-        res["matmul_gflops"] = matmul_gflops(args.threads)
-        res["efficiency"] = {}
-        candidates = [model]
-        twin = next((f for f, q, _ in _int8_pairs() if q == model), None)
-        if twin is not None:
-            candidates.append(twin)
-        for m in candidates:
-            sess = ort_session(m, args.threads)
-            t = median_time(lambda sess=sess: sess.run(None, {"input": x}))
-            rate = 2 * macs * 1920 * 1080 / t / 1e9
-            res["efficiency"][m.name] = {"gflops": rate, "latency_ms": t * 1000}
-            print(f"1. {m.name}: {rate:.1f} GFLOP/s ({t * 1000:.0f} ms per 1080p output) vs "
-                  f"float32 matmul {res['matmul_gflops']:.1f} GFLOP/s: "
-                  f"{rate / res['matmul_gflops']:.0%} (target >= 80%)")
-
-        inputs = make_inputs(tmp / "in", args.images)
-        n = len(inputs)
-        res["images"] = n
-        # the three folder runs, interleaved, --rounds times: the median of each (this kind
-        # of machine drifts by tens of percent between minutes)
-        naive_t, opencv_t, runs = [], [], []
-        # each run starts after os.sync(): the last run's written files are flushed outside
-        # every timed window, not inside whichever run comes next
-        for _ in range(args.rounds):
-            os.sync()
-            naive_t.append(naive_loop(model, inputs, tmp / "naive"))
-            os.sync()
-            runs.append(sronnx_run(model, tmp / "in", tmp / "sronnx", tmp / "report.json"))
-            os.sync()
-            try:
-                opencv_t.append(opencv_loop(inputs, tmp / "opencv", args.threads))
-            except ImportError:
-                pass
-        runs.sort(key=lambda r: r["wall_s"])
-        run = runs[len(runs) // 2]
-        naive = float(np.median(naive_t))
-        res["naive_s"], res["sronnx"] = naive, run
-        res["rounds"] = {"naive_s": naive_t, "sronnx_wall_s": [r["wall_s"] for r in runs],
-                         "opencv_s": opencv_t}
-        res["opencv_s"] = float(np.median(opencv_t)) if opencv_t else None
-        ips = {k: n / v for k, v in (("naive", naive), ("sronnx", run["wall_s"]),
-                                     ("opencv", res["opencv_s"])) if v}
-        print(f"2. {n} images 640x360 -> 1920x1080, PNG, median of {args.rounds} rounds: "
-              f"sronnx {ips['sronnx']:.2f} img/s, "
-              f"naive loop {ips['naive']:.2f} ({ips['sronnx'] / ips['naive']:.2f}x, target "
-              f">= 2.5x)" + (f", OpenCV ESPCN x3 {ips['opencv']:.2f} "
-                             f"({ips['sronnx'] / ips['opencv']:.2f}x, target >= 1.5x)"
-                             if "opencv" in ips else ""))
-        bound = run["cpu_s"] / args.threads
-        st = run["stages_s"]
-        print(f"3. wall {run['wall_s']:.1f} s vs CPU {run['cpu_s']:.1f} s / {args.threads} cores"
-              f" = {bound:.1f} s: {run['wall_s'] / bound:.2f}x (target <= 1.25x); stage wall "
-              f"sums: decode {st['decode']:.1f} s, infer {st['infer']:.1f} s, encode "
-              f"{st['encode']:.1f} s")
-        print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
-
-        res["int8"] = {}
-        for fp32, q, sc in _int8_pairs():
-            xs = np.random.rand(1, 3, *reversed(default_input_size(sc))).astype(np.float32)
-            s32, s8 = ort_session(fp32, args.threads), ort_session(q, args.threads)
-            t32 = median_time(lambda s32=s32, xs=xs: s32.run(None, {"input": xs}))
-            t8 = median_time(lambda s8=s8, xs=xs: s8.run(None, {"input": xs}))
-            p32, p8 = set5_psnr(fp32, sc), set5_psnr(q, sc)
-            res["int8"][q.name] = {"speedup": t32 / t8, "ms_fp32": t32 * 1000,
-                                   "ms_int8": t8 * 1000, "psnr_fp32": p32, "psnr_int8": p8}
-            print(f"5. {q.name}: {t32 / t8:.2f}x float32 inference ({t8 * 1000:.0f} vs "
-                  f"{t32 * 1000:.0f} ms; target >= 1.8x), Set5 PSNR-Y {p8:.2f} vs {p32:.2f} dB "
-                  f"({p8 - p32:+.3f}, target within 0.15)")
+        _efficiency(res, model, info, args.threads)
+        _folder_runs(res, model, Path(tmp), args)
+        _int8(res, args.threads)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0
 
+
+def _efficiency(res: dict, model: Path, info, threads: int) -> None:
+    """1. The model's (and its int8 twin's) GFLOP/s on a 1080p output against a float32
+    matmul's, into `res`."""
+    from sronnx.benchmark import default_input_size
+
+    scale, macs = info.descriptor.scale, float(info.card["macs_per_pixel"])
+    w, h = default_input_size(scale)
+    x = np.random.rand(1, 3, h, w).astype(np.float32)
+    res["matmul_gflops"] = matmul_gflops(threads)
+    res["efficiency"] = {}
+    candidates = [model]
+    twin = next((f for f, q, _ in _int8_pairs() if q == model), None)
+    if twin is not None:
+        candidates.append(twin)
+    for m in candidates:
+        sess = ort_session(m, threads)
+        t = median_time(lambda sess=sess: sess.run(None, {"input": x}))
+        rate = 2 * macs * 1920 * 1080 / t / 1e9
+        res["efficiency"][m.name] = {"gflops": rate, "latency_ms": t * 1000}
+        print(f"1. {m.name}: {rate:.1f} GFLOP/s ({t * 1000:.0f} ms per 1080p output) vs "
+              f"float32 matmul {res['matmul_gflops']:.1f} GFLOP/s: "
+              f"{rate / res['matmul_gflops']:.0%} (target >= 80%)")
+
+
+def _folder_runs(res: dict, model: Path, tmp: Path, args: argparse.Namespace) -> None:
+    """2.-4. The folder of `args.images` images through a naive loop, `sronnx upscale` and
+    OpenCV, interleaved `args.rounds` times: images per second, wall against CPU time, stage
+    sums and peak memory of the median sronnx run, into `res`."""
+    inputs = make_inputs(tmp / "in", args.images)
+    n = len(inputs)
+    res["images"] = n
+    # the three folder runs, interleaved, --rounds times: the median of each (this kind
+    # of machine drifts by tens of percent between minutes)
+    naive_t, opencv_t, runs = [], [], []
+    # each run starts after os.sync(): the last run's written files are flushed outside
+    # every timed window, not inside whichever run comes next
+    for _ in range(args.rounds):
+        os.sync()
+        naive_t.append(naive_loop(model, inputs, tmp / "naive"))
+        os.sync()
+        runs.append(sronnx_run(model, tmp / "in", tmp / "sronnx", tmp / "report.json"))
+        os.sync()
+        try:
+            opencv_t.append(opencv_loop(inputs, tmp / "opencv", args.threads))
+        except ImportError:
+            pass
+    runs.sort(key=lambda r: r["wall_s"])
+    run = runs[len(runs) // 2]
+    naive = float(np.median(naive_t))
+    res["naive_s"], res["sronnx"] = naive, run
+    res["rounds"] = {"naive_s": naive_t, "sronnx_wall_s": [r["wall_s"] for r in runs],
+                     "opencv_s": opencv_t}
+    res["opencv_s"] = float(np.median(opencv_t)) if opencv_t else None
+    ips = {k: n / v for k, v in (("naive", naive), ("sronnx", run["wall_s"]),
+                                 ("opencv", res["opencv_s"])) if v}
+    print(f"2. {n} images 640x360 -> 1920x1080, PNG, median of {args.rounds} rounds: "
+          f"sronnx {ips['sronnx']:.2f} img/s, "
+          f"naive loop {ips['naive']:.2f} ({ips['sronnx'] / ips['naive']:.2f}x, target "
+          f">= 2.5x)" + (f", OpenCV ESPCN x3 {ips['opencv']:.2f} "
+                         f"({ips['sronnx'] / ips['opencv']:.2f}x, target >= 1.5x)"
+                         if "opencv" in ips else ""))
+    bound = run["cpu_s"] / args.threads
+    st = run["stages_s"]
+    print(f"3. wall {run['wall_s']:.1f} s vs CPU {run['cpu_s']:.1f} s / {args.threads} cores"
+          f" = {bound:.1f} s: {run['wall_s'] / bound:.2f}x (target <= 1.25x); stage wall "
+          f"sums: decode {st['decode']:.1f} s, infer {st['infer']:.1f} s, encode "
+          f"{st['encode']:.1f} s")
+    print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
+
+
+def _int8(res: dict, threads: int) -> None:
+    """5. Each shipped int8 model's speed-up over its float32 twin and their Set5 PSNR-Y,
+    into `res`."""
+    from sronnx.benchmark import default_input_size
+
+    res["int8"] = {}
+    for fp32, q, sc in _int8_pairs():
+        xs = np.random.rand(1, 3, *reversed(default_input_size(sc))).astype(np.float32)
+        s32, s8 = ort_session(fp32, threads), ort_session(q, threads)
+        t32 = median_time(lambda s32=s32, xs=xs: s32.run(None, {"input": xs}))
+        t8 = median_time(lambda s8=s8, xs=xs: s8.run(None, {"input": xs}))
+        p32, p8 = set5_psnr(fp32, sc), set5_psnr(q, sc)
+        res["int8"][q.name] = {"speedup": t32 / t8, "ms_fp32": t32 * 1000,
+                               "ms_int8": t8 * 1000, "psnr_fp32": p32, "psnr_int8": p8}
+        print(f"5. {q.name}: {t32 / t8:.2f}x float32 inference ({t8 * 1000:.0f} vs "
+              f"{t32 * 1000:.0f} ms; target >= 1.8x), Set5 PSNR-Y {p8:.2f} vs {p32:.2f} dB "
+              f"({p8 - p32:+.3f}, target within 0.15)")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -78,7 +78,8 @@ def score(paths: dict[str, Path], scale: int, sets: list[str]) -> dict[str, dict
     return out
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of this script."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, type=Path)
     ap.add_argument("--name", required=True)
@@ -98,10 +99,14 @@ def main() -> int:
                     help="the input kind the model is the default for")
     ap.add_argument("--keep-float32", action="store_true",
                     help="keep the shipped float32 file; export only the int8 sibling anew")
+    return ap
+
+
+def main() -> int:
+    ap = _parser()
     args = ap.parse_args()
 
-    from sronnx.core import INT8_SUFFIX, read_index
-    from sronnx.export import export_checkpoint
+    from sronnx.core import INT8_SUFFIX
     from sronnx.train import load_checkpoint
 
     ckpt = args.run / "best.pt"
@@ -111,6 +116,34 @@ def main() -> int:
     files = {"float32": MODELS / f"{args.name}.onnx"}
     if args.int8_calib:
         files["int8"] = MODELS / f"{args.name}{INT8_SUFFIX}.onnx"
+    export_log, verify = _export_and_verify(ap, args, ckpt, files)
+    scores = score(files, scale, args.sets.split(","))
+    _write_index(args, files, scale, scores)
+
+    today = dt.date.today().isoformat()
+    cpu = cpu_name()
+    lines = _card(args, data, files, scores, cpu, today)
+    for precision in files:
+        lines += ["", f"## sronnx export and verify ({precision})", "", "```",
+                  export_log[precision], verify[precision], "```"]
+    lines.append("")
+    (ROOT / "export" / f"{args.name}.md").write_text("\n".join(lines))
+    (ROOT / "export" / f"{args.name}.scores.json").write_text(json.dumps(
+        {"name": args.name, "scale": scale, "date": today, "machine": cpu,
+         "scores": scores["float32"], "scores_by_precision": scores}, indent=2) + "\n")
+    for precision, sc in scores.items():
+        print(f"shipped {files[precision]} :: " + ", ".join(
+            f"{k} {v['psnr']:.2f} dB" for k, v in sc.items()))
+    return 0
+
+
+def _export_and_verify(ap: argparse.ArgumentParser, args: argparse.Namespace, ckpt: Path,
+                       files: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """Export each precision's file (or keep the float32 one with --keep-float32) and verify
+    it against the checkpoint: (precision -> what the export said, precision -> what
+    `sronnx verify` said)."""
+    from sronnx.export import ExportOptions, export_checkpoint
+
     verify, export_log = {}, {}
     for precision, path in files.items():
         if precision == "float32" and args.keep_float32:
@@ -119,14 +152,21 @@ def main() -> int:
             export_log[precision] = f"(kept: {path.name} was not exported again)"
         else:  # the library call behind `sronnx export` (its quality check for int8)
             lines: list[str] = []
-            result = export_checkpoint(
-                ckpt, path, precision=precision, force=True,
+            result = export_checkpoint(ckpt, path, ExportOptions(
+                precision=precision, force=True,
                 calib=args.int8_calib if precision == "int8" else None,
-                on_check=lambda check, lines=lines: lines.append(check.line()))
+                on_check=lambda check, lines=lines: lines.append(check.line())))
             export_log[precision] = "\n".join([*lines, result.summary()])
         images = ["--images", str(args.verify_images)] if args.verify_images else []
         verify[precision] = _verify_text([str(path), "--checkpoint", str(ckpt), *images])
-    scores = score(files, scale, args.sets.split(","))
+    return export_log, verify
+
+
+def _write_index(args: argparse.Namespace, files: dict[str, Path], scale: int,
+                 scores: dict[str, dict]) -> None:
+    """sronnx/models/index.json with these files' entries (replacing the same names and the
+    scale's earlier models of this kind) and the scale's default of this kind."""
+    from sronnx.core import INT8_SUFFIX, read_index
 
     index_path = MODELS / "index.json"
     index = read_index(index_path)
@@ -148,9 +188,13 @@ def main() -> int:
     index[key] = dict(sorted(index[key].items()))
     index_path.write_text(json.dumps(index, indent=2) + "\n")
 
+
+def _card(args: argparse.Namespace, data: dict, files: dict[str, Path],
+          scores: dict[str, dict], cpu: str, today: str) -> list[str]:
+    """The lines of export/NAME.md up to its scores table (included): the files, the
+    default it becomes, the training record and commands, the scores per set."""
+    scale = int(data["scale"])
     cfg = data.get("config", {})
-    today = dt.date.today().isoformat()
-    cpu = cpu_name()
     where = args.trained_on or f"{cpu} ({platform.machine()})"
     commands = "\n".join(f"    {c}" for c in args.command)
     lines = [
@@ -197,18 +241,7 @@ def main() -> int:
                            for p in files)
         lines.append(f"| {name} | {cells} | {first[name]['bic_psnr']:.2f} | "
                      f"{first[name]['bic_ssim']:.4f} |")
-    for precision in files:
-        lines += ["", f"## sronnx export and verify ({precision})", "", "```",
-                  export_log[precision], verify[precision], "```"]
-    lines.append("")
-    (ROOT / "export" / f"{args.name}.md").write_text("\n".join(lines))
-    (ROOT / "export" / f"{args.name}.scores.json").write_text(json.dumps(
-        {"name": args.name, "scale": scale, "date": today, "machine": cpu,
-         "scores": scores["float32"], "scores_by_precision": scores}, indent=2) + "\n")
-    for precision, sc in scores.items():
-        print(f"shipped {files[precision]} :: " + ", ".join(
-            f"{k} {v['psnr']:.2f} dB" for k, v in sc.items()))
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

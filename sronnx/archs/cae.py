@@ -9,6 +9,7 @@ output cropped back.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -21,6 +22,53 @@ _GEOMETRY = {4: (2, 1, 1, 0), 6: (3, 2, 2, 1)}
 _FINAL_ACTS = ("none", "tanh", "sigmoid", "hardtanh")
 
 
+@dataclass(frozen=True)
+class CAESettings:
+    """A CAE's settings, its spec (`CAE` says what each part is).
+
+    Attributes:
+        depth: encoder/decoder levels, 2, 3 or 4.
+        base: channels of the first level (doubled at each level down).
+        kernel: 4 (stride 2) or 6 (stride 3).
+        down: "conv" (strided conv) or "pool" (conv + max pool).
+        act, final_act: the activation of every layer, and of the last ("none", "tanh",
+            "sigmoid" or "hardtanh").
+        norm: "none" or "batch".
+        bottleneck: "conv" (1x1, fully convolutional) or "fc" (the study's Linear latent of
+            `latent` features; a fixed input side of `fixed` pixels, default 256 / scale).
+        residual: add the bicubic upsampled input to the output.
+
+    Raises ValueError for a setting the architecture does not have.
+    """
+
+    depth: int = 3
+    base: int = 64
+    kernel: int = 4
+    down: str = "conv"
+    act: str = "relu"
+    final_act: str = "none"
+    norm: str = "none"
+    bottleneck: str = "conv"
+    latent: int = 128
+    fixed: int | None = None
+    residual: bool = True
+
+    def __post_init__(self) -> None:
+        if self.depth not in (2, 3, 4):
+            raise ValueError(f"depth must be 2, 3 or 4, got {self.depth}")
+        if self.kernel not in _GEOMETRY:
+            raise ValueError(f"kernel must be 4 (stride 2) or 6 (stride 3), got {self.kernel}")
+        if self.down not in ("conv", "pool"):
+            raise ValueError(f"down must be 'conv' or 'pool', got {self.down!r}")
+        if self.norm not in ("none", "batch"):
+            raise ValueError(f"norm must be 'none' or 'batch', got {self.norm!r}")
+        if self.bottleneck not in ("conv", "fc"):
+            raise ValueError(f"bottleneck must be 'conv' or 'fc', got {self.bottleneck!r}")
+        if self.final_act not in _FINAL_ACTS:
+            raise ValueError(f"final_act must be one of {_FINAL_ACTS}, got "
+                             f"{self.final_act!r}")
+
+
 class CAE(SRModel):
     """Encoder: `depth` downsampling layers (strided conv, or conv + max pool); bottleneck:
     1x1 conv (`conv`, fully convolutional) or the study's Linear latent (`fc`, fixed size);
@@ -28,39 +76,18 @@ class CAE(SRModel):
     previous decoder output; the last maps to 3 channels.
     """
 
-    def __init__(
-        self,
-        scale: int,
-        depth: int = 3,
-        base: int = 64,
-        kernel: int = 4,
-        down: str = "conv",
-        act: str = "relu",
-        final_act: str = "none",
-        norm: str = "none",
-        bottleneck: str = "conv",
-        latent: int = 128,
-        fixed: int | None = None,
-        residual: bool = True,
-    ) -> None:
+    def __init__(self, scale: int, **settings: Any) -> None:
+        """A CAE upscaling by `scale`; `settings`: the `CAESettings` fields (defaults for
+        the rest). Raises ValueError for a bad setting, TypeError for an unknown one."""
         super().__init__(scale)
-        if depth not in (2, 3, 4):
-            raise ValueError(f"depth must be 2, 3 or 4, got {depth}")
-        if kernel not in _GEOMETRY:
-            raise ValueError(f"kernel must be 4 (stride 2) or 6 (stride 3), got {kernel}")
-        if down not in ("conv", "pool"):
-            raise ValueError(f"down must be 'conv' or 'pool', got {down!r}")
-        if norm not in ("none", "batch"):
-            raise ValueError(f"norm must be 'none' or 'batch', got {norm!r}")
-        if bottleneck not in ("conv", "fc"):
-            raise ValueError(f"bottleneck must be 'conv' or 'fc', got {bottleneck!r}")
-        if final_act not in _FINAL_ACTS:
-            raise ValueError(f"final_act must be one of {_FINAL_ACTS}, got {final_act!r}")
+        unknown = [k for k in settings if k not in CAESettings.__dataclass_fields__]
+        if unknown:  # as Python words it for a keyword the signature lacks
+            raise TypeError(f"CAE.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        cfg = CAESettings(**settings)
+        depth, base, kernel, down, act = cfg.depth, cfg.base, cfg.kernel, cfg.down, cfg.act
+        norm, residual = cfg.norm, cfg.residual
         self.arch_name = f"cae{depth}"
-        self._spec = dict(
-            depth=depth, base=base, kernel=kernel, down=down, act=act, final_act=final_act,
-            norm=norm, bottleneck=bottleneck, latent=latent, fixed=fixed, residual=residual,
-        )
+        self._spec = asdict(cfg)
         stride, cpad, tpad, opad = _GEOMETRY[kernel]
         self.multiple = stride**depth
         self.residual = residual
@@ -85,16 +112,16 @@ class CAE(SRModel):
 
         deep = widths[-1]
         self.fixed_hw: tuple[int, int] | None = None
-        if bottleneck == "conv":
+        if cfg.bottleneck == "conv":
             self.bottleneck: nn.Module = nn.Sequential(
                 nn.Conv2d(deep, deep, 1), norm_layer(deep), make_activation(act, deep)
             )
         else:
-            lr = fixed if fixed is not None else 256 // scale
+            lr = cfg.fixed if cfg.fixed is not None else 256 // scale
             self.fixed_hw = (lr, lr)
             hr = lr * scale
             side = (hr + self.multiple - 1) // self.multiple
-            self.bottleneck = _FCBottleneck(deep, side, latent, act)
+            self.bottleneck = _FCBottleneck(deep, side, cfg.latent, act)
 
         self.decoder = nn.ModuleList()
         outs = list(reversed([3, *widths[:-1]]))  # decoder i maps to these channels
@@ -104,7 +131,7 @@ class CAE(SRModel):
             last = i == depth - 1
             layers = [nn.ConvTranspose2d(skip + prev, cout, kernel, stride, tpad, opad)]
             if last:
-                layers.append(make_activation(final_act, cout))
+                layers.append(make_activation(cfg.final_act, cout))
             else:
                 layers += [norm_layer(cout), make_activation(act, cout)]
             self.decoder.append(nn.Sequential(*layers))

@@ -9,7 +9,9 @@ of the benchmark's own options.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -131,12 +133,7 @@ def _command_line(prefix: str) -> str:
                    "--degradations the gain over bicubic per degradation (and the trade-off "
                    "to FILE-tradeoff.png when speed is measured).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], scales: str,
-        runtimes: str | None, size: str | None, threads: int | None, warmup: int,
-        repeats: int, min_time: float, peer_opencv: str | None, degradations: str | None,
-        no_quality: bool,
-        no_speed: bool, json_path: str | None, md_path: str | None, plot_path: str | None,
-        quiet: bool) -> None:
+def run(**params: Any) -> None:
     """Quality (PSNR/SSIM on Y, MSE) per model and dataset, and speed per model and runtime,
     always beside the bicubic baseline.
 
@@ -151,30 +148,15 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
       sronnx bench --data ../shared/data/test/Set5 --no-speed \\
           --degradations clean,jpeg50,noise10 --md r.md --plot r.png
     """
-    from sronnx.benchmark import (
-        BenchConfig,
-        BenchInputError,
-        RuntimeUnavailable,
-        format_markdown,
-        format_text,
-        run_benchmark,
-        write_json,
-    )
+    from sronnx.benchmark import BenchInputError, RuntimeUnavailable, format_text, run_benchmark
 
-    datasets = list(data) + [m for m in more if Path(m).is_dir()]
-    model_names = list(models) + [m for m in more if not Path(m).is_dir()]
-    if no_quality and no_speed:
+    args = RunArgs(**params)
+    if args.no_quality and args.no_speed:
         raise click.UsageError("--no-quality and --no-speed leave nothing to measure")
-    cfg = BenchConfig(
-        models=model_names or None, datasets=datasets, scales=_int_list(scales, "--scales"),
-        runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
-        size=_size(size), threads=threads, warmup=warmup, repeats=repeats, min_time=min_time,
-        peer_opencv=peer_opencv, quality=not no_quality, speed=not no_speed,
-        degradations=degradations.split(",") if degradations is not None else None,
-    )
+    cfg = _bench_config(args)
 
     def progress(message: str) -> None:
-        if not quiet or message.startswith("skipping"):
+        if not args.quiet or message.startswith("skipping"):
             click.echo(message, err=True)
 
     try:
@@ -184,29 +166,88 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
     except RuntimeUnavailable as exc:
         raise _fail(f"no requested runtime can run here: {exc}") from exc
     click.echo(format_text(rows), nl=False)
-    if json_path:
-        click.echo(f"wrote {write_json(rows, json_path)}", err=True)
-    if md_path:
-        Path(md_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(md_path).write_text(format_markdown(rows, _command_line("sronnx bench")))
-        click.echo(f"wrote {md_path}", err=True)
-    if plot_path:
-        from sronnx.benchmark import sibling_path, write_plot, write_robustness_plot
+    _write_reports(args, rows, robustness=cfg.degradations is not None)
 
-        plots = [(write_plot, plot_path)]
-        if cfg.degradations is not None:
-            # the robustness plot takes FILE; the trade-off, when speed was measured, FILE-tradeoff
-            plots = [(write_robustness_plot, plot_path)]
-            if not no_speed:
-                plots.append((write_plot, sibling_path(plot_path, "tradeoff")))
-        for writer, path in plots:
-            try:
-                written = writer(rows, path)
-            except ValueError as exc:
-                click.echo(f"no plot: {exc}", err=True)
-            else:
-                click.echo(f"wrote {written}" if written else "no plot: matplotlib is not "
-                           "installed (pip install matplotlib)", err=True)
+
+@dataclass(frozen=True)
+class RunArgs:
+    """`sronnx bench`'s options as parsed (see each option's --help)."""
+
+    more: tuple[str, ...]
+    models: tuple[str, ...]
+    data: tuple[str, ...]
+    scales: str
+    runtimes: str | None
+    size: str | None
+    threads: int | None
+    warmup: int
+    repeats: int
+    min_time: float
+    peer_opencv: str | None
+    degradations: str | None
+    no_quality: bool
+    no_speed: bool
+    json_path: str | None
+    md_path: str | None
+    plot_path: str | None
+    quiet: bool
+
+
+def _bench_config(args: RunArgs):
+    """The `sronnx.benchmark.BenchConfig` the options ask for: trailing folders are datasets
+    and the other trailing words models; lists parsed (a bad one is a bad parameter)."""
+    from sronnx.benchmark import BenchConfig
+
+    datasets = list(args.data) + [m for m in args.more if Path(m).is_dir()]
+    model_names = list(args.models) + [m for m in args.more if not Path(m).is_dir()]
+    runtimes, degradations = args.runtimes, args.degradations
+    return BenchConfig(
+        models=model_names or None, datasets=datasets,
+        scales=_int_list(args.scales, "--scales"),
+        runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
+        size=_size(args.size), threads=args.threads, warmup=args.warmup,
+        repeats=args.repeats, min_time=args.min_time, peer_opencv=args.peer_opencv,
+        quality=not args.no_quality, speed=not args.no_speed,
+        degradations=degradations.split(",") if degradations is not None else None,
+    )
+
+
+def _write_reports(args: RunArgs, rows: list, robustness: bool) -> None:
+    """--json, --md and --plot (with --degradations, `robustness`: the robustness plot, and
+    the trade-off beside it when speed was measured), each said on standard error."""
+    from sronnx.benchmark import format_markdown, write_json
+
+    if args.json_path:
+        click.echo(f"wrote {write_json(rows, args.json_path)}", err=True)
+    if args.md_path:
+        md_path = Path(args.md_path)
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(format_markdown(rows, _command_line("sronnx bench")))
+        click.echo(f"wrote {args.md_path}", err=True)
+    if args.plot_path:
+        _write_plots(rows, args.plot_path, robustness, args.no_speed)
+
+
+def _write_plots(rows: list, plot_path: str, robustness: bool, no_speed: bool) -> None:
+    """The --plot files: PSNR against throughput; with --degradations (`robustness`) the
+    gain over bicubic per degradation to FILE and, when speed was measured, the trade-off to
+    FILE-tradeoff."""
+    from sronnx.benchmark import sibling_path, write_plot, write_robustness_plot
+
+    plots = [(write_plot, plot_path)]
+    if robustness:
+        # the robustness plot takes FILE; the trade-off, when speed was measured, FILE-tradeoff
+        plots = [(write_robustness_plot, plot_path)]
+        if not no_speed:
+            plots.append((write_plot, sibling_path(plot_path, "tradeoff")))
+    for writer, path in plots:
+        try:
+            written = writer(rows, path)
+        except ValueError as exc:
+            click.echo(f"no plot: {exc}", err=True)
+        else:
+            click.echo(f"wrote {written}" if written else "no plot: matplotlib is not "
+                       "installed (pip install matplotlib)", err=True)
 
 
 @bench.command("study")
@@ -227,9 +268,7 @@ def run(more: tuple[str, ...], models: tuple[str, ...], data: tuple[str, ...], s
 @click.option("--plan", is_flag=True,
               help="Only time a few steps of each variant and estimate the duration.")
 @click.option("--quiet", is_flag=True, help="Only the summary.")
-def study(recipe_path: str | None, quick: bool, out: str | None, seeds: int | None,
-          variants: str | None, steps: int | None, threads: int | None, plan: bool,
-          quiet: bool) -> None:
+def study(out: str | None, plan: bool, quiet: bool, **recipe_options: Any) -> None:
     """Train every variant of the architecture study under one budget, score and time each,
     and write results.json, results.md, loss curves and one overlay per question.
 
@@ -241,25 +280,12 @@ def study(recipe_path: str | None, quick: bool, out: str | None, seeds: int | No
     from sronnx.cli import require_torch
 
     require_torch("sronnx bench study")
-    from sronnx.benchmark import (
-        BenchInputError,
-        RecipeError,
-        StudyError,
-        estimate,
-        load_recipe,
-        run_study,
-    )
+    from sronnx.benchmark import BenchInputError, RecipeError, StudyError, estimate, run_study
     from sronnx.train import DataError
 
-    if recipe_path is None:
-        here = Path("bench/study.json")
-        checkout = Path(__file__).resolve().parents[2] / "bench" / "study.json"
-        recipe_path = str(here if here.is_file() or not checkout.is_file() else checkout)
-    try:
-        recipe = load_recipe(recipe_path, quick=quick, seeds=seeds, steps=steps,
-                             threads=threads,
-                             variants=[v.strip() for v in variants.split(",") if v.strip()]
-                             if variants else None)
+    quick = recipe_options["quick"]
+    try:  # --recipe and its overrides: --quick, --seeds, --variants, --steps, --threads
+        recipe = _load_recipe(**recipe_options)
     except RecipeError as exc:
         raise _fail(str(exc)) from exc
 
@@ -285,3 +311,19 @@ def study(recipe_path: str | None, quick: bool, out: str | None, seeds: int | No
     click.echo(f"study: {len(data['runs'])} runs, results in {target}/results.md")
     for line in data["reading"]:
         click.echo("  " + line.replace("**", ""))
+
+
+def _load_recipe(recipe_path: str | None, quick: bool, seeds: int | None,
+                 variants: str | None, steps: int | None, threads: int | None):
+    """The study's recipe (`sronnx.benchmark.load_recipe`) with the options' overrides:
+    --recipe, else bench/study.json here, else in the sronnx checkout it runs from; the
+    --variants list parsed. Raises RecipeError."""
+    from sronnx.benchmark import load_recipe
+
+    if recipe_path is None:
+        here = Path("bench/study.json")
+        checkout = Path(__file__).resolve().parents[2] / "bench" / "study.json"
+        recipe_path = str(here if here.is_file() or not checkout.is_file() else checkout)
+    return load_recipe(recipe_path, quick=quick, seeds=seeds, steps=steps, threads=threads,
+                       variants=[v.strip() for v in variants.split(",") if v.strip()]
+                       if variants else None)

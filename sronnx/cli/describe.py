@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from sronnx.cli import cannot_start, model_options, model_overrides
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sronnx.core import ModelDescriptor
 
 
 @click.command()
@@ -30,20 +37,17 @@ from sronnx.cli import cannot_start, model_options, model_overrides
                    "range [default: no: a model made elsewhere runs as made].")
 @click.option("--name", default=None, help="An architecture name to record (default: onnx).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def describe(model: str, output: str, input_range: str | None, bgr: bool, scale: int | None,
-             multiple_of: int | None, min_size: int | None, receptive_field: int | None,
-             tile_hint: int | None, clamp: bool | None, name: str | None,
-             overwrite: bool) -> None:
+def describe(model: str, output: str, input_range: str | None, bgr: bool, overwrite: bool,
+             **stated: Any) -> None:
     """Write MODEL (an ONNX super-resolution model made elsewhere) to OUTPUT with an sronnx
     descriptor in its metadata: what the probe finds (scale, element type, layout,
     channels, size rule, receptive field) and what you state (--input-range 255, --bgr,
     ...). From then on `sronnx upscale/info/verify/bench --model OUTPUT` need no options.
     The graph and weights are copied unchanged. Exit 2 when the model cannot be run or
     OUTPUT exists (without --overwrite). Needs the onnx package (pip install onnx)."""
-    from dataclasses import replace
-    from pathlib import Path
-
-    from sronnx.core import METADATA_KEY, ModelFileError, SizeRequirements
+    # `stated`: --scale, --multiple-of, --min-size, --receptive-field, --tile-hint,
+    # --clamp/--no-clamp and --name, None where not given
+    from sronnx.core import ModelFileError
     from sronnx.runtime import load_model
 
     src, dst = Path(model), Path(output)
@@ -52,7 +56,7 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
     if dst.exists() and dst.resolve() == src.resolve():
         raise cannot_start(f"{dst} is MODEL itself: write the described copy elsewhere")
     try:
-        import onnx
+        import onnx  # noqa: F401 - only whether it is there: the copy is written with it
     except ImportError as exc:
         raise cannot_start("sronnx describe needs the onnx package: pip install onnx") from exc
     try:
@@ -60,34 +64,16 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
     except ModelFileError as exc:
         raise cannot_start(str(exc)) from exc
     d = loaded.info.descriptor
+    scale = stated["scale"]
     if scale is not None and scale != d.scale:
         raise cannot_start(f"{src}: --scale {scale}, but the model gives {d.scale} times its "
                            "input")
-    size = d.size
-    if multiple_of is not None or min_size is not None:
-        size = SizeRequirements(minimum=min_size or size.minimum,
-                                multiple_of=multiple_of or size.multiple_of,
-                                square=size.square)
-    changes: dict[str, object] = {"size": size}
-    for key, value in (("receptive_field", receptive_field), ("tile_hint", tile_hint),
-                       ("arch", name), ("clamp", clamp)):
-        if value is not None:
-            changes[key] = value
-    d = replace(d, **changes)
-    proto = onnx.load(str(src))
-    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
-    del proto.metadata_props[:]
-    for key, value in [*kept, (METADATA_KEY, d.to_json())]:
-        proto.metadata_props.add(key=key, value=value)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    onnx.save_model(proto, str(tmp), save_as_external_data=False)
+    from sronnx.export import write_described
+
     try:
-        again = load_model(tmp).info.descriptor
+        again = write_described(src, dst, _amended(d, stated))
     except ModelFileError as exc:
-        tmp.unlink()
         raise click.ClickException(f"the described copy does not load: {exc}") from exc
-    tmp.replace(dst)
     click.echo(f"wrote {dst}: x{again.scale}, {again.in_channels} -> {again.out_channels} "
                f"channels, {again.element_type} {again.layout} {again.channel_order}, values "
                f"{again.value_range[0]:g}..{again.value_range[1]:g}, "
@@ -96,3 +82,23 @@ def describe(model: str, output: str, input_range: str | None, bgr: bool, scale:
                   f" (at least {again.size.minimum})")
                + f", receptive field {again.receptive_field}, "
                + ("clamped" if again.clamp else "unclamped"))
+
+
+def _amended(d: ModelDescriptor, stated: dict[str, Any]) -> ModelDescriptor:
+    """The probed descriptor `d` with what the options state (None: not stated): the size
+    rule's minimum and multiple, the receptive field, the tile hint, the architecture name
+    and the clamp."""
+    from sronnx.core import SizeRequirements
+
+    size = d.size
+    multiple_of, min_size = stated["multiple_of"], stated["min_size"]
+    if multiple_of is not None or min_size is not None:
+        size = SizeRequirements(minimum=min_size or size.minimum,
+                                multiple_of=multiple_of or size.multiple_of,
+                                square=size.square)
+    changes: dict[str, object] = {"size": size}
+    for key, option in (("receptive_field", "receptive_field"), ("tile_hint", "tile_hint"),
+                        ("arch", "name"), ("clamp", "clamp")):
+        if stated[option] is not None:
+            changes[key] = stated[option]
+    return replace(d, **changes)

@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
 from sronnx.cli import cannot_start, check_scale
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sronnx.export import Exported, ExportOptions
+
+
+@dataclass(frozen=True)
+class ExportArgs:
+    """`sronnx export`'s options as parsed (see each option's --help)."""
+
+    checkpoint: str | None
+    from_onnx: str | None
+    target: str
+    size_text: str
+    arch: str | None
+    scale: int | None
+    output: str
+    opset: int
+    seed: int
+    fp16: bool
+    int8: bool
+    calib: str | None
+    max_psnr_loss: float | None
+    force: bool
+
+    @property
+    def precision(self) -> str:
+        """float16 (--fp16), int8 (--int8) or float32."""
+        return "float16" if self.fp16 else "int8" if self.int8 else "float32"
 
 
 @click.command()
@@ -38,10 +70,7 @@ from sronnx.cli import cannot_start, check_scale
               help="Largest PSNR loss (dB) against float32 accepted "
                    "[default: 0.05 for fp16, 0.3 for int8].")
 @click.option("--force", is_flag=True, help="Write the file even if the loss is larger.")
-def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text: str,
-           arch: str | None, scale: int | None, output: str, opset: int, seed: int,
-           fp16: bool, int8: bool, calib: str | None, max_psnr_loss: float | None,
-           force: bool) -> None:
+def export(**params: object) -> None:
     """Export CHECKPOINT (or --arch ARCH --scale S, untrained) to OUTPUT.
 
     CHECKPOINT is an sronnx training checkpoint, or a community PyTorch checkpoint that
@@ -56,42 +85,26 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     (ncnn: with ncnn's Python binding, max abs 1e-4, 2e-2 with --fp16; opencv-legacy: max
     abs 1e-4 at its fixed size); exit 1 when the check fails.
     """
-    if target != "onnx":
-        _export_target(checkpoint, from_onnx, target, size_text, arch, scale, output, opset,
-                       seed, fp16, int8)
+    args = ExportArgs(**params)  # type: ignore[arg-type]
+    if args.target != "onnx":
+        _export_target(args)
         return
-    if from_onnx:
+    if args.from_onnx:
         raise click.UsageError("--from-onnx converts a file for --target ncnn or opencv-legacy")
     from sronnx.cli import require_torch
 
     require_torch("sronnx export")
-    from sronnx.export import PrecisionError, export_architecture, export_checkpoint
+    from sronnx.export import ExportOptions, PrecisionError
     from sronnx.train import CheckpointError, NotSronnxCheckpoint
 
-    if (checkpoint is None) == (arch is None):
-        raise click.UsageError("give either CHECKPOINT or --arch with --scale")
-    if fp16 and int8:
-        raise click.UsageError("--fp16 and --int8 exclude each other")
-    if (fp16 or int8) and calib is None:
-        raise click.UsageError("--fp16 and --int8 need --calib DIR (images to check the "
-                               "PSNR against float32, and to calibrate int8)")
-    if checkpoint is None and scale is None:
-        raise click.UsageError("--arch needs --scale")
-    options = {"precision": "float16" if fp16 else "int8" if int8 else "float32",
-               "calib": calib, "max_loss": max_psnr_loss, "force": force, "opset": opset,
-               "on_check": lambda check: click.echo(check.line())}
+    _check_onnx_args(args)
+    options = ExportOptions(precision=args.precision, calib=args.calib,
+                            max_loss=args.max_psnr_loss, force=args.force, opset=args.opset,
+                            on_check=lambda check: click.echo(check.line()))
     try:
-        if checkpoint is not None:
-            result = export_checkpoint(checkpoint, output, **options)
-        else:
-            try:
-                result = export_architecture(arch, scale, output, seed=seed, **options)
-            except PrecisionError:
-                raise
-            except (ValueError, TypeError) as exc:
-                raise click.BadParameter(str(exc), param_hint="--arch") from exc
+        result = _export_onnx(args, options)
     except NotSronnxCheckpoint:
-        _export_community(checkpoint, output, opset, fp16, int8, calib, max_psnr_loss, force)
+        _export_community(args, options)
         return
     except CheckpointError as exc:
         raise cannot_start(str(exc)) from exc
@@ -100,51 +113,55 @@ def export(checkpoint: str | None, from_onnx: str | None, target: str, size_text
     click.echo(result.summary())
 
 
-def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
-                   size_text: str, arch: str | None, scale: int | None, output: str,
-                   opset: int, seed: int, fp16: bool, int8: bool) -> None:
-    """--target ncnn / opencv-legacy: the float32 ONNX file (given with --from-onnx, or
-    exported into a temporary folder) converted by `sronnx.export.targets.write_target`."""
-    import tempfile
-    from pathlib import Path
+def _check_onnx_args(args: ExportArgs) -> None:
+    """Usage errors of --target onnx: one source, one reduced precision with its --calib
+    images, --scale with --arch."""
+    if (args.checkpoint is None) == (args.arch is None):
+        raise click.UsageError("give either CHECKPOINT or --arch with --scale")
+    if args.fp16 and args.int8:
+        raise click.UsageError("--fp16 and --int8 exclude each other")
+    if (args.fp16 or args.int8) and args.calib is None:
+        raise click.UsageError("--fp16 and --int8 need --calib DIR (images to check the "
+                               "PSNR against float32, and to calibrate int8)")
+    if args.checkpoint is None and args.scale is None:
+        raise click.UsageError("--arch needs --scale")
 
-    if int8:
-        raise click.UsageError(f"--int8 does not apply to --target {target} (ncnn does not "
-                               "load QDQ models; OpenCV 4.x is given the float32 file)")
-    if fp16 and target != "ncnn":
-        raise click.UsageError("--fp16 with a target applies to --target ncnn only")
-    if sum(x is not None for x in (checkpoint, arch, from_onnx)) != 1:
-        raise click.UsageError("give one of CHECKPOINT, --arch with --scale, or --from-onnx")
-    if checkpoint is not None and checkpoint.lower().endswith(".onnx"):  # an ONNX model:
-        checkpoint, from_onnx = None, checkpoint  # converted as --from-onnx does
-    from sronnx.export import TargetError, parse_size, write_target
 
+def _export_onnx(args: ExportArgs, options: ExportOptions) -> Exported:
+    """The ONNX file of CHECKPOINT or of --arch; an --arch the registry refuses is a bad
+    --arch. Raises what `export_checkpoint` raises."""
+    from sronnx.export import PrecisionError, export_architecture, export_checkpoint
+
+    if args.checkpoint is not None:
+        return export_checkpoint(args.checkpoint, args.output, options)
     try:
-        size = parse_size(size_text)
-    except TargetError as exc:
-        raise click.BadParameter(str(exc), param_hint="--size") from exc
-    with tempfile.TemporaryDirectory(prefix="sronnx-export-") as tmp:
-        if from_onnx:
-            from sronnx.core import resolve_model
+        return export_architecture(args.arch, args.scale, args.output, seed=args.seed,
+                                   options=options)
+    except PrecisionError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--arch") from exc
 
-            try:
-                source = Path(resolve_model(from_onnx))
-            except LookupError as exc:
-                raise cannot_start(str(exc)) from exc
-            if not source.is_file():
-                raise cannot_start(f"{source}: no such file")
-            stem = source.stem
-        else:
-            source = Path(tmp) / "model.onnx"
-            ctx = click.get_current_context()
-            ctx.invoke(export, checkpoint=checkpoint, from_onnx=None, target="onnx",
-                       size_text=size_text, arch=arch, scale=scale, output=str(source),
-                       opset=opset, seed=seed, fp16=False, int8=False, calib=None,
-                       max_psnr_loss=None, force=False)
-            stem = Path(output).stem if target == "opencv-legacy" else "sronnx"
+
+def _export_target(args: ExportArgs) -> None:
+    """--target ncnn / opencv-legacy: the float32 ONNX file (given with --from-onnx, or
+    exported into a temporary folder) converted by `sronnx.export.targets.write_target`;
+    exit 1 where the written files fail their check."""
+    import tempfile
+
+    _check_target_args(args)
+    if args.checkpoint is not None and args.checkpoint.lower().endswith(".onnx"):
+        # an ONNX model: converted as --from-onnx does
+        args = replace(args, checkpoint=None, from_onnx=args.checkpoint)
+    from sronnx.export import TargetError, write_target
+
+    size = _target_size(args.size_text)
+    target = args.target
+    with tempfile.TemporaryDirectory(prefix="sronnx-export-") as tmp:
+        source, stem = _target_source(args, Path(tmp))
         try:
-            result = write_target(source, target, Path(output), fp16=fp16, size=size,
-                                  stem=stem)
+            result = write_target(source, target, Path(args.output), fp16=args.fp16,
+                                  size=size, stem=stem)
         except TargetError as exc:
             raise click.ClickException(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - a converter may fail anywhere
@@ -160,54 +177,69 @@ def _export_target(checkpoint: str | None, from_onnx: str | None, target: str,
         raise SystemExit(1)
 
 
-def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8: bool,
-                      calib: str | None, max_psnr_loss: float | None, force: bool) -> None:
-    """Export a checkpoint that is not sronnx's through spandrel (`sronnx.community`): the
-    first shape strategy whose ONNX Runtime output matches spandrel's PyTorch model. Exit 2
-    when spandrel is missing or refuses the file, 1 when no export matches."""
-    import tempfile
-    from pathlib import Path
+def _check_target_args(args: ExportArgs) -> None:
+    """Usage errors of --target ncnn / opencv-legacy: no --int8, --fp16 for ncnn only, one
+    source."""
+    if args.int8:
+        raise click.UsageError(f"--int8 does not apply to --target {args.target} (ncnn does "
+                               "not load QDQ models; OpenCV 4.x is given the float32 file)")
+    if args.fp16 and args.target != "ncnn":
+        raise click.UsageError("--fp16 with a target applies to --target ncnn only")
+    if sum(x is not None for x in (args.checkpoint, args.arch, args.from_onnx)) != 1:
+        raise click.UsageError("give one of CHECKPOINT, --arch with --scale, or --from-onnx")
+
+
+def _target_size(text: str) -> tuple[int, int]:
+    """--size WxH (`sronnx.export.parse_size`), or a bad --size."""
+    from sronnx.export import TargetError, parse_size
 
     try:
-        from sronnx import community
-    except ImportError as exc:
-        raise cannot_start(f"{Path(checkpoint).name}: not an sronnx checkpoint; community "
-                           "checkpoints need spandrel: pip install 'sronnx[community]' "
-                           f"({exc})") from exc
+        return parse_size(text)
+    except TargetError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from exc
+
+
+def _target_source(args: ExportArgs, tmp: Path) -> tuple[Path, str]:
+    """(the float32 ONNX file a target is made from, the stem of the target's files): the
+    --from-onnx file (exit 2 where it is not found), or CHECKPOINT / --arch exported into
+    `tmp` as `sronnx export` does."""
+    if args.from_onnx:
+        from sronnx.core import resolve_model
+
+        try:
+            source = Path(resolve_model(args.from_onnx))
+        except LookupError as exc:
+            raise cannot_start(str(exc)) from exc
+        if not source.is_file():
+            raise cannot_start(f"{source}: no such file")
+        return source, source.stem
+    source = tmp / "model.onnx"
+    ctx = click.get_current_context()
+    ctx.invoke(export, **asdict(replace(
+        args, from_onnx=None, target="onnx", output=str(source), fp16=False, int8=False,
+        calib=None, max_psnr_loss=None, force=False)))
+    return source, Path(args.output).stem if args.target == "opencv-legacy" else "sronnx"
+
+
+def _export_community(args: ExportArgs, options: ExportOptions) -> None:
+    """Export a checkpoint that is not sronnx's through spandrel (`sronnx.community`): the
+    first shape strategy whose ONNX Runtime output matches spandrel's PyTorch model, at the
+    precision of `options`. Exit 2 when spandrel is missing
+    or refuses the file, 1 when no export matches."""
+    from sronnx.export import PrecisionError
+
+    community = _community(args.checkpoint)
     try:
-        cm = community.load_community(checkpoint)
+        cm = community.load_community(args.checkpoint)
     except community.CommunityError as exc:
         raise cannot_start(str(exc)) from exc
-    if (fp16 or int8) and cm.spandrel.input_channels != 3:
+    if (args.fp16 or args.int8) and cm.spandrel.input_channels != 3:
         raise cannot_start(f"{cm.name}: --fp16 and --int8 are checked on RGB images; this "
                            f"model takes {cm.spandrel.input_channels} channels")
-    if fp16 and not cm.spandrel.supports_half:
+    if args.fp16 and not cm.spandrel.supports_half:
         raise cannot_start(f"{cm.name}: spandrel marks {cm.arch} as not working in float16")
-
-    from sronnx.export import PrecisionError, export_reduced
-
-    def note(line: str) -> None:
-        click.echo(f"  rejected {line}", err=True)
-
     try:
-        if fp16 or int8:
-            with tempfile.TemporaryDirectory() as tmp:
-                result = community.export_community(cm, Path(tmp) / "f32.onnx", opset=opset,
-                                                    log=note)
-                strategy = result.strategy
-
-                def exporter(path: Path, half: bool) -> Path:
-                    if not half:
-                        return result.path
-                    return community.export_community(cm, path, opset=opset,
-                                                      strategy=strategy, fp16=True).path
-
-                path = export_reduced(exporter, output, result.card, result.descriptor,
-                                      "float16" if fp16 else "int8", calib, max_psnr_loss,
-                                      force, on_check=lambda check: click.echo(check.line()))
-        else:
-            result = community.export_community(cm, output, opset=opset, log=note)
-            path = result.path
+        result, path = _write_community(community, cm, args.output, options)
     except (community.CommunityError, PrecisionError) as exc:
         raise click.ClickException(str(exc)) from exc
     card, d = result.card, result.descriptor
@@ -220,3 +252,45 @@ def _export_community(checkpoint: str, output: str, opset: int, fp16: bool, int8
                f"({card['exporter']}); parity with spandrel's PyTorch model: max abs "
                f"{card['parity_max_abs']:.1e} at {', '.join(card['parity_sizes'])}")
 
+
+def _community(checkpoint: str):
+    """The `sronnx.community` package, or exit 2 where spandrel is not installed."""
+    try:
+        from sronnx import community
+    except ImportError as exc:
+        raise cannot_start(f"{Path(checkpoint).name}: not an sronnx checkpoint; community "
+                           "checkpoints need spandrel: pip install 'sronnx[community]' "
+                           f"({exc})") from exc
+    return community
+
+
+def _write_community(community, cm, output: str,
+                     options: ExportOptions) -> tuple[object, Path]:
+    """(the community export's result, the file written): float32 as exported, or the
+    float16 / int8 file `export_reduced` checks against it. Raises CommunityError and
+    PrecisionError."""
+    import tempfile
+
+    from sronnx.export import export_reduced
+
+    def note(line: str) -> None:
+        click.echo(f"  rejected {line}", err=True)
+
+    opset = options.opset
+    if options.precision == "float32":
+        result = community.export_community(cm, output, opset=opset, log=note)
+        return result, result.path
+    with tempfile.TemporaryDirectory() as tmp:
+        result = community.export_community(cm, Path(tmp) / "f32.onnx", opset=opset,
+                                            log=note)
+        strategy = result.strategy
+
+        def exporter(path: Path, half: bool) -> Path:
+            if not half:
+                return result.path
+            return community.export_community(cm, path, opset=opset,
+                                              strategy=strategy, fp16=True).path
+
+        path = export_reduced(exporter, output, result.card, result.descriptor,
+                              options.reduced())
+    return result, path

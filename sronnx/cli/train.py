@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # command-line parameter -> TrainConfig field, where the names differ
 _FIELD = {"learning_rate": "lr"}
+
 
 @click.command()
 @click.option("--arch", required=True, help="Architecture name or spec, e.g. cae3:act=gelu.")
@@ -65,18 +66,14 @@ _FIELD = {"learning_rate": "lr"}
 @click.option("--ckpt-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
 @click.option("--quiet", is_flag=True)
-def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
-          epochs: int | None, out: str, resume: bool, init: str | None, device: str,
-          seed: int, batch: int,
-          patch: int, learning_rate: float, schedule: str, warmup: int, loss: str,
-          degradation: str, val_every: int, ckpt_every: int, threads: int | None,
-          quiet: bool) -> None:
+def train(resume: bool, quiet: bool, **settings: Any) -> None:
     """Train ARCH at SCALE on --data; checkpoints go to --out (best.pt, last.pt).
 
     Under torchrun (`torchrun --standalone --nproc-per-node N -m sronnx train ...`) the N
     processes train one model with DistributedDataParallel (gloo on CPUs, nccl with
     --device cuda, one GPU per process); rank 0 alone validates, prints and writes.
     """
+    # every option but --resume and --quiet is a TrainConfig field (`_FIELD`: its name)
     from sronnx.cli import require_torch
 
     require_torch("sronnx train")
@@ -92,7 +89,7 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
     )
     from sronnx.train import train as run_training
 
-    if not resume and not steps and not epochs:
+    if not resume and not settings["steps"] and not settings["epochs"]:
         raise click.UsageError("give --steps or --epochs")
     try:
         job = Distributed.from_environment()
@@ -102,14 +99,10 @@ def train(arch: str, scale: int, data: str, val: str | None, steps: int | None,
     # the same error on every rank would print N times: ranks other than 0 say who they are
     where = "" if job.is_main else f"rank {job.rank} of {job.world_size}: "
     try:
-        parse_spec(arch)
+        parse_spec(settings["arch"])
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--arch") from exc
-    cfg = TrainConfig(arch=arch, scale=scale, data=data, out=out, val=val, steps=steps,
-                      epochs=epochs, batch=batch, patch=patch, lr=learning_rate,
-                      schedule=schedule, warmup=warmup, loss=loss, degradation=degradation,
-                      seed=seed, device=device, val_every=val_every, ckpt_every=ckpt_every,
-                      threads=threads, init=init)
+    cfg = TrainConfig(**{_FIELD.get(name, name): value for name, value in settings.items()})
     bar = None
     interactive = sys.stdout.isatty()
 

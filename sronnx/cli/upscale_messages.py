@@ -6,7 +6,9 @@ header line names it, and the planned output pixels per file that the progress b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sronnx.cli.upscale_common import LEFT_OUT_SHOWN, Key, exists
 
@@ -96,34 +98,54 @@ def size_advice(outdir: Path, fmt: str, to_file: bool) -> str:
     return "choose --format png or tiff (the output keeps the input's format by default)"
 
 
-def too_large_message(jobs: list, header, opts, scale: int, existing: str,
-                      max_output_pixels: int, max_input_pixels: int, name, advice: str,
+@dataclass(frozen=True)
+class SizeLimits:
+    """What `too_large_message` checks each planned output against.
+
+    Attributes:
+        opts: the run's `sronnx.engine.OutputOptions` (the output size and format asked).
+        scale: the model's scale.
+        existing: "skip" leaves out the jobs whose output exists (--skip-existing).
+        max_output_pixels: the largest output, in pixels (frames included).
+        max_input_pixels: inputs over this many pixels (--max-pixels) are left to their own
+            run, which fails them with that reason.
+    """
+
+    opts: Any
+    scale: int
+    existing: str
+    max_output_pixels: int
+    max_input_pixels: int
+
+
+def too_large_message(jobs: list, header, limits: SizeLimits, name, advice: str,
                       shown: int = LEFT_OUT_SHOWN) -> str | None:
     """The one refusal for a run whose outputs would be too large, from each input's header
     (`header(job)`): a side over the output format's limit (JPEG and GIF 65535, WebP 16383;
-    `advice` says what to do), or more than `max_output_pixels` in all (frames included).
-    An input whose header cannot be read, or over `max_input_pixels` (--max-pixels, a
-    decompression-bomb guard), is left to its own run, which fails it with that reason.
-    `name(job)` names an input as messages do; up to `shown` files are named. None when every
-    output fits."""
+    `advice` says what to do), or more than `limits.max_output_pixels` in all (frames
+    included). An input whose header cannot be read, or over `limits.max_input_pixels`
+    (--max-pixels, a decompression-bomb guard), is left to its own run, which fails it with
+    that reason. `name(job)` names an input as messages do; up to `shown` files are named.
+    None when every output fits."""
     from sronnx.io import output_format, side_problem
 
+    opts, most = limits.opts, limits.max_output_pixels
     problems = []
     for j in jobs:
-        if j.error is not None or (existing == "skip" and exists(j.output)):
+        if j.error is not None or (limits.existing == "skip" and exists(j.output)):
             continue
         h = header(j)
-        if h is None or h.width * h.height * h.frames > max_input_pixels:
+        if h is None or h.width * h.height * h.frames > limits.max_input_pixels:
             continue
-        w, hh = opts.output_size(h.size, scale)
+        w, hh = opts.output_size(h.size, limits.scale)
         fmt = output_format("PNG", opts.format, j.output)  # the output name has a known ext
         if (why := side_problem(fmt, (w, hh), "a {w}x{h} output")) is not None:
             problems.append(f"{name(j)}: {why}; {advice}")
-        elif w * hh * h.frames > max_output_pixels:
+        elif w * hh * h.frames > most:
             frames = f" x {h.frames} frames" if h.frames > 1 else ""
             problems.append(f"{name(j)}: the output would be {w}x{hh}{frames} = "
                             f"{w * hh * h.frames:,} pixels, over --max-output-pixels "
-                            f"{max_output_pixels:,}; ask for a smaller size (or raise "
+                            f"{most:,}; ask for a smaller size (or raise "
                             "--max-output-pixels where the memory is there)")
     if not problems:
         return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -58,45 +60,17 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     from sronnx.cli import require_torch
 
     require_torch("sronnx verify")
-    from pathlib import Path
-
-    from sronnx.core import ModelFileError, resolve_model
     from sronnx.export import (
-        VerifyError,
+        CompareOptions,
         check_onnx_file,
         compare,
         criterion,
-        deployable,
         image_cases,
-        model_from_float32_twin,
-        model_from_onnx,
         test_cases,
-        weights_sha256,
     )
-    from sronnx.runtime import ProviderError, load_model
-    from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
 
-    def stop(message: str, code: int = 2) -> None:
-        click.echo(f"error: {message}", err=True)
-        sys.exit(code)
-
-    from sronnx.export import parse_runtimes
-
-    try:
-        runtimes = parse_runtimes(runtimes_text)
-    except ValueError as exc:
-        stop(str(exc))
-    if no_reference and runtimes_text is None:
-        runtimes = [r for r in runtimes if r != "onnx-reference"]
-    try:
-        path = Path(resolve_model(model_path))
-        loaded = load_model(path, provider)
-    except LookupError as exc:
-        stop(str(exc))
-    except ProviderError as exc:
-        stop(str(exc))
-    except ModelFileError as exc:
-        stop(str(exc))
+    runtimes = _runtimes(runtimes_text, no_reference)
+    path, loaded = _load(model_path, provider)
     info = loaded.info
     precision = info.card.get("precision", "float32")
     runtime = f"onnxruntime-{loaded.provider}"
@@ -104,7 +78,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     try:
         out_shape = check_onnx_file(path)
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
-        stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
+        _stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
     card = info.card
     if runtimes_text is None and (_from_spandrel(card) or "weights_sha256" not in card):
         # community and foreign models: the matrix only when --runtimes asks for it (their
@@ -113,53 +87,22 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     if "sronnx_version" not in card and "weights_sha256" not in card:
         _verify_foreign(path, loaded, runtime, tolerance, out_shape, runtimes, not no_timing)
         return
-    reference_input = None
-    try:
-        if _from_spandrel(card):
-            torch_model, source, cases, reference_input = _community_source(
-                path, info, checkpoint, stop)
-        elif checkpoint:
-            torch_model = deployable(model_from_checkpoint(load_checkpoint(checkpoint)))
-            source = f"checkpoint {checkpoint}"
-            if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
-                stop(f"{checkpoint}: its weights do not match the card of {path} "
-                     "(different weights_sha256)", 1)
-        elif precision == "int8":
-            torch_model, twin = model_from_float32_twin(path, info)
-            source = (f"rebuilt from its float32 twin {twin} (weights hash matches both "
-                      "cards)")
-        else:
-            torch_model = model_from_onnx(path, info)
-            source = "rebuilt from the card (weights hash matches)"
-    except (VerifyError, CheckpointError) as exc:
-        stop(str(exc))
+    torch_model, source, cases, reference_input = _torch_source(path, info, checkpoint,
+                                                                precision)
     if reference_input is None:
         cases = test_cases(info, precision=precision)
     if images and info.descriptor.in_channels == 3 and info.descriptor.size.none:
         cases += image_cases(Path(images), info)
-    results = compare(path, torch_model, loaded.session, cases, precision, runtime,
-                      fixed=info.descriptor.fixed_size is not None, reference=not no_reference,
-                      tolerance=tolerance, reference_input=reference_input)
+    results = compare(path, torch_model, loaded.session, cases, CompareOptions(
+        precision, runtime, fixed=info.descriptor.fixed_size is not None,
+        reference=not no_reference, tolerance=tolerance, reference_input=reference_input))
     click.echo(f"{path}: {info.card.get('spec')} x{info.descriptor.scale} ({precision}), "
                f"output shape {out_shape}; PyTorch model: {source}; {words}")
-    click.echo(f"  {'case':<34} {'runtime':<18} {'max abs err':>12} {'PSNR dB':>9}")
-    for r in results:
-        if r.note:
-            click.echo(f"  {r.case:<34} {r.runtime:<18} {r.note}")
-            continue
-        psnr = "inf" if r.psnr_db == float("inf") else f"{r.psnr_db:.1f}"
-        click.echo(f"  {r.case:<34} {r.runtime:<18} {r.max_abs:>12.2e} {psnr:>9}"
-                   f"  {'ok' if r.ok else 'FAIL'}")
+    _print_comparisons(results)
     failed = [r for r in results if not r.ok]
     results = [r for r in results if not r.note]
-    import torch
-
-    def reference(x):
-        with torch.no_grad():
-            return torch_model(torch.from_numpy(x)).numpy()
-
-    bad_rows = _matrix(path, runtimes, precision, reference, info.descriptor, not no_timing,
-                       tolerance, "the PyTorch model")
+    bad_rows = _matrix(path, runtimes, precision, _torch_reference(torch_model),
+                       info.descriptor, not no_timing, tolerance, "the PyTorch model")
     if failed:
         click.echo(f"FAIL: {len(failed)} of {len(results)} comparisons fail {words}",
                    err=True)
@@ -169,6 +112,103 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     if failed or bad_rows:
         sys.exit(1)
     click.echo(f"OK: {len(results)} comparisons pass {words}")
+
+
+def _stop(message: str, code: int = 2) -> NoReturn:
+    """Exit `code` (2: verification cannot run; 1: it fails) with `message`."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _runtimes(runtimes_text: str | None, no_reference: bool) -> list[str]:
+    """The runtimes of the matrix (--runtimes, or its default less onnx-reference with
+    --no-reference); exit 2 for an unknown one."""
+    from sronnx.export import parse_runtimes
+
+    try:
+        runtimes = parse_runtimes(runtimes_text)
+    except ValueError as exc:
+        _stop(str(exc))
+    if no_reference and runtimes_text is None:
+        runtimes = [r for r in runtimes if r != "onnx-reference"]
+    return runtimes
+
+
+def _load(model_path: str, provider: str):
+    """(the model file, its ONNX Runtime session on `provider`: a
+    `sronnx.runtime.LoadedModel`); exit 2 for an unknown model, an unusable provider or a
+    file that is no usable model."""
+    from sronnx.core import ModelFileError, resolve_model
+    from sronnx.runtime import ProviderError, load_model
+
+    try:
+        path = Path(resolve_model(model_path))
+        loaded = load_model(path, provider)
+    except LookupError as exc:
+        _stop(str(exc))
+    except ProviderError as exc:
+        _stop(str(exc))
+    except ModelFileError as exc:
+        _stop(str(exc))
+    return path, loaded
+
+
+def _torch_source(path: Path, info, checkpoint: str | None, precision: str):
+    """(PyTorch model, what it is in words, the random cases or None, the small input for
+    onnx.reference or None) to compare the file with: spandrel's for a community export,
+    --checkpoint's (exit 1 when its weights are not the card's), the float32 twin's for
+    int8, else the model rebuilt from the card and the file's weights; exit 2 where none can
+    be had."""
+    from sronnx.export import (
+        VerifyError,
+        deployable,
+        model_from_float32_twin,
+        model_from_onnx,
+        weights_sha256,
+    )
+    from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
+
+    try:
+        if _from_spandrel(info.card):
+            return _community_source(path, info, checkpoint)
+        if checkpoint:
+            torch_model = deployable(model_from_checkpoint(load_checkpoint(checkpoint)))
+            if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
+                _stop(f"{checkpoint}: its weights do not match the card of {path} "
+                      "(different weights_sha256)", 1)
+            return torch_model, f"checkpoint {checkpoint}", None, None
+        if precision == "int8":
+            torch_model, twin = model_from_float32_twin(path, info)
+            return (torch_model, f"rebuilt from its float32 twin {twin} (weights hash "
+                    "matches both cards)", None, None)
+        return (model_from_onnx(path, info), "rebuilt from the card (weights hash matches)",
+                None, None)
+    except (VerifyError, CheckpointError) as exc:
+        _stop(str(exc))
+
+
+def _print_comparisons(results: list) -> None:
+    """The table of the comparisons: case, runtime, max abs error, PSNR, ok/FAIL (or the
+    note of a case not compared)."""
+    click.echo(f"  {'case':<34} {'runtime':<18} {'max abs err':>12} {'PSNR dB':>9}")
+    for r in results:
+        if r.note:
+            click.echo(f"  {r.case:<34} {r.runtime:<18} {r.note}")
+            continue
+        psnr = "inf" if r.psnr_db == float("inf") else f"{r.psnr_db:.1f}"
+        click.echo(f"  {r.case:<34} {r.runtime:<18} {r.max_abs:>12.2e} {psnr:>9}"
+                   f"  {'ok' if r.ok else 'FAIL'}")
+
+
+def _torch_reference(torch_model):
+    """The runtime matrix's reference: `torch_model` on a float32 NCHW array, as an array."""
+    import torch
+
+    def reference(x):
+        with torch.no_grad():
+            return torch_model(torch.from_numpy(x)).numpy()
+
+    return reference
 
 
 def _matrix(path, runtimes: list[str], precision: str, reference, descriptor, timing: bool,
@@ -199,19 +239,17 @@ def _from_spandrel(card: dict) -> bool:
     return isinstance(source, dict) and str(source.get("loader", "")).startswith("spandrel")
 
 
-def _community_source(path, info, checkpoint: str | None, stop):
+def _community_source(path, info, checkpoint: str | None):
     """(PyTorch model, words, random cases, small input for onnx.reference) of a spandrel
     export: spandrel's model of `checkpoint` (its SHA-256 or weights hash must match the
     card; exit 1 when neither does), else of the file's own weights when they hash to the
     card's (exit 2 asking for --checkpoint when not)."""
-    from pathlib import Path
-
     from sronnx.export import weights_sha256
 
     try:
         from sronnx import community
     except ImportError as exc:
-        stop(f"{path}: exported from a community checkpoint; comparing it needs spandrel: "
+        _stop(f"{path}: exported from a community checkpoint; comparing it needs spandrel: "
              f"pip install 'sronnx[community]' ({exc})")
     card = info.card
     try:
@@ -222,7 +260,7 @@ def _community_source(path, info, checkpoint: str | None, stop):
             elif weights_sha256(cm.model) == card.get("weights_sha256"):
                 how = "weights hash matches the card (another file of the same weights)"
             else:
-                stop(f"{Path(checkpoint).name}: neither its SHA-256 nor its weights match "
+                _stop(f"{Path(checkpoint).name}: neither its SHA-256 nor its weights match "
                      f"the card of {path} (source {card['source'].get('file')})", 1)
             model = cm.reference
             source = f"{community.LOADER}'s {cm.arch} from {cm.name} ({how})"
@@ -231,7 +269,7 @@ def _community_source(path, info, checkpoint: str | None, stop):
             source = (f"{community.LOADER} rebuilt from the file's weights (weights hash "
                       "matches the card)")
     except community.CommunityError as exc:
-        stop(str(exc))
+        _stop(str(exc))
     d = info.descriptor
     return model, source, community.verify_cases(d), community.reference_input(d)
 

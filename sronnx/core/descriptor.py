@@ -127,7 +127,14 @@ class ModelDescriptor:
     models made elsewhere run as their authors made them unless told otherwise."""
 
     def __post_init__(self) -> None:
-        # a descriptor comes from a file's metadata: every number is checked before use
+        """Raise ValueError for a descriptor sronnx cannot run: a descriptor comes from a
+        file's metadata (untrusted input), so every field is checked before use."""
+        self._check_numbers()
+        self._check_forms()
+        self._check_limits()
+
+    def _check_numbers(self) -> None:
+        """Integers where integers belong, sides and scale >= 1."""
         for name in ("scale", "in_channels", "out_channels", "receptive_field", "tile_hint",
                      "tile_multiple", "batch"):
             value = getattr(self, name)
@@ -141,6 +148,10 @@ class ModelDescriptor:
             raise ValueError(f"fixed_size must be two sides >= 1, got {self.fixed_size}")
         if self.scale < 1:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
+
+    def _check_forms(self) -> None:
+        """The size requirement, layout, channel order, element type, channels and value
+        range: ones sronnx knows."""
         if self.size_requirement not in SIZE_REQUIREMENTS:
             raise ValueError(f"unknown size requirement {self.size_requirement!r}")
         if (self.size_requirement == "fixed") != (self.fixed_size is not None):
@@ -159,6 +170,10 @@ class ModelDescriptor:
         lo, hi = self.value_range
         if not hi > lo:
             raise ValueError(f"value_range must rise, got {self.value_range}")
+
+    def _check_limits(self) -> None:
+        """The batch, and every size under its limit, the smallest run's output pixels
+        included."""
         if self.batch < 0:
             raise ValueError(f"batch must be >= 0 (0: any), got {self.batch}")
         for name, top in (("scale", MAX_SCALE), ("batch", MAX_BATCH),

@@ -35,6 +35,7 @@ _EXPORTS = {
     "folder_problem": "planner",
     "image_header": "planner",
     "open_models": "opening",
+    "parallelism": "opening",
     "plan": "planner",
     "plan_file": "planner",
     "ray_available": "ray_engine",
@@ -72,6 +73,7 @@ __all__ = [
     "folder_problem",
     "image_header",
     "open_models",
+    "parallelism",
     "plan",
     "plan_file",
     "ray_available",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         ModelRequest,
         OpenedModels,
         open_models,
+        parallelism,
         scale_for_sizes,
     )
     from sronnx.engine.planner import (

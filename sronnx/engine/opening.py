@@ -24,10 +24,10 @@ from sronnx.core import ModelFileError, shipped_models
 from sronnx.engine.choice import ModelChoice
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging import needed_factor, pick_scale
-from sronnx.runtime import LoadedModel, Overrides, ProviderError, open_model
+from sronnx.runtime import LoadedModel, Overrides, ProviderError, available_cpus, open_model
 
 __all__ = ["InputKind", "ModelOpenError", "ModelRequest", "OpenedModels", "open_models",
-           "scale_for_sizes"]
+           "parallelism", "scale_for_sizes"]
 
 #: "auto": the per-file rule (`sronnx.engine.choice`) among the shipped clean, photo and
 #: JPEG models; otherwise every file gets that kind's shipped model.
@@ -121,6 +121,22 @@ def scale_for_sizes(request: ModelRequest, sizes: Iterable[tuple[int, int]],
     if not factors:
         return None
     return pick_scale(max(factors), (m.scale for m in shipped_models()))
+
+
+def parallelism(workers: int | None, threads: int | None, on_cpu: bool, pipeline: bool,
+                files: int) -> tuple[int, int | None]:
+    """(files at once, ONNX Runtime threads per session; None: its default) for a run of
+    `files` files, `workers` and `threads` as asked (None: decide). On CPUs a folder runs one
+    file per core, each model call on one thread: measured faster than every call spread
+    over all cores while decoding and encoding compete for them
+    (bench/results/e2e_shipped.txt). `pipeline`: whether decoding, inference and encoding
+    overlap (without it, one file at a time unless `workers` says otherwise)."""
+    cpus = available_cpus()
+    if workers is None:
+        workers = min(cpus, files) if on_cpu and pipeline and threads is None else 1
+    if threads is None and on_cpu and workers > 1:
+        threads = max(1, cpus // workers)
+    return workers, threads
 
 
 def open_models(request: ModelRequest) -> OpenedModels:

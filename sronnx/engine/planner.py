@@ -187,25 +187,10 @@ def _collect(inputs: Iterable[Path], recursive: bool, outdir: Path
         if root.is_dir() and (seen := roots.setdefault(_entry_key(root), root)) is not root:
             left_out.append(LeftOut(root, _again(root, seen)))  # listed once is enough
         elif root.is_dir():
-            # OUTDIR strictly inside this root: its files are outputs, not inputs
-            nested = out_resolved != _resolved(root) and _inside(out_resolved, _resolved(root))
-            pattern = root.rglob("*") if recursive else root.glob("*")
-            for p in sorted(pattern):
-                rel = p.relative_to(root)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                reason = _classify(p, recursive)
-                if nested and _inside(p, out_resolved):
-                    if reason is None and not p.is_dir():
-                        in_output.append(p)
-                    elif _resolved(p) == out_resolved and not recursive:
-                        left_out.append(LeftOut(p, OUTPUT_FOLDER))
-                    elif reason is not None and reason != SUB_FOLDER:
-                        left_out.append(LeftOut(p, reason, in_output=True))
-                elif reason is not None:
-                    left_out.append(LeftOut(p, reason))
-                elif not p.is_dir():
-                    found.append(_Source(p, rel, listed=True))
+            listed, left, inside = _list_folder(root, recursive, out_resolved)
+            found += listed
+            left_out += left
+            in_output += inside
         elif root.is_file():
             found.append(_Source(root, Path(root.name)))
         else:
@@ -223,6 +208,37 @@ def _collect(inputs: Iterable[Path], recursive: bool, outdir: Path
     for e in left_out:
         once.setdefault((_entry_key(e.path), reason_kind(e.reason)), e)
     return unique, list(once.values()), in_output
+
+
+def _list_folder(root: Path, recursive: bool, out_resolved: Path
+                 ) -> tuple[list[_Source], list[LeftOut], list[Path]]:
+    """`_collect` for one input folder `root`: the images its listing finds (sorted), what
+    it leaves out, and the image files inside OUTDIR (`out_resolved`) where OUTDIR lies
+    strictly inside `root` (its files are outputs, not inputs). Hidden entries are passed
+    over."""
+    found: list[_Source] = []
+    left_out: list[LeftOut] = []
+    in_output: list[Path] = []
+    # OUTDIR strictly inside this root: its files are outputs, not inputs
+    nested = out_resolved != _resolved(root) and _inside(out_resolved, _resolved(root))
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    for p in sorted(pattern):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        reason = _classify(p, recursive)
+        if nested and _inside(p, out_resolved):
+            if reason is None and not p.is_dir():
+                in_output.append(p)
+            elif _resolved(p) == out_resolved and not recursive:
+                left_out.append(LeftOut(p, OUTPUT_FOLDER))
+            elif reason is not None and reason != SUB_FOLDER:
+                left_out.append(LeftOut(p, reason, in_output=True))
+        elif reason is not None:
+            left_out.append(LeftOut(p, reason))
+        elif not p.is_dir():
+            found.append(_Source(p, rel, listed=True))
+    return found, left_out, in_output
 
 
 def _again(path: Path, first: Path) -> str:

@@ -68,9 +68,21 @@ class Upscaler:
     """
 
     def __init__(self, model: str | Path | LoadedModel, provider: str = "cpu", *,
-                 tile: int | None = None, overlap: int | None = None, batch: int = 1,
-                 threads: int | None = None, border: int | None = None,
-                 clamp_range: bool | None = None, options: Overrides | None = None) -> None:
+                 threads: int | None = None, clamp_range: bool | None = None,
+                 options: Overrides | None = None, **tiling: int | None) -> None:
+        """`model`: an opened `LoadedModel`, or a shipped model name or .onnx path opened on
+        `provider` with `threads` ONNX Runtime threads and the `options` no probe can find.
+        `tiling`: `tile` (input pixels; default the model's hint, at least `DEFAULT_TILE`),
+        `overlap` (context pixels; default from the receptive field), `batch` (tiles per
+        model call, default 1) and `border` (mirrored pixels at the image's edges; default
+        the overlap). Raises ValueError for impossible tiling, TypeError for an unknown
+        keyword, and what `sronnx.runtime.open_model` raises for a model it cannot open."""
+        unknown = sorted(set(tiling) - {"tile", "overlap", "batch", "border"})
+        if unknown:
+            raise TypeError(f"Upscaler.__init__() got an unexpected keyword argument "
+                            f"{unknown[0]!r}")
+        tile, overlap, border = tiling.get("tile"), tiling.get("overlap"), tiling.get("border")
+        batch = tiling.get("batch", 1)
         self.model = model if isinstance(model, LoadedModel) else open_model(
             model, None, provider, threads, options=options)[1]
         d = self.descriptor

@@ -13,7 +13,9 @@ from sronnx.core import lazy_exports
 
 #: public name -> the module that defines it (imported on first use)
 _EXPORTS = {
+    "CompareOptions": "verify",
     "DEFAULT_OPSET": "onnx",
+    "ExportOptions": "checkpoint",
     "ExportPrecision": "checkpoint",
     "Exported": "checkpoint",
     "Exporter": "precision",
@@ -25,6 +27,7 @@ _EXPORTS = {
     "Precision": "precision",
     "PrecisionCheck": "precision",
     "PrecisionError": "precision",
+    "ReducedOptions": "precision",
     "RUNTIMES": "matrix",
     "TargetError": "targets",
     "VerifyError": "verify",
@@ -56,12 +59,15 @@ _EXPORTS = {
     "test_cases": "verify",
     "training_record": "checkpoint",
     "weights_sha256": "onnx",
+    "write_described": "described",
     "write_model": "onnx",
     "write_target": "targets",
 }
 
 __all__ = [
+    "CompareOptions",
     "DEFAULT_OPSET",
+    "ExportOptions",
     "ExportPrecision",
     "Exported",
     "Exporter",
@@ -74,6 +80,7 @@ __all__ = [
     "PrecisionCheck",
     "PrecisionError",
     "RUNTIMES",
+    "ReducedOptions",
     "TargetError",
     "VerifyError",
     "build_card",
@@ -104,6 +111,7 @@ __all__ = [
     "test_cases",
     "training_record",
     "weights_sha256",
+    "write_described",
     "write_model",
     "write_target",
 ]
@@ -112,11 +120,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from sronnx.export.checkpoint import (
         Exported,
+        ExportOptions,
         ExportPrecision,
         export_architecture,
         export_checkpoint,
         export_model,
         training_record,
+    )
+    from sronnx.export.described import (
+        write_described,
     )
     from sronnx.export.matrix import (
         RUNTIMES,
@@ -146,6 +158,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         Precision,
         PrecisionCheck,
         PrecisionError,
+        ReducedOptions,
         calibration_set,
         export_reduced,
         mean_psnr,
@@ -157,6 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         write_target,
     )
     from sronnx.export.verify import (
+        CompareOptions,
         VerifyError,
         compare,
         compare_with_reference,

@@ -11,7 +11,7 @@ an unknown architecture or scale, `PrecisionError` for a reduced file refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,14 +20,44 @@ import torch
 from sronnx.archs import create_model, receptive_field, scale_problem
 from sronnx.core import ModelDescriptor, path_name
 from sronnx.export.onnx import DEFAULT_OPSET, build_card, deployable, export_onnx
-from sronnx.export.precision import PrecisionCheck, export_reduced
+from sronnx.export.precision import PrecisionCheck, ReducedOptions, export_reduced
 from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
 
-__all__ = ["ExportPrecision", "Exported", "export_architecture", "export_checkpoint",
-           "export_model", "training_record"]
+__all__ = ["ExportOptions", "ExportPrecision", "Exported", "export_architecture",
+           "export_checkpoint", "export_model", "training_record"]
 
 #: float32, or a reduced precision checked against it (`sronnx.export.precision`).
 ExportPrecision = Literal["float32", "float16", "int8"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a model is exported (`export_model`, `export_checkpoint`, `export_architecture`).
+
+    Attributes:
+        precision: "float32", or "float16" / "int8" checked against float32 on `calib`.
+        calib: the folder of calibration images; needed for a reduced precision.
+        max_loss: the largest PSNR-Y loss accepted against float32, in dB; None for
+            `MAX_LOSS_DB[precision]`.
+        force: write a reduced file whatever its loss.
+        opset: the ONNX opset of the file.
+        on_check: gets the float16 / int8 measurement before any refusal.
+    """
+
+    precision: ExportPrecision = "float32"
+    calib: str | Path | None = None
+    max_loss: float | None = None
+    force: bool = False
+    opset: int = DEFAULT_OPSET
+    on_check: Callable[[PrecisionCheck], None] | None = None
+
+    def reduced(self) -> ReducedOptions:
+        """The `export_reduced` options of a float16 or int8 export. Raises ValueError
+        without calibration images."""
+        if self.calib is None:
+            raise ValueError(f"{self.precision} needs calibration images (calib)")
+        return ReducedOptions(self.precision, self.calib,  # type: ignore[arg-type]
+                              self.max_loss, self.force, self.on_check)
 
 
 @dataclass(frozen=True)
@@ -79,52 +109,43 @@ def training_record(data: dict[str, Any], checkpoint: str | Path) -> dict[str, A
     return training
 
 
-def export_checkpoint(checkpoint: str | Path, output: str | Path, *,
-                      precision: ExportPrecision = "float32", calib: str | Path | None = None,
-                      max_loss: float | None = None, force: bool = False,
-                      opset: int = DEFAULT_OPSET,
-                      on_check: Callable[[PrecisionCheck], None] | None = None) -> Exported:
-    """Export an sronnx training checkpoint to `output` (see `export_model`). Raises
-    CheckpointError (NotSronnxCheckpoint for a community checkpoint) before writing."""
+def export_checkpoint(checkpoint: str | Path, output: str | Path,
+                      options: ExportOptions | None = None) -> Exported:
+    """Export an sronnx training checkpoint to `output` (see `export_model`; `options`: float32
+    at the default opset when None). Raises CheckpointError (NotSronnxCheckpoint for a
+    community checkpoint) before writing."""
     data = load_checkpoint(checkpoint)
     if problem := scale_problem(int(data["scale"])):
         raise CheckpointError(f"{checkpoint}: a x{data['scale']} checkpoint; {problem}")
     model = deployable(model_from_checkpoint(data, checkpoint))
     card = build_card(model, trained=True, training=training_record(data, checkpoint))
-    return export_model(model, card, output, precision=precision, calib=calib,
-                        max_loss=max_loss, force=force, opset=opset, on_check=on_check)
+    return export_model(model, card, output, options)
 
 
 def export_architecture(arch: str, scale: int, output: str | Path, *, seed: int = 0,
-                        precision: ExportPrecision = "float32",
-                        calib: str | Path | None = None, max_loss: float | None = None,
-                        force: bool = False, opset: int = DEFAULT_OPSET,
-                        on_check: Callable[[PrecisionCheck], None] | None = None
-                        ) -> Exported:
-    """Export an untrained `arch` spec at `scale`, its weights drawn with `seed`. Raises
-    ValueError (or TypeError) for an unknown architecture or setting."""
+                        options: ExportOptions | None = None) -> Exported:
+    """Export an untrained `arch` spec at `scale`, its weights drawn with `seed` (see
+    `export_model` for `options`). Raises ValueError (or TypeError) for an unknown
+    architecture or setting."""
     torch.manual_seed(seed)
     model = deployable(create_model(arch, scale))
     card = build_card(model, trained=False, extra={"init_seed": seed})
-    return export_model(model, card, output, precision=precision, calib=calib,
-                        max_loss=max_loss, force=force, opset=opset, on_check=on_check)
+    return export_model(model, card, output, options)
 
 
-def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Path, *,
-                 precision: ExportPrecision = "float32", calib: str | Path | None = None,
-                 max_loss: float | None = None, force: bool = False,
-                 opset: int = DEFAULT_OPSET,
-                 on_check: Callable[[PrecisionCheck], None] | None = None) -> Exported:
+def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Path,
+                 options: ExportOptions | None = None) -> Exported:
     """Write `model` (deployable form) with `card` and its descriptor to `output`: float32, or
-    float16 / int8 when it loses at most `max_loss` dB against float32 on the `calib`
-    images (`export_reduced`; `on_check` gets the figures). ValueError when a reduced
-    precision has no `calib`."""
+    float16 / int8 when it loses at most `options.max_loss` dB against float32 on the
+    `options.calib` images (`export_reduced`; `options.on_check` gets the figures). `options`
+    None: float32 at `DEFAULT_OPSET`. ValueError when a reduced precision has no `calib`."""
+    options = options or ExportOptions()
+    precision, opset = options.precision, options.opset
     descriptor = model.descriptor(receptive_field=receptive_field(model))
     if precision == "float32":
         path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
         return Exported(path, card, descriptor)
-    if calib is None:
-        raise ValueError(f"{precision} needs calibration images (calib)")
+    reduced = options.reduced()
     checks: list[PrecisionCheck] = []
 
     def exporter(path: Path, fp16: bool) -> Path:
@@ -133,10 +154,9 @@ def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Pat
 
     def keep(check: PrecisionCheck) -> None:
         checks.append(check)
-        if on_check is not None:
-            on_check(check)
+        if options.on_check is not None:
+            options.on_check(check)
 
-    path = export_reduced(exporter, output, card, descriptor, precision, calib, max_loss,
-                          force, on_check=keep)
+    path = export_reduced(exporter, output, card, descriptor, replace(reduced, on_check=keep))
     written = {**card, "precision": precision}
     return Exported(path, written, descriptor, checks[0] if checks else None)

@@ -463,20 +463,26 @@ def plain_input(descriptor) -> str | None:
 
 def run_matrix(model_path: Path, runtimes: Sequence[str], precision: str,
                reference: Callable[[np.ndarray], np.ndarray],
-               descriptor, timing: bool = True,
-               tolerance: float | None = None, repeats: int = TIMING_REPEATS,
+               descriptor, timing: bool = True, tolerance: float | None = None,
                progress: Callable[[str], None] | None = None) -> list[RuntimeRow]:
     """Run `model_path` (float32 N x 3 x H x W in [0, 1] -> N x 3 x sH x sW) on each of
     `runtimes` with `matrix_cases(descriptor)`, compare every output with `reference(x)`
     (the PyTorch model, or the float32 file on onnxruntime), and hold it to
     `sronnx.export.verify.criterion(precision, runtime, tolerance)`. onnx-reference gets the small
-    cases only. The 640x360 case is timed per runtime (median of `repeats` runs) when
-    `timing`. Returns one row per runtime, never raises for a runtime's failure."""
+    cases only. The 640x360 case is timed per runtime (median of `TIMING_REPEATS` runs, in
+    ms) when `timing`; `progress` hears each runtime's name as it starts. Returns one row
+    per runtime, never raises for a runtime's failure."""
     from sronnx.export.verify import criterion
 
     cases = matrix_cases(descriptor, precision)
     timing_label = "x".join(map(str, cases[-1][1].shape))
     expected: dict[str, np.ndarray] = {}
+
+    def want(label: str, x: np.ndarray) -> np.ndarray:
+        if label not in expected:
+            expected[label] = np.asarray(reference(x), dtype=np.float64)
+        return expected[label]
+
     rows = []
     for runtime in runtimes:
         version, why = installed(runtime)
@@ -501,35 +507,40 @@ def run_matrix(model_path: Path, runtimes: Sequence[str], precision: str,
             row.note = f"via pnnx {_pnnx_version()}, float32 weights, CPU"
         try:
             outs, row.latency_ms = RUNNERS[runtime](Path(model_path), [x for _, x in mine],
-                                                    timed, repeats)
+                                                    timed, TIMING_REPEATS)
         except Unsupported as exc:
             row.status, row.note, row.cases = "unsupported", str(exc), []
-            rows.append(row)
-            continue
         except Exception as exc:  # noqa: BLE001 - a runtime may fail anywhere: that is a FAIL
             row.status, row.note = "FAIL", f"error: {type(exc).__name__}: {first_line(exc)}"
-            rows.append(row)
-            continue
-        worst_abs, worst_psnr, bad = 0.0, math.inf, []
-        for (label, x), got in zip(mine, outs, strict=True):
-            if label not in expected:
-                expected[label] = np.asarray(reference(x), dtype=np.float64)
-            want = expected[label]
-            if got.shape != want.shape:
-                bad.append(f"{label}: shape {tuple(got.shape)} != {tuple(want.shape)}")
-                worst_abs, worst_psnr = math.inf, -math.inf
-                continue
-            err = float(np.max(np.abs(got.astype(np.float64) - want)))
-            psnr = _psnr(got, want)
-            worst_abs, worst_psnr = max(worst_abs, err), min(worst_psnr, psnr)
-            if not ((tol is None or err <= tol) and (min_psnr is None or psnr >= min_psnr)):
-                bad.append(f"{label}: max abs {err:.2e}, PSNR {psnr:.1f} dB")
-        row.max_abs, row.psnr_db = worst_abs, worst_psnr
-        if bad:
-            row.status = "FAIL"
-            row.note = "; ".join(bad)
+        else:
+            _score(row, mine, outs, want, (tol, min_psnr))
         rows.append(row)
     return rows
+
+
+def _score(row: RuntimeRow, cases: list[tuple[str, np.ndarray]], outs: Sequence[np.ndarray],
+           want: Callable[[str, np.ndarray], np.ndarray],
+           bound: tuple[float | None, float | None]) -> None:
+    """Set `row`'s worst max abs error and PSNR (dB) over `cases` against `want(label, x)`,
+    and FAIL it, naming each case, where an output has another shape or is outside `bound`
+    (largest max abs error, smallest PSNR; None: no such bound)."""
+    tol, min_psnr = bound
+    worst_abs, worst_psnr, bad = 0.0, math.inf, []
+    for (label, x), got in zip(cases, outs, strict=True):
+        expected = want(label, x)
+        if got.shape != expected.shape:
+            bad.append(f"{label}: shape {tuple(got.shape)} != {tuple(expected.shape)}")
+            worst_abs, worst_psnr = math.inf, -math.inf
+            continue
+        err = float(np.max(np.abs(got.astype(np.float64) - expected)))
+        psnr = _psnr(got, expected)
+        worst_abs, worst_psnr = max(worst_abs, err), min(worst_psnr, psnr)
+        if not ((tol is None or err <= tol) and (min_psnr is None or psnr >= min_psnr)):
+            bad.append(f"{label}: max abs {err:.2e}, PSNR {psnr:.1f} dB")
+    row.max_abs, row.psnr_db = worst_abs, worst_psnr
+    if bad:
+        row.status = "FAIL"
+        row.note = "; ".join(bad)
 
 
 def format_rows(rows: Sequence[RuntimeRow]) -> list[str]:

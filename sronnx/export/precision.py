@@ -204,22 +204,43 @@ class PrecisionCheck:
                 f"{-self.loss_db:+.3f} dB (limit {self.limit_db} dB)")
 
 
+@dataclass(frozen=True)
+class ReducedOptions:
+    """How a reduced-precision file is made and checked (`export_reduced`).
+
+    Attributes:
+        precision: "float16" or "int8".
+        calib: the folder of calibration images (the check's crops; int8's calibration).
+        max_loss: the largest PSNR-Y loss accepted against float32, in dB; None for
+            `MAX_LOSS_DB[precision]`.
+        force: write the file whatever the loss (the check is still made and reported).
+        on_check: gets the measurement before any refusal.
+    """
+
+    precision: Precision
+    calib: str | Path
+    max_loss: float | None = None
+    force: bool = False
+    on_check: Callable[[PrecisionCheck], None] | None = None
+
+
 def export_reduced(exporter: Exporter, output: str | Path, card: dict[str, Any],
-                   descriptor: ModelDescriptor, precision: Precision, calib: str | Path,
-                   max_loss: float | None = None, force: bool = False,
-                   on_check: Callable[[PrecisionCheck], None] | None = None) -> Path:
-    """Write the `precision` form of a model to `output` when it loses at most `max_loss` dB
-    PSNR-Y (default `MAX_LOSS_DB[precision]`) against its float32 form on the `calib`
-    images (centre crops at the descriptor's scale), with the figures in its card.
+                   descriptor: ModelDescriptor, options: ReducedOptions) -> Path:
+    """Write the `options.precision` form of a model to `output` when it loses at most
+    `options.max_loss` dB PSNR-Y (default `MAX_LOSS_DB[precision]`) against its float32 form
+    on the `options.calib` images (centre crops at the descriptor's scale), with the figures
+    in its card.
 
     `exporter` writes the float32 and float16 files (`Exporter`); int8 is quantized here from
-    the float32 file (`quantize_int8`). `on_check` gets the measurement before any refusal.
-    `force` writes it whatever the loss. Returns the written path. Raises PrecisionError
-    (unusable calibration folder, a model int8 cannot take, too much loss without `force`)."""
+    the float32 file (`quantize_int8`). `options.on_check` gets the measurement before any
+    refusal; `options.force` writes it whatever the loss. Returns the written path. Raises
+    PrecisionError (unusable calibration folder, a model int8 cannot take, too much loss
+    without `force`)."""
     from sronnx.export.onnx import write_model  # onnx's writer; the card and descriptor
 
+    precision, calib = options.precision, options.calib
     scale = descriptor.scale
-    limit = MAX_LOSS_DB[precision] if max_loss is None else max_loss
+    limit = MAX_LOSS_DB[precision] if options.max_loss is None else options.max_loss
     try:
         images = calibration_set(calib, scale, fixed=descriptor.fixed_size)
     except (DataError, ValueError) as exc:
@@ -236,9 +257,9 @@ def export_reduced(exporter: Exporter, output: str | Path, card: dict[str, Any],
                 raise PrecisionError(f"cannot write an int8 model: {exc}") from exc
         check = PrecisionCheck(precision, len(images), mean_psnr(f32, images, scale),
                                mean_psnr(low, images, scale), limit)
-        if on_check is not None:
-            on_check(check)
-        if check.loss_db > limit and not force:
+        if options.on_check is not None:
+            options.on_check(check)
+        if check.loss_db > limit and not options.force:
             raise PrecisionError(
                 f"refusing to write {output}: {precision} loses {check.loss_db:.3f} dB PSNR "
                 f"against float32, more than {limit} dB (--max-psnr-loss to change, --force "

@@ -207,14 +207,39 @@ def image_cases(folder: Path, info: ModelInfo, limit: int = 3) -> list[tuple[str
     return cases
 
 
-def compare(model_path: Path, torch_model: nn.Module, session, cases, precision: str,
-            runtime: str, fixed: bool, reference: bool = True,
-            tolerance: float | None = None,
-            reference_input: np.ndarray | None = None) -> list[Comparison]:
-    """Run every case through PyTorch and the ONNX Runtime session, and (`reference`) one
-    small input through onnx.reference as an independent runtime; each runtime is held to
-    its own `criterion`. The small input is `reference_input` when given (a model with a
-    size rule), else the first case cut to 6 x 7 (or whole, `fixed`)."""
+@dataclass(frozen=True)
+class CompareOptions:
+    """What `compare` holds its runs to, and the onnx.reference run.
+
+    Attributes:
+        precision: the file's precision ("float32", "float16" or "int8"), which picks each
+            runtime's bound (`criterion`).
+        runtime: the ONNX Runtime session as the results name it (onnxruntime-cpu, -cuda).
+        fixed: the model takes one fixed size (the small input is then the first case whole).
+        reference: also run one small input through onnx.reference.
+        tolerance: the largest absolute difference accepted; None for the criterion's.
+        reference_input: the small input (a model with a size rule); None for the first case
+            cut to 6 x 7.
+    """
+
+    precision: str
+    runtime: str
+    fixed: bool
+    reference: bool = True
+    tolerance: float | None = None
+    reference_input: np.ndarray | None = None
+
+
+def compare(model_path: Path, torch_model: nn.Module, session, cases,
+            options: CompareOptions) -> list[Comparison]:
+    """Run every case (label, float32 NCHW array) through PyTorch and the ONNX Runtime
+    `session`, and (`options.reference`) one small input through onnx.reference as an
+    independent runtime; each runtime is held to its own `criterion`. The small input is
+    `options.reference_input` when given (a model with a size rule), else the first case cut
+    to 6 x 7 (or whole, `options.fixed`). An onnx.reference that cannot run the file is a
+    skipped row (ok, with the reason as its note)."""
+    precision, runtime, tolerance = options.precision, options.runtime, options.tolerance
+    fixed, reference_input = options.fixed, options.reference_input
     results = []
     name = session.get_inputs()[0].name
 
@@ -232,7 +257,7 @@ def compare(model_path: Path, torch_model: nn.Module, session, cases, precision:
         with torch.no_grad():
             expected = torch_model(torch.from_numpy(x)).numpy()
         record(label, runtime, session.run(None, {name: x})[0], expected)
-    if reference:
+    if options.reference:
         from onnx.reference import ReferenceEvaluator
 
         x = cases[0][1][:1]

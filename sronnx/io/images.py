@@ -19,9 +19,9 @@ import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
@@ -412,22 +412,39 @@ def part_path(path: Path) -> Path:
     return path.with_name(f".{stem}~{digest}{tail}")
 
 
+@dataclass(frozen=True)
+class _Encoding:
+    """How `write_image` encodes: `quality` 1..100 for JPEG and lossy WebP, the zlib
+    `png_compress_level` 0..9 for PNG, and `lossless` WebP."""
+
+    quality: int = 95
+    png_compress_level: int = 1
+    lossless: bool = False
+
+
 def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
-                quality: int = 95, png_compress_level: int = 1,
                 icc_profile: bytes | None = None,
                 dpi: tuple[float, float] | None = None,
                 metadata: md.Metadata | None = None,
-                lossless: bool = False) -> list[str]:
+                **encoding: Any) -> list[str]:
     """Encode to a temporary name beside `path`, then rename it into place (atomic).
 
     Arrays (uint8 or uint16, HxW[xC]) go to PNG through the streaming writer, keeping 16
     bits; float32 arrays (in [0, 1]) become 16-bit PNGs. TIFF gets arrays at full precision
     (tiff.write_tiff); other formats get them as 8-bit. PIL images go through Pillow.
-    `metadata` (EXIF, XMP, IPTC) goes into formats that hold it. Alpha in a format without
-    it (JPEG, BMP) is flattened over white. A WebP output is lossless with `lossless` (the
-    input was a lossless WebP: `Decoded.lossless`), else lossy at `quality`. Returns notes
+    `metadata` (EXIF, XMP, IPTC) goes into formats that hold it, with the ICC profile and
+    the DPI (dots per inch, x and y). Alpha in a format without it (JPEG, BMP) is flattened
+    over white. `encoding`: `quality` (JPEG and lossy WebP, 1..100, default 95),
+    `png_compress_level` (zlib, 0..9, default 1) and `lossless` (a WebP output is lossless
+    when the input was a lossless WebP: `Decoded.lossless`; default False). Returns notes
     on what the format could not hold (bits, alpha, metadata), for the file's result.
+    Raises ValueError for a size the format cannot hold, TypeError for an unknown keyword,
+    OSError where the file cannot be written (nothing is left at `path` then).
     """
+    unknown = [k for k in encoding if k not in _Encoding.__dataclass_fields__]
+    if unknown:  # as Python words it for a keyword the signature lacks
+        raise TypeError(f"write_image() got an unexpected keyword argument {unknown[0]!r}")
+    enc = _Encoding(**encoding)
     path = Path(path)
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
     if (problem := side_problem(fmt, (w, h))) is not None:
@@ -438,15 +455,14 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     with atomic_file(path) as fh:
         if isinstance(pixels, np.ndarray) and fmt == "PNG":
             write_png(fh, pixels, icc_profile=icc_profile, dpi=dpi,
-                      compress_level=png_compress_level, metadata=metadata)
+                      compress_level=enc.png_compress_level, metadata=metadata)
         elif isinstance(pixels, np.ndarray) and (writer := registry.array_writer(fmt)):
             writer(fh, pixels, icc_profile=icc_profile, dpi=dpi, meta=metadata,
-                   compress_level=png_compress_level)
+                   compress_level=enc.png_compress_level)
         else:
             img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
-            _save_pil(fh, img, fmt, quality=quality, png_compress_level=png_compress_level,
-                      icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes,
-                      lossless=lossless and fmt == "WEBP")
+            _save_pil(fh, img, fmt, replace(enc, lossless=enc.lossless and fmt == "WEBP"),
+                      icc_profile=icc_profile, dpi=dpi, metadata=metadata, notes=notes)
     return notes
 
 
@@ -487,10 +503,12 @@ def _narrow_for(arr: np.ndarray, fmt: str, notes: list[str]) -> np.ndarray:
     return arr
 
 
-def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, *, quality: int,
-              png_compress_level: int, icc_profile: bytes | None,
-              dpi: tuple[float, float] | None, metadata: md.Metadata | None = None,
-              notes: list[str] | None = None, lossless: bool = False) -> None:
+def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, enc: _Encoding, *,
+              icc_profile: bytes | None, dpi: tuple[float, float] | None,
+              metadata: md.Metadata | None = None, notes: list[str] | None = None) -> None:
+    """Write `img` to `fh` as `fmt` through Pillow, encoded as `enc` says, with the ICC
+    profile, DPI and `metadata`; alpha flattened where `fmt` has none and GIF through its
+    palette, each loss noted in `notes`."""
     notes = notes if notes is not None else []
     if fmt in NO_ALPHA and img.mode not in _HELD_MODES[fmt]:
         img = _flatten(img, fmt, notes)
@@ -502,11 +520,11 @@ def _save_pil(fh: BinaryIO, img: Image.Image, fmt: str, *, quality: int,
     if dpi:
         kwargs["dpi"] = (round(dpi[0]), round(dpi[1])) if fmt == "JPEG" else dpi
     if fmt == "PNG":
-        kwargs["compress_level"] = png_compress_level
-    elif fmt == "WEBP" and lossless:
+        kwargs["compress_level"] = enc.png_compress_level
+    elif fmt == "WEBP" and enc.lossless:
         kwargs.update(lossless=True, quality=WEBP_LOSSLESS_EFFORT)
     elif fmt in ("JPEG", "WEBP"):
-        kwargs["quality"] = quality
+        kwargs["quality"] = enc.quality
     if fmt == "JPEG" and metadata:
         md.save_jpeg(fh, img, kwargs, metadata.iptc, notes)
         return

@@ -360,218 +360,323 @@ def train(cfg: TrainConfig, resume: bool = False,
     saved_world = int(state.get("world_size", 1)) if state is not None else ctx.world_size
     device, owns_group = ddp.setup(ctx, cfg.device)
     try:
-        return _train(cfg, ctx, device, state, saved_world, per_rank, name, spec_kwargs,
-                      loss_fn, on_progress, on_warning)
+        return _train(_Job(cfg, ctx, device, state, saved_world, per_rank, name, spec_kwargs,
+                           loss_fn, on_progress, on_warning))
     finally:
         ddp.teardown(owns_group)
 
 
-def _train(cfg: TrainConfig, ctx: Distributed, device: torch.device,
-           state: dict[str, Any] | None, saved_world: int, per_rank: int, name: str,
-           spec_kwargs: dict[str, Any],
-           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-           on_progress: Callable[[Progress], None] | None,
-           on_warning: Callable[[str], None] | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Job:
+    """What `_train` runs, once `train` has settled the configuration.
+
+    Attributes:
+        cfg: the configuration (a resumed run's own, `resume_config`).
+        ctx: this process's place in the job.
+        device: where this rank trains.
+        state: the checkpoint a resumed run goes on from; None for a fresh run.
+        saved_world: the processes the checkpoint was trained on (this job's for a fresh run).
+        per_rank: patches per optimizer step on this rank (the global batch's share).
+        name, spec_kwargs: the architecture and its arguments.
+        loss_fn: the training loss.
+        on_progress, on_warning: the caller's callbacks (rank 0 only calls them).
+    """
+
+    cfg: TrainConfig
+    ctx: Distributed
+    device: torch.device
+    state: dict[str, Any] | None
+    saved_world: int
+    per_rank: int
+    name: str
+    spec_kwargs: dict[str, Any]
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    on_progress: Callable[[Progress], None] | None
+    on_warning: Callable[[str], None] | None
+
+    @property
+    def restream(self) -> bool:
+        """A resume on another number of processes: the patch streams are re-derived."""
+        return self.state is not None and self.saved_world != self.ctx.world_size
+
+
+def _train(job: _Job) -> dict[str, Any]:
     """`train` once the configuration is settled and this rank has joined the job."""
     # every rank has checked the folder and read its checkpoint before rank 0 writes
-    ddp.barrier(ctx)
-    out = Path(cfg.out)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    patch = cfg.patch - cfg.patch % cfg.scale
-    torch.manual_seed(cfg.seed)
-    model = create_model(name, cfg.scale, **spec_kwargs).to(device)
-    fixed = model.fixed_input_size()
-    if fixed is not None:
-        patch = fixed[0] * cfg.scale  # the fc bottleneck sees whole fixed-size inputs
+    ddp.barrier(job.ctx)
+    return _Trainer(job).run()
 
-    pairs = load_pairs(cfg.data, cfg.scale)
-    if cfg.val:
-        train_pairs, val_pairs = pairs, load_pairs(cfg.val, cfg.scale)
-    else:
-        train_pairs, val_pairs = _split_validation(pairs, cfg.val_fraction, cfg.seed)
-    # bicubic: patches cut from the LR images degraded whole, the stream as it always was;
-    # otherwise each LR patch is made from its HR patch, drawing from the sampler's generator.
-    # Validation: the standard bicubic protocol; with another degradation, best.pt is chosen
-    # on the validation crops degraded once by it (a fixed stream seeded by --seed, the same
-    # in every run and on resume), and the clean figure is logged beside it.
-    degradation = make_training(cfg.degradation)
-    restream = state is not None and saved_world != ctx.world_size
-    # one stream per rank; on another number of processes, re-derived from the step reached
-    seed = ddp.patch_seed(cfg.seed, ctx.world_size, ctx.rank,
-                          int(state["step"]) if state is not None and restream else None)
-    sampler = PatchSampler(train_pairs, cfg.scale, patch, seed,
-                           degradation=None if cfg.degradation == "bicubic" else degradation)
-    side = max(max(cfg.val_max_side, patch) // cfg.scale, 1)  # LR side of the centre crops
-    val_images = [centre_crop(p, cfg.scale, side, side) for p in val_pairs]
-    if fixed is not None:
-        fh, fw = fixed
-        val_images = [(lr[:fh, :fw], hr[: fh * cfg.scale, : fw * cfg.scale])
-                      for lr, hr in val_images if lr.shape[0] >= fh and lr.shape[1] >= fw]
-    degraded_val = None
-    if cfg.degradation != "bicubic" and ctx.is_main:
-        val_rng = np.random.default_rng([cfg.seed, 0x5A1])
-        degraded_val = [(degradation(hr, cfg.scale, val_rng), hr) for _, hr in val_images]
 
-    total = _total_steps(cfg, train_pairs, patch)
-    schedule = LrSchedule(total)
-    if state is not None:
-        if "lr_schedule" in state:
-            schedule = LrSchedule.from_json(json.loads(state["lr_schedule"]))
-        else:  # runs from before: the schedule was made for the length last asked for
-            saved = state["config"]
-            schedule = LrSchedule(_total_steps(
-                TrainConfig(**{**asdict(cfg), "steps": saved.get("steps"),
-                               "epochs": saved.get("epochs")}), train_pairs, patch))
-        schedule = extend_schedule(cfg, schedule, int(state["step"]), total)
+class _Trainer:
+    """One rank's run: the model, its data, optimizer and schedule (restored on resume),
+    the run folder, and the loop that trains, validates, logs and writes checkpoints (rank 0
+    alone validates, logs and writes)."""
 
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, schedule))
-    step, best, wall = 0, -math.inf, 0.0
-    if state is None and cfg.init:
-        start_from = load_checkpoint(Path(cfg.init))
-        if int(start_from["scale"]) != cfg.scale or start_from["arch"] != name or \
-                dict(start_from["spec"]) != dict(model.spec()):
-            raise ValueError(
-                f"--init {cfg.init}: a {start_from['arch']} x{start_from['scale']} "
-                f"{start_from['spec']} checkpoint cannot start a {name} x{cfg.scale} "
-                f"{model.spec()} run")
-        model.load_state_dict(start_from["model"])
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if not restream:
+    def __init__(self, job: _Job) -> None:
+        cfg = self.cfg = job.cfg
+        self.job, self.ctx = job, job.ctx
+        self.out = Path(cfg.out)
+        self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
+        self.log_path = self.out / "log.jsonl"
+        patch = cfg.patch - cfg.patch % cfg.scale
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(job.name, cfg.scale, **job.spec_kwargs).to(job.device)
+        self.fixed = self.model.fixed_input_size()
+        if self.fixed is not None:
+            patch = self.fixed[0] * cfg.scale  # the fc bottleneck sees whole fixed-size inputs
+        self.patch = patch
+        self._load_data()
+        self._make_schedule()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_factor(cfg, self.schedule))
+        self.step, self.best, self.wall = 0, -math.inf, 0.0
+        self._restore()
+        self.net = ddp.wrap(self.model, self.ctx, job.device)
+        self.spec_str = format_spec(job.name, self.model.spec())
+        self.run_config = {**asdict(cfg), "world_size": self.ctx.world_size}
+        self._prepare_folder()
+        self.last_val: float | None = None
+        self.sampler_state = self.sampler.state()
+        self.streams: list[Any] = []  # every rank's stream position, for checkpoints
+        self.start = 0.0  # perf_counter at the run's step 0 (resumed runs: earlier)
+        # Losses stay on the device until a flush, so a GPU is not made to wait every step.
+        self.pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+
+    def _load_data(self) -> None:
+        """The training pairs and their patch sampler, the validation crops and, with a
+        degradation other than bicubic, their degraded form (rank 0)."""
+        cfg, ctx, state = self.cfg, self.ctx, self.job.state
+        pairs = load_pairs(cfg.data, cfg.scale)
+        if cfg.val:
+            train_pairs, val_pairs = pairs, load_pairs(cfg.val, cfg.scale)
+        else:
+            train_pairs, val_pairs = _split_validation(pairs, cfg.val_fraction, cfg.seed)
+        self.train_pairs = train_pairs
+        # bicubic: patches cut from the LR images degraded whole, the stream as it always
+        # was; otherwise each LR patch is made from its HR patch, drawing from the sampler's
+        # generator. Validation: the standard bicubic protocol; with another degradation,
+        # best.pt is chosen on the validation crops degraded once by it (a fixed stream
+        # seeded by --seed, the same in every run and on resume), and the clean figure is
+        # logged beside it.
+        self.degradation = degradation = make_training(cfg.degradation)
+        # one stream per rank; on another number of processes, re-derived from the step
+        # reached
+        seed = ddp.patch_seed(cfg.seed, ctx.world_size, ctx.rank,
+                              int(state["step"]) if state is not None and self.job.restream
+                              else None)
+        self.sampler = PatchSampler(
+            train_pairs, cfg.scale, self.patch, seed,
+            degradation=None if cfg.degradation == "bicubic" else degradation)
+        side = max(max(cfg.val_max_side, self.patch) // cfg.scale, 1)  # LR side of the crops
+        val_images = [centre_crop(p, cfg.scale, side, side) for p in val_pairs]
+        if self.fixed is not None:
+            fh, fw = self.fixed
+            val_images = [(lr[:fh, :fw], hr[: fh * cfg.scale, : fw * cfg.scale])
+                          for lr, hr in val_images if lr.shape[0] >= fh and lr.shape[1] >= fw]
+        self.val_images = val_images
+        self.degraded_val = None
+        if cfg.degradation != "bicubic" and ctx.is_main:
+            val_rng = np.random.default_rng([cfg.seed, 0x5A1])
+            self.degraded_val = [(degradation(hr, cfg.scale, val_rng), hr)
+                                 for _, hr in val_images]
+
+    def _make_schedule(self) -> None:
+        """The run's length in steps and its learning-rate schedule (a resumed run's own,
+        extended to a new length)."""
+        cfg, state = self.cfg, self.job.state
+        self.total = total = _total_steps(cfg, self.train_pairs, self.patch)
+        schedule = LrSchedule(total)
+        if state is not None:
+            if "lr_schedule" in state:
+                schedule = LrSchedule.from_json(json.loads(state["lr_schedule"]))
+            else:  # runs from before: the schedule was made for the length last asked for
+                saved = state["config"]
+                schedule = LrSchedule(_total_steps(
+                    TrainConfig(**{**asdict(cfg), "steps": saved.get("steps"),
+                                   "epochs": saved.get("epochs")}), self.train_pairs,
+                    self.patch))
+            schedule = extend_schedule(cfg, schedule, int(state["step"]), total)
+        self.schedule = schedule
+
+    def _restore(self) -> None:
+        """--init's weights for a fresh run (ValueError for another model's checkpoint), or
+        a resumed run's weights, optimizer, schedule, streams, RNG, step, best and time."""
+        cfg, job, state = self.cfg, self.job, self.job.state
+        if state is None and cfg.init:
+            start_from = load_checkpoint(Path(cfg.init))
+            if int(start_from["scale"]) != cfg.scale or start_from["arch"] != job.name or \
+                    dict(start_from["spec"]) != dict(self.model.spec()):
+                raise ValueError(
+                    f"--init {cfg.init}: a {start_from['arch']} x{start_from['scale']} "
+                    f"{start_from['spec']} checkpoint cannot start a {job.name} x{cfg.scale} "
+                    f"{self.model.spec()} run")
+            self.model.load_state_dict(start_from["model"])
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if not job.restream:
             saved_streams = (json.loads(state["samplers"]) if "samplers" in state
                              else [json.loads(state["sampler"])])
-            sampler.set_state(saved_streams[ctx.rank])
+            self.sampler.set_state(saved_streams[self.ctx.rank])
         torch.set_rng_state(state["torch_rng"])
-        step, best, wall = int(state["step"]), float(state["best_psnr"]), float(state["wall_s"])
-        if restream and ctx.is_main and on_warning is not None:
-            on_warning(
-                f"the run was trained on {saved_world} process(es) and now continues on "
-                f"{ctx.world_size}: weights, optimizer, schedule and step {step} carry over, "
-                f"the global batch stays {cfg.batch} ({per_rank} per process) and the patch "
-                "streams are re-derived per process from this step (deterministic, but not "
-                f"the patches a run on {saved_world} would have seen)")
-    net = ddp.wrap(model, ctx, device)
+        self.step, self.best = int(state["step"]), float(state["best_psnr"])
+        self.wall = float(state["wall_s"])
+        if job.restream and self.ctx.is_main and job.on_warning is not None:
+            job.on_warning(
+                f"the run was trained on {job.saved_world} process(es) and now continues on "
+                f"{self.ctx.world_size}: weights, optimizer, schedule and step {self.step} "
+                f"carry over, the global batch stays {cfg.batch} ({job.per_rank} per process) "
+                "and the patch streams are re-derived per process from this step "
+                f"(deterministic, but not the patches a run on {job.saved_world} would have "
+                "seen)")
 
-    log_path = out / "log.jsonl"
-    spec_str = format_spec(name, model.spec())
-    run_config = {**asdict(cfg), "world_size": ctx.world_size}
-    if not ctx.is_main:
-        pass
-    elif state is None:
+    def _prepare_folder(self) -> None:
+        """Rank 0: a fresh run's folder, empty log and config.json; a resumed run's
+        config.json with the processes it goes on with, and its log cut back to the
+        checkpoint's step (a run killed between checkpoints logged steps that run again)."""
+        if not self.ctx.is_main:
+            return
+        out, log_path = self.out, self.log_path
         out.mkdir(parents=True, exist_ok=True)
-        log_path.write_text("")
-        (out / "config.json").write_text(json.dumps(run_config, indent=2))
-    else:
-        out.mkdir(parents=True, exist_ok=True)
+        if self.job.state is None:
+            log_path.write_text("")
+            (out / "config.json").write_text(json.dumps(self.run_config, indent=2))
+            return
         config_path = out / "config.json"
-        if restream and config_path.is_file():  # the processes it goes on with
+        if self.job.restream and config_path.is_file():  # the processes it goes on with
             try:
                 recorded = json.loads(config_path.read_text())
             except ValueError:
                 recorded = None
             if isinstance(recorded, dict):
                 config_path.write_text(json.dumps(
-                    {**recorded, "world_size": ctx.world_size}, indent=2))
-    if ctx.is_main and state is not None and log_path.exists():
-        # a run killed between checkpoints logged steps that will now run again
-        kept = [line for line in log_path.read_text().splitlines()
-                if line and json.loads(line)["step"] <= step]
-        log_path.write_text("".join(line + "\n" for line in kept))
+                    {**recorded, "world_size": self.ctx.world_size}, indent=2))
+        if log_path.exists():
+            # a run killed between checkpoints logged steps that will now run again
+            kept = [line for line in log_path.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= self.step]
+            log_path.write_text("".join(line + "\n" for line in kept))
 
-    def payload(val_psnr: float | None) -> dict[str, Any]:
+    def payload(self, val_psnr: float | None) -> dict[str, Any]:
+        """A checkpoint of the run as it stands (`val_psnr`: the last validation PSNR-Y)."""
+        cfg, model = self.cfg, self.model
         return {
-            "arch": name, "spec": model.spec(), "spec_str": spec_str, "scale": cfg.scale,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "sampler": json.dumps(sampler_state),
-            "lr_schedule": json.dumps(schedule.to_json()),
-            "samplers": json.dumps(streams), "world_size": ctx.world_size,
-            "torch_rng": torch.get_rng_state(), "step": step, "best_psnr": best,
-            "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - start, "config": run_config,
-            "degradation": degradation.describe(),
+            "arch": self.job.name, "spec": model.spec(), "spec_str": self.spec_str,
+            "scale": cfg.scale, "model": model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "sampler": json.dumps(self.sampler_state),
+            "lr_schedule": json.dumps(self.schedule.to_json()),
+            "samplers": json.dumps(self.streams), "world_size": self.ctx.world_size,
+            "torch_rng": torch.get_rng_state(), "step": self.step, "best_psnr": self.best,
+            "val_psnr_y": val_psnr, "wall_s": time.perf_counter() - self.start,
+            "config": self.run_config, "degradation": self.degradation.describe(),
             "data": str(cfg.data), "val": str(cfg.val) if cfg.val else "held-out part of data",
         }
 
-    model.train()
-    t_last, patches_since, last_val = time.perf_counter(), 0, None
-    sampler_state = sampler.state()
-    # Losses stay on the device until a flush, so a GPU is not made to wait every step.
-    pending: list[tuple[dict[str, Any], torch.Tensor]] = []
-
-    def flush() -> None:
-        if not pending:
+    def flush(self) -> None:
+        """Append the pending records to the log with their losses (FloatingPointError for
+        a loss that is not finite)."""
+        if not self.pending:
             return
-        values = torch.stack([t for _, t in pending]).cpu().tolist()
-        with log_path.open("a") as fh:
-            for (record, _), (loss_v, mse_v) in zip(pending, values, strict=True):
+        values = torch.stack([t for _, t in self.pending]).cpu().tolist()
+        with self.log_path.open("a") as fh:
+            for (record, _), (loss_v, mse_v) in zip(self.pending, values, strict=True):
                 if not math.isfinite(loss_v):
                     raise FloatingPointError(f"loss became {loss_v} at step {record['step']}")
                 fh.write(json.dumps({**record, "loss": loss_v, "train_mse": mse_v}) + "\n")
-        pending.clear()
+        self.pending.clear()
 
-    batches = _batches(sampler, per_rank)
-    start = time.perf_counter() - wall  # wall: the seconds of the run so far (resumed runs)
-    streams = ddp.gather(sampler_state, ctx)  # every rank's stream position, for checkpoints
-    try:
-        while step < total:
-            lr_np, hr_np, next_state = next(batches)
-            lr_t, hr_t = _to_device(lr_np, device), _to_device(hr_np, device)
-            loss, sr = forward_backward(net, lr_t, hr_t, loss_fn)
-            opt.step()
-            sched.step()
-            step += 1
-            sampler_state = next_state
-            with torch.no_grad():
-                # the global batch's figures: the mean of the ranks' equal shares
-                losses = ddp.mean(torch.stack([loss, F.mse_loss(sr, hr_t)]), ctx)
-            patches_since += cfg.batch
-            validate = step % cfg.val_every == 0 or step == total
-            checkpoint = step % cfg.ckpt_every == 0 or step == total or validate
+    def run(self) -> dict[str, Any]:
+        """Train to the run's length; rank 0 then writes best.pt (if validation never
+        improved) and the loss curve. Returns the summary."""
+        ctx = self.ctx
+        self.model.train()
+        self.t_last, self.patches_since = time.perf_counter(), 0
+        batches = _batches(self.sampler, self.job.per_rank)
+        # wall: the seconds of the run so far (resumed runs)
+        self.start = time.perf_counter() - self.wall
+        self.streams = ddp.gather(self.sampler_state, ctx)
+        try:
+            while self.step < self.total:
+                self._train_step(next(batches))
+            self.flush()
+        finally:
+            batches.close()
+        if ctx.is_main:
+            if not self.best_path.exists():
+                save_checkpoint(self.best_path, self.payload(self.last_val))
+            write_loss_curve(self.log_path, self.out / "loss_curve.png")
+        ddp.barrier(ctx)  # the job ends when rank 0's files are written
+        return {"steps": self.step, "best_val_psnr_y": self.best,
+                "last_val_psnr_y": self.last_val,
+                "train_seconds": time.perf_counter() - self.start, "run_dir": str(self.out),
+                "spec": self.spec_str}
+
+    def _train_step(self, item: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> None:
+        """One optimizer step on a batch (LR, HR, the sampler's state after it); then rank 0
+        logs, validates and checkpoints where due, the other ranks wait at checkpoints."""
+        cfg, ctx, device = self.cfg, self.ctx, self.job.device
+        lr_np, hr_np, next_state = item
+        lr_t, hr_t = _to_device(lr_np, device), _to_device(hr_np, device)
+        loss, sr = forward_backward(self.net, lr_t, hr_t, self.job.loss_fn)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        self.sampler_state = next_state
+        with torch.no_grad():
+            # the global batch's figures: the mean of the ranks' equal shares
+            losses = ddp.mean(torch.stack([loss, F.mse_loss(sr, hr_t)]), ctx)
+        self.patches_since += cfg.batch
+        validate = self.step % cfg.val_every == 0 or self.step == self.total
+        checkpoint = self.step % cfg.ckpt_every == 0 or self.step == self.total or validate
+        if checkpoint:
+            self.streams = ddp.gather(self.sampler_state, ctx)
+        if not ctx.is_main:
             if checkpoint:
-                streams = ddp.gather(sampler_state, ctx)
-            if not ctx.is_main:
-                if checkpoint:
-                    ddp.barrier(ctx)  # rank 0 validates and writes meanwhile
-                continue
-            record: dict[str, Any] = {"step": step, "lr": sched.get_last_lr()[0],
-                                      "t": round(time.perf_counter() - start, 3),
-                                      "world_size": ctx.world_size}
-            val = None
-            if validate:
-                val = evaluate(model, val_images, cfg.scale, device)
-                if degraded_val is not None:
-                    clean = val
-                    val = evaluate(model, degraded_val, cfg.scale, device)
-                    val["val_clean_psnr_y"] = clean["val_psnr_y"]
-                record.update(val)
-                last_val = val["val_psnr_y"]
-            pending.append((record, losses))
-            now = time.perf_counter()
-            show = on_progress is not None and (val is not None or now - t_last > 0.5)
-            if checkpoint or show or len(pending) >= 100:
-                flush()
-            if val is not None and val["val_psnr_y"] > best:
-                best = val["val_psnr_y"]
-                save_checkpoint(best_path, payload(last_val))
-            if checkpoint:
-                save_checkpoint(last_path, payload(last_val))
-                ddp.barrier(ctx)
-            if show:
-                rate = patches_since / max(now - t_last, 1e-9)
-                on_progress(Progress(step, total, float(losses[0]), rate, val))
-                t_last, patches_since = now, 0
-        flush()
-    finally:
-        batches.close()
-    if ctx.is_main:
-        if not best_path.exists():
-            save_checkpoint(best_path, payload(last_val))
-        write_loss_curve(log_path, out / "loss_curve.png")
-    ddp.barrier(ctx)  # the job ends when rank 0's files are written
-    return {"steps": step, "best_val_psnr_y": best, "last_val_psnr_y": last_val,
-            "train_seconds": time.perf_counter() - start, "run_dir": str(out), "spec": spec_str}
+                ddp.barrier(ctx)  # rank 0 validates and writes meanwhile
+            return
+        self._log_step(losses, validate, checkpoint)
+
+    def _validate(self) -> dict[str, float]:
+        """The validation figures: on the clean crops, or with a degradation on the degraded
+        ones with the clean PSNR-Y beside them."""
+        cfg, device = self.cfg, self.job.device
+        val = evaluate(self.model, self.val_images, cfg.scale, device)
+        if self.degraded_val is not None:
+            clean = val
+            val = evaluate(self.model, self.degraded_val, cfg.scale, device)
+            val["val_clean_psnr_y"] = clean["val_psnr_y"]
+        return val
+
+    def _log_step(self, losses: torch.Tensor, validate: bool, checkpoint: bool) -> None:
+        """Rank 0 after a step: the log record (validated where due), best.pt on a better
+        validation, last.pt at a checkpoint, and the progress callback."""
+        ctx, on_progress = self.ctx, self.job.on_progress
+        record: dict[str, Any] = {"step": self.step, "lr": self.sched.get_last_lr()[0],
+                                  "t": round(time.perf_counter() - self.start, 3),
+                                  "world_size": ctx.world_size}
+        val = None
+        if validate:
+            val = self._validate()
+            record.update(val)
+            self.last_val = val["val_psnr_y"]
+        self.pending.append((record, losses))
+        now = time.perf_counter()
+        show = on_progress is not None and (val is not None or now - self.t_last > 0.5)
+        if checkpoint or show or len(self.pending) >= 100:
+            self.flush()
+        if val is not None and val["val_psnr_y"] > self.best:
+            self.best = val["val_psnr_y"]
+            save_checkpoint(self.best_path, self.payload(self.last_val))
+        if checkpoint:
+            save_checkpoint(self.last_path, self.payload(self.last_val))
+            ddp.barrier(ctx)
+        if show:
+            rate = self.patches_since / max(now - self.t_last, 1e-9)
+            on_progress(Progress(self.step, self.total, float(losses[0]), rate, val))
+            self.t_last, self.patches_since = now, 0
 
 
 def write_loss_curve(log_path: Path, png_path: Path) -> Path | None:
