@@ -17,7 +17,7 @@ Rows, each the median files/s of `--repeats` runs over the same files:
 1. limit: a process pool of one process per core, each file read (`sronnx.io.read_image`),
    doubled by numpy and written (`sronnx.io.write_image`) exactly as the engine writes it:
    the machine's decode+encode limit, with no model and no threads sharing a GIL.
-2. staged, coders = 1, 2 and every core (`sronnx.engine.run_jobs(workers=1, coders=N)`):
+2. staged, coders = 1, 2 and every core (`sronnx.engine.run_jobs`, `Layout(coders=N)`):
    the model stage in the calling thread; `coders = 2` is the former layout's two threads.
 3. whole files on every core (`workers = cores`, the CPU default).
 Prints each row's files/s and its share of the limit.
@@ -88,14 +88,14 @@ def limit_run(files: list[Path], out: Path, cores: int) -> float:
 def engine_run(model: Path, files: list[Path], out: Path, *, workers: int,
                coders: int | None, provider: str = "cpu") -> float:
     """Seconds for `run_jobs` over the files, overwriting earlier outputs."""
-    from sronnx.engine import OutputOptions, Upscaler, plan, run_jobs
+    from sronnx.engine import Layout, OutputOptions, Upscaler, plan, run_jobs
     from sronnx.runtime import load_model
 
     up = Upscaler(load_model(model, provider, threads=1 if provider == "cpu" else None))
     jobs = plan(files, out, OutputOptions("png", 95, 1, ""), False).jobs
     t = time.perf_counter()
     results = run_jobs(up, jobs, OutputOptions("png", 95, 1, ""), existing="overwrite",
-                       workers=workers, coders=coders)
+                       layout=Layout(workers=workers, coders=coders))
     seconds = time.perf_counter() - t
     bad = [r for r in results if r.status != "done"]
     if bad:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from sronnx.cli import main
 from sronnx.engine import batch
-from sronnx.engine.batch import run_jobs
+from sronnx.engine.batch import Layout, run_jobs
 from sronnx.engine.planner import (
     BROKEN_LINK,
     EARLIER_OUTPUT,
@@ -202,7 +202,7 @@ def test_run_jobs_never_raises_for_one_file(model: Path, tmp_path: Path) -> None
         jobs = plan_jobs([src], out, opts)
         too_long = out / ("x" * (name_max(tmp_path) + 1) + ".png")
         jobs[1] = Job(jobs[1].source, too_long)
-        results = run_jobs(up, jobs, opts, pipeline=pipeline, workers=workers)
+        results = run_jobs(up, jobs, opts, layout=Layout(pipeline=pipeline, workers=workers))
         assert [r.status for r in results] == ["done", "failed", "done"]
         assert "too long" in results[1].error
 

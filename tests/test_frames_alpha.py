@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageSequence
 from test_upscale import cli, no_traceback, read16
 
-from sronnx.engine.batch import run_jobs
+from sronnx.engine.batch import Layout, run_jobs
 from sronnx.engine.planner import OutputOptions, plan_jobs
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging.modes import pil_to_array
@@ -247,7 +247,7 @@ def test_pipeline_and_workers_write_the_same_bytes(tmp_path: Path) -> None:
     for pipeline, workers in ((False, 1), (True, 1), (True, 2)):
         out = tmp_path / f"out_{pipeline}_{workers}"
         results = run_jobs(up, plan_jobs([src], out, OutputOptions()), OutputOptions(),
-                           pipeline=pipeline, workers=workers)
+                           layout=Layout(pipeline=pipeline, workers=workers))
         assert [r.status for r in results] == ["done"] * 4
         outputs.append({p.name: p.read_bytes() for p in out.iterdir()})
     assert len(outputs[0]) == 4 and outputs[0] == outputs[1] == outputs[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import data_dir
 
-from sronnx.engine.batch import run_jobs
+from sronnx.engine.batch import Layout, run_jobs
 from sronnx.engine.planner import OutputOptions, plan_jobs
 from sronnx.engine.upscaler import Upscaler
 
@@ -34,7 +34,7 @@ def test_pipelined_outputs_equal_the_simple_path_byte_for_byte(exported_models, 
     for pipeline, workers in ((False, 1), (True, 1), (True, 2), (True, 3)):
         out = tmp_path / f"out_{pipeline}_{workers}"
         jobs = plan_jobs([src], out, opts)
-        results = run_jobs(up, jobs, opts, pipeline=pipeline, workers=workers)
+        results = run_jobs(up, jobs, opts, layout=Layout(pipeline=pipeline, workers=workers))
         assert [r.input for r in results] == [str(j.source) for j in jobs]  # in order
         runs[pipeline, workers] = (out, results)
     out_a, res_a = runs[False, 1]
@@ -64,7 +64,7 @@ def test_pipeline_stops_cleanly_when_the_callback_raises(exported_models, tmp_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_jobs(up, jobs, opts, on_result=callback, pipeline=True, workers=workers)
+        run_jobs(up, jobs, opts, on_result=callback, layout=Layout(pipeline=True, workers=workers))
     assert len(seen) == 2
     leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".sronnx-part")]
     assert leftovers == []

@@ -32,7 +32,7 @@ from conftest import data_dir
 from PIL import Image
 
 from sronnx.cli import main
-from sronnx.engine.batch import run_jobs
+from sronnx.engine.batch import Layout, run_jobs
 from sronnx.engine.planner import OutputOptions, plan_jobs
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging.resize import pick_scale, resize_array, target_size
@@ -399,7 +399,7 @@ def test_run_jobs_reports_final_output_pixels_from_threads(model: Path,
     for pipeline, workers in ((True, 2), (True, 1), (False, 1)):
         jobs = plan_jobs([src], tmp_path / f"o{pipeline}{workers}", opts)
         record = _Recorder()
-        results = run_jobs(up, jobs, opts, pipeline=pipeline, workers=workers,
+        results = run_jobs(up, jobs, opts, layout=Layout(pipeline=pipeline, workers=workers),
                            on_pixels=record)
         got, threads = record.got, record.threads
         sizes = {Path(r.input).name: r.output_size for r in results if r.status == "done"}

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import click
 
+from sronnx.cli.upscale_options import UpscaleOptions
 from sronnx.cli.upscale_report import Report, fail
 
 
-def start_ray(opened, threads: int | None, workers: int | None, opts, max_pixels: int,
-              address: str | None, jobs: int, quiet: bool, rep: Report):
+def start_ray(o: UpscaleOptions, opened, opts, max_pixels: int, jobs: int, rep: Report):
     """The started Ray engine (`sronnx.engine.ray_engine.RayEngine`) for the models the
     CLI opened (`opened`: `sronnx.engine.OpenedModels`; the actors open the same files on the
-    same provider), or exit 2 with why it cannot start."""
+    same provider), with the threads, actors (`o.workers`) and address `o` asks for, or exit
+    2 with why it cannot start."""
     from dataclasses import replace
 
     from sronnx.engine import EngineError, RayEngine
+
+    threads, workers, address, quiet = o.threads, o.workers, o.ray_address, o.quiet
 
     cuda = opened.choice.provider == "cuda"
     spec = replace(opened.pinned(), threads=threads if threads is not None or cuda else 1)

@@ -51,6 +51,7 @@ from sronnx.cli.upscale_report import Report, fail, stop_reason
 from sronnx.cli.upscale_stdio import binary, closed, stream_isatty, write_to_stdout
 from sronnx.engine import (
     SUB_FOLDER,
+    Layout,
     ModelChoice,
     ModelOpenError,
     ModelRequest,
@@ -386,11 +387,7 @@ def _start_ray(o: UpscaleOptions, opened: OpenedModels, opts: OutputOptions, job
                rep: Report):
     """The started Ray engine for --engine ray (`start_ray`, which exits 2 where it cannot
     start): the threads and workers as asked, since the Ray engine sizes its own."""
-    asked_threads, asked_workers, max_pixels = o.threads, o.workers, o.max_pixels
-    ray_address, quiet = o.ray_address, o.quiet
-    return start_ray(opened, asked_threads, asked_workers, opts,
-                     max_pixels or DEFAULT_MAX_PIXELS, ray_address, jobs,
-                     quiet, rep)
+    return start_ray(o, opened, opts, o.max_pixels or DEFAULT_MAX_PIXELS, jobs, rep)
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -462,8 +459,9 @@ def _process(o: UpscaleOptions, ready: Ready, progress: Progress,
         else:
             results = run_jobs(up, jobs, opts, existing=existing,
                                max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                               on_result=on_result, pipeline=pipeline,
-                               workers=workers if up.provider == "cpu" else 1,
+                               on_result=on_result,
+                               layout=Layout(pipeline=pipeline, workers=workers
+                                             if up.provider == "cpu" else 1),
                                on_pixels=progress.on_pixels if progress.bar is not None
                                else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended

@@ -19,6 +19,7 @@ _EXPORTS = {
     "INSTALL_HINT": "ray_engine",
     "InputKind": "opening",
     "JPEG_MAX_QUALITY": "choice",
+    "Layout": "batch",
     "ModelChoice": "choice",
     "ModelOpenError": "opening",
     "ModelRequest": "opening",
@@ -57,6 +58,7 @@ __all__ = [
     "INSTALL_HINT",
     "InputKind",
     "JPEG_MAX_QUALITY",
+    "Layout",
     "ModelChoice",
     "ModelOpenError",
     "ModelRequest",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         upscale_image,
     )
     from sronnx.engine.batch import (
+        Layout,
         run_jobs,
     )
     from sronnx.engine.choice import (

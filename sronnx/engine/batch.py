@@ -360,12 +360,29 @@ def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "r
     return _encode(_infer(_decode(up, job, opts, existing, max_pixels), on_pixels), opts)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a batch's files share the machine (`run_jobs`).
+
+    Attributes:
+        pipeline: overlap decoding, the model and encoding; False runs one file after
+            another in the calling thread (the same outputs).
+        workers: files processed whole at once; above 1, that many threads each take whole
+            files (the CPU default: one per core, one ONNX Runtime thread each).
+        coders: with one worker, the threads that decode ahead of the one model stage and
+            encode behind it (default: every available CPU).
+    """
+
+    pipeline: bool = True
+    workers: int = 1
+    coders: int | None = None
+
+
 def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str = "refuse",
              max_pixels: int | None = None,
              on_result: Callable[[FileResult], None] | None = None,
-             pipeline: bool = True, workers: int = 1,
              on_pixels: PixelCallback | None = None,
-             coders: int | None = None) -> list[FileResult]:
+             layout: Layout = Layout()) -> list[FileResult]:
     """Process every job; results come back in job order, `on_result` sees each result as
     soon as it exists (in the calling thread), and `on_pixels` (see `PixelCallback`;
     thread-safe) each job's output pixels as the model's tiles finish (a file that fails or is
@@ -375,8 +392,8 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
     model's to that size (`sronnx.imaging.resize`), animations frame by frame, and its DPI
     scaled by the real factor on each axis.
 
-    How files share the machine (`sronnx.engine.schedule`; results and outputs are the same
-    either way):
+    How files share the machine (`layout`; `sronnx.engine.schedule`; results and outputs are
+    the same either way):
     - `workers` > 1: that many threads each take whole files (decode, model, encode) in turn,
       at most `workers` files in memory. On CPUs, with one ONNX Runtime thread per worker, no
       core waits for another at every layer, which beats splitting each model call over the
@@ -387,6 +404,7 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
       whose model stage is far faster than one core's coding.
     - no `pipeline` (or one file): one file after another in this thread.
     """
+    pipeline, workers, coders = layout.pipeline, layout.workers, layout.coders
     if not pipeline or len(jobs) < 2:
         results = []
         for job in jobs:

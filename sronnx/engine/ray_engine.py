@@ -202,67 +202,13 @@ class RayEngine:
         whose worker died more often than the retries allow fails with that reason; the
         others go on (on the actors left). On KeyboardInterrupt the files in flight are
         finished and reported, then it is raised again."""
-        import ray
-
-        results: dict[int, FileResult] = {}
-        todo = iter(enumerate(jobs))
-        flying: dict = {}  # ObjectRef -> (index, job, actor)
-        alive = list(self.handles)
-
-        def emit(i: int, r: FileResult) -> None:
-            results[i] = r
-            if on_result is not None:
-                on_result(r)
-
-        def submit(actor) -> bool:
-            item = next(todo, None)
-            if item is None:
-                return False
-            i, job = item
-            ref = actor.process.remote(Task(job, _existing_for(job, existing)))
-            flying[ref] = (i, job, actor)
-            return True
-
-        def collect(ref) -> object:
-            i, job, actor = flying.pop(ref)
-            try:
-                emit(i, ray.get(ref))
-            except ray.exceptions.RayActorError as exc:  # retries spent: this worker is gone
-                if actor in alive:
-                    alive.remove(actor)
-                emit(i, FileResult(str(job.source), str(job.output), "failed",
-                                   error=f"the Ray worker died: {_cause(exc)}"))
-                return None
-            except ray.exceptions.RayError as exc:
-                emit(i, FileResult(str(job.source), str(job.output), "failed",
-                                   error=f"Ray: {_cause(exc)}"))
-            return actor
-
+        flight = _Flight(jobs, existing, on_result, list(self.handles))
         try:
-            for _ in range(IN_FLIGHT_PER_ACTOR):
-                for actor in alive:
-                    submit(actor)
-            while flying:
-                ready, _ = ray.wait(list(flying), num_returns=1, timeout=0.5)
-                for ref in ready:
-                    actor = collect(ref)
-                    if actor is not None:
-                        submit(actor)
-                    elif alive:  # its files go to the actors left
-                        submit(alive[0])
-                if not alive and not flying and next(todo, None) is not None:
-                    raise EngineError("every Ray worker died; rerun with --skip-existing")
+            flight.fly()
         except KeyboardInterrupt:
-            # the files in flight end and are reported; a second Ctrl-C gives up on them
-            try:
-                while flying:
-                    ready, _ = ray.wait(list(flying), num_returns=1, timeout=0.5)
-                    for ref in ready:
-                        collect(ref)
-            except KeyboardInterrupt:
-                pass
+            flight.land()  # the files in flight end and are reported
             raise
-        return [results[i] for i in sorted(results)]
+        return flight.in_order()
 
     def close(self) -> None:
         """Stop the actors, and the local cluster where this engine started one (a cluster
@@ -280,6 +226,85 @@ class RayEngine:
         if self.started_ray and ray.is_initialized():
             ray.shutdown()
             self.started_ray = False
+
+
+class _Flight:
+    """One run's files on the actors: at most IN_FLIGHT_PER_ACTOR each in flight, results by
+    job index, actors whose process died (retries spent) left out."""
+
+    def __init__(self, jobs: list[Job], existing: str,
+                 on_result: Callable[[FileResult], None] | None, actors: list) -> None:
+        self.todo = iter(enumerate(jobs))
+        self.existing, self.on_result = existing, on_result
+        self.alive = actors
+        self.flying: dict = {}  # ObjectRef -> (index, job, actor)
+        self.results: dict[int, FileResult] = {}
+
+    def fly(self) -> None:
+        """Hand out every job and collect every result."""
+        import ray
+
+        for _ in range(IN_FLIGHT_PER_ACTOR):
+            for actor in self.alive:
+                self.submit(actor)
+        while self.flying:
+            ready, _ = ray.wait(list(self.flying), num_returns=1, timeout=0.5)
+            for ref in ready:
+                actor = self.collect(ref)
+                if actor is not None:
+                    self.submit(actor)
+                elif self.alive:  # its files go to the actors left
+                    self.submit(self.alive[0])
+            if not self.alive and not self.flying and next(self.todo, None) is not None:
+                raise EngineError("every Ray worker died; rerun with --skip-existing")
+
+    def land(self) -> None:
+        """After a stop: collect the files in flight (a second Ctrl-C gives up on them)."""
+        import ray
+
+        try:
+            while self.flying:
+                ready, _ = ray.wait(list(self.flying), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    self.collect(ref)
+        except KeyboardInterrupt:
+            pass
+
+    def submit(self, actor) -> bool:
+        """Give `actor` the next job; False when none is left."""
+        item = next(self.todo, None)
+        if item is None:
+            return False
+        i, job = item
+        ref = actor.process.remote(Task(job, _existing_for(job, self.existing)))
+        self.flying[ref] = (i, job, actor)
+        return True
+
+    def collect(self, ref) -> object:
+        """Report the result of `ref`; the actor for the next job, or None when it died."""
+        import ray
+
+        i, job, actor = self.flying.pop(ref)
+        try:
+            self.emit(i, ray.get(ref))
+        except ray.exceptions.RayActorError as exc:  # retries spent: this worker is gone
+            if actor in self.alive:
+                self.alive.remove(actor)
+            self.emit(i, FileResult(str(job.source), str(job.output), "failed",
+                                    error=f"the Ray worker died: {_cause(exc)}"))
+            return None
+        except ray.exceptions.RayError as exc:
+            self.emit(i, FileResult(str(job.source), str(job.output), "failed",
+                                    error=f"Ray: {_cause(exc)}"))
+        return actor
+
+    def emit(self, i: int, result: FileResult) -> None:
+        self.results[i] = result
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def in_order(self) -> list[FileResult]:
+        return [self.results[i] for i in sorted(self.results)]
 
 
 def _cause(exc: BaseException) -> str:
