@@ -27,7 +27,8 @@ def _upscaler(model: str | None, scale: int | None, provider: str) -> Upscaler:
     decision of a run's models (`open_models`). Raises ValueError when a named model is not
     of `scale` (None: any), and what `open_model` raises for the rest."""
     try:
-        opened = open_models(ModelRequest(model, scale, "clean", provider))
+        opened = open_models(ModelRequest(model, scale, "auto" if model else "clean",
+                                          provider))
     except ModelOpenError as exc:
         if isinstance(exc.__cause__, (LookupError, ModelFileError, ProviderError)):
             raise exc.__cause__ from None
