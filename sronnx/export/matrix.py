@@ -34,7 +34,7 @@ import numpy as np
 from sronnx.core import first_line
 from sronnx.web import KIT, find_ort_web, install_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (examples/ is not in the wheel)
 NODE_RUNNER = KIT / "verify_runner.mjs"
 ORT_NODE_DIR = ROOT / "examples" / "node" / "node_modules" / "onnxruntime-node"
 
