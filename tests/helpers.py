@@ -1,29 +1,218 @@
-"""Models "made elsewhere", for tests: variants of an sronnx ONNX model, edited with `onnx.helper`.
+"""What more than one test file uses, in one module: `from helpers import ...` (tests/ is on
+sys.path through conftest.py's folder). No test file imports another test file.
 
-Each function takes the path of an sronnx float32 ONNX model (input "input" N x 3 x H x W RGB
-in [0, 1], output "output" N x 3 x sH x sW) and an output path, writes a variant and returns
-the output path. Up to the conversion it states (value range, element type, channel order,
-layout, channel count), every variant computes exactly what the original computes: the
-original graph is kept node for node and only wrapped by a few conversion nodes. The
-variants keep the opset and IR version of the original and pass
-`onnx.checker.check_model(full_check=True)`.
+- paths: ROOT (the checkout), SHARED and DATA (the shared data sets, `data_dir`), MODELS (the
+  shipped models), CI (true under CI=true: missing tooling fails instead of skipping);
+- the command: CLI (`sronnx` in a subprocess), BLOCK_TORCH, `cli` / `checked_cli` (`sronnx
+  upscale` in-process), `no_traceback`, `errors`, `invoke` (any command), `bench`,
+  `train_args`, RSP (a tiny architecture; untrained it is exact bicubic);
+- images: `photo` (a Set5 crop), `save`, `read16`, `huge_png`, `uint8_array`, and animations:
+  `frames_rgb`, `save_animation`, `durations_of`;
+- models made elsewhere: variants of an sronnx ONNX model, edited with `onnx.helper` (the
+  section at the end; `import helpers as fm`).
 
-Three functions (`not_image_model`, `two_inputs`, `int32_input`) build small models from
-nothing: valid ONNX files that are not super-resolution models at all.
-
-No torch: only `onnx` and `numpy`.
+conftest.py builds its fixtures on these (the shared data, `exported_models`, `model`).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
+import struct
+import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+import png
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image, ImageSequence
+
+# --------------------------------------------------------------------------------------------
+# Paths
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+MODELS = ROOT / "sronnx" / "models"
+CI = os.environ.get("CI") == "true"
+
+
+def data_dir(*parts: str) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+RSP = "rsp:channels=8,blocks=1"
+CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
+BLOCK_TORCH = 'import sys; sys.modules["torch"] = None; sys.modules["onnx"] = None\n'
+
+
+def cli(*args: object) -> Result:
+    """`sronnx upscale ARGS` in-process (click's runner); the result, unchecked."""
+    from sronnx.cli import main
+
+    return CliRunner().invoke(main, ["upscale", *map(str, args)])
+
+
+def no_traceback(r: Result) -> None:
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+
+
+def checked_cli(*args: object) -> Result:
+    """`sronnx upscale ARGS` in-process; no traceback, no exception but SystemExit."""
+    from sronnx.cli import main
+
+    r = CliRunner().invoke(main, ["upscale", *map(str, args)])
+    assert "Traceback" not in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r
+
+
+def errors(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("error: ")]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    """`sronnx ARGS` in-process: (exit code, output)."""
+    from sronnx.cli import main
+
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.output
+
+
+def bench(*args: str) -> tuple[int, str, str]:
+    """`sronnx bench ARGS` in-process: (exit code, stdout, stderr); an exception other than
+    SystemExit is raised."""
+    from sronnx.cli import main
+
+    result = CliRunner().invoke(main, ["bench", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """`sronnx train` of the tiny RSP at x2 on `data` into `out`: a few quick steps."""
+    return ["train", "--arch", RSP, "--scale", "2", "--data", str(data), "--out", str(out),
+            "--batch", "4", "--patch", "16", "--val-every", "2", "--threads", "1", "--quiet",
+            *extra]
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+
+
+def photo(h: int = 40, w: int = 56, name: str = "bird.png") -> np.ndarray:
+    """A crop of a real image (Set5), so the tests see photo-like content."""
+    img = Image.open(data_dir("test", "Set5") / name).convert("RGB")
+    return np.asarray(img)[:h, :w].copy()
+
+
+def save(path: Path, img: Image.Image | np.ndarray, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (img if isinstance(img, Image.Image) else Image.fromarray(img)).save(path, **kw)
+    return path
+
+
+def read16(path: Path) -> np.ndarray:
+    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
+    return arr.reshape(h, w, info["planes"])
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def huge_png(path: Path, side: int = 100_000) -> None:
+    """A 60-byte PNG whose header declares side x side RGB pixels (a decompression bomb)."""
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+                     + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
+def uint8_array(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.uint8)
+
+
+def frames_rgb(n: int = 3, h: int = 20, w: int = 28) -> list[np.ndarray]:
+    """`n` clearly different HxWx3 uint8 frames: a gradient and a square that moves."""
+    yy, xx = np.mgrid[:h, :w]
+    out = []
+    for k in range(n):
+        f = np.zeros((h, w, 3), np.uint8)
+        f[..., 0] = 30 + 60 * k
+        f[..., 1] = (xx * 255 // (w - 1)).astype(np.uint8)
+        f[..., 2] = (yy * 255 // (h - 1)).astype(np.uint8)
+        f[4:10, 4 + 5 * k : 10 + 5 * k] = (250, 250, 40)
+        out.append(f)
+    return out
+
+
+def save_animation(path: Path, frames: list[np.ndarray], **kw: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imgs = [Image.fromarray(f) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], **kw)
+    return path
+
+
+def durations_of(path: Path) -> list[float]:
+    with Image.open(path) as im:
+        out = []
+        for f in ImageSequence.Iterator(im):
+            f.load()
+            out.append(f.info.get("duration"))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Models "made elsewhere": variants of an sronnx ONNX model, edited with `onnx.helper`.
+#
+# Each function takes the path of an sronnx float32 ONNX model (input "input" N x 3 x H x W
+# RGB in [0, 1], output "output" N x 3 x sH x sW) and an output path, writes a variant and
+# returns the output path. Up to the conversion it states (value range, element type, channel
+# order, layout, channel count), every variant computes exactly what the original computes:
+# the original graph is kept node for node and only wrapped by a few conversion nodes. The
+# variants keep the opset and IR version of the original and pass
+# `onnx.checker.check_model(full_check=True)`.
+#
+# Three functions (`not_image_model`, `two_inputs`, `int32_input`) build small models from
+# nothing: valid ONNX files that are not super-resolution models at all.
+#
+# No torch: only `onnx` (imported when a model is first made: the base install has none) and
+# `numpy`.
+
+
+class _Lazy:
+    """`module` (or its attribute `attr`), imported when one of its attributes is first used."""
+
+    def __init__(self, module: str, attr: str | None = None) -> None:
+        self._module, self._attr = module, attr
+
+    def __getattr__(self, name: str):
+        target = importlib.import_module(self._module)
+        if self._attr is not None:
+            target = getattr(target, self._attr)
+        return getattr(target, name)
+
+
+onnx = _Lazy("onnx")
+helper = _Lazy("onnx.helper")
+numpy_helper = _Lazy("onnx.numpy_helper")
+TensorProto = _Lazy("onnx", "TensorProto")
 
 DESCRIPTOR_KEY = "sronnx.descriptor"
 PRODUCER = "elsewhere"

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from conftest import SHARED, data_dir
+from helpers import SHARED, bench, data_dir
 from PIL import Image
 
 from sronnx.benchmark.machine import parse_cpuinfo
@@ -34,23 +34,16 @@ FAST = ["--repeats", "2", "--warmup", "1", "--min-time", "0"]
 SHIPPED = [(m.name, m.scale) for m in shipped_models() if m.scale in (2, 3, 4)]
 
 
-def _bench(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["bench", *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One run on Set5 and Set14 as the issue writes it (`--data A B`), with every output."""
     set5, set14 = data_dir("test", "Set5"), data_dir("test", "Set14")
     out = tmp_path_factory.mktemp("bench")
     # one shipped model keeps it short; the default list is run in the torch-free test
-    code, stdout, stderr = _bench("--models", SHIPPED[0][0], "--data", str(set5), str(set14),
-                                  "--runtimes", "cpu",
-                                  "--size", "64x48", *FAST, "--json", str(out / "r.json"),
-                                  "--md", str(out / "r.md"), "--plot", str(out / "r.png"))
+    code, stdout, stderr = bench("--models", SHIPPED[0][0], "--data", str(set5), str(set14),
+                                 "--runtimes", "cpu",
+                                 "--size", "64x48", *FAST, "--json", str(out / "r.json"),
+                                 "--md", str(out / "r.md"), "--plot", str(out / "r.png"))
     assert code == 0, stderr
     return {"rows": json.loads((out / "r.json").read_text()), "stdout": stdout,
             "stderr": stderr, "out": out, "images": {
@@ -190,9 +183,9 @@ def test_synthetic_models_give_hand_computed_scores(tmp_path: Path) -> None:
     Image.fromarray(hr).save(photo / "b.png")
     plus10 = _nearest_model(tmp_path / "plus10.onnx", 10 / 255)
     nearest = _nearest_model(tmp_path / "nearest.onnx", 0.0)
-    code, _, stderr = _bench("--models", str(plus10), "--models", str(nearest), "--data",
-                             str(flat), str(photo), "--scales", "2", "--no-speed", "--json",
-                             str(tmp_path / "r.json"))
+    code, _, stderr = bench("--models", str(plus10), "--models", str(nearest), "--data",
+                            str(flat), str(photo), "--scales", "2", "--no-speed", "--json",
+                            str(tmp_path / "r.json"))
     assert code == 0, stderr
     rows = json.loads((tmp_path / "r.json").read_text())
 
@@ -231,29 +224,29 @@ def test_cuda_without_cuda_is_skipped_or_refused(tmp_path: Path) -> None:
 
     if cuda_unavailable_reason() is None:
         pytest.skip("CUDA is available here")
-    code, _, stderr = _bench("--runtimes", "cuda", "--no-quality", "--size", "16x16", *FAST)
+    code, _, stderr = bench("--runtimes", "cuda", "--no-quality", "--size", "16x16", *FAST)
     assert code == 2 and "cuda" in stderr.lower() and "no requested runtime" in stderr
-    code, _, stderr = _bench("--runtimes", "cpu,cuda", "--no-quality", "--size", "16x16",
-                             "--scales", "2", *FAST, "--json", str(tmp_path / "r.json"))
+    code, _, stderr = bench("--runtimes", "cpu,cuda", "--no-quality", "--size", "16x16",
+                            "--scales", "2", *FAST, "--json", str(tmp_path / "r.json"))
     assert code == 0 and "skipping runtime cuda" in stderr
     runtimes = {r["runtime"] for r in json.loads((tmp_path / "r.json").read_text())[1:]}
     assert runtimes == {"pillow", "cpu"}
 
 
 def test_bad_inputs_exit_2(tmp_path: Path) -> None:
-    assert _bench("--size", "64", "--no-quality")[0] == 2
-    code, _, stderr = _bench("--models", "no-such-model", "--no-speed")
+    assert bench("--size", "64", "--no-quality")[0] == 2
+    code, _, stderr = bench("--models", "no-such-model", "--no-speed")
     assert code == 2 and "no-such-model" in stderr
-    code, _, stderr = _bench("--data", str(tmp_path / "missing"), "--no-speed")
+    code, _, stderr = bench("--data", str(tmp_path / "missing"), "--no-speed")
     assert code == 2 and "missing" in stderr
-    code, _, stderr = _bench("--runtimes", "tpu", "--no-quality")
+    code, _, stderr = bench("--runtimes", "tpu", "--no-quality")
     assert code == 2 and "tpu" in stderr
 
 
 def test_torch_runtime_uses_the_onnx_weights(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    code, _, stderr = _bench("--runtimes", "torch", "--no-quality", "--scales", "2",
-                             "--size", "24x16", *FAST, "--json", str(tmp_path / "r.json"))
+    code, _, stderr = bench("--runtimes", "torch", "--no-quality", "--scales", "2",
+                            "--size", "24x16", *FAST, "--json", str(tmp_path / "r.json"))
     assert code == 0, stderr
     float32 = default_model_name(2, "cuda")  # the float32 file: an int8 one has no torch twin
     row = next(r for r in json.loads((tmp_path / "r.json").read_text())
@@ -291,6 +284,28 @@ def test_default_bench_without_torch_measures_every_shipped_model(tmp_path: Path
         assert model["psnr_y"] > bicubic["psnr_y"] + 0.5, (model, bicubic)
 
 
+def test_bench_refuses_a_named_model_outside_the_scales() -> None:
+    r = CliRunner().invoke(main, ["bench", "--models", "rsp-x3", "--scales", "2", "--no-quality",
+                                  "--runtimes", "cpu", "--size", "16x16"])
+    assert r.exit_code == 2
+    assert "rsp-x3 is a x3 model" in r.output and "--scales 2" in r.output
+
+
+def test_bench_has_no_torch_row_for_an_int8_file(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["bench", "--models", "rsp-x2", "--models", "rsp-x2-int8",
+                                  "--scales", "2", "--no-quality", "--runtimes", "torch,cpu",
+                                  "--size", "24x16", "--warmup", "0", "--repeats", "1",
+                                  "--min-time", "0", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    speed = [(x["model"], x["runtime"]) for x in json.loads(out.read_text())
+             if x["kind"] == "speed"]
+    assert ("rsp-x2", "torch") in speed and ("rsp-x2-int8", "cpu") in speed
+    assert ("rsp-x2-int8", "torch") not in speed
+    assert "skipping rsp-x2-int8 on torch: a int8 file has no PyTorch twin" in r.output
+
+
 # ----------------------------------------------------------------------------------- peers
 
 
@@ -319,10 +334,10 @@ def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
     peers = SHARED / "peers" / "opencv_dnn_superres"
     if not peers.is_dir():
         pytest.skip(f"peer models not available: {peers}")
-    code, _, stderr = _bench("--data", str(data_dir("test", "Set5")), "--scales", "2",
-                             "--models", SHIPPED[0][0], "--peer-opencv", str(peers),
-                             "--runtimes", "cpu", "--size", "32x24", *FAST,
-                             "--json", str(tmp_path / "r.json"))
+    code, _, stderr = bench("--data", str(data_dir("test", "Set5")), "--scales", "2",
+                            "--models", SHIPPED[0][0], "--peer-opencv", str(peers),
+                            "--runtimes", "cpu", "--size", "32x24", *FAST,
+                            "--json", str(tmp_path / "r.json"))
     if _refused_without_tensorflow_importer(cv2, code, stderr):
         return
     assert code == 0, stderr
@@ -344,9 +359,9 @@ def test_opencv_peers_are_measured_the_same_way(tmp_path: Path) -> None:
 def test_an_unreadable_peer_file_is_refused_by_name(tmp_path: Path) -> None:
     cv2 = _dnn_superres()
     (tmp_path / "ESPCN_x2.pb").write_bytes(b"not a TensorFlow graph")
-    code, _, stderr = _bench("--scales", "2", "--models", SHIPPED[0][0], "--runtimes", "cpu",
-                             "--no-quality", "--size", "16x16", *FAST,
-                             "--peer-opencv", str(tmp_path))
+    code, _, stderr = bench("--scales", "2", "--models", SHIPPED[0][0], "--runtimes", "cpu",
+                            "--no-quality", "--size", "16x16", *FAST,
+                            "--peer-opencv", str(tmp_path))
     if _refused_without_tensorflow_importer(cv2, code, stderr):
         return
     assert code == 2, stderr

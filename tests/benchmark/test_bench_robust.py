@@ -10,23 +10,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from click.testing import CliRunner
-from conftest import data_dir
+from helpers import ROOT, bench, data_dir
 from PIL import Image
 
 from sronnx.benchmark.rows import ROBUST_KEYS, ROW_KEYS
-from sronnx.cli import main
 from sronnx.train.degradations import NAMED, degrade_named
 
 DEGRADATIONS = ["clean", "jpeg50", "noise10"]
 CROPS = {"baby.png": (200, 100), "bird.png": (60, 80), "head.png": (120, 90)}  # (x, y)
-
-
-def _bench(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["bench", *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +36,11 @@ def robust_run(tiny_set: Path, exported_models, tmp_path_factory: pytest.TempPat
                ) -> dict:
     model = exported_models("rsp:channels=8,blocks=1", 2)
     out = tmp_path_factory.mktemp("robust")
-    code, stdout, stderr = _bench("--models", str(model), "--data", str(tiny_set),
-                                  "--scales", "2", "--no-speed",
-                                  "--degradations", ",".join(DEGRADATIONS),
-                                  "--json", str(out / "r.json"), "--md", str(out / "r.md"),
-                                  "--plot", str(out / "r.png"))
+    code, stdout, stderr = bench("--models", str(model), "--data", str(tiny_set),
+                                 "--scales", "2", "--no-speed",
+                                 "--degradations", ",".join(DEGRADATIONS),
+                                 "--json", str(out / "r.json"), "--md", str(out / "r.md"),
+                                 "--plot", str(out / "r.png"))
     assert code == 0, stderr
     return {"rows": json.loads((out / "r.json").read_text()), "stdout": stdout,
             "stderr": stderr, "out": out, "model": model, "name": model.stem}
@@ -91,8 +82,8 @@ def test_rows_for_every_degradation(robust_run: dict) -> None:
 
 def test_clean_rows_match_a_plain_run(robust_run: dict, tiny_set: Path,
                                       tmp_path: Path) -> None:
-    code, _, stderr = _bench("--models", str(robust_run["model"]), "--data", str(tiny_set),
-                             "--scales", "2", "--no-speed", "--json", str(tmp_path / "r.json"))
+    code, _, stderr = bench("--models", str(robust_run["model"]), "--data", str(tiny_set),
+                            "--scales", "2", "--no-speed", "--json", str(tmp_path / "r.json"))
     assert code == 0, stderr
     plain = [r for r in json.loads((tmp_path / "r.json").read_text()) if r["kind"] == "quality"]
     assert plain and all(list(r) == list(ROW_KEYS) for r in plain)  # no robustness keys
@@ -149,13 +140,13 @@ def test_markdown_terminal_and_plot(robust_run: dict) -> None:
 
 
 def test_unknown_degradation_is_refused_with_the_known_names() -> None:
-    code, _, stderr = _bench("--degradations", "clean,blur3", "--no-speed")
+    code, _, stderr = bench("--degradations", "clean,blur3", "--no-speed")
     assert code == 2, stderr
     assert "blur3" in stderr and all(n in stderr for n in NAMED)
     assert "Traceback" not in stderr
-    code, _, stderr = _bench("--degradations", ",", "--no-speed")
+    code, _, stderr = bench("--degradations", ",", "--no-speed")
     assert code == 2 and "empty" in stderr
-    code, _, stderr = _bench("--degradations", "jpeg50", "--no-quality")
+    code, _, stderr = bench("--degradations", "jpeg50", "--no-quality")
     assert code == 2 and "--no-quality" in stderr
 
 
@@ -178,7 +169,7 @@ def test_named_degradations_are_seeded_and_clean_is_the_protocol() -> None:
 def test_readme_documents_every_degradation() -> None:
     """bench/README.md lists each name of NAMED with its description (regenerate the table
     from NAMED when the descriptions change)."""
-    readme = (Path(__file__).resolve().parents[1] / "bench" / "README.md").read_text()
+    readme = (ROOT / "bench" / "README.md").read_text()
     assert "## Robustness: `sronnx bench --degradations`" in readme
     for name, description in NAMED.items():
         assert f"| `{name}` | {description} |" in readme, name
@@ -224,9 +215,9 @@ def test_default_rule_as_a_subject(tiny_set: Path, tmp_path: Path) -> None:
         photo = default_model_name(3, "cpu", "jpeg")
     except LookupError:
         pass
-    code, _, stderr = _bench("--models", "default", "--models", "rsp-x3-int8", "--data",
-                             str(tiny_set), "--scales", "3", "--no-speed", "--degradations",
-                             "clean,jpeg50", "--json", str(tmp_path / "r.json"))
+    code, _, stderr = bench("--models", "default", "--models", "rsp-x3-int8", "--data",
+                            str(tiny_set), "--scales", "3", "--no-speed", "--degradations",
+                            "clean,jpeg50", "--json", str(tmp_path / "r.json"))
     assert code == 0, stderr
     rows = json.loads((tmp_path / "r.json").read_text())
     jpeg, clean = _row(rows, "default", "jpeg50"), _row(rows, "default", "clean")

@@ -12,14 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import data_dir  # noqa: E402
+from helpers import ROOT, data_dir  # noqa: E402
 
 from sronnx.archs.registry import create_model, parse_spec  # noqa: E402
 from sronnx.benchmark.recipe import load_recipe  # noqa: E402
 from sronnx.benchmark.study import StudyError, run_study  # noqa: E402
 from sronnx.cli import main  # noqa: E402
 
-RECIPE = Path(__file__).resolve().parents[1] / "bench" / "study.json"
+RECIPE = ROOT / "bench" / "study.json"
 ACTIVATIONS = {"relu", "leaky_relu", "prelu", "elu", "gelu", "softplus", "hardtanh", "tanh",
                "sigmoid"}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -133,3 +133,15 @@ def test_plan_estimates_the_duration() -> None:
     assert result.exit_code == 0, result.output
     assert "4 runs of 3 steps on 2 threads" in result.stdout
     assert "ms/step" in result.stderr
+
+
+def test_study_finds_its_recipe_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["bench", "study", "--quick", "--plan", "--variants",
+                                  "espcn", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "runs of" in r.output
+    assert not (tmp_path / "sronnx-study").exists()  # --plan writes nothing
+    help_text = CliRunner().invoke(main, ["bench", "study", "--help"]).output
+    assert "./sronnx-study" in help_text

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from helpers import CLI, ROOT, RSP, cli
 from PIL import Image
 
-from sronnx.cli import main
 from sronnx.engine import batch
 from sronnx.engine.batch import run_jobs
 from sronnx.engine.planner import (
@@ -49,18 +49,6 @@ from sronnx.io.images import (
     part_path,
     remove_stale_parts,
 )
-
-RSP = "rsp:channels=8,blocks=1"
-CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
-
-
-@pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
-
-
-def cli(*args: object) -> Result:
-    return CliRunner().invoke(main, ["upscale", *map(str, args)])
 
 
 def run(model: Path, *args: object) -> Result:
@@ -116,7 +104,7 @@ def test_stale_shortened_parts_are_removed_and_live_ones_spared(tmp_path: Path) 
     long = tmp_path / long_name(name_max(tmp_path))
     code = ("import sys; from pathlib import Path; from sronnx.io.images import part_path;"
             f"print(part_path(Path({str(long)!r})), flush=True); sys.stdin.read()")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     live = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
     dead = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,

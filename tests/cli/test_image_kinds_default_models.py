@@ -2,9 +2,9 @@
 folder of small synthetic images (no downloads), `sronnx upscale --scale S` with no --model,
 and every output, message, exit code and report record checked.
 
-The detailed cases (every format and option) are in test_frames_alpha, test_tiff_metadata,
-test_kinds_fixes and test_files_folders, run there with a tiny model; here the shipped
-defaults carry the same kinds end to end.
+The detailed cases (every format and option) are in tests/io/test_frames_alpha.py,
+tests/io/test_tiff_metadata.py, tests/io/test_image_kinds.py and tests/cli/test_files_folders.py,
+run there with a tiny model; here the shipped defaults carry the same kinds end to end.
 """
 
 from __future__ import annotations

@@ -21,43 +21,22 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
-from click.testing import CliRunner, Result
-from conftest import data_dir
+from helpers import (
+    BLOCK_TORCH,
+    CLI,
+    RSP,
+    cli,
+    data_dir,
+    huge_png,
+    no_traceback,
+    photo,
+    read16,
+    save,
+)
 from PIL import Image, ImageCms
 
-from sronnx.cli import main
 from sronnx.engine.upscaler import Upscaler
 from sronnx.io.images import PART_SUFFIX, png_bit_depth
-
-RSP = "rsp:channels=8,blocks=1"
-CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
-BLOCK_TORCH = 'import sys; sys.modules["torch"] = None; sys.modules["onnx"] = None\n'
-
-
-@pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
-
-
-def cli(*args: object) -> Result:
-    return CliRunner().invoke(main, ["upscale", *map(str, args)])
-
-
-def no_traceback(r: Result) -> None:
-    assert "Traceback" not in r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
-
-
-def photo(h: int = 40, w: int = 56, name: str = "bird.png") -> np.ndarray:
-    """A crop of a real image (Set5), so the tests see photo-like content."""
-    img = Image.open(data_dir("test", "Set5") / name).convert("RGB")
-    return np.asarray(img)[:h, :w].copy()
-
-
-def save(path: Path, img: Image.Image | np.ndarray, **kw) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    (img if isinstance(img, Image.Image) else Image.fromarray(img)).save(path, **kw)
-    return path
 
 
 def png16(path: Path, arr: np.ndarray) -> Path:
@@ -65,12 +44,6 @@ def png16(path: Path, arr: np.ndarray) -> Path:
     mode = {1: "L;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[planes]
     png.from_array(arr.reshape(arr.shape[0], -1), mode).save(str(path))
     return path
-
-
-def read16(path: Path) -> np.ndarray:
-    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
-    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
-    return arr.reshape(h, w, info["planes"])
 
 
 # ---- library API ---------------------------------------------------------------------
@@ -227,7 +200,7 @@ def test_grey_palette_and_alpha_keep_their_kind(model: Path, tmp_path: Path) -> 
     assert r.exit_code == 0, r.output
     modes = {p.name: Image.open(p).mode for p in (tmp_path / "out").iterdir()}
     assert modes == {"grey.png": "L", "pal.png": "RGB", "la.png": "LA", "rgba.webp": "RGBA"}
-    # a still GIF comes out as a GIF (a palette again: see tests/test_frames_alpha.py)
+    # a still GIF comes out as a GIF (a palette again: see tests/io/test_frames_alpha.py)
     gif = save(tmp_path / "anim.gif", Image.fromarray(rgb).convert("P"))
     r = cli(gif, "-o", tmp_path / "out", "--model", model, "--provider", "cpu")
     assert r.exit_code == 0, r.output
@@ -256,8 +229,6 @@ def test_output_format_and_quality(model: Path, tmp_path: Path) -> None:
 
 
 def test_bad_files_get_one_line_and_the_run_goes_on(model: Path, tmp_path: Path) -> None:
-    from test_imageio import huge_png
-
     src = tmp_path / "in"
     good = save(src / "good1.png", photo())
     save(src / "good2.jpg", photo(), quality=90)

@@ -1,67 +1,28 @@
-"""Issue 13, a new user's edge cases of `sronnx upscale`, one test (or a few) per point:
+"""`sronnx upscale` on standard streams: - and -o - (stdin to stdout, with torch blocked
+too), closed standard streams refused up front (exit 2, the report still written), a broken
+pipe on -o - failing that file (record, summary and exit code agree), and --json - writing
+the report to standard output (refused with -o -).
 
-1. closed standard streams refused up front (exit 2, the report still written);
-2. an empty path is never the current folder;
-3. a broken pipe on -o - fails that file (record, summary and exit code agree);
-4. --json - writes the report to standard output (refused with -o -);
-5. outputs too large for their format or for --max-output-pixels refused from the headers,
-   before any work; sronnx's own ValueErrors reach the user without the class name;
-6. --scale and --outscale help say what they do;
-7. -h, --format in any case with bmp and tif, --tile 0;
-8. model names: a shipped model's file name, an empty name.
-
-Real images (Set5 and small synthetic ones), the real onnxruntime and the real command: click's
-runner in-process, a subprocess where standard streams matter. The tiny model is an untrained
-export.
+Real images (Set5 and small synthetic ones), the real onnxruntime and the real command: a
+subprocess where standard streams matter, click's runner in-process elsewhere. The tiny model
+is an untrained export.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from conftest import data_dir
+from helpers import BLOCK_TORCH, data_dir, errors, photo, save
+from helpers import checked_cli as cli
 from PIL import Image
 
-from sronnx.cli import main
-from sronnx.engine.batch import run_jobs
-from sronnx.engine.planner import Job, OutputOptions
-from sronnx.engine.upscaler import Upscaler
-
-RSP = "rsp:channels=8,blocks=1"
-
-
-@pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
-
-
-def cli(*args: object) -> Result:
-    r = CliRunner().invoke(main, ["upscale", *map(str, args)])
-    assert "Traceback" not in r.output, r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
-    return r
-
-
-def photo(h: int = 40, w: int = 56, name: str = "bird.png") -> np.ndarray:
-    """A crop of a real image (Set5)."""
-    img = Image.open(data_dir("test", "Set5") / name).convert("RGB")
-    return np.asarray(img)[:h, :w].copy()
-
-
-def save(path: Path, img: Image.Image | np.ndarray, **kw) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    (img if isinstance(img, Image.Image) else Image.fromarray(img)).save(path, **kw)
-    return path
-
-
-def errors(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("error: ")]
+PNG_END = b"IEND" + zlib.crc32(b"IEND").to_bytes(4, "big")
 
 
 def _closed(redirect: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -71,7 +32,70 @@ def _closed(redirect: str, args: list[str], cwd: Path) -> subprocess.CompletedPr
                           timeout=300)
 
 
-# ---- 1. closed standard streams --------------------------------------------------------
+def _sronnx(args: list[str], data: bytes, torch_blocked: bool = False
+            ) -> subprocess.CompletedProcess:
+    head = [sys.executable, "-m", "sronnx"] if not torch_blocked else \
+        [sys.executable, "-c", BLOCK_TORCH + "from sronnx.cli import main; main()"]
+    return subprocess.run([*head, "upscale", *args], input=data, capture_output=True,
+                          timeout=300)
+
+
+# ---- 1. standard input and output --------------------------------------------------------
+
+
+def test_stdin_to_stdout(model: Path, tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(photo(30, 44)).save(buf, "JPEG", quality=90)
+    r = _sronnx(["-", "-o", "-", "--model", str(model), "--provider", "cpu"], buf.getvalue())
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.startswith(b"\x89PNG\r\n\x1a\n") and r.stdout.endswith(PNG_END)
+    with Image.open(io.BytesIO(r.stdout)) as im:  # the whole of stdout is one PNG
+        assert (im.format, im.size) == ("PNG", (88, 60))
+    err = r.stderr.decode()
+    assert "done: - -> -" in err and "1 done, 0 failed" in err
+    # --format says the format; a named input keeps its own with 'same'
+    r = _sronnx(["-", "-o", "-", "--model", str(model), "--format", "webp", "-s", "1.5"],
+                buf.getvalue())
+    assert r.returncode == 0, r.stderr.decode()
+    with Image.open(io.BytesIO(r.stdout)) as im:
+        assert (im.format, im.size) == ("WEBP", (66, 45))
+    jpg = tmp_path / "a.jpg"
+    jpg.write_bytes(buf.getvalue())
+    r = _sronnx([str(jpg), "-o", "-", "--model", str(model), "--quiet"], b"")
+    assert r.returncode == 0 and r.stderr == b""
+    with Image.open(io.BytesIO(r.stdout)) as im:
+        assert (im.format, im.size) == ("JPEG", (88, 60))
+    # standard input into a folder and into a named file
+    r = _sronnx(["-", "-o", str(tmp_path / "o"), "--model", str(model)], buf.getvalue())
+    assert r.returncode == 0 and r.stdout == b""
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["stdin.png"]
+    r = _sronnx(["-", "-o", str(tmp_path / "b.webp"), "--model", str(model)], buf.getvalue())
+    assert r.returncode == 0 and Image.open(tmp_path / "b.webp").size == (88, 60)
+
+
+def test_stdin_and_stdout_problems(model: Path, tmp_path: Path) -> None:
+    a = save(tmp_path / "a.png", photo(20, 24))
+    r = _sronnx(["-", "-o", "-", "--model", str(model)], b"not an image")
+    assert r.returncode == 1 and r.stdout == b""
+    assert "failed: -: cannot read image: not an image file" in r.stderr.decode()
+    r = _sronnx(["-", "-o", "-", "--model", str(model)], b"")
+    assert r.returncode == 1 and "empty file" in r.stderr.decode()
+    for args, why in (([str(a), "-", "-o", "-"], "must be the only input"),
+                      ([str(a), str(a), "-o", "-"], "takes exactly one input file"),
+                      ([str(tmp_path), "-o", "-"], "takes exactly one input file")):
+        r = _sronnx([*args, "--model", str(model)], b"")
+        assert r.returncode == 2 and why in r.stderr.decode() and r.stdout == b"", args
+
+
+def test_stdin_to_stdout_with_torch_blocked(model: Path) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(photo(20, 24)).save(buf, "PNG")
+    r = _sronnx(["-", "-o", "-", "--model", str(model)], buf.getvalue(), torch_blocked=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert Image.open(io.BytesIO(r.stdout)).size == (48, 40)
+
+
+# ---- 2. closed standard streams ----------------------------------------------------------
 
 
 def test_closed_stdin_is_refused_before_any_work(model: Path, tmp_path: Path) -> None:
@@ -113,23 +137,6 @@ def test_closed_stdout_is_refused_before_any_work(model: Path, tmp_path: Path) -
     assert not (tmp_path / "o").exists()
 
 
-# ---- 2. empty paths ----------------------------------------------------------------------
-
-
-def test_empty_paths_are_refused(model: Path, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    save(tmp_path / "a.png", photo(20, 24))
-    monkeypatch.chdir(tmp_path)
-    for args, which in ((["", "-o", "e"], "'[INPUTS]...'"),
-                        (["-i", "", "-o", "o1"], "'-i' / '--input'"),
-                        (["a.png", "-o", ""], "'-o' / '--output'"),
-                        (["a.png", "-o", "o2", "--json", ""], "'--json'")):
-        r = cli(*args, "--model", model)
-        assert r.exit_code == 2, (args, r.output)
-        assert f"Invalid value for {which}: empty path" in r.output, (args, r.output)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"], args  # nothing made
-
-
 # ---- 3. a broken pipe on -o - ------------------------------------------------------------
 
 
@@ -154,7 +161,7 @@ def test_broken_pipe_fails_the_file(model: Path, tmp_path: Path) -> None:
     assert report["files"][0]["error"] == "cannot write to standard output: Broken pipe"
 
 
-# ---- 4. --json - ---------------------------------------------------------------------------
+# ---- 4. --json - -------------------------------------------------------------------------
 
 
 def test_json_dash_writes_the_report_to_stdout(model: Path, tmp_path: Path,
@@ -179,161 +186,3 @@ def test_json_dash_writes_the_report_to_stdout(model: Path, tmp_path: Path,
     assert not (tmp_path / "-").exists()
     text = " ".join(cli("--help").output.split())
     assert "- writes it to standard output, where the image does not go (not with -o -)" in text
-
-
-# ---- 5. outputs too large, refused before any work --------------------------------------
-
-
-def test_output_over_the_format_limit_is_refused_up_front(model: Path, tmp_path: Path) -> None:
-    wide = save(tmp_path / "wide.png", np.full((1, 100, 3), 90, np.uint8))
-    report = tmp_path / "r.json"
-    r = cli(wide, "-o", tmp_path / "big.jpg", "--width", 66000, "--model", model,
-            "--json", report)
-    assert r.exit_code == 2, r.output
-    assert errors(r.output) == [
-        f"error: {wide}: JPEG cannot hold a 66000x660 output (at most 65535 pixels a side); "
-        f"name the output .png or .tif instead (-o {tmp_path / 'big.png'})"]
-    assert "ValueError" not in r.output and "done" not in r.output
-    assert not (tmp_path / "big.jpg").exists()
-    assert json.loads(report.read_text())["error"] == errors(r.output)[0][len("error: "):]
-    # the advice follows how the output was named: --format, or the input's own format
-    r = cli(wide, "-o", tmp_path / "o", "--width", 20000, "--format", "webp", "--model", model)
-    assert r.exit_code == 2 and "WEBP cannot hold a 20000x200 output (at most 16383 pixels " \
-        "a side); choose another --format than webp: png or tiff" in r.output, r.output
-    jpg = save(tmp_path / "in" / "w.jpg", np.full((8, 800, 3), 90, np.uint8))
-    r = cli(jpg, "-o", tmp_path / "o", "-s", 100, "--model", model)
-    assert r.exit_code == 2 and "JPEG cannot hold a 80000x800 output" in r.output
-    assert "choose --format png or tiff (the output keeps the input's format by default)" \
-        in r.output
-    assert not (tmp_path / "o").exists()
-
-
-def test_output_over_max_output_pixels_is_refused_up_front(model: Path, tmp_path: Path) -> None:
-    one = save(tmp_path / "one.png", np.full((1, 1, 3), 90, np.uint8))
-    r = cli(one, "-o", tmp_path / "o", "-s", 100000, "--model", model)
-    assert r.exit_code == 2, r.output
-    assert errors(r.output) == [
-        f"error: {one}: the output would be 100000x100000 = 10,000,000,000 pixels, over "
-        "--max-output-pixels 1,000,000,000; ask for a smaller size (or raise "
-        "--max-output-pixels where the memory is there)"]
-    assert not (tmp_path / "o").exists()
-    # the frames of an animation count; several files are named in one refusal
-    frames = [Image.fromarray(np.full((10, 10, 3), 40 * k, np.uint8)) for k in range(3)]
-    (tmp_path / "in").mkdir()
-    frames[0].save(tmp_path / "in" / "anim.gif", save_all=True, append_images=frames[1:],
-                   duration=100)
-    save(tmp_path / "in" / "still.png", np.full((10, 10, 3), 90, np.uint8))
-    save(tmp_path / "in" / "big.png", np.full((20, 20, 3), 90, np.uint8))
-    r = cli(tmp_path / "in", "-o", tmp_path / "o", "-s", 10, "--max-output-pixels", 20000,
-            "--model", model)
-    assert r.exit_code == 2, r.output
-    assert errors(r.output) == [
-        f"error: 2 outputs would be too large: {tmp_path / 'in' / 'anim.gif'}: the output "
-        "would be 100x100 x 3 frames = 30,000 pixels, over --max-output-pixels 20,000; ask "
-        "for a smaller size (or raise --max-output-pixels where the memory is there); "
-        f"{tmp_path / 'in' / 'big.png'}: the output would be 200x200 = 40,000 pixels, over "
-        "--max-output-pixels 20,000; ask for a smaller size (or raise --max-output-pixels "
-        "where the memory is there)"]
-    r = cli(tmp_path / "in", "-o", tmp_path / "o", "-s", 10, "--max-output-pixels", 40000,
-            "--model", model, "--provider", "cpu")
-    assert r.exit_code == 0 and "3 done" in r.output, r.output
-    text = " ".join(cli("--help").output.split())
-    assert "--max-output-pixels INTEGER RANGE Largest output accepted" in text
-    assert "[default: 1000000000; x>=1]" in text
-
-
-def test_sronnx_value_errors_reach_the_user_without_the_class_name(model: Path,
-                                                                   tmp_path: Path) -> None:
-    # the runtime's own check, for callers of run_jobs (the command refuses earlier)
-    wide = save(tmp_path / "wide.png", np.full((1, 100, 3), 90, np.uint8))
-    [r] = run_jobs(Upscaler(model), [Job(wide, tmp_path / "wide.webp")],
-                   OutputOptions(width=16400))
-    assert r.status == "failed"
-    assert r.error == ("WEBP cannot hold a 16400x164 image (at most 16383 pixels a side); PNG "
-                       "and TIFF have no such limit")
-
-
-# ---- 6. --scale and --outscale help --------------------------------------------------------
-
-
-def test_scale_and_outscale_help_say_what_they_do(model: Path, tmp_path: Path) -> None:
-    text = " ".join(cli("--help").output.split())
-    assert "It does not resize the output on its own" not in text
-    assert "Alone it is also the output size (--scale 3: three times as wide and high)" in text
-    assert "round(w*F) x round(h*F), the model's result resampled to it" in text
-    a = save(tmp_path / "a.png", photo(20, 24))  # and so it is: --scale alone is the size
-    r = cli(a, "-o", tmp_path / "o", "--scale", 3, "--provider", "cpu")
-    assert r.exit_code == 0, r.output
-    assert Image.open(tmp_path / "o" / "a.png").size == (72, 60)
-
-
-# ---- 7. familiar options -------------------------------------------------------------------
-
-
-def test_dash_h_is_help_for_every_command() -> None:
-    for args in ([], ["upscale"], ["models"], ["bench"], ["info"], ["export"], ["verify"],
-                 ["train"]):
-        r = CliRunner().invoke(main, [*args, "-h"])
-        assert r.exit_code == 0 and r.output.startswith("Usage: "), (args, r.output)
-        long = CliRunner().invoke(main, [*args, "--help"])
-        assert r.output == long.output, args
-
-
-def test_format_any_case_bmp_and_tif(model: Path, tmp_path: Path) -> None:
-    a = save(tmp_path / "a.png", photo(20, 24))
-    for fmt, ext, pil in (("PNG", ".png", "PNG"), ("Jpeg", ".jpg", "JPEG"),
-                          ("bmp", ".bmp", "BMP"), ("BMP", ".bmp", "BMP"),
-                          ("tif", ".tif", "TIFF"), ("TIFF", ".tif", "TIFF")):
-        out = tmp_path / f"o-{fmt}"
-        r = cli(a, "-o", out, "--format", fmt, "--model", model, "--provider", "cpu")
-        assert r.exit_code == 0, (fmt, r.output)
-        with Image.open(out / f"a{ext}") as im:
-            assert (im.format, im.size) == (pil, (48, 40)), fmt
-    r = cli(a, "-o", tmp_path / "x", "--ext", "Bmp", "--model", model)
-    assert r.exit_code == 0 and (tmp_path / "x" / "a.bmp").is_file()
-    r = cli(a, "-o", tmp_path / "y", "--ext", "pcx", "--model", model)
-    assert r.exit_code == 2 and "'pcx' is not one of" in r.output
-
-
-def test_tile_zero_is_one_model_call_per_image(model: Path, tmp_path: Path) -> None:
-    strip = photo(24, 512, "baby.png")
-    strip = np.concatenate([strip, strip[:, :40]], axis=1)  # 552 wide: 2 tiles of 512
-    a = save(tmp_path / "a.png", strip)
-    whole = Upscaler(model, tile=10_000, overlap=0)
-    calls: list[int] = []
-    want = whole.upscale_array(strip, on_tile=calls.append)
-    assert len(calls) == 1
-    got = {}
-    for tile in ("0", None):  # without context, tiles show at their seams
-        out = tmp_path / f"o{tile}"
-        r = cli(a, "-o", out, "--model", model, "--tile-overlap", 0,
-                *(("--tile", tile) if tile else ()))
-        assert r.exit_code == 0, r.output
-        got[tile] = np.asarray(Image.open(out / "a.png"))
-    assert np.array_equal(got["0"], want)
-    assert not np.array_equal(got[None], want)
-    for bad in ("5", "-1"):
-        r = cli(a, "-o", tmp_path / "bad", "--model", model, "--tile", bad)
-        assert r.exit_code == 2 and "--tile" in r.output, bad
-    text = " ".join(cli("--help").output.split())
-    assert "0: no tiling, the whole image in one model call" in text
-
-
-# ---- 8. model names ------------------------------------------------------------------------
-
-
-def test_model_name_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a = save(tmp_path / "a.png", photo(20, 24))
-    monkeypatch.chdir(tmp_path)
-    r = cli(a, "-o", "o", "-n", "rsp-x2.onnx")
-    assert r.exit_code == 2
-    assert errors(r.output) == ["error: rsp-x2.onnx: no such model file (did you mean the "
-                                "shipped model rsp-x2?)"]
-    r = cli(a, "-o", "o", "-n", "elsewhere.onnx")
-    assert r.exit_code == 2
-    assert errors(r.output) == ["error: elsewhere.onnx: no such model file"]
-    r = cli(a, "-o", "o", "-n", "")
-    assert r.exit_code == 2
-    assert errors(r.output) == ["error: empty model name: give a shipped model name (sronnx "
-                                "models lists them) or an .onnx path"]
-    assert not (tmp_path / "o").exists()

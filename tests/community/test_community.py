@@ -22,9 +22,7 @@ torch = pytest.importorskip("torch")
 spandrel = pytest.importorskip("spandrel")
 pytest.importorskip("safetensors")
 
-from conftest import data_dir  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, data_dir  # noqa: E402
 
 
 def _makers() -> dict[str, tuple[str, object]]:

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from conftest import data_dir
+from helpers import data_dir
 
 from sronnx.benchmark.quality import evaluate, load_dataset, onnx_upscaler
 from sronnx.core.shipped import default_model_name, read_index, shipped_models

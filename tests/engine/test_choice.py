@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import data_dir
 from PIL import Image
 
 from sronnx.engine.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, Choice, ModelChoice, classify
@@ -16,7 +17,6 @@ from sronnx.imaging.assess import noise_sigma
 from sronnx.io.images import read_image
 from sronnx.io.jpeg import jpeg_quality
 from sronnx.train.degradations import gaussian_noise, jpeg_bytes
-from tests.conftest import data_dir
 
 
 def _lr(name: str, scale: int = 2) -> np.ndarray:

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import data_dir
+from helpers import data_dir
 
 from sronnx.engine.batch import run_jobs
 from sronnx.engine.planner import OutputOptions, plan_jobs

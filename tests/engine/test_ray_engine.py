@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import data_dir
+from helpers import ROOT, data_dir
 from PIL import Image
 
 try:
@@ -32,8 +32,6 @@ except ImportError:
 from sronnx.cli import main
 from sronnx.engine.ray_engine import NAMESPACE, worker_state
 from sronnx.io.images import PART_SUFFIX, write_image
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

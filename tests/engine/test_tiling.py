@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import data_dir
+from helpers import data_dir
 from PIL import Image
 
 from sronnx.engine.tiling import output_slices, plan_axis, plan_tiles

@@ -1,30 +1,28 @@
-"""Library API contract fixes (second tester round): animated PIL images are refused with the
-way to upscale animations, a 16-bit keyed grey image is refused rather than narrowed, EXIF
-orientation is not applied, big-endian arrays are taken; animation conversions say what the
-output format changed (APNG default image left out, GIF/WebP duration steps).
+"""What `Upscaler.upscale` takes, and how it refuses the rest: animated PIL images are refused
+with the way to upscale animations (read_animation -> upscale_animation -> write_animation, or
+one frame through copy), a 16-bit keyed grey image is refused rather than narrowed, EXIF
+orientation is not applied (pixels as given), big-endian arrays are taken.
 
-Small synthetic images built here; real onnxruntime with the shipped rsp-x2-int8 model (the
-CLI runs pick the shipped default of scale 2 on the CPU).
+Small synthetic images built here; real onnxruntime with the shipped rsp-x2-int8 model.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import png
 import pytest
+from helpers import durations_of, frames_rgb, save_animation
 from PIL import Image, ImageOps, ImageSequence
-from test_upscale import cli, no_traceback
 
 from sronnx.engine.animation import upscale_animation
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging.modes import array_to_pil, pil_to_array
-from sronnx.io.animation import Animation, read_animation, write_animation
+from sronnx.io.animation import read_animation, write_animation
 
-H, W = 20, 28
+H, W = 20, 28  # the size of helpers.frames_rgb's frames
 
 
 @cache
@@ -32,46 +30,7 @@ def upscaler() -> Upscaler:
     return Upscaler("rsp-x2-int8")
 
 
-def frames_rgb(n: int = 3) -> list[np.ndarray]:
-    """`n` clearly different HxWx3 uint8 frames: a gradient and a square that moves."""
-    yy, xx = np.mgrid[:H, :W]
-    out = []
-    for k in range(n):
-        f = np.zeros((H, W, 3), np.uint8)
-        f[..., 0] = 30 + 60 * k
-        f[..., 1] = (xx * 255 // (W - 1)).astype(np.uint8)
-        f[..., 2] = (yy * 255 // (H - 1)).astype(np.uint8)
-        f[4:10, 4 + 5 * k : 10 + 5 * k] = (250, 250, 40)
-        out.append(f)
-    return out
-
-
-def save_animation(path: Path, frames: list[np.ndarray], **kw: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imgs = [Image.fromarray(f) for f in frames]
-    imgs[0].save(path, save_all=True, append_images=imgs[1:], **kw)
-    return path
-
-
-def durations_of(path: Path) -> list[float]:
-    with Image.open(path) as im:
-        out = []
-        for f in ImageSequence.Iterator(im):
-            f.load()
-            out.append(f.info.get("duration"))
-        return out
-
-
-def run_json(tmp_path: Path, *args: object) -> dict:
-    """`sronnx upscale ARGS --json` on the CPU -> the report; the run must succeed."""
-    report = tmp_path / "report.json"
-    r = cli(*args, "--provider", "cpu", "--json", report)
-    no_traceback(r)
-    assert r.exit_code == 0, r.output
-    return json.loads(report.read_text())
-
-
-# ---- 1. animated PIL images ---------------------------------------------------------------
+# ---- 1. animated PIL images ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("ext", ["gif", "png", "webp"])
@@ -122,7 +81,7 @@ def test_animation_api_from_the_readme(tmp_path: Path) -> None:
     assert read_animation(tmp_path / "still.png") is None
 
 
-# ---- 2. 16-bit grey with a colour key -------------------------------------------------------
+# ---- 2. 16-bit grey with a colour key --------------------------------------------------------
 
 
 def keyed_grey16(path: Path) -> tuple[Path, np.ndarray]:
@@ -165,7 +124,7 @@ def test_big_endian_16_bit_grey_keeps_its_key(tmp_path: Path) -> None:
     assert upscaler().upscale(im).mode == "I;16"  # without the key: 16-bit grey
 
 
-# ---- 3. EXIF orientation: pixels as given ---------------------------------------------------
+# ---- 3. EXIF orientation: pixels as given ----------------------------------------------------
 
 
 def test_api_takes_pixels_as_given_exif_transpose_first(tmp_path: Path) -> None:
@@ -177,7 +136,7 @@ def test_api_takes_pixels_as_given_exif_transpose_first(tmp_path: Path) -> None:
         assert upscaler().upscale(ImageOps.exif_transpose(im)).size == (2 * H, 2 * W)
 
 
-# ---- 4. byte order --------------------------------------------------------------------------
+# ---- 4. byte order ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8"])
@@ -201,81 +160,3 @@ def test_other_dtypes_are_still_refused_by_name() -> None:
     for dtype in (">i2", np.int16, np.uint32, bool):
         with pytest.raises(ValueError, match="unsupported image dtype"):
             upscaler().upscale(np.ones((8, 8, 3), dtype=dtype))
-
-
-# ---- 5. animation conversions say what changed ----------------------------------------------
-
-
-def default_image_apng(path: Path) -> Path:
-    """An APNG whose default image (frame 0, shown by viewers without APNG) is not part of
-    the animation: 3 images, 2 animation frames."""
-    return save_animation(path, frames_rgb(3), default_image=True, duration=[100, 200], loop=0)
-
-
-@pytest.mark.parametrize("fmt", ["gif", "webp"])
-def test_apng_default_image_left_out_with_a_note(tmp_path: Path, fmt: str) -> None:
-    src = default_image_apng(tmp_path / "in" / "d.png")
-    report = run_json(tmp_path, src, "-o", tmp_path / fmt, "--format", fmt)
-    (rec,) = report["files"]
-    assert rec["status"] == "done" and rec["frames"] == 3
-    assert any("default image" in n and "left out" in n and fmt.upper() in n
-               for n in rec["notes"]), rec["notes"]
-    with Image.open(tmp_path / fmt / f"d.{fmt}") as im:
-        assert im.n_frames == 2
-
-
-def test_apng_default_image_kept_in_apng_without_a_note(tmp_path: Path) -> None:
-    src = default_image_apng(tmp_path / "in" / "d.png")
-    report = run_json(tmp_path, src, "-o", tmp_path / "out")
-    assert report["files"][0]["notes"] == []
-    with Image.open(tmp_path / "out" / "d.png") as im:
-        assert im.n_frames == 3 and im.info["default_image"]
-
-
-def test_gif_durations_rounded_to_nearest_10_ms_with_a_note(tmp_path: Path) -> None:
-    src = save_animation(tmp_path / "in" / "t.png", frames_rgb(3), duration=[15, 1005, 33])
-    assert durations_of(src) == pytest.approx([15, 1005, 33])  # 1005: 201/200 s in APNG
-    report = run_json(tmp_path, src, "-o", tmp_path / "gif", "--format", "gif")
-    notes = report["files"][0]["notes"]
-    assert "GIF stores frame durations in 10 ms steps: 15, 1005, 33 ms became 20, 1010, 30 " \
-           "(frames 1, 2, 3 of 3)" in notes, notes
-    assert durations_of(tmp_path / "gif" / "t.gif") == [20, 1010, 30]  # Pillow: 10, 1000, 30
-
-
-def test_gif_durations_on_the_10_ms_grid_give_no_note(tmp_path: Path) -> None:
-    src = save_animation(tmp_path / "in" / "t.png", frames_rgb(3), duration=[20, 0, 1230])
-    report = run_json(tmp_path, src, "-o", tmp_path / "gif", "--format", "gif")
-    assert report["files"][0]["notes"] == []
-    assert durations_of(tmp_path / "gif" / "t.gif") == [20, 0, 1230]
-
-
-def test_fractional_apng_durations_to_webp_and_gif(tmp_path: Path) -> None:
-    """1/30 s frames (APNG delay 1/30): WebP holds whole milliseconds, rounded on the running
-    timestamps (the total stays 100 ms); GIF 10 ms steps, with a minimum of 10."""
-    frames = [Image.fromarray(f) for f in frames_rgb(3)]
-    src = tmp_path / "in" / "f.png"
-    src.parent.mkdir(parents=True)
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100 / 3] * 2 + [3])
-    report = run_json(tmp_path, src, "-o", tmp_path / "webp", "--format", "webp")
-    notes = report["files"][0]["notes"]
-    assert notes == ["WEBP stores frame durations in whole milliseconds: 33.333, 33.333 ms "
-                     "became 33, 34 (frames 1, 2 of 3)"]  # 3 ms: kept
-    assert durations_of(tmp_path / "webp" / "f.webp") == [33, 34, 3]
-    report = run_json(tmp_path, src, "-o", tmp_path / "gif", "--format", "gif")
-    assert durations_of(tmp_path / "gif" / "f.gif") == [30, 30, 10]
-    assert any("33.333, 33.333, 3 ms became 30, 30, 10" in n
-               for n in report["files"][0]["notes"])
-
-
-def test_many_changed_durations_and_the_gif_limit_in_one_short_note(tmp_path: Path) -> None:
-    """write_animation directly: 8 frames off the 10 ms grid name the first 6; a duration over
-    GIF's 655.35 s is cut to it, with the same note."""
-    frames = [np.zeros((4, 4, 3), np.uint8) + 30 * k for k in range(8)]
-    anim = Animation(frames, [15.0] * 7 + [700_000.0], 0, None, "WEBP")
-    assert write_animation(tmp_path / "m.webp", anim) == []  # fmt None: WEBP, as read
-    with Image.open(tmp_path / "m.webp") as im:
-        assert (im.format, im.n_frames) == ("WEBP", 8)
-    notes = write_animation(tmp_path / "m.gif", anim, "GIF")
-    assert notes == ["GIF stores frame durations in 10 ms steps: 15, 15, 15, 15, 15, 15 ms became "
-                     "20, 20, 20, 20, 20, 20 (and 2 more) (8 of 8 frames)"], notes
-    assert durations_of(tmp_path / "m.gif") == [20] * 7 + [655_350]

@@ -12,9 +12,8 @@ import pytest
 
 pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
-from click.testing import CliRunner  # noqa: E402
+from helpers import invoke  # noqa: E402
 
-from sronnx.cli import main  # noqa: E402
 from sronnx.core.card import ModelFileError  # noqa: E402
 from sronnx.export.onnx import check_onnx_file  # noqa: E402
 from sronnx.runtime.session import cuda_unavailable_reason, load_model  # noqa: E402
@@ -24,27 +23,22 @@ SPECS = ["cae2:base=8", "cae3:base=8", "cae4:base=8,kernel=6", "espcn", "fsrcnn"
          "rsp:channels=16,blocks=2,res=true,act=relu"]
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    r = CliRunner().invoke(main, list(args))
-    return r.exit_code, r.output
-
-
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("spec", SPECS)
 def test_every_architecture_exports_and_verifies(spec: str, scale: int, tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
-    code, text = _cli("export", "--arch", spec, "--scale", str(scale), "-o", str(out))
+    code, text = invoke("export", "--arch", spec, "--scale", str(scale), "-o", str(out))
     assert code == 0, text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no side file
     assert check_onnx_file(out) == ["batch", "3", f"{scale}*height", f"{scale}*width"]
-    code, text = _cli("verify", str(out))
+    code, text = invoke("verify", str(out))
     assert code == 0, text
     assert "onnx-reference" in text and "random 1x3x1x1" in text and "random 2x3x31x17" in text
 
 
 def test_file_is_about_four_bytes_per_parameter(tmp_path: Path) -> None:
     out = tmp_path / "cae3.onnx"
-    code, text = _cli("export", "--arch", "cae3", "--scale", "2", "-o", str(out))
+    code, text = invoke("export", "--arch", "cae3", "--scale", "2", "-o", str(out))
     assert code == 0, text
     params = load_model(out).info.card["params"]
     ratio = out.stat().st_size / params
@@ -79,7 +73,7 @@ def test_model_runs_with_only_onnxruntime_and_numpy(exported_models) -> None:
 def test_fixed_size_model_exports_fixed_and_refuses_others(tmp_path: Path) -> None:
     out = tmp_path / "fc.onnx"
     spec = "cae2:base=8,bottleneck=fc,fixed=16,latent=16"
-    code, text = _cli("export", "--arch", spec, "--scale", "2", "-o", str(out))
+    code, text = invoke("export", "--arch", spec, "--scale", "2", "-o", str(out))
     assert code == 0, text
     assert "fixed input size 16x16" in text
     loaded = load_model(out)
@@ -90,35 +84,35 @@ def test_fixed_size_model_exports_fixed_and_refuses_others(tmp_path: Path) -> No
     assert y.shape == (2, 3, 32, 32)
     with pytest.raises(Exception, match="(?i)dimension|shape"):
         loaded.session.run(None, {"input": np.random.rand(1, 3, 17, 16).astype(np.float32)})
-    code, text = _cli("verify", str(out))
+    code, text = invoke("verify", str(out))
     assert code == 0, text
 
 
 def test_checkpoint_export_card_info_and_verify(train_images: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    code, text = _cli("train", "--arch", "rsp:channels=8,blocks=1", "--scale", "2", "--data",
-                      str(train_images), "--steps", "4", "--batch", "2", "--patch", "24",
-                      "--val-every", "2", "--out", str(run), "--threads", "1")
+    code, text = invoke("train", "--arch", "rsp:channels=8,blocks=1", "--scale", "2", "--data",
+                        str(train_images), "--steps", "4", "--batch", "2", "--patch", "24",
+                        "--val-every", "2", "--out", str(run), "--threads", "1")
     assert code == 0, text
     out = tmp_path / "trained.onnx"
-    code, text = _cli("export", str(run / "last.pt"), "-o", str(out))
+    code, text = invoke("export", str(run / "last.pt"), "-o", str(out))
     assert code == 0, text
     card = load_model(out).info.card
     assert card["trained"] is True and card["training"]["steps"] == 4
     assert card["spec"] == "rsp:blocks=1,channels=8" and len(card["weights_sha256"]) == 64
-    code, text = _cli("info", str(out))
+    code, text = invoke("info", str(out))
     assert code == 0 and "weights_sha256" in text and "2*height" in text
-    code, text = _cli("verify", str(out), "--checkpoint", str(run / "last.pt"),
-                      "--images", str(train_images))
+    code, text = invoke("verify", str(out), "--checkpoint", str(run / "last.pt"),
+                        "--images", str(train_images))
     assert code == 0, text
     assert "image " in text
     # A checkpoint whose weights differ from the card is refused.
     other = tmp_path / "other"
-    code, _ = _cli("train", "--arch", "rsp:channels=8,blocks=1", "--scale", "2", "--data",
-                   str(train_images), "--steps", "2", "--batch", "2", "--patch", "24",
-                   "--out", str(other), "--seed", "5", "--threads", "1")
+    code, _ = invoke("train", "--arch", "rsp:channels=8,blocks=1", "--scale", "2", "--data",
+                     str(train_images), "--steps", "2", "--batch", "2", "--patch", "24",
+                     "--out", str(other), "--seed", "5", "--threads", "1")
     assert code == 0
-    code, text = _cli("verify", str(out), "--checkpoint", str(other / "last.pt"))
+    code, text = invoke("verify", str(out), "--checkpoint", str(other / "last.pt"))
     assert code == 1 and "do not match" in text
 
 
@@ -129,8 +123,8 @@ def test_untrained_card_says_so(exported_models) -> None:
 
 def test_fp16_export_runs_on_cpu(train_images: Path, tmp_path: Path) -> None:
     out = tmp_path / "h.onnx"
-    code, text = _cli("export", "--arch", "rsp:channels=16,blocks=2", "--scale", "3",
-                      "--fp16", "--calib", str(train_images), "-o", str(out))
+    code, text = invoke("export", "--arch", "rsp:channels=16,blocks=2", "--scale", "3",
+                        "--fp16", "--calib", str(train_images), "-o", str(out))
     assert code == 0, text
     assert "float16: PSNR-Y" in text
     loaded = load_model(out)
@@ -144,8 +138,8 @@ def test_fp16_export_runs_on_cpu(train_images: Path, tmp_path: Path) -> None:
 def test_int8_export_reports_loss_and_refuses_beyond_limit(train_images: Path,
                                                            tmp_path: Path) -> None:
     out = tmp_path / "q.onnx"
-    code, text = _cli("export", "--arch", "espcn", "--scale", "2", "--int8", "--calib",
-                      str(train_images), "-o", str(out), "--max-psnr-loss", "5")
+    code, text = invoke("export", "--arch", "espcn", "--scale", "2", "--int8", "--calib",
+                        str(train_images), "-o", str(out), "--max-psnr-loss", "5")
     assert code == 0, text
     assert "int8: PSNR-Y" in text
     model = onnx.load(str(out))
@@ -155,8 +149,8 @@ def test_int8_export_reports_loss_and_refuses_beyond_limit(train_images: Path,
     y = loaded.session.run(None, {"input": np.random.rand(1, 3, 19, 23).astype(np.float32)})[0]
     assert y.shape == (1, 3, 38, 46)
     refused = tmp_path / "refused.onnx"
-    code, text = _cli("export", "--arch", "espcn", "--scale", "2", "--int8", "--calib",
-                      str(train_images), "-o", str(refused), "--max-psnr-loss", "-1")
+    code, text = invoke("export", "--arch", "espcn", "--scale", "2", "--int8", "--calib",
+                        str(train_images), "-o", str(refused), "--max-psnr-loss", "-1")
     assert code == 1 and "refusing to write" in text
     assert not refused.exists()
 
@@ -192,20 +186,20 @@ def test_untrusted_model_files(tmp_path: Path, exported_models) -> None:
         path.write_bytes(helper.make_model(graph).SerializeToString())
         with pytest.raises(ModelFileError, match="(?i)escape.onnx.*external data"):
             load_model(path)
-    code, text = _cli("verify", str(junk))
+    code, text = invoke("verify", str(junk))
     assert code == 2 and "junk.onnx" in text
 
 
 @pytest.mark.skipif(cuda_unavailable_reason() is None, reason="CUDA is available here")
 def test_verify_cuda_without_cuda_exits_2(exported_models) -> None:
-    code, text = _cli("verify", str(exported_models("espcn", 2)), "--provider", "cuda")
+    code, text = invoke("verify", str(exported_models("espcn", 2)), "--provider", "cuda")
     assert code == 2 and "CUDA" in text
 
 
 @pytest.mark.skipif(cuda_unavailable_reason() is not None,
                     reason="needs the CUDA execution provider (onnxruntime-gpu and a GPU)")
 def test_cuda_parity(exported_models) -> None:
-    code, text = _cli("verify", str(exported_models("rsp:channels=16,blocks=2", 2)),
-                      "--provider", "cuda")
+    code, text = invoke("verify", str(exported_models("rsp:channels=16,blocks=2", 2)),
+                        "--provider", "cuda")
     assert code == 0, text
     assert "onnxruntime-cuda" in text

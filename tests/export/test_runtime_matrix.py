@@ -14,12 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CI, MODELS, ROOT
 
 from sronnx.export.matrix import installed, matrix_cases
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "sronnx" / "models"
-CI = os.environ.get("CI") == "true"
 
 
 def sronnx(*args: str) -> subprocess.CompletedProcess:
@@ -212,7 +209,7 @@ def test_opencv_legacy_copy_runs_in_cv2_and_in_the_upscaler(tmp_path: Path) -> N
     assert float(np.abs(got - want).max()) <= 1e-4
     assert (want >= 1).any() and (want <= 0).any()  # the clamp rewrite is exercised
 
-    from conftest import data_dir
+    from helpers import data_dir
 
     img = np.asarray(Image.open(data_dir("test", "Set5") / "bird.png").convert("RGB"))
     img = img[:100, :130]
@@ -231,7 +228,7 @@ def test_dnn_superres_breaks_later_onnx_nets_in_the_same_process(tmp_path: Path)
     need("opencv")
     import cv2
     import onnxruntime as ort
-    from conftest import SHARED
+    from helpers import SHARED
 
     peer = SHARED / "peers" / "opencv_dnn_superres" / "ESPCN_x2.pb"
     if not peer.is_file():

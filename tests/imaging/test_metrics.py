@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DATA
 from PIL import Image
 
 from sronnx.imaging import metrics
 from sronnx.imaging.degrade import bicubic_upscale, make_pair
 from sronnx.imaging.metrics import mse_rgb, psnr_from_mse, psnr_y, quantize, rgb_to_y, ssim_y
 
-TEST_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "test"
+TEST_DATA = DATA / "test"
 
 C1 = (0.01 * 255) ** 2  # 6.5025
 C2 = (0.03 * 255) ** 2  # 58.5225

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
+from helpers import cli, no_traceback, read16
 from PIL import Image, ImageSequence
-from test_upscale import cli, no_traceback, read16
 
 from sronnx.engine.batch import run_jobs
 from sronnx.engine.planner import OutputOptions, plan_jobs

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from helpers import CLI
 from PIL import Image
 
 from sronnx.engine.planner import image_header
@@ -28,18 +29,11 @@ from sronnx.io.images import INPUT_FORMATS, ImageReadError, read_image
 from sronnx.io.tiff import DECODED_BYTES_PER_PIXEL
 from sronnx.train.data import DataError, load_rgb
 
-RSP = "rsp:channels=8,blocks=1"
-CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
 NOT_AN_IMAGE = "not an image file (or an unsupported format)"
 # an EPS as Pillow would take it: header, bounding box, one line of hex RGB image data
 EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\n%%Pages: 1\n%%EndComments\n"
        b"%%Page: 1 1\n64 48 8 [64 0 0 -48 0 48] {currentfile 192 string readhexstring pop}"
        b" false 3 colorimage\n" + b"00" * 192 * 48 + b"\nshowpage\n%%EOF\n")
-
-
-@pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""Image kinds the upscaler must keep (fixes after the issue 11 review): colour keys on 2- and
+"""Image kinds the upscaler must keep (found in the issue 11 review): colour keys on 2- and
 4-bit grey PNGs, lossless WebP, alpha in formats without it (JPEG, BMP), Pillow's warnings
 about corrupt EXIF, the .jfif/.jpe JPEG names, and loop counts between GIF, APNG and WebP.
 
@@ -11,28 +11,19 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import png
 import pytest
+from helpers import CLI, cli, no_traceback
 from PIL import Image, ImageSequence
-from test_upscale import cli, no_traceback
 
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging.modes import pil_to_array
 from sronnx.io.animation import loop_for, plays_from_loop
 from sronnx.io.images import read_image, webp_lossless
-
-RSP = "rsp:channels=8,blocks=1"
-CLI = [sys.executable, "-c", "import sys; from sronnx.cli import main; sys.exit(main())"]
-
-
-@pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
 
 
 def run(model: Path, *args: object) -> dict:

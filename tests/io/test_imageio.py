@@ -1,19 +1,18 @@
 """Image I/O: what people's files carry survives, bad files fail with a reason, writes are
-atomic. No model needed here; the command-level tests are in test_upscale.py."""
+atomic. No model needed here; the command-level tests are in tests/cli/test_upscale.py."""
 
 from __future__ import annotations
 
 import io
 import os
 import resource
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import png
 import pytest
-from conftest import data_dir
+from helpers import huge_png
+from helpers import photo as _photo
 from PIL import Image, ImageCms, ImageOps
 
 from sronnx.io.images import (
@@ -26,24 +25,6 @@ from sronnx.io.images import (
     write_image,
     write_png,
 )
-
-
-def _photo(h: int = 40, w: int = 56) -> np.ndarray:
-    return np.asarray(Image.open(data_dir("test", "Set5") / "bird.png").convert("RGB"))[
-        :h, :w].copy()
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def huge_png(path: Path, side: int = 100_000) -> None:
-    """A 60-byte PNG whose header declares side x side RGB pixels (a decompression bomb)."""
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat)
-                     + _chunk(b"IEND", b""))
 
 
 def srgb_icc() -> bytes:

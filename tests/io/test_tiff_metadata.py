@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from click.testing import CliRunner, Result
+from click.testing import Result
+from helpers import checked_cli as cli
 from PIL import Image, ImageCms, IptcImagePlugin, PngImagePlugin
 
-from sronnx.cli import main
 from sronnx.engine.upscaler import Upscaler
 from sronnx.io import metadata as md
 from sronnx.io.tiff import FloatRangeError, fit_float_range, restore_float_range
 
-RSP = "rsp:channels=8,blocks=1"
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
        b'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
@@ -34,20 +33,8 @@ IPTC = b"\x1c\x02\x05\x00\x0dHeron at dawn\x1c\x02\x19\x00\x04bird\x1c\x02\x74\x
 
 
 @pytest.fixture(scope="module")
-def model(exported_models) -> Path:
-    return exported_models(RSP, 2)
-
-
-@pytest.fixture(scope="module")
 def up(model: Path) -> Upscaler:
     return Upscaler(model, "cpu")
-
-
-def cli(*args: object) -> Result:
-    r = CliRunner().invoke(main, ["upscale", *map(str, args)])
-    assert "Traceback" not in r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
-    return r
 
 
 def run(inputs: Path, out: Path, model: Path, *extra: object) -> tuple[Result, dict]:

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 grimp = pytest.importorskip("grimp")
 importlinter_cli = pytest.importorskip("importlinter.cli")
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sronnx"
 #: the folders with a public face (their __init__ lists the names others may import)
 FACED = ("archs", "benchmark", "community", "core", "engine", "export", "imaging", "io",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from sronnx.core.card import ModelFileError
 from sronnx.engine.planner import image_header
@@ -21,7 +22,6 @@ from sronnx.io.images import ImageReadError, read_image
 from sronnx.runtime.memory import memory_refusal
 from sronnx.runtime.session import load_model, model_memory_limit
 
-ROOT = Path(__file__).resolve().parents[1]
 REGRESSIONS = ROOT / "tests" / "fuzz" / "regressions"
 SHIPPED = ROOT / "sronnx" / "models"
 PADS = 12_000  # a 20x16 image padded by this on every side: 6.9 GB of float32

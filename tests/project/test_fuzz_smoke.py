@@ -9,6 +9,8 @@ import pytest
 pytest.importorskip("atheris")
 pytest.importorskip("onnx")  # the roundtrip target writes models with it
 
+from helpers import ROOT  # noqa: E402
+
 from tests.fuzz import run  # noqa: E402
 
 SECONDS = 18
@@ -56,14 +58,13 @@ def _rss_growth_mb(tmp_path, raw: bool) -> int:
     import re
     import subprocess
     import sys
-    from pathlib import Path
 
     (tmp_path / "cmpmod.py").write_text(
         "def any_below(a, v):\n    return bool((a < v).any())\n")
     (tmp_path / "child.py").write_text(_LEAK_CHILD)
     corpus = tmp_path / "corpus"
     corpus.mkdir(exist_ok=True)
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     env = dict(os.environ, CMP_DIR=str(tmp_path), RAW="1" if raw else "",
                PYTHONPATH=os.pathsep.join(filter(None, [str(root),
                                                         os.environ.get("PYTHONPATH")])))
@@ -93,9 +94,8 @@ def test_campaign_from_a_large_process_is_not_a_false_out_of_memory(tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     code = ("import numpy as np\n"
             "held = np.ones(2_500_000_000 // 8)  # 2.5 GB resident\n"
             "from tests.fuzz import run\n"

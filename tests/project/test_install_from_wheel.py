@@ -19,9 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import data_dir
+from helpers import ROOT, data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "dev.lock"
 ORT_WEB = ROOT / "sronnx" / "web" / "node_modules" / "onnxruntime-web"
 

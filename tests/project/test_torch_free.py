@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import data_dir
+from helpers import data_dir
 
 BLOCK = 'import sys; sys.modules["torch"] = None; sys.modules["onnx"] = None\n'
 

@@ -1,4 +1,4 @@
-"""The "models made elsewhere" of `foreign_models`, checked with plain ONNX Runtime.
+"""The "models made elsewhere" of helpers.py, checked with plain ONNX Runtime.
 
 Each converting variant, run on a converted random input, gives the original model's output
 (converted back) within a tight tolerance; the size-restricted ones reject what they must;
@@ -12,13 +12,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import foreign_models as fm
+import helpers as fm
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import MODELS
 
-SRC = Path(__file__).resolve().parents[1] / "sronnx" / "models" / "rsp-x2.onnx"
+SRC = MODELS / "rsp-x2.onnx"
 SCALE = 2
 # Batch 2, H != W, both multiples of 8 (for multiple_of).
 SHAPE = (2, 3, 24, 32)

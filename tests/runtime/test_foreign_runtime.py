@@ -1,6 +1,6 @@
 """Issue 14, "Any ONNX model": models sronnx did not make run with everything sronnx does.
 
-The models are variants of the shipped rsp-x2 written by `foreign_models` (a fixed input
+The models are variants of the shipped rsp-x2 written by helpers.py (a fixed input
 size, float16 or uint8 tensors, values 0..255, one luma channel, BGR, NHWC, RGBA, a fixed
 batch, sides that must be multiples of 8, renamed tensors, no metadata at all), so each one
 has a known right answer: the float32 model's output on the same real image (Set14, Set5).
@@ -17,11 +17,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import foreign_models as fm
+import helpers as fm
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import data_dir
+from helpers import data_dir
 from PIL import Image
 
 from sronnx.cli import main

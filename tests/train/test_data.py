@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DATA, uint8_array
 from PIL import Image
 
 from sronnx.imaging import degrade
@@ -22,7 +23,7 @@ from sronnx.train.data import (
     to_nchw_float,
 )
 
-T91 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train" / "T91"
+T91 = DATA / "train" / "T91"
 # A few T91 images with odd sizes, so cropping to a multiple of 2, 3 and 4 is exercised.
 SAMPLE_NAMES = ["t1.png", "t10.png", "t12.png", "t2.png"]
 
@@ -40,13 +41,9 @@ def _rgb(path: Path) -> Image.Image:
         return img.convert("RGB")
 
 
-def _arr(img: Image.Image) -> np.ndarray:
-    return np.asarray(img, dtype=np.uint8)
-
-
 def _expected_standard(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
     lr, hr = degrade.make_pair(_rgb(path), scale)
-    return _arr(lr), _arr(hr)
+    return uint8_array(lr), uint8_array(hr)
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -63,7 +60,7 @@ def test_import_without_torch() -> None:
 def test_load_rgb_real_image(t91: list[Path]) -> None:
     arr = load_rgb(t91[0])
     assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
-    np.testing.assert_array_equal(arr, _arr(_rgb(t91[0])))
+    np.testing.assert_array_equal(arr, uint8_array(_rgb(t91[0])))
     np.testing.assert_array_equal(load_rgb(str(t91[0])), arr)
 
 
@@ -166,7 +163,7 @@ def _write_pairs(lr_dir: Path, hr_dir: Path, files: list[Path], scale: int,
         else:
             lr = degrade.bicubic_downscale(hr_c, scale)
             lr.save(lr_dir / rel_lr)
-        expected[rel_hr.as_posix()] = (_arr(lr), _arr(hr_c))
+        expected[rel_hr.as_posix()] = (uint8_array(lr), uint8_array(hr_c))
     return expected
 
 
@@ -385,7 +382,7 @@ def test_sampler_shapes_and_range_on_real_images(tmp_path: Path, t91: list[Path]
     # The HR patch, degraded the standard way, is close to the LR patch (borders aside).
     for k in range(8):
         hr_img = Image.fromarray(_to_uint8_hwc(hr[k : k + 1])[0])
-        down = _arr(degrade.bicubic_downscale(hr_img, scale)).astype(np.float64)
+        down = uint8_array(degrade.bicubic_downscale(hr_img, scale)).astype(np.float64)
         lr_k = _to_uint8_hwc(lr[k : k + 1])[0].astype(np.float64)
         assert np.abs(down[2:-2, 2:-2] - lr_k[2:-2, 2:-2]).mean() < 3.0
 

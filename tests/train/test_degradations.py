@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import uint8_array
 from PIL import Image, JpegImagePlugin
 
 from sronnx.imaging import degrade
@@ -32,10 +33,6 @@ def _photo(w: int = 120, h: int = 90, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
 
 
-def _arr(img: Image.Image) -> np.ndarray:
-    return np.asarray(img, dtype=np.uint8)
-
-
 # --------------------------------------------------------------------------- named set
 
 
@@ -55,7 +52,8 @@ def test_clean_is_the_standard_protocol(scale: int) -> None:
     img = _photo(121, 91)
     lr, hr = D.degrade_named("clean", img, scale, seed=5)
     want_lr, want_hr = degrade.make_pair(img, scale)
-    assert np.array_equal(_arr(lr), _arr(want_lr)) and np.array_equal(_arr(hr), _arr(want_hr))
+    assert np.array_equal(uint8_array(lr), uint8_array(want_lr)) and np.array_equal(
+        uint8_array(hr), uint8_array(want_hr))
 
 
 @pytest.mark.parametrize("name", list(D.NAMED))
@@ -64,7 +62,7 @@ def test_every_named_degradation_has_the_standard_sizes(name: str) -> None:
     lr, hr = D.degrade_named(name, img, 3, seed=1)
     assert hr.size == (120, 90) and lr.size == (40, 30)
     assert lr.mode == hr.mode == "RGB"
-    assert np.array_equal(_arr(hr), _arr(degrade.make_pair(img, 3)[1]))
+    assert np.array_equal(uint8_array(hr), uint8_array(degrade.make_pair(img, 3)[1]))
 
 
 @pytest.mark.parametrize("quality", [90, 75, 50, 30])
@@ -79,20 +77,20 @@ def test_jpeg_named_is_a_real_jpeg_of_that_quality(quality: int) -> None:
         assert JpegImagePlugin.get_sampling(f) == 2  # 4:2:0
         tables = f.quantization
         decoded = f.convert("RGB")
-    assert np.array_equal(_arr(lr), _arr(decoded))
+    assert np.array_equal(uint8_array(lr), uint8_array(decoded))
     # ... whose luminance table is libjpeg's for that quality,
     assert sorted(tables[0]) == sorted(_libjpeg_luma(quality))
     # ... and which a re-encode at that quality nearly reproduces (JPEG is near idempotent).
     again = D.jpeg(lr, quality)
-    assert np.abs(_arr(again).astype(int) - _arr(lr)).mean() < 1.5
+    assert np.abs(uint8_array(again).astype(int) - uint8_array(lr)).mean() < 1.5
     # Lower quality, larger error against the clean LR.
-    assert not np.array_equal(_arr(lr), _arr(bicubic))
+    assert not np.array_equal(uint8_array(lr), uint8_array(bicubic))
 
 
 def test_jpeg_error_grows_as_quality_drops() -> None:
     img = _photo(200, 160)
-    clean = _arr(D.degrade_named("clean", img, 2)[0]).astype(float)
-    errs = [np.abs(_arr(D.degrade_named(f"jpeg{q}", img, 2)[0]) - clean).mean()
+    clean = uint8_array(D.degrade_named("clean", img, 2)[0]).astype(float)
+    errs = [np.abs(uint8_array(D.degrade_named(f"jpeg{q}", img, 2)[0]) - clean).mean()
             for q in (90, 75, 50, 30)]
     assert errs == sorted(errs) and errs[0] > 0
 
@@ -101,7 +99,7 @@ def test_jpeg_error_grows_as_quality_drops() -> None:
 def test_noise_named_has_the_stated_sigma(sigma: int) -> None:
     grey = Image.new("RGB", (512, 512), (128, 128, 128))
     lr, _ = D.degrade_named(f"noise{sigma}", grey, 2, seed=3)
-    diff = _arr(lr).astype(float) - 128
+    diff = uint8_array(lr).astype(float) - 128
     assert abs(diff.std() - sigma) < 0.1 * sigma
     assert abs(diff.mean()) < 0.1
     # colour noise: the channels are independent
@@ -111,9 +109,9 @@ def test_noise_named_has_the_stated_sigma(sigma: int) -> None:
 
 def test_noise_named_is_seeded() -> None:
     img = _photo()
-    a = _arr(D.degrade_named("noise5", img, 2, seed=0)[0])
-    b = _arr(D.degrade_named("noise5", img, 2, seed=0)[0])
-    c = _arr(D.degrade_named("noise5", img, 2, seed=1)[0])
+    a = uint8_array(D.degrade_named("noise5", img, 2, seed=0)[0])
+    b = uint8_array(D.degrade_named("noise5", img, 2, seed=0)[0])
+    c = uint8_array(D.degrade_named("noise5", img, 2, seed=1)[0])
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
@@ -130,15 +128,15 @@ def test_resampling_named_use_their_filter(name: str, filt: int) -> None:
     img = _photo(120, 90)
     lr, hr = D.degrade_named(name, img, 3)
     clean, _ = D.degrade_named("clean", img, 3)
-    assert not np.array_equal(_arr(lr), _arr(clean))
-    assert np.array_equal(_arr(lr), _arr(hr.resize((40, 30), filt)))
+    assert not np.array_equal(uint8_array(lr), uint8_array(clean))
+    assert np.array_equal(uint8_array(lr), uint8_array(hr.resize((40, 30), filt)))
 
 
 def test_area_is_the_block_mean() -> None:
     arr = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
     lr, _ = D.degrade_named("area", Image.fromarray(arr), 3)
     means = arr.reshape(20, 3, 20, 3, 3).astype(float).mean(axis=(1, 3))
-    assert np.abs(_arr(lr) - means).max() <= 1.0
+    assert np.abs(uint8_array(lr) - means).max() <= 1.0
 
 
 # --------------------------------------------------------------------------- primitives
@@ -146,14 +144,14 @@ def test_area_is_the_block_mean() -> None:
 
 def test_primitives_keep_the_kind_they_are_given() -> None:
     img = _photo(64, 48)
-    arr = _arr(img)
+    arr = uint8_array(img)
     rng = np.random.default_rng(0)
     for fn in (lambda x: D.blur(x, sigma=1.0), lambda x: D.resize(x, (32, 24), "lanczos"),
                lambda x: D.jpeg(x, 50)):
         assert isinstance(fn(img), Image.Image)
         out = fn(arr)
         assert isinstance(out, np.ndarray) and out.dtype == np.uint8
-        assert np.array_equal(out, _arr(fn(img)))
+        assert np.array_equal(out, uint8_array(fn(img)))
     for fn in (D.gaussian_noise, D.poisson_noise):
         out = fn(arr, 5.0 if fn is D.gaussian_noise else 500.0, rng)
         assert out.dtype == np.uint8 and out.shape == arr.shape
@@ -204,7 +202,7 @@ def test_resize_rejects_unknown_filters() -> None:
 
 
 def _patch(side: int = 48, seed: int = 0) -> np.ndarray:
-    return _arr(_photo(side, side, seed))
+    return uint8_array(_photo(side, side, seed))
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -261,7 +259,7 @@ def test_bicubic_training_degradation_is_the_standard_downscale() -> None:
     out = D.BicubicDegradation()(patch, 3, rng)
     assert rng.bit_generator.state == state  # draws nothing
     want = degrade.bicubic_downscale(Image.fromarray(patch), 3)
-    assert np.array_equal(out, _arr(want))
+    assert np.array_equal(out, uint8_array(want))
 
 
 def test_training_patch_must_be_a_multiple_of_the_scale() -> None:

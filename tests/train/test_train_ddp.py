@@ -23,6 +23,7 @@ if not torch.distributed.is_available():  # pragma: no cover - builds without di
     pytest.skip("this torch build has no torch.distributed", allow_module_level=True)
 
 from click.testing import CliRunner  # noqa: E402
+from helpers import ROOT  # noqa: E402
 
 from sronnx.archs.registry import create_model  # noqa: E402
 from sronnx.cli import main  # noqa: E402
@@ -37,7 +38,6 @@ from sronnx.train.distributed import (  # noqa: E402
 )
 from sronnx.train.trainer import forward_backward, loss_function  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 ARCH = "espcn:f1=8,f2=8"
 #: a short run: scale 2, 16-pixel HR patches, global batch 4 (2 per rank), constant rate
 RUN = ["--arch", ARCH, "--scale", "2", "--batch", "4", "--patch", "16", "--val-every", "4",

@@ -17,17 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import data_dir
+from helpers import CI, MODELS, ROOT, data_dir
 from PIL import Image
 
 from sronnx.engine.upscaler import Upscaler
 
-ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "sronnx" / "web"
 NODE_EXAMPLE = ROOT / "examples" / "node"
-MODELS = ROOT / "sronnx" / "models"
 SCREENSHOT = ROOT / "bench" / "results" / "web" / "demo.png"
-CI = os.environ.get("CI") == "true"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage", "--disable-extensions", "--no-first-run",
                  "--disable-component-update", "--disable-sync"]
@@ -194,7 +191,7 @@ def test_web_page_matches_python(server: str, images: dict[str, Path], tmp_path:
                       f"{time.perf_counter() - started:.1f} s ({status})")
                 assert diff <= 1
             # the committed screenshot is written only when asked (it shows timings, so every
-            # run would change a tracked file): SRONNX_SCREENSHOT=1 pytest tests/test_web_kit.py
+            # run would change a tracked file): SRONNX_SCREENSHOT=1 pytest tests/web/test_web_kit.py
             shot = SCREENSHOT if os.environ.get("SRONNX_SCREENSHOT") else tmp_path / "demo.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)
