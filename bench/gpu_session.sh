@@ -33,7 +33,7 @@ checks)
     --set5 .gpu/test/Set5 --folder .gpu/test/Set14 --models \
     $M/cand-x3-32x6.onnx:$M/cand-x3-32x6_fp16.onnx $M/rsp-x3.onnx:$M/rsp-x3_fp16.onnx \
     $M/rsp-x2.onnx:$M/rsp-x2_fp16.onnx $M/rsp-x4.onnx:$M/rsp-x4_fp16.onnx 2>&1 | tee "$OUT/cuda_checks.log"
-  timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_export.py tests/test_upscale.py \
-    tests/test_bench.py -k cuda -rs 2>&1 | tail -n 15 | tee "$OUT/pytest_cuda.txt"
+  timeout 150 python3 -m pytest -q -p no:cacheprovider tests/export/test_export.py tests/cli/test_upscale.py \
+    tests/benchmark/test_bench.py -k cuda -rs 2>&1 | tail -n 15 | tee "$OUT/pytest_cuda.txt"
   ;;
 esac

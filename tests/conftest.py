@@ -1,20 +1,12 @@
-"""Shared fixtures: the shared data folders and small exported models."""
+"""Shared fixtures: real training images, small exported models, the tiny model of the
+upscale tests. The helpers they use, and the tests too, are in helpers.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATA = SHARED / "data"
-
-
-def data_dir(*parts: str) -> Path:
-    path = DATA.joinpath(*parts)
-    if not path.is_dir():
-        pytest.skip(f"shared data not available: {path}")
-    return path
+from helpers import RSP, data_dir
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +47,9 @@ def exported_models(tmp_path_factory: pytest.TempPathFactory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def model(exported_models) -> Path:
+    """The tiny untrained RSP at x2 (exact bicubic), exported once per session."""
+    return exported_models(RSP, 2)
