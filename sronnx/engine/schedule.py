@@ -76,7 +76,7 @@ def run_whole_files(jobs: Sequence[J], process: Callable[[J], R], workers: int,
     report: _Reporter[R] = _Reporter(on_result)
     pending: dict[Future, int] = {}
     todo = iter(enumerate(jobs))
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sronnx-file")
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sronnx-worker")
     try:
         while True:
             for index, job in todo:
