@@ -5,6 +5,7 @@ that sleep, so the overlap is real)."""
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -110,8 +111,14 @@ def test_ctrl_c_while_files_run_reports_every_file_started() -> None:
         time.sleep(0.05)
         return job
 
-    with pytest.raises(KeyboardInterrupt):
-        run_whole_files(list(range(50)), process, 2, seen.append)
+    # Python's own Ctrl-C handler, whatever this process inherited (a background job starts
+    # with SIGINT ignored, and interrupt_main then does nothing)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_whole_files(list(range(50)), process, 2, seen.append)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sorted(seen) == sorted(started)  # every file started was finished and reported
     assert max(started) <= 4  # the stop came while job 3 ran: at most one more had started
 
