@@ -18,10 +18,26 @@ The rules the trainer follows (see `sronnx.train.trainer.train`):
   optimizer, schedule and step carry over, the global batch stays (it must divide by the new
   N), and the streams are re-derived per rank from (seed, new N, rank, step): deterministic,
   but not the patches an uninterrupted run on the old N would have seen.
+
+Ending the job (`teardown`) must free the process group, not only deregister it: gloo runs
+each collective on threads of its own, and the thread that finishes one drops it a moment
+after the caller has been told it is done. Dropping it releases Python objects (the tensors,
+and the contextvars context the work captured), for which the thread takes the GIL. Should
+that moment fall as the interpreter exits, a thread that waited for the GIL while Python began
+finalizing is ended by CPython (pthread_exit), and the unwinding through the work's noexcept
+destructor calls std::terminate: "terminate called without an active exception", SIGABRT,
+after a run that had done everything right. A loaded machine, descheduling that thread, opens
+the window. Freeing the group joins gloo's threads (with the GIL let go), so by the time
+`teardown` returns none is left to need the GIL. Two things would keep the group alive:
+torch.distributed.nn.functional, imported by DistributedDataParallel's constructor, takes the
+group that exists at its import as its functions' default argument (so `setup` imports it
+first, while there is none), and a DistributedDataParallel wrapper still alive (its reducer
+holds the group: drop it before `teardown`, which collects any left in a reference cycle).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,21 +139,46 @@ def setup(ctx: Distributed, device: str) -> tuple[torch.device, bool]:
         chosen = torch.device(device)
     if not ctx.active or dist.is_initialized():
         return chosen, False
+    _import_group_defaults()
     backend = "nccl" if chosen.type == "cuda" else "gloo"
     dist.init_process_group(backend, rank=ctx.rank, world_size=ctx.world_size)
     return chosen, True
 
 
+def _import_group_defaults() -> None:
+    """Import torch.distributed.nn.functional while no process group exists.
+
+    Its functions take `group=group.WORLD` as a default argument, evaluated at import; the
+    first DistributedDataParallel imports the module, and if a group exists by then those
+    defaults hold it for the life of the process, so that `teardown` could never free it and
+    gloo's threads would live on into the interpreter's exit (see the module's docstring).
+    Imported now, the defaults are None.
+    """
+    try:
+        import torch.distributed.nn.functional  # noqa: F401
+    except ImportError:  # pragma: no cover - builds without it: nothing imports it either
+        pass
+
+
 def teardown(owned: bool) -> None:
-    """End the process group `setup` started (nothing when it did not start one)."""
-    if owned and dist.is_initialized():
-        dist.destroy_process_group()
+    """End the process group `setup` started (nothing when it did not start one), freeing it:
+    its backend's threads are joined here, while the interpreter is whole, rather than left
+    to need the GIL as it exits (see the module's docstring).
+
+    Drop the DistributedDataParallel wrapper (`wrap`) first: its reducer holds the group. A
+    wrapper caught in a reference cycle is collected here; one still referenced (say by the
+    traceback of an exception on its way out) keeps the group until it goes.
+    """
+    if not (owned and dist.is_initialized()):
+        return
+    gc.collect()
+    dist.destroy_process_group()
 
 
 def wrap(model: nn.Module, ctx: Distributed, device: torch.device) -> nn.Module:
     """`model` in DistributedDataParallel when `ctx` is active (rank 0's weights are
     broadcast to all), else `model` itself. Train through the result; validate and save
-    `model`."""
+    `model`; drop the result before `teardown` (it holds the process group)."""
     if not ctx.active:
         return model
     ids = [device.index] if device.type == "cuda" else None

@@ -360,6 +360,8 @@ def train(cfg: TrainConfig, resume: bool = False,
     saved_world = int(state.get("world_size", 1)) if state is not None else ctx.world_size
     device, owns_group = ddp.setup(ctx, cfg.device)
     try:
+        # the DistributedDataParallel wrapper lives in _train's _Trainer only: gone by the
+        # teardown, which can then free the process group (see ddp.teardown)
         return _train(_Job(cfg, ctx, device, state, saved_world, per_rank, name, spec_kwargs,
                            loss_fn, on_progress, on_warning))
     finally:

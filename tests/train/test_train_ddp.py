@@ -31,6 +31,7 @@ from sronnx.train.checkpoint import load_checkpoint  # noqa: E402
 from sronnx.train.data import PatchSampler, load_pairs  # noqa: E402
 from sronnx.train.distributed import (  # noqa: E402
     Distributed,
+    barrier,
     local_batch,
     setup,
     teardown,
@@ -61,26 +62,10 @@ def _run(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess[s
 
 
 def _torchrun(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`torchrun --standalone --nproc-per-node 2 -m sronnx train ...` (torchrun's module).
-
-    Once in a CI run on a loaded machine, rank 1 died of SIGABRT ("terminate called without
-    an active exception", a C++ thread destroyed while joinable: gloo's, at or near process
-    exit) and could not be reproduced since (nor under a CPU load). Such a run is tried once
-    more from a fresh folder, with a warning, so that the tests still judge what a run
-    writes; the crash is noted in bench/results/ddp_speed.txt for investigation."""
+    """`torchrun --standalone --nproc-per-node 2 -m sronnx train ...` (torchrun's module)."""
     args = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
             "-m", "sronnx", "train", *RUN, "--data", str(data), "--out", str(out), *extra]
-    result = _run(args)
-    if result.returncode != 0 and "terminate called without an active exception" in (
-            result.stdout + result.stderr) and "--resume" not in extra:
-        import shutil
-        import warnings
-
-        warnings.warn("torchrun: a rank died of SIGABRT at a C++ thread's destruction; "
-                      "running once more", stacklevel=2)
-        shutil.rmtree(out, ignore_errors=True)
-        result = _run(args)
-    return result
+    return _run(args)
 
 
 def _check(result: subprocess.CompletedProcess[str]) -> None:
@@ -115,25 +100,55 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: gloo's threads, by the names they give themselves (Linux): none may outlive `teardown`
+GLOO_THREADS = ("pt_gloo_runloop", "gloo_tcp_loop")
+
+
+def _thread_names() -> list[str] | None:
+    """This process's threads, by name (None where /proc does not list them)."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return None
+    names = []
+    for task in tasks.iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return names
+
+
+def _grad_step(ctx: Distributed, device: torch.device, rank: int, patches: str,
+               out: str) -> None:
+    """One DDP step on this rank's half of the saved patches; its gradients and weights saved.
+    The DistributedDataParallel wrapper lives in this call only: it is gone when the caller
+    tears the process group down (its reducer holds the group)."""
+    torch.manual_seed(rank)  # rank 1 starts elsewhere: DDP must broadcast rank 0's weights
+    model = create_model(ARCH, 2).double()
+    net = wrap(model, ctx, device)
+    lr, hr = torch.load(patches)
+    share = local_batch(len(lr), ctx.world_size)
+    mine = slice(rank * share, (rank + 1) * share)
+    forward_backward(net, lr[mine], hr[mine], loss_function("l1"))
+    torch.save({"grads": {n: p.grad for n, p in model.named_parameters()},
+                "weights": model.state_dict()}, Path(out) / f"rank{rank}.pt")
+
+
 def _grad_worker(rank: int, port: int, patches: str, out: str) -> None:
-    """One rank of a two-process gloo job: one DDP step on its half of the saved patches."""
+    """One rank of a two-process gloo job: one DDP step (`_grad_step`), a barrier so neither
+    rank ends the job while the other is still in a collective, then the teardown; the threads
+    left after it are saved for the test to check that none of gloo's outlives it."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
                       RANK=str(rank), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     ctx = Distributed.from_environment()
     device, owned = setup(ctx, "cpu")
     try:
-        torch.manual_seed(rank)  # rank 1 starts elsewhere: DDP must broadcast rank 0's weights
-        model = create_model(ARCH, 2).double()
-        net = wrap(model, ctx, device)
-        lr, hr = torch.load(patches)
-        share = local_batch(len(lr), ctx.world_size)
-        mine = slice(rank * share, (rank + 1) * share)
-        forward_backward(net, lr[mine], hr[mine], loss_function("l1"))
-        torch.save({"grads": {n: p.grad for n, p in model.named_parameters()},
-                    "weights": model.state_dict()}, Path(out) / f"rank{rank}.pt")
+        _grad_step(ctx, device, rank, patches, out)
+        barrier(ctx)
     finally:
         teardown(owned)
+    (Path(out) / f"threads{rank}.json").write_text(json.dumps(_thread_names()))
 
 
 def test_two_ranks_give_the_gradients_of_one_process_on_the_whole_batch(
@@ -155,6 +170,11 @@ def test_two_ranks_give_the_gradients_of_one_process_on_the_whole_batch(
             g = got["grads"][name]
             rel = float((g - p.grad).norm() / p.grad.norm())
             assert rel < 1e-12, f"rank {rank} {name}: relative gradient difference {rel:.2e}"
+        # A gloo thread left running could still be dropping a finished collective (taking
+        # the GIL) as the interpreter exits, and abort the process (SIGABRT).
+        names = json.loads((tmp_path / f"threads{rank}.json").read_text())
+        if names is not None:
+            assert not [n for n in names if n in GLOO_THREADS], (rank, names)
 
 
 def test_torchrun_run_writes_world_size_and_exports(runs: dict[str, Path],
