@@ -13,27 +13,45 @@ import numpy as np
 from PIL import Image
 
 from sronnx.core import ModelFileError
-from sronnx.engine.opening import ModelOpenError, ModelRequest, open_models
+from sronnx.engine.choice import ModelChoice
+from sronnx.engine.opening import InputKind, ModelOpenError, ModelRequest, open_models
 from sronnx.engine.upscaler import Upscaler
+from sronnx.imaging import pil_to_array
+from sronnx.io import jpeg_quality
 from sronnx.runtime import ProviderError
 
 __all__ = ["upscale_image"]
 
 
 @functools.lru_cache(maxsize=4)
-def _upscaler(model: str | None, scale: int | None, provider: str) -> Upscaler:
-    """The Upscaler for a model (None: the shipped clean default for `scale` on the provider
-    the session really gets), opened once per (model, scale, provider) through the one
-    decision of a run's models (`open_models`). Raises ValueError when a named model is not
-    of `scale` (None: any), and what `open_model` raises for the rest."""
+def _models(model: str | None, scale: int | None, provider: str,
+            input_kind: InputKind) -> ModelChoice:
+    """The models for (model, scale, provider, input kind), opened once through the one
+    decision of a run's models (`open_models`): with no model, the shipped default of
+    `input_kind` ("auto": clean, photo and JPEG, chosen per image) for `scale` on the provider
+    the session really gets. Raises ValueError when a named model is not of `scale` (None:
+    any), and what `open_model` raises for the rest."""
     try:
-        opened = open_models(ModelRequest(model, scale, "auto" if model else "clean",
+        opened = open_models(ModelRequest(model, scale, "auto" if model else input_kind,
                                           provider))
     except ModelOpenError as exc:
         if isinstance(exc.__cause__, (LookupError, ModelFileError, ProviderError)):
             raise exc.__cause__ from None
         raise ValueError(str(exc)) from exc
-    return opened.choice.upscalers["clean"]
+    return opened.choice
+
+
+def _pick(models: ModelChoice, image: Image.Image | np.ndarray) -> Upscaler:
+    """The upscaler for this image: the only one, or the per-file rule's (`classify`) on its
+    pixels, and for a PIL image its format and JPEG tables."""
+    if models.fixed is not None:
+        return models.upscalers["clean"]  # type: ignore[return-value]
+    if isinstance(image, Image.Image):
+        choice = models.choose(pil_to_array(image)[0], image.format,
+                               jpeg_quality(getattr(image, "quantization", None)))
+    else:
+        choice = models.choose(np.asarray(image))
+    return models.upscalers[choice.kind]  # type: ignore[return-value]
 
 
 def _default_scale(outscale: float | None) -> int:
@@ -50,7 +68,8 @@ def _default_scale(outscale: float | None) -> int:
 
 def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
                   model: str | Path | None = None, provider: str = "cpu",
-                  outscale: float | None = None) -> Image.Image | np.ndarray:
+                  outscale: float | None = None, *,
+                  input_kind: InputKind = "clean") -> Image.Image | np.ndarray:
     """Upscale one image and return the same type: a PIL image in, a PIL image out (the same
     kind: see `Upscaler.upscale`, with the ICC profile and DPI in `info`); a numpy array in
     (HxW or HxWxC, C = 1..4; uint8, uint16 or float in [0, 1]), an array of the same dtype and
@@ -60,9 +79,11 @@ def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
         2, or with `outscale` the smallest shipped scale at least `outscale` (at most 4), or
         the scale of `model`.
     model: a shipped model name (`sronnx models` lists them) or an .onnx path; None: the
-        shipped clean default for `scale` on `provider` (the CLI's per-file choice of the
-        photo model for JPEGs and noisy images is not made here: name `rsp-x3-photo` to use
-        it).
+        shipped default of `input_kind` for `scale` on `provider`.
+    input_kind: with no `model`, which shipped model: "clean" (the default), "photo" (JPEG
+        and noisy photos), "jpeg" (JPEG-compressed inputs, where the scale ships one, else
+        the photo model), or "auto": the CLI's per-file rule (`sronnx.engine.classify`) on
+        this image's pixels, and for a PIL image its format and JPEG quantization tables.
     provider: "cpu", "cuda" or "auto" (see `sronnx.runtime.session.load_model`).
     outscale: the output's size factor, any positive number: the model runs, then its result
         is resampled to (round(w * outscale), round(h * outscale)), Lanczos where that is
@@ -82,7 +103,8 @@ def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
         raise ValueError(problem.replace("-s/--outscale", "outscale"))
     if model is None and scale is None:
         scale = _default_scale(outscale)
-    up = _upscaler(None if model is None else str(model), scale, provider)
+    up = _pick(_models(None if model is None else str(model), scale, provider, input_kind),
+               image)
     if isinstance(image, Image.Image):
         out = up.upscale(image)
         if outscale is None:

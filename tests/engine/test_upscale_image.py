@@ -70,3 +70,32 @@ def test_import_sronnx_stays_light_and_the_api_runs_without_torch(tmp_path: Path
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_upscale_image_input_kind_auto_follows_the_per_file_rule() -> None:
+    """input_kind="auto" gives each image the model the CLI's rule gives it: the clean model
+    to a clean photo, the photo model to a noisy one, the JPEG model to a JPEG of quality 50;
+    the default stays the clean model for all."""
+    import io
+
+    from helpers import data_dir
+
+    from sronnx import upscale_image
+    from sronnx.core.shipped import default_model_name
+
+    bird = Image.open(data_dir("test", "Set5") / "bird.png").convert("RGB").crop((0, 0, 96, 80))
+    noisy = np.clip(np.asarray(bird, np.float32) + np.random.default_rng(3).normal(
+        0, 12, (80, 96, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    bird.save(buf, "JPEG", quality=50)
+    jpeg = Image.open(io.BytesIO(buf.getvalue()))
+    cases = [(bird, "clean"), (Image.fromarray(noisy), "photo"), (jpeg, "jpeg")]
+    for image, kind in cases:
+        want = Upscaler(default_model_name(2, "cpu", kind), "cpu").upscale(image)
+        got = upscale_image(image, input_kind="auto")
+        assert np.array_equal(np.asarray(got), np.asarray(want)), kind
+        plain = upscale_image(image)  # the default: clean for every image
+        clean = Upscaler(default_model_name(2, "cpu", "clean"), "cpu").upscale(image)
+        assert np.array_equal(np.asarray(plain), np.asarray(clean)), kind
+    assert not np.array_equal(np.asarray(upscale_image(cases[1][0], input_kind="auto")),
+                              np.asarray(upscale_image(cases[1][0])))  # the rule did choose
