@@ -30,7 +30,9 @@ _EXPORTS = {
     "RayEngine": "ray_engine",
     "SUB_FOLDER": "planner",
     "TileCallback": "upscaler",
-    "TileError": "upscaler",
+    "ModelInput": "tilepass",
+    "TileError": "tilepass",
+    "TilePass": "tilepass",
     "Upscaler": "upscaler",
     "classify": "choice",
     "folder_problem": "planner",
@@ -60,6 +62,7 @@ __all__ = [
     "JPEG_MAX_QUALITY",
     "Layout",
     "ModelChoice",
+    "ModelInput",
     "ModelOpenError",
     "ModelRequest",
     "NOISE_SIGMA",
@@ -70,6 +73,7 @@ __all__ = [
     "SUB_FOLDER",
     "TileCallback",
     "TileError",
+    "TilePass",
     "Upscaler",
     "classify",
     "folder_problem",
@@ -137,10 +141,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         ray_available,
         remove_parts_of,
     )
+    from sronnx.engine.tilepass import (
+        ModelInput,
+        TileError,
+        TilePass,
+    )
     from sronnx.engine.upscaler import (
         DEFAULT_TILE,
         TileCallback,
-        TileError,
         Upscaler,
         upscale_pil,
     )

@@ -7,8 +7,11 @@ Library code: it returns results and raises; the CLI decides what to print and t
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from PIL import Image
 from sronnx.engine.animation import upscale_animation
 from sronnx.engine.choice import ModelChoice
 from sronnx.engine.planner import Job, OutputOptions, folder_problem
-from sronnx.engine.schedule import run_staged, run_whole_files
+from sronnx.engine.schedule import Submit, run_staged, run_whole_files
+from sronnx.engine.tilepass import ModelInput, TilePass
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging import array_to_pil, pil_to_array, resize_array
 from sronnx.io import (
@@ -82,6 +86,11 @@ class _Work:
     span: FloatSpan | None = None
     up: Upscaler | None = None  # the model this file runs through
     size: tuple[int, int] | None = None  # (width, height) asked for; None: the model's own
+    # the staged layout: the file's tiles, its first batch made ready by the decoding coder,
+    # and the batches the coders are finishing (the encode waits for them)
+    tiles: TilePass | None = None
+    first: ModelInput | None = None
+    finishing: list[Future] = field(default_factory=list)
 
 
 class _OutputFolderError(OSError):
@@ -163,12 +172,15 @@ class _PixelCounter:
         self.job, self.callback = job, callback
         self.model_total, self.final_total = max(model_total, 1), final_total
         self.model_done = self.reported = 0
+        self.lock = threading.Lock()  # a file's batches may finish on several threads
 
     def __call__(self, pixels: int) -> None:
-        self.model_done = min(self.model_done + pixels, self.model_total)
-        now = self.model_done * self.final_total // self.model_total
-        if now > self.reported:
-            step, self.reported = now - self.reported, now
+        with self.lock:
+            self.model_done = min(self.model_done + pixels, self.model_total)
+            now = self.model_done * self.final_total // self.model_total
+            step = now - self.reported
+            self.reported = max(now, self.reported)
+        if step > 0:
             self.callback(self.job, step)
 
 
@@ -360,6 +372,78 @@ def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "r
     return _encode(_infer(_decode(up, job, opts, existing, max_pixels), on_pixels), opts)
 
 
+def _decode_ahead(up: Models, job: Job, opts: OutputOptions, existing: str,
+                  max_pixels: int | None, on_pixels: PixelCallback | None) -> _Work:
+    """Stage 1 of the staged layout, on a coder thread: `_decode`, then the file's tiles set
+    up and its first batch made ready for the model."""
+    work = _decode(up, job, opts, existing, max_pixels)
+    if work.pixels is None or work.up is None:
+        return work
+    t = time.perf_counter()
+    try:
+        h, w = work.pixels.shape[:2]
+        work.tiles = work.up.tile_pass(work.pixels,
+                                       on_tile=_counter(work, on_pixels, 1, (w, h)))
+        work.first = work.tiles.prepare(0)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(work, exc)
+    finally:
+        work.result.stages["infer"] = time.perf_counter() - t
+    return work
+
+
+def _model_stage(work: _Work, submit: Submit, window: int,
+                 on_pixels: PixelCallback | None) -> _Work:
+    """Stage 2 of the staged layout, in the model thread: only the model calls. The coders
+    make each next batch ready (`prepare`) while the model runs this one, and finish each
+    batch it returns (clamp, quantise, paste), at most `window` of this file's batches at a
+    time; the file's encode waits for them. An animation runs here frame by frame."""
+    if work.anim is not None:
+        return _infer_frames(work, on_pixels)
+    tiles, batch = work.tiles, work.first
+    if tiles is None or batch is None:
+        return work
+    t = time.perf_counter()
+    work.first = None
+    pending: deque[Future] = deque()
+    try:
+        for index in range(len(tiles)):
+            ahead = submit(tiles.prepare, index + 1) if index + 1 < len(tiles) else None
+            y = tiles.run(batch)
+            while len(pending) >= window:
+                pending.popleft().result()
+            pending.append(submit(tiles.finish, batch, y))
+            work.finishing.append(pending[-1])
+            batch = ahead.result() if ahead is not None else None
+    except Exception as exc:  # noqa: BLE001
+        return _fail(work, exc)
+    finally:
+        work.result.stages["infer"] += time.perf_counter() - t
+    return work
+
+
+def _encode_after(work: _Work, opts: OutputOptions) -> FileResult:
+    """Stage 3 of the staged layout, on a coder thread: wait for the file's batches to be
+    finished, resample to the asked size, then `_encode`."""
+    if work.tiles is not None and work.out is None and work.result.error is None:
+        t = time.perf_counter()
+        try:
+            for future in work.finishing:
+                future.result()
+            work.out = work.tiles.result()
+            work.pixels = work.tiles = None
+            if work.size is not None:
+                work.out = resize_array(work.out, work.size)
+            work.result.output_size = (work.out.shape[1], work.out.shape[0])
+        except Exception as exc:  # noqa: BLE001
+            _fail(work, exc)
+        finally:
+            work.finishing = []
+            work.result.stages["infer"] += time.perf_counter() - t
+    work.tiles = None
+    return _encode(work, opts)
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a batch's files share the machine (`run_jobs`).
@@ -422,6 +506,7 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
         from sronnx.runtime import available_cpus
 
         coders = available_cpus()
-    return run_staged(jobs, lambda job: _decode(up, job, opts, existing, max_pixels),
-                      lambda work: _infer(work, on_pixels),
-                      lambda work: _encode(work, opts), coders, on_result)
+    return run_staged(jobs,
+                      lambda job: _decode_ahead(up, job, opts, existing, max_pixels, on_pixels),
+                      lambda work, submit: _model_stage(work, submit, coders, on_pixels),
+                      lambda work: _encode_after(work, opts), coders, on_result)

@@ -96,13 +96,22 @@ def run_whole_files(jobs: Sequence[J], process: Callable[[J], R], workers: int,
     return report.in_order()
 
 
-def run_staged(jobs: Sequence[J], decode: Callable[[J], W], model: Callable[[W], W],
+#: hands a call to the coder threads: submit(fn, *args) -> Future of fn(*args)
+Submit = Callable[..., Future]
+
+
+def run_staged(jobs: Sequence[J], decode: Callable[[J], W], model: Callable[[W, Submit], W],
                encode: Callable[[W], R], coders: int,
                on_result: Callable[[R], None] | None = None) -> list[R]:
     """Each job through `decode` (on `coders` threads, at most `coders` files ahead of the
     model), `model` (in the calling thread, in job order) and `encode` (on the same threads,
     at most `coders` files behind it). Results go to `on_result` as their encodes finish and
-    come back in job order."""
+    come back in job order.
+
+    `model(work, submit)` may hand pixel work of its file to the coder threads with
+    `submit(fn, *args)` (a Future); an `encode` may wait for what its file's `model` submitted
+    (the threads take calls in submission order, so whatever an encode waits for was taken
+    before it), never for anything submitted later."""
     coders = max(1, coders)
     report: _Reporter[R] = _Reporter(on_result)
     decoding: deque[tuple[int, Future]] = deque()
@@ -127,7 +136,7 @@ def run_staged(jobs: Sequence[J], decode: Callable[[J], W], model: Callable[[W],
             index, decoded = decoding.popleft()
             work = decoded.result()
             decode_ahead()
-            work = model(work)
+            work = model(work, pool.submit)
             while len(encoding) >= coders:
                 collect(wait(encoding, return_when=FIRST_COMPLETED)[0])
             encoding[pool.submit(encode, work)] = index

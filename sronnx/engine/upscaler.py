@@ -9,17 +9,16 @@ so no full-size float copy of the image or of the output is ever made.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from sronnx.core import ModelDescriptor
-from sronnx.engine.alpha import alpha_cell
-from sronnx.engine.clamp import clamp_radius, local_range
-from sronnx.engine.tiling import Span, output_slices, plan_fixed_tiles, plan_tiles, read_window
-from sronnx.imaging import array_to_pil, full_scale, is_grey16, pil_to_array, unpremultiply
+from sronnx.engine.clamp import clamp_radius
+from sronnx.engine.tilepass import TilePass
+from sronnx.imaging import array_to_pil, is_grey16, pil_to_array
 from sronnx.runtime import LoadedModel, Overrides, open_model
 
 # Default largest tile side (input pixels) for fully convolutional models: big enough that
@@ -32,10 +31,6 @@ DEFAULT_TILE = 512
 # to the output's width x height exactly. It runs in the thread that called `upscale`, so a
 # callback shared by threads (files upscaled in parallel) must be thread-safe.
 TileCallback = Callable[[int], None]
-
-
-class TileError(RuntimeError):
-    """A tile failed to run; nothing stale is pasted in its place."""
 
 
 class Upscaler:
@@ -161,17 +156,7 @@ class Upscaler:
         `on_tile(pixels)`, when given, is called after each model call with the number of
         output pixels (rows x columns) it wrote; the calls add up to the output's
         (scale * H) * (scale * W). An exception it raises stops the upscale and propagates."""
-        arr = _native(np.asarray(arr))
-        if np.issubdtype(arr.dtype, np.floating) and arr.size:
-            lo, hi = float(np.min(arr)), float(np.max(arr))
-            if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons
-                raise ValueError(f"float values from {lo:.6g} to {hi:.6g} are outside [0, 1]")
-        if arr.ndim == 2:
-            return self._tiled(arr[:, :, None], colour=1, alpha=False, on_tile=on_tile)[:, :, 0]
-        if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
-            raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image array, got {arr.shape}")
-        c = arr.shape[2]
-        return self._tiled(arr, colour=1 if c <= 2 else 3, alpha=c in (2, 4), on_tile=on_tile)
+        return _run_all(self.tile_pass(arr, on_tile=on_tile))
 
     def upscale_rgb(self, rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 / uint16 / float array (either byte order) -> HxWx3 of the same dtype
@@ -179,75 +164,39 @@ class Upscaler:
         rgb = _native(np.asarray(rgb))
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 array, got shape {rgb.shape}")
-        return self._tiled(rgb, colour=3, alpha=False)
+        return _run_all(TilePass(self, rgb, 3, False))
 
-    def _tiled(self, arr: np.ndarray, colour: int, alpha: bool,
-               on_tile: TileCallback | None = None) -> np.ndarray:
-        """The tiling engine. `arr` is HxWxC with `colour` (1 or 3) colour channels then an
-        optional alpha channel; the output has the same channels and dtype. `on_tile` gets the
-        output pixels written after each model call."""
-        peak = full_scale(arr.dtype)
-        h, w = arr.shape[:2]
-        if h < 1 or w < 1:
-            raise ValueError(f"empty image {w}x{h}")
-        d = self.descriptor
-        s = d.scale
-        window = d.fixed_size
-        src = arr
-        out = np.empty((h * s, w * s, arr.shape[2]), dtype=arr.dtype)
-        if window is not None:
-            border = 0 if (h, w) == tuple(window) else self.border
-            tiles = plan_fixed_tiles(h, w, window, self.overlap, border)
-        else:
-            tiles = plan_tiles(h, w, self.tile, self.overlap, None, self.multiple,
-                               self.border)
-        for first, group in _batches(tiles, self.batch):
-            windows = [read_window(src, r, c) for r, c in group]
-            x = np.stack([_model_input(wnd, colour, alpha, peak) for wnd in windows])
-            a = (np.stack([_alpha_input(wnd, peak) for wnd in windows])
-                 if alpha and d.in_channels == 4 else None)
-            try:
-                y = self.run(x) if a is None else self.run(x, a)
-            except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
-                from sronnx.runtime import memory_refusal
+    def tile_pass(self, arr: np.ndarray, *, on_tile: TileCallback | None = None) -> TilePass:
+        """`arr` (as `upscale_array` takes it) set up to run batch by batch: `prepare`, `run`
+        and `finish` of each batch may run on different threads (`sronnx.engine.tilepass`),
+        and `result()` is the upscaled array once every batch is finished. Raises what
+        `upscale_array` raises for an input it refuses."""
+        arr = _native(np.asarray(arr))
+        if np.issubdtype(arr.dtype, np.floating) and arr.size:
+            lo, hi = float(np.min(arr)), float(np.max(arr))
+            if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons
+                raise ValueError(f"float values from {lo:.6g} to {hi:.6g} are outside [0, 1]")
+        if arr.ndim == 2:
+            return _GreyPass(self, arr[:, :, None], 1, False, on_tile)
+        if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+            raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image array, got {arr.shape}")
+        c = arr.shape[2]
+        return TilePass(self, arr, 1 if c <= 2 else 3, c in (2, 4), on_tile)
 
-                reason = memory_refusal(exc) or exc
-                raise TileError(f"tile {first + 1} of {len(tiles)} failed: {reason}") from exc
-            expect = (len(group), 3, x.shape[2] * s, x.shape[3] * s)
-            if y.shape != expect:
-                raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
-            if not np.isfinite(y).all():
-                raise TileError(f"tile {first + 1} of {len(tiles)}: the model returned NaN or "
-                                "infinite values")
-            written = 0
-            for (r, c), tile_out, wnd in zip(group, y, windows, strict=True):
-                if r.cell_start >= h or c.cell_start >= w:
-                    continue  # a cell of the padding only
-                r, c = _clip(r, h), _clip(c, w)
-                dst, part = output_slices(r, c, s)
-                cell = tile_out[:, part[0], part[1]]  # C x (s*h) x (s*w), channels first
-                if colour == 1:
-                    cell = cell.mean(axis=0, keepdims=True)
-                if alpha:
-                    a = alpha_cell(arr[:, :, -1], r, c, s, peak)
-                    straight = unpremultiply(cell.transpose(1, 2, 0), a, peak)
-                    cell = np.concatenate([straight.transpose(2, 0, 1), a[None]], axis=0)
-                bounds = None
-                if self.clamp_radius is not None:
-                    rows = slice(r.cell_start - r.win_start, r.cell_stop - r.win_start)
-                    cols = slice(c.cell_start - c.win_start, c.cell_stop - c.win_start)
-                    chw = wnd.transpose(2, 0, 1)
-                    hidden = None
-                    if alpha:  # the colour under alpha 0 is no one's: it bounds nothing
-                        hidden = np.zeros(chw.shape, dtype=bool)
-                        hidden[:-1] = chw[-1] == 0
-                    lo, hi = local_range(chw, self.clamp_radius, (1, 2), hidden)
-                    bounds = lo[:, rows, cols], hi[:, rows, cols]
-                out[dst] = _quantize(cell, peak, arr.dtype, bounds, s).transpose(1, 2, 0)
-                written += (r.cell_stop - r.cell_start) * (c.cell_stop - c.cell_start) * s * s
-            if on_tile is not None and written:
-                on_tile(written)
-        return out
+
+class _GreyPass(TilePass):
+    """A 2-D (H x W) grey input: run as H x W x 1, given back as H x W."""
+
+    def result(self) -> np.ndarray:
+        return self.out[:, :, 0]
+
+
+def _run_all(tiles: TilePass) -> np.ndarray:
+    """Every batch of `tiles` in this thread, one after another."""
+    for index in range(len(tiles)):
+        batch = tiles.prepare(index)
+        tiles.finish(batch, tiles.run(batch))
+    return tiles.result()
 
 
 def _native(arr: np.ndarray) -> np.ndarray:
@@ -256,73 +205,6 @@ def _native(arr: np.ndarray) -> np.ndarray:
     if not arr.dtype.isnative:
         return arr.astype(arr.dtype.newbyteorder("="))
     return arr
-
-
-
-
-def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | None) -> np.ndarray:
-    """One window -> float32 3xHxW RGB in [0, 1], premultiplied by alpha when there is one."""
-    x = window.astype(np.float32)
-    if peak is not None:
-        x *= np.float32(1.0 / peak)
-    rgb = x[:, :, :colour]
-    if alpha:
-        rgb = rgb * x[:, :, colour : colour + 1]
-    if colour == 1:
-        rgb = np.broadcast_to(rgb, (*rgb.shape[:2], 3))
-    return rgb.transpose(2, 0, 1)
-
-
-def _alpha_input(window: np.ndarray, peak: float | None) -> np.ndarray:
-    """One window's alpha (its last channel) as float32 HxW in [0, 1], for RGBA models."""
-    a = window[:, :, -1].astype(np.float32)
-    return a * np.float32(1.0 / peak) if peak is not None else a
-
-
-def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
-              bounds: tuple[np.ndarray, np.ndarray] | None = None,
-              scale: int = 1) -> np.ndarray:
-    """A float output cell (C x (s*h) x (s*w), channels first, values nominally in [0, 1]) ->
-    `dtype`, rounded and clipped to the dtype's range; with `bounds` (C x h x w minimum and
-    maximum in the input's own units, one per input pixel) each output pixel is also clamped
-    to its input pixel's range. Channels first, so every pass runs along whole rows."""
-    if peak is None:
-        q = np.clip(cell, 0.0, 1.0).astype(dtype, copy=False)
-    else:
-        v = cell * np.float32(peak) + np.float32(0.5)
-        np.clip(v, 0, peak, out=v)
-        q = v.astype(dtype)
-    if bounds is not None:
-        c, rows, cols = q.shape
-        grid = q.reshape(c, rows // scale, scale, cols)  # the s output rows of each input row
-        for bound, op in zip(bounds, (np.maximum, np.minimum), strict=True):
-            wide = np.repeat(bound.astype(dtype, copy=False), scale, axis=2)
-            op(grid, wide[:, :, None, :], out=grid)  # broadcast down the s rows, no copy
-    return q
-
-
-def _clip(span: Span, length: int) -> Span:
-    """The span with its cell cut to the real image (fixed-size models run on padding)."""
-    if span.cell_stop <= length:
-        return span
-    return Span(span.win_start, span.win_stop, span.cell_start, length)
-
-
-def _batches(tiles: list[tuple[Span, Span]], size: int) -> Iterator[tuple[int, list]]:
-    """Groups of up to `size` tiles of equal window shape (one model call each), with the
-    index of each group's first tile for error messages."""
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for i, tile in enumerate(tiles):
-        by_shape.setdefault(_shape(tile), []).append(i)
-    for indices in by_shape.values():
-        for k in range(0, len(indices), size):
-            chunk = indices[k : k + size]
-            yield chunk[0], [tiles[i] for i in chunk]
-
-
-def _shape(tile: tuple[Span, Span]) -> tuple[int, int]:
-    r, c = tile
-    return r.win_stop - r.win_start, c.win_stop - c.win_start
 
 
 def default_overlap(d: ModelDescriptor) -> int:

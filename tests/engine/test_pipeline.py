@@ -68,3 +68,48 @@ def test_pipeline_stops_cleanly_when_the_callback_raises(exported_models, tmp_pa
     assert len(seen) == 2
     leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".sronnx-part")]
     assert leftovers == []
+
+
+def test_the_staged_layout_finishes_tiles_on_the_coders_with_the_same_bytes(
+        exported_models, tmp_path: Path) -> None:
+    """The layout for a GPU: the model stage only calls the model; the coders make the
+    batches ready and finish them (clamp, quantise, paste, alpha). RGB, RGBA with a soft
+    alpha, 16-bit RGB and grey, in many batches of two tiles, come out byte for byte as the
+    simple path writes them, and every still image's tiles were finished on coder threads."""
+    import threading
+
+    import numpy as np
+    from helpers import photo, save
+
+    src = tmp_path / "in"
+    rgb = photo(70, 90)
+    save(src / "rgb.png", rgb)
+    alpha = np.linspace(0, 255, 90, dtype=np.float32)[None, :].repeat(70, 0).astype(np.uint8)
+    save(src / "rgba.png", np.dstack([rgb, alpha]))
+    save(src / "grey.png", rgb[:, :, 1])
+    import png
+
+    deep = rgb.astype(np.uint16) * 257 + np.arange(70 * 90 * 3, dtype=np.uint16).reshape(
+        70, 90, 3) % 251
+    with open(src / "deep.png", "wb") as fh:
+        png.Writer(90, 70, bitdepth=16, greyscale=False).write(fh, deep.reshape(70, -1))
+    up = Upscaler(exported_models("rsp:channels=8,blocks=1", 2), "cpu", tile=24, batch=2)
+    opts = OutputOptions()
+    threads: dict[str, set[str]] = {}
+    lock = threading.Lock()
+
+    def record(job, pixels: int) -> None:  # noqa: ANN001
+        with lock:
+            threads.setdefault(job.source.name, set()).add(threading.current_thread().name)
+
+    outs = {}
+    for name, layout in (("simple", Layout(pipeline=False)),
+                         ("staged", Layout(pipeline=True, workers=1, coders=2))):
+        jobs = plan_jobs([src], tmp_path / name, opts)
+        results = run_jobs(up, jobs, opts, layout=layout,
+                           on_pixels=record if name == "staged" else None)
+        assert [r.status for r in results] == ["done"] * 4, [r.error for r in results]
+        outs[name] = tmp_path / name
+    for name in ("rgb.png", "rgba.png", "grey.png", "deep.png"):
+        assert (outs["simple"] / name).read_bytes() == (outs["staged"] / name).read_bytes()
+        assert threads[name] and all(t.startswith("sronnx-coder") for t in threads[name])

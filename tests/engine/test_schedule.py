@@ -56,7 +56,7 @@ def test_staged_bounds_each_side_and_runs_the_model_in_order() -> None:
             time.sleep(0.003)
         return job
 
-    def model(job: int) -> int:
+    def model(job: int, submit: object) -> int:
         order.append(job)
         ahead.append(len(started) - len(order))  # decoded or decoding, not yet modelled
         return job
@@ -81,7 +81,7 @@ def test_a_stop_in_the_model_stage_reports_what_was_being_encoded() -> None:
     seen: list[int] = []
     encoded: list[int] = []
 
-    def model(job: int) -> int:
+    def model(job: int, submit: object) -> int:
         if job == 5:
             raise KeyboardInterrupt
         return job
@@ -132,5 +132,23 @@ def test_a_fault_of_a_stage_is_raised_after_the_files_in_flight() -> None:
         return job
 
     with pytest.raises(RuntimeError, match="a bug"):
-        run_staged(list(range(10)), decode, lambda j: j, lambda j: j, 2, done.append)
+        run_staged(list(range(10)), decode, lambda j, _: j, lambda j: j, 2, done.append)
     assert sorted(done) == [0, 1, 2]
+
+
+def test_an_encode_may_wait_for_pixel_work_its_model_stage_handed_to_the_coders() -> None:
+    """The model stage hands each file's pixel work to the coder threads; the file's encode
+    waits for it. With one coder thread too (nothing deadlocks: calls run in submission
+    order), every file's work is done before its encode reads it."""
+    def part(job: int, k: int) -> int:
+        time.sleep(0.002)
+        return job * 10 + k
+
+    def model(job: int, submit) -> tuple[int, list]:  # noqa: ANN001
+        return job, [submit(part, job, k) for k in range(3)]
+
+    for coders in (1, 3):
+
+        results = run_staged(list(range(12)), lambda j: j, model,
+                             lambda work: [f.result() for f in work[1]], coders)
+        assert results == [[j * 10, j * 10 + 1, j * 10 + 2] for j in range(12)]

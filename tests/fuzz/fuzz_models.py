@@ -12,7 +12,7 @@ import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
     from sronnx.core.card import ModelFileError
-    from sronnx.engine.upscaler import TileError, Upscaler
+    from sronnx.engine import TileError, Upscaler
     from sronnx.runtime import probe
     from sronnx.runtime.session import load_model
 

@@ -1,0 +1,257 @@
+"""One image through one model, batch of tiles by batch of tiles, in three steps that may run on
+different threads: `prepare` (windows read from the image, made into the model's float input),
+`run` (the model call, nothing else) and `finish` (the output checked, clamped to the input's
+local range, quantised and pasted). `Upscaler.upscale_array` runs the steps one after another;
+the engine's staged layout (`sronnx.engine.batch`) runs `prepare` and `finish` on its coder
+threads, so that the model stage, which a GPU leaves nearly idle, only calls the model.
+
+The steps of different batches touch disjoint parts of the output, so `finish` calls may run
+at once on several threads; each reads the input and writes its own cells only. Memory stays
+bounded by the input, the output (in the image's own dtype) and the batches in flight: every
+per-pixel step (grey to RGB, alpha premultiplication and its inverse, quantisation) happens
+inside a tile, so no full-size float copy of the image or of the output is made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sronnx.engine.alpha import alpha_cell
+from sronnx.engine.clamp import local_range
+from sronnx.engine.tiling import Span, output_slices, plan_fixed_tiles, plan_tiles, read_window
+from sronnx.imaging import full_scale, unpremultiply
+
+if TYPE_CHECKING:
+    from sronnx.engine.upscaler import Upscaler
+
+__all__ = ["ModelInput", "TileError", "TilePass"]
+
+Tile = tuple[Span, Span]
+
+
+class TileError(RuntimeError):
+    """A tile failed to run; nothing stale is pasted in its place."""
+
+
+@dataclass
+class ModelInput:
+    """One batch of tiles made ready for one model call (`TilePass.prepare`).
+
+    Attributes:
+        index: the batch's place in `TilePass.batches` (0-based).
+        first: the index of its first tile among all the image's tiles (for messages).
+        tiles: (row span, column span) of each tile in the batch, all of one window shape.
+        windows: the input windows, H x W x C in the image's dtype (the clamp reads them).
+        x: float32 N x 3 x H x W RGB in [0, 1], premultiplied by alpha when there is one.
+        alpha: float32 N x H x W in [0, 1] for models that take alpha, else None.
+    """
+
+    index: int
+    first: int
+    tiles: list[Tile]
+    windows: list[np.ndarray]
+    x: np.ndarray
+    alpha: np.ndarray | None
+
+
+class TilePass:
+    """`arr` (H x W x C in uint8, uint16 or float in [0, 1], native byte order; `colour` 1 or
+    3 colour channels, then alpha when `alpha`) through `up`'s model, into `out` (sH x sW x C,
+    the same dtype). `on_tile(pixels)` hears of the output pixels each `finish` wrote; it is
+    called from whichever thread runs `finish` (with a lock held, so calls never overlap)."""
+
+    def __init__(self, up: Upscaler, arr: np.ndarray, colour: int, alpha: bool,
+                 on_tile: Callable[[int], None] | None = None) -> None:
+        h, w = arr.shape[:2]
+        if h < 1 or w < 1:
+            raise ValueError(f"empty image {w}x{h}")
+        self.up, self.arr, self.colour, self.alpha = up, arr, colour, alpha
+        self.peak = full_scale(arr.dtype)
+        self.scale = s = up.scale
+        self.out = np.empty((h * s, w * s, arr.shape[2]), dtype=arr.dtype)
+        self.tiles = _plan(up, h, w)
+        self.batches = list(_batches(self.tiles, up.batch))
+        self._on_tile = on_tile
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """The number of model calls (batches)."""
+        return len(self.batches)
+
+    def prepare(self, index: int) -> ModelInput:
+        """Batch `index` as the model's input (windows read, made float, premultiplied)."""
+        first, group = self.batches[index]
+        windows = [read_window(self.arr, r, c) for r, c in group]
+        hw = windows[0].shape[:2]
+        x = np.empty((len(windows), 3, *hw), dtype=np.float32)
+        for out, wnd in zip(x, windows, strict=True):
+            _model_input(wnd, self.colour, self.alpha, self.peak, out)
+        a = None
+        if self.alpha and self.up.descriptor.in_channels == 4:
+            a = np.stack([_alpha_input(wnd, self.peak) for wnd in windows])
+        return ModelInput(index, first, group, windows, x, a)
+
+    def run(self, batch: ModelInput) -> np.ndarray:
+        """The model call for `batch`: float32 N x 3 x sH x sW. Raises TileError naming the
+        tile when the model fails (a memory refusal says so)."""
+        try:
+            x, a = batch.x, batch.alpha
+            return self.up.run(x) if a is None else self.up.run(x, a)
+        except Exception as exc:  # noqa: BLE001 - report which tile, never paste stale data
+            from sronnx.runtime import memory_refusal
+
+            reason = memory_refusal(exc) or exc
+            raise TileError(f"tile {batch.first + 1} of {len(self.tiles)} failed: "
+                            f"{reason}") from exc
+
+    def finish(self, batch: ModelInput, y: np.ndarray) -> None:
+        """Check the model's output `y` for `batch` (shape, finite values), then clamp,
+        quantise and paste each tile's cell into `out`; `y` is used up (changed in place).
+        Raises TileError for a wrong shape or NaN / infinite values."""
+        s, h, w = self.scale, *self.arr.shape[:2]
+        expect = (len(batch.tiles), 3, batch.x.shape[2] * s, batch.x.shape[3] * s)
+        if y.shape != expect:
+            raise TileError(f"model returned {y.shape} for a tile, expected {expect}")
+        if not _finite(y):
+            raise TileError(f"tile {batch.first + 1} of {len(self.tiles)}: the model returned "
+                            "NaN or infinite values")
+        written = 0
+        for (r, c), tile_out, wnd in zip(batch.tiles, y, batch.windows, strict=True):
+            if r.cell_start >= h or c.cell_start >= w:
+                continue  # a cell of the padding only
+            r, c = _clip(r, h), _clip(c, w)
+            self._paste(r, c, tile_out, wnd)
+            written += (r.cell_stop - r.cell_start) * (c.cell_stop - c.cell_start) * s * s
+        if self._on_tile is not None and written:
+            with self._lock:
+                self._on_tile(written)
+
+    def result(self) -> np.ndarray:
+        """The output: sH x sW x C in the input's dtype (complete once every batch is
+        finished)."""
+        return self.out
+
+    def _paste(self, r: Span, c: Span, tile_out: np.ndarray, wnd: np.ndarray) -> None:
+        """One tile's cell: colour (and alpha) clamped, quantised, written into `out`."""
+        s, peak, arr = self.scale, self.peak, self.arr
+        dst, part = output_slices(r, c, s)
+        cell = tile_out[:, part[0], part[1]]  # C x (s*h) x (s*w), channels first
+        if self.colour == 1:
+            cell = cell.mean(axis=0, keepdims=True)
+        if self.alpha:
+            a = alpha_cell(arr[:, :, -1], r, c, s, peak)
+            straight = unpremultiply(cell.transpose(1, 2, 0), a, peak)
+            cell = np.concatenate([straight.transpose(2, 0, 1), a[None]], axis=0)
+        bounds = None
+        if self.up.clamp_radius is not None:
+            rows = slice(r.cell_start - r.win_start, r.cell_stop - r.win_start)
+            cols = slice(c.cell_start - c.win_start, c.cell_stop - c.win_start)
+            chw = wnd.transpose(2, 0, 1)
+            hidden = None
+            if self.alpha:  # the colour under alpha 0 is no one's: it bounds nothing
+                hidden = np.zeros(chw.shape, dtype=bool)
+                hidden[:-1] = chw[-1] == 0
+            lo, hi = local_range(chw, self.up.clamp_radius, (1, 2), hidden)
+            bounds = lo[:, rows, cols], hi[:, rows, cols]
+        q = _quantize(cell, peak, arr.dtype, bounds, s)
+        target = self.out[dst]
+        for k in range(q.shape[0]):  # one channel at a time: 3-4x faster than a transpose
+            target[:, :, k] = q[k]
+
+
+def _plan(up: Upscaler, h: int, w: int) -> list[Tile]:
+    """The tiles of an h x w image for `up`'s model and tiling."""
+    window = up.descriptor.fixed_size
+    if window is not None:
+        border = 0 if (h, w) == tuple(window) else up.border
+        return plan_fixed_tiles(h, w, window, up.overlap, border)
+    return plan_tiles(h, w, up.tile, up.overlap, None, up.multiple, up.border)
+
+
+def _finite(y: np.ndarray) -> bool:
+    """Whether every value of `y` is finite. A float32 sum is NaN or infinite whenever a value
+    is (and only rarely otherwise: an overflow of huge values), so the exact check runs only
+    then: one reduction instead of a boolean copy of the output for every batch."""
+    if np.isfinite(np.add.reduce(y, axis=None)):
+        return True
+    return bool(np.isfinite(y).all())
+
+
+def _model_input(window: np.ndarray, colour: int, alpha: bool, peak: float | None,
+                 out: np.ndarray) -> None:
+    """One window -> `out`, float32 3 x H x W RGB in [0, 1], premultiplied by alpha when there
+    is one."""
+    if colour == 3 and not alpha:  # the common case, in one pass: cast, scale, transpose
+        chw = window.transpose(2, 0, 1)
+        if peak is None:
+            out[...] = chw
+        else:
+            np.multiply(chw, np.float32(1.0 / peak), out=out, dtype=np.float32)
+        return
+    x = window.astype(np.float32)
+    if peak is not None:
+        x *= np.float32(1.0 / peak)
+    rgb = x[:, :, :colour]
+    if alpha:
+        rgb = rgb * x[:, :, colour : colour + 1]
+    out[...] = rgb.transpose(2, 0, 1)  # grey broadcasts to the three channels
+
+
+def _alpha_input(window: np.ndarray, peak: float | None) -> np.ndarray:
+    """One window's alpha (its last channel) as float32 HxW in [0, 1], for RGBA models."""
+    a = window[:, :, -1].astype(np.float32)
+    return a * np.float32(1.0 / peak) if peak is not None else a
+
+
+def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
+              bounds: tuple[np.ndarray, np.ndarray] | None = None,
+              scale: int = 1) -> np.ndarray:
+    """A float output cell (C x (s*h) x (s*w), channels first, values nominally in [0, 1]) ->
+    `dtype`, rounded and clipped to the dtype's range; with `bounds` (C x h x w minimum and
+    maximum in the input's own units, one per input pixel) each output pixel is also clamped
+    to its input pixel's range. Channels first, so every pass runs along whole rows. `cell`
+    may be changed in place."""
+    if peak is None:
+        q = np.clip(cell, 0.0, 1.0).astype(dtype, copy=False)
+    else:
+        v = cell if cell.flags.writeable else cell.copy()
+        np.multiply(v, np.float32(peak), out=v)
+        np.add(v, np.float32(0.5), out=v)
+        np.clip(v, 0, peak, out=v)
+        q = v.astype(dtype)
+    if bounds is not None:
+        c, rows, cols = q.shape
+        grid = q.reshape(c, rows // scale, scale, cols)  # the s output rows of each input row
+        for bound, op in zip(bounds, (np.maximum, np.minimum), strict=True):
+            wide = np.repeat(bound.astype(dtype, copy=False), scale, axis=2)
+            op(grid, wide[:, :, None, :], out=grid)  # broadcast down the s rows, no copy
+    return q
+
+
+def _clip(span: Span, length: int) -> Span:
+    """The span with its cell cut to the real image (fixed-size models run on padding)."""
+    if span.cell_stop <= length:
+        return span
+    return Span(span.win_start, span.win_stop, span.cell_start, length)
+
+
+def _batches(tiles: list[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
+    """Groups of up to `size` tiles of equal window shape (one model call each), with the
+    index of each group's first tile for error messages."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, tile in enumerate(tiles):
+        by_shape.setdefault(_shape(tile), []).append(i)
+    for indices in by_shape.values():
+        for k in range(0, len(indices), size):
+            chunk = indices[k : k + size]
+            yield chunk[0], [tiles[i] for i in chunk]
+
+
+def _shape(tile: Tile) -> tuple[int, int]:
+    r, c = tile
+    return r.win_stop - r.win_start, c.win_stop - c.win_start
