@@ -15,7 +15,7 @@ from PIL import Image
 from sronnx.core import ModelFileError
 from sronnx.engine.choice import ModelChoice
 from sronnx.engine.opening import InputKind, ModelOpenError, ModelRequest, open_models
-from sronnx.engine.upscaler import Upscaler
+from sronnx.engine.upscaler import Upscaler, upscale_pil
 from sronnx.imaging import pil_to_array
 from sronnx.io import jpeg_quality
 from sronnx.runtime import ProviderError
@@ -41,17 +41,22 @@ def _models(model: str | None, scale: int | None, provider: str,
     return opened.choice
 
 
-def _pick(models: ModelChoice, image: Image.Image | np.ndarray) -> Upscaler:
+def _pick(models: ModelChoice, image: Image.Image | np.ndarray
+          ) -> tuple[Upscaler, tuple[np.ndarray, str] | None]:
     """The upscaler for this image: the only one, or the per-file rule's (`classify`) on its
-    pixels, and for a PIL image its format and JPEG tables."""
+    pixels, and for a PIL image its format and JPEG tables; with the PIL image's array and
+    mode when the rule made them (`pil_to_array`), so that the upscale does not make them
+    again."""
     if models.fixed is not None:
-        return models.upscalers["clean"]  # type: ignore[return-value]
+        return models.upscalers["clean"], None  # type: ignore[return-value]
+    converted = None
     if isinstance(image, Image.Image):
-        choice = models.choose(pil_to_array(image)[0], image.format,
+        converted = pil_to_array(image)
+        choice = models.choose(converted[0], image.format,
                                jpeg_quality(getattr(image, "quantization", None)))
     else:
         choice = models.choose(np.asarray(image))
-    return models.upscalers[choice.kind]  # type: ignore[return-value]
+    return models.upscalers[choice.kind], converted  # type: ignore[return-value]
 
 
 def _default_scale(outscale: float | None) -> int:
@@ -103,10 +108,10 @@ def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
         raise ValueError(problem.replace("-s/--outscale", "outscale"))
     if model is None and scale is None:
         scale = _default_scale(outscale)
-    up = _pick(_models(None if model is None else str(model), scale, provider, input_kind),
-               image)
+    up, converted = _pick(_models(None if model is None else str(model), scale, provider,
+                                  input_kind), image)
     if isinstance(image, Image.Image):
-        out = up.upscale(image)
+        out = upscale_pil(up, image, converted=converted)
         if outscale is None:
             return out
         return _resize_pil(out, image, outscale)

@@ -213,7 +213,8 @@ def default_overlap(d: ModelDescriptor) -> int:
 
 
 def upscale_pil(up: Upscaler, img: Image.Image, *,
-                on_tile: Callable[[int], None] | None = None) -> Image.Image:
+                on_tile: Callable[[int], None] | None = None,
+                converted: tuple[np.ndarray, str] | None = None) -> Image.Image:
     """PIL image in, PIL image of the same kind out, `up.scale` times larger (see pil_to_array
     for the kinds that change: palette to RGB(A), bilevel to L, CMYK and other colour spaces
     to RGB, a colour key to an alpha band). The ICC profile and DPI (times the scale) go into
@@ -221,7 +222,8 @@ def upscale_pil(up: Upscaler, img: Image.Image, *,
 
     The pixels are taken as given: EXIF orientation is not applied (call
     `PIL.ImageOps.exif_transpose(img)` first). `on_tile` is `Upscaler.upscale_array`'s
-    progress callback (output pixels written per model call). An MPO (a JPEG with extra
+    progress callback (output pixels written per model call). `converted`: `pil_to_array(img)`
+    when the caller has already made it (it is not made again). An MPO (a JPEG with extra
     images, as some cameras write) gives its first, main image, as the CLI does.
 
     Raises ValueError, before any model call, for:
@@ -244,7 +246,7 @@ def upscale_pil(up: Upscaler, img: Image.Image, *,
             f"{img.info['transparency']}) has no 16-bit PIL result (Pillow has no 16-bit grey "
             "+ alpha mode); upscale the HxWx2 uint16 grey + alpha array instead: "
             "up.upscale_array(sronnx.imaging.modes.pil_to_array(img)[0])")
-    arr, mode = pil_to_array(img)
+    arr, mode = converted if converted is not None else pil_to_array(img)
     out = array_to_pil(up.upscale_array(arr, on_tile=on_tile), mode)
     if img.info.get("icc_profile"):
         out.info["icc_profile"] = img.info["icc_profile"]
