@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from sronnx.imaging import target_size
-from sronnx.io import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, INPUT_FORMATS, exif_orientation
+from sronnx.io import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, exif_orientation, input_formats
 
 
 class PlanError(ValueError):
@@ -290,7 +290,7 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning: no pixels read
-            with Image.open(path, formats=INPUT_FORMATS) as im:
+            with Image.open(path, formats=input_formats()) as im:
                 return im.size
     except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
         pass
@@ -335,7 +335,7 @@ def image_header(path: str | Path) -> Header | None:
     try:
         # no bomb error on a header, but a GIF's open allocates its first canvas: bounded
         with pillow_pixel_limit(open_limit(path, DEFAULT_MAX_PIXELS)):
-            im = Image.open(path, formats=INPUT_FORMATS)
+            im = Image.open(path, formats=input_formats())
         with im:
             w, h = im.size
             frames = 1

@@ -150,7 +150,7 @@ class Upscaler:
 
         Raises ValueError for other shapes (an empty image too), other dtypes (signed, 32-bit,
         bool, ...), and float arrays with values outside [0, 1] or not finite (map HDR into
-        [0, 1] first: `sronnx.io.tiff`'s `fit_float_range` does for `sronnx upscale
+        [0, 1] first: `sronnx.io.formats.tiff`'s `fit_float_range` does for `sronnx upscale
         --float-range`).
 
         `on_tile(pixels)`, when given, is called after each model call with the number of

@@ -4,7 +4,7 @@ how noisy an image is. The default-model rule (`sronnx.engine.choice`) reads the
 numpy only; pure functions.
 
 * `jpeg_quality(tables)`: the quality (1..100, libjpeg's scale) of a JPEG from its
-  quantization tables (`sronnx.io.jpeg`, re-exported here).
+  quantization tables (`sronnx.io.formats.jpeg`, re-exported here).
 * `noise_sigma(pixels)`: the standard deviation of white noise in an image, in 0..255
   units, from its flattest blocks: the finest diagonal wavelet detail (Haar HH) of each
   channel, its RMS per 8x8-pixel block, the 2nd percentile over the blocks that are not

@@ -1,13 +1,16 @@
 """Files: reading and writing images and animations at full precision with their metadata
-(EXIF, XMP, IPTC, ICC, DPI), file names and atomic writes. Formats that need their own reader
-or writer register in `sronnx.io.registry` (TIFF does); the rest go through Pillow. No model,
-no ONNX Runtime, no torch.
+(EXIF, XMP, IPTC, ICC, DPI), file names and atomic writes. Each image format is a module of
+`sronnx.io.formats` that registers its record (`ImageFormat`) in `sronnx.io.registry`, as
+Pillow's plugins do; importing this package imports them all. The generic reader and writer
+ask the table. No model, no ONNX Runtime, no torch.
 
 The names below are the package's public face: scripts and other packages import them from
 here, and the modules behind them may move."""
 
 from __future__ import annotations
 
+# first: every format registers itself before anything asks the table
+from sronnx.io import formats  # noqa: F401, I001
 from sronnx.io.animation import (
     ANIMATED_INPUTS,
     ANIMATED_OUTPUTS,
@@ -16,12 +19,21 @@ from sronnx.io.animation import (
     read_animation,
     write_animation,
 )
+from sronnx.io.formats.jpeg import (
+    jpeg_quality,
+)
+from sronnx.io.formats.png import (
+    write_png,
+)
+from sronnx.io.formats.tiff import (
+    FloatRangeError,
+    FloatSpan,
+    fit_float_range,
+    quiet_tifffile,
+    restore_float_range,
+)
 from sronnx.io.images import (
     DEFAULT_MAX_PIXELS,
-    EXT_FORMAT,
-    FORMAT_EXT,
-    IMAGE_EXTENSIONS,
-    INPUT_FORMATS,
     Decoded,
     ImageReadError,
     exif_orientation,
@@ -34,24 +46,27 @@ from sronnx.io.images import (
     remove_stale_parts,
     side_problem,
     write_image,
-    write_png,
-)
-from sronnx.io.jpeg import (
-    jpeg_quality,
 )
 from sronnx.io.metadata import (
     Metadata,
 )
 from sronnx.io.registry import (
+    EXT_FORMAT,
+    FORMAT_EXT,
+    IMAGE_EXTENSIONS,
+    INPUT_FORMATS,
+    Encoding,
+    ImageFormat,
+    format_for_choice,
+    format_for_extension,
+    get_format,
+    image_extensions,
+    input_formats,
+    output_extension,
     register_array_writer,
+    register_format,
     register_reader,
-)
-from sronnx.io.tiff import (
-    FloatRangeError,
-    FloatSpan,
-    fit_float_range,
-    quiet_tifffile,
-    restore_float_range,
+    unregister_format,
 )
 
 __all__ = [
@@ -61,30 +76,40 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Decoded",
     "EXT_FORMAT",
+    "Encoding",
     "FORMAT_EXT",
     "FloatRangeError",
     "FloatSpan",
     "IMAGE_EXTENSIONS",
     "INPUT_FORMATS",
+    "ImageFormat",
     "ImageReadError",
     "Metadata",
     "exif_orientation",
     "fit_float_range",
+    "format_for_choice",
+    "format_for_extension",
+    "get_format",
+    "image_extensions",
+    "input_formats",
     "jpeg_quality",
     "name_bytes",
     "name_max",
     "not_animated_message",
     "open_limit",
+    "output_extension",
     "output_format",
     "pillow_pixel_limit",
     "quiet_tifffile",
     "read_animation",
     "read_image",
     "register_array_writer",
+    "register_format",
     "register_reader",
     "remove_stale_parts",
     "restore_float_range",
     "side_problem",
+    "unregister_format",
     "write_animation",
     "write_image",
     "write_png",

@@ -45,24 +45,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sronnx.io import registry
 from sronnx.io.images import (
     DEFAULT_MAX_PIXELS,
-    INPUT_FORMATS,
-    WEBP_LOSSLESS_EFFORT,
     ImageReadError,
     atomic_file,
-    fix_grey_key,
     open_limit,
     pillow_pixel_limit,
-    png_header,
     read_reason,
     side_problem,
-    webp_lossless,
+    unlimited,
 )
 from sronnx.io.palette import to_gif_palette
-
-ANIMATED_INPUTS = frozenset({"GIF", "PNG", "WEBP"})  # Pillow formats read as animations
-ANIMATED_OUTPUTS = {"GIF": "gif", "PNG": "png (APNG)", "WEBP": "webp"}
+from sronnx.io.registry import ANIMATED_INPUTS, ANIMATED_OUTPUTS  # the formats `animated`
 
 # disposal codes: GIF 0/1 keep, 2 background, 3 previous; APNG 0 none, 1 background, 2 previous
 _GIF_TO_APNG = {0: 0, 1: 0, 2: 1, 3: 2}
@@ -109,11 +104,12 @@ def read_animation(path: str | Path,
     """
     try:
         with pillow_pixel_limit(open_limit(path, max_pixels)):
-            img = Image.open(path, formats=INPUT_FORMATS)
+            img = Image.open(path, formats=registry.input_formats())
     except Exception:  # noqa: BLE001 - not ours to report: read_image says why
         return None
     with img:
-        if img.format not in ANIMATED_INPUTS:
+        record = registry.get_format(img.format)
+        if record is None or not record.animated:
             return None
         try:
             if not getattr(img, "is_animated", False):
@@ -127,13 +123,14 @@ def read_animation(path: str | Path,
             raise ImageReadError(
                 f"an animation of {n} frames of {w}x{h} = {n * w * h:,} pixels in all is over "
                 f"the limit of {max_pixels:,}; raise it with --max-pixels")
-        if img.format == "PNG":
-            fix_grey_key(img, png_header(Path(path)))
+        if record.fix_open is not None:  # e.g. PNG's grey colour key
+            record.fix_open(img, Path(path))
         # a later GIF frame that reaches beyond the screen grows the canvas when it is
         # sought (a 145-megapixel canvas from a 370-byte file, found by fuzzing): each seek is
         # held to the frames' share of the limit
         anim = _read_frames(img, n, open_limit(path, max_pixels // n) if max_pixels else None)
-    anim.lossless = anim.format == "WEBP" and webp_lossless(path)
+        facts = record.describe(img, Path(path), anim.notes) if record.describe else {}
+    anim.lossless = bool(facts.get("lossless", False))  # a lossless WebP
     return anim
 
 
@@ -224,20 +221,18 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     the format, OSError when the file cannot be written.
     """
     fmt = fmt or anim.format
-    if fmt not in ANIMATED_OUTPUTS:
+    record = registry.get_format(fmt)
+    if record is None or not record.animated:
         raise ValueError(not_animated_message(fmt, len(anim.frames)))
     w, h = anim.size
     if (problem := side_problem(fmt, (w, h), "{w}x{h} frames")) is not None:
-        raise ValueError(f"{problem}; PNG (APNG) has no such limit")
+        raise ValueError(f"{problem}; {unlimited(animated=True)}")
     notes: list[str] = []
     images, kwargs = _for_writer(anim, fmt, notes)
     kwargs["icc_profile"] = icc_profile if icc_profile is not None else anim.icc_profile
-    if fmt == "PNG":
-        kwargs["compress_level"] = png_compress_level
-    elif fmt == "WEBP" and anim.lossless:
-        kwargs.update(lossless=True, quality=WEBP_LOSSLESS_EFFORT)
-    elif fmt == "WEBP":
-        kwargs["quality"] = quality
+    if record.save_options is not None:
+        record.save_options(kwargs, registry.Encoding(quality, png_compress_level,
+                                                      anim.lossless))
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     path = Path(path)
     with atomic_file(path) as fh:

@@ -15,8 +15,10 @@ What is carried and how:
 Where they go: JPEG (APP1 EXIF, APP1 XMP, APP13 "Photoshop 3.0" with the IPTC resource),
 PNG (eXIf, iTXt "XML:com.adobe.xmp", zTXt "Raw profile type iptc" as ImageMagick and exiftool
 write it), WebP (EXIF, XMP; it has no place for IPTC), TIFF (EXIF in IFD0 and its Exif/GPS
-IFDs, tag 700 XMP, tag 33723 IPTC). BMP holds none of them. What an output cannot hold is
-named in the file's notes.
+IFDs, tag 700 XMP, tag 33723 IPTC). BMP holds none of them. Which kinds a format holds is
+its record's (`ImageFormat.metadata` in `sronnx.io.registry`), and how Pillow is asked to
+write them its `metadata_options` (`png_save_kwargs`, `tiff_save_kwargs`; the others take
+`exif` and `xmp`). What an output cannot hold is named in the file's notes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, BinaryIO
 from PIL import Image, TiffImagePlugin
 
 from sronnx.core import first_line
+from sronnx.io import registry
 
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
@@ -58,13 +61,12 @@ _NOT_CARRIED = frozenset({
     0x02BC, 0x83BB, 0x8649, 0x8773, 0x935C, 0xC612,
 })
 
-# What each output format holds.
-HOLDS: dict[str, frozenset[str]] = {
-    "JPEG": frozenset({"EXIF", "XMP", "IPTC"}),
-    "PNG": frozenset({"EXIF", "XMP", "IPTC"}),
-    "TIFF": frozenset({"EXIF", "XMP", "IPTC"}),
-    "WEBP": frozenset({"EXIF", "XMP"}),
-}
+
+
+def holds(fmt: str) -> frozenset[str]:
+    """The kinds of metadata ("EXIF", "XMP", "IPTC") an output of format `fmt` holds."""
+    record = registry.get_format(fmt)
+    return record.metadata if record is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ def not_held(meta: Metadata | None, fmt: str) -> list[str]:
     """Notes naming the metadata an output of format `fmt` cannot hold (so it is left out)."""
     if not meta:
         return []
-    lost = [k for k in meta.kinds() if k not in HOLDS.get(fmt, frozenset())]
+    lost = [k for k in meta.kinds() if k not in holds(fmt)]
     return [f"{', '.join(lost)} not kept: {fmt} cannot hold it"] if lost else []
 
 
@@ -365,40 +367,59 @@ def _png_iptc_text(iptc: bytes) -> str:
 
 def pil_save_kwargs(meta: Metadata, fmt: str, size: tuple[int, int],
                     dpi: tuple[float, float] | None) -> dict[str, Any]:
-    """Keyword arguments for Pillow's `save` in `fmt` that carry the metadata (IPTC for JPEG
-    is not among them: Pillow cannot write APP13; see photoshop_iptc_segment)."""
+    """Keyword arguments for Pillow's `save` in `fmt` that carry the metadata: the format's
+    own (`ImageFormat.metadata_options`), else `exif` and `xmp`; none for a format that holds
+    no metadata (IPTC for JPEG is not among them: Pillow cannot write APP13; see
+    photoshop_iptc_segment)."""
+    record = registry.get_format(fmt)
+    if record is None or not record.metadata:
+        return {}
+    if record.metadata_options is not None:
+        return record.metadata_options(meta, size, dpi)
     kwargs: dict[str, Any] = {}
-    if fmt not in HOLDS:
-        return kwargs
     exif = output_exif(meta, size, dpi)
     xmp = output_xmp(meta, size)
-    if fmt == "TIFF":  # Pillow takes `tiffinfo` or `exif`, not both: all in the EXIF
-        exif = exif if exif is not None else Image.Exif()
-        if xmp:
-            exif[700] = xmp
-        if meta.iptc:
-            exif[33723] = meta.iptc
-        if len(exif):
-            kwargs["exif"] = exif
-        return kwargs
     if exif is not None:
         kwargs["exif"] = exif
     if xmp:
-        if fmt == "PNG":
-            from PIL import PngImagePlugin
+        kwargs["xmp"] = xmp
+    return kwargs
 
-            info = PngImagePlugin.PngInfo()
-            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
-            if meta.iptc:
-                info.add_text(_PNG_IPTC_KEY, _png_iptc_text(meta.iptc), zip=True)
-            kwargs["pnginfo"] = info
-        else:
-            kwargs["xmp"] = xmp
-    elif fmt == "PNG" and meta.iptc:
+
+def tiff_save_kwargs(meta: Metadata, size: tuple[int, int],
+                     dpi: tuple[float, float] | None) -> dict[str, Any]:
+    """Pillow's TIFF writer takes `tiffinfo` or `exif`, not both: all in the EXIF (XMP as
+    tag 700, IPTC as tag 33723)."""
+    kwargs: dict[str, Any] = {}
+    exif = output_exif(meta, size, dpi)
+    xmp = output_xmp(meta, size)
+    exif = exif if exif is not None else Image.Exif()
+    if xmp:
+        exif[700] = xmp
+    if meta.iptc:
+        exif[33723] = meta.iptc
+    if len(exif):
+        kwargs["exif"] = exif
+    return kwargs
+
+
+def png_save_kwargs(meta: Metadata, size: tuple[int, int],
+                    dpi: tuple[float, float] | None) -> dict[str, Any]:
+    """Pillow's PNG writer: `exif`, and XMP (iTXt) and IPTC (zTXt) as text chunks of a
+    `pnginfo`."""
+    kwargs: dict[str, Any] = {}
+    exif = output_exif(meta, size, dpi)
+    xmp = output_xmp(meta, size)
+    if exif is not None:
+        kwargs["exif"] = exif
+    if xmp or meta.iptc:
         from PIL import PngImagePlugin
 
         info = PngImagePlugin.PngInfo()
-        info.add_text(_PNG_IPTC_KEY, _png_iptc_text(meta.iptc), zip=True)
+        if xmp:
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
+        if meta.iptc:
+            info.add_text(_PNG_IPTC_KEY, _png_iptc_text(meta.iptc), zip=True)
         kwargs["pnginfo"] = info
     return kwargs
 
@@ -406,5 +427,5 @@ def pil_save_kwargs(meta: Metadata, fmt: str, size: tuple[int, int],
 __all__ = [
     "Metadata", "from_pil", "from_tiff_file", "output_exif", "output_xmp", "not_held",
     "photoshop_iptc_segment", "insert_jpeg_segment", "save_jpeg", "png_chunks",
-    "pil_save_kwargs", "pillow_quiet", "HOLDS",
+    "pil_save_kwargs", "pillow_quiet", "holds", "png_save_kwargs", "tiff_save_kwargs",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from sronnx.imaging import degrade
-from sronnx.io import INPUT_FORMATS
+from sronnx.io import input_formats
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -61,7 +61,7 @@ class ImagePair:
 def _open_rgb(path: Path) -> Image.Image:
     """Decode fully (so truncation shows up now), apply EXIF orientation, convert to RGB."""
     try:
-        with Image.open(path, formats=INPUT_FORMATS) as img:  # never EPS (Ghostscript) etc.
+        with Image.open(path, formats=input_formats()) as img:  # never EPS (Ghostscript) etc.
             img.load()
             img = ImageOps.exif_transpose(img)
             mode = img.mode

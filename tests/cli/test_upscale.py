@@ -36,7 +36,8 @@ from helpers import (
 from PIL import Image, ImageCms
 
 from sronnx.engine.upscaler import Upscaler
-from sronnx.io.images import PART_SUFFIX, png_bit_depth
+from sronnx.io.formats.png import png_bit_depth
+from sronnx.io.images import PART_SUFFIX
 
 
 def png16(path: Path, arr: np.ndarray) -> Path:
@@ -173,7 +174,7 @@ def test_icc_profile_and_dpi_are_carried(model: Path, tmp_path: Path) -> None:
 
 
 def test_16_bit_png_carries_icc_and_dpi(model: Path, tmp_path: Path) -> None:
-    from sronnx.io.images import write_png
+    from sronnx.io.formats.png import write_png
 
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     (tmp_path / "in").mkdir()

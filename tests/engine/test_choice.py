@@ -14,8 +14,8 @@ from PIL import Image
 from sronnx.engine.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, Choice, ModelChoice, classify
 from sronnx.imaging import degrade
 from sronnx.imaging.assess import noise_sigma
+from sronnx.io.formats.jpeg import jpeg_quality
 from sronnx.io.images import read_image
-from sronnx.io.jpeg import jpeg_quality
 from sronnx.train.degradations import gaussian_noise, jpeg_bytes
 
 

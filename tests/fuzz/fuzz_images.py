@@ -16,8 +16,8 @@ with atheris.instrument_imports(include=["sronnx"]):
     from sronnx.engine.planner import image_header
     from sronnx.imaging.modes import pil_to_array
     from sronnx.io.animation import read_animation
+    from sronnx.io.formats.tiff import FloatRangeError, fit_float_range
     from sronnx.io.images import ImageReadError, read_image
-    from sronnx.io.tiff import FloatRangeError, fit_float_range
 
 from PIL import Image  # noqa: E402
 

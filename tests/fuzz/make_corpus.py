@@ -30,8 +30,8 @@ def _save(img: Image.Image, fmt: str, **kw) -> bytes:
 
 
 def image_seeds() -> dict[str, bytes]:
-    from sronnx.io.images import write_png
-    from sronnx.io.tiff import write_tiff
+    from sronnx.io.formats.png import write_png
+    from sronnx.io.formats.tiff import write_tiff
 
     rgb = Image.fromarray(_rgb())
     rgba = Image.fromarray(np.dstack([_rgb(), _rgb(seed=1)[..., 0]]))

@@ -25,8 +25,8 @@ from PIL import Image
 
 from sronnx.engine.planner import image_header
 from sronnx.io.animation import read_animation
+from sronnx.io.formats.tiff import DECODED_BYTES_PER_PIXEL
 from sronnx.io.images import INPUT_FORMATS, ImageReadError, read_image
-from sronnx.io.tiff import DECODED_BYTES_PER_PIXEL
 from sronnx.train.data import DataError, load_rgb
 
 NOT_AN_IMAGE = "not an image file (or an unsupported format)"

@@ -23,7 +23,8 @@ from PIL import Image, ImageSequence
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging.modes import pil_to_array
 from sronnx.io.animation import loop_for, plays_from_loop
-from sronnx.io.images import read_image, webp_lossless
+from sronnx.io.formats.webp import webp_lossless
+from sronnx.io.images import read_image
 
 
 def run(model: Path, *args: object) -> dict:

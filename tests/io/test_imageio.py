@@ -15,15 +15,14 @@ from helpers import huge_png
 from helpers import photo as _photo
 from PIL import Image, ImageCms, ImageOps
 
+from sronnx.io.formats.png import png_bit_depth, write_png
 from sronnx.io.images import (
     PART_SUFFIX,
     ImageReadError,
     orient_array,
-    png_bit_depth,
     read_image,
     remove_stale_parts,
     write_image,
-    write_png,
 )
 
 

@@ -20,7 +20,7 @@ from PIL import Image, ImageCms, IptcImagePlugin, PngImagePlugin
 
 from sronnx.engine.upscaler import Upscaler
 from sronnx.io import metadata as md
-from sronnx.io.tiff import FloatRangeError, fit_float_range, restore_float_range
+from sronnx.io.formats.tiff import FloatRangeError, fit_float_range, restore_float_range
 
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
@@ -267,7 +267,7 @@ def test_deep_tiff_to_other_formats_says_what_it_kept(model: Path, tmp_path: Pat
     img = Image.open(out_path)
     assert img.size == (80, 60)
     if fmt == "png":
-        from sronnx.io.images import png_bit_depth
+        from sronnx.io.formats.png import png_bit_depth
 
         assert png_bit_depth(out_path) == 16
     notes = rep["deep.tif"]["notes"]
@@ -340,7 +340,7 @@ def test_16bit_tiff_metadata_in_ifd0_and_its_exif_gps_ifds(model: Path, tmp_path
         (306, 2, 0, "2024:05:06 07:08:09", True), (270, 2, 0, "A heron on a post", True),
         (700, 1, len(XMP), XMP, True), (33723, 7, len(IPTC), IPTC, True)])
     # the Exif and GPS IFDs come from a JPEG's EXIF: write them as the writer does
-    from sronnx.io.tiff import write_tiff
+    from sronnx.io.formats.tiff import write_tiff
 
     meta = md.Metadata(ex.tobytes(), XMP, IPTC)
     with open(src, "w+b") as fh:

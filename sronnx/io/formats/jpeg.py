@@ -4,14 +4,28 @@
 closest to a JPEG file's own quantization tables (Pillow's `JpegImageFile.quantization`,
 natural order). The standard tables are those of ITU-T T.81 Annex K (K.1 luminance, K.2
 chrominance) and the scaling is libjpeg's (`jpeg_quality_scaling`): files from other encoders
-get the nearest such quality. numpy only; pure functions.
+get the nearest such quality (pure functions, numpy only).
+
+The JPEG format's record: .jpg, .jpeg, .jpe and .jfif (Pillow registers .jpe and .jfif too;
+.jif is rare and also used for other formats, so it stays out); no alpha; sides up to 65535;
+EXIF, XMP and IPTC (an APP13 segment Pillow cannot write: `metadata.save_jpeg`); DPI in
+whole numbers; the decoded file's estimated quality (`Decoded.jpeg_quality`). A phone's JPEG
+with extra pictures comes back from Pillow's JPEG opener as format "MPO" (MPO has no opener
+of its own: registering it would make Pillow raise KeyError).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
+from typing import Any, BinaryIO
 
-__all__ = ["STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality"]
+import numpy as np
+from PIL import Image
+
+from sronnx.io import metadata as md
+from sronnx.io import registry
+
+__all__ = ["JPEG", "STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality"]
 
 #: ITU-T T.81 Annex K, table K.1 (luminance), natural (row-major) order.
 STD_LUMINANCE = np.array([
@@ -66,3 +80,29 @@ def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
     if not used:
         return None
     return int(_QUALITIES[int(np.argmin(cost))])
+
+
+def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
+    return {"jpeg_quality": jpeg_quality(getattr(img, "quantization", None))}
+
+
+def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
+    if "dpi" in kwargs:
+        kwargs["dpi"] = (round(kwargs["dpi"][0]), round(kwargs["dpi"][1]))
+    kwargs["quality"] = enc.quality
+
+
+def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
+          metadata: md.Metadata | None, notes: list[str]) -> None:
+    if metadata:
+        md.save_jpeg(fh, img, kwargs, metadata.iptc, notes)
+    else:
+        img.save(fh, format="JPEG", **kwargs)
+
+
+JPEG = registry.register_format(registry.ImageFormat(
+    "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), choices=("jpg", "jpeg"),
+    magic=(b"\xff\xd8\xff",), alpha=False, modes=("L", "RGB", "CMYK"), max_side=65535,
+    metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    describe=_describe, save_options=_save_options, save=_save,
+))

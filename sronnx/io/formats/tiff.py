@@ -23,10 +23,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import tifffile
+from PIL import Image
 
 from sronnx.core import first_line
 from sronnx.io import metadata as md
@@ -477,7 +478,7 @@ def restore_float_range(out: np.ndarray, span: FloatSpan | None) -> np.ndarray:
 
 
 __all__ = [
-    "DECODED_BYTES_PER_PIXEL", "FLOAT_RANGES", "FloatRangeError", "FloatSpan",
+    "DECODED_BYTES_PER_PIXEL", "FLOAT_RANGES", "FloatRangeError", "FloatSpan", "TIFF",
     "fit_float_range", "restore_float_range",
     "is_tiff", "needs_tifffile", "quiet_tifffile", "read_tiff", "write_tiff",
 ]
@@ -488,5 +489,16 @@ def _takes(path: Path) -> bool:
     return is_tiff(path) and needs_tifffile(path)
 
 
-registry.register_reader("TIFF", _takes, read_tiff)
-registry.register_array_writer("TIFF", write_tiff)
+def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
+    """An 8-bit TIFF that Pillow decodes: a note when it has more pages than the first."""
+    if getattr(img, "n_frames", 1) > 1:
+        notes.append(f"multi-page TIFF: only the first of {img.n_frames} pages was upscaled")
+    return {}
+
+
+TIFF = registry.register_format(registry.ImageFormat(
+    "TIFF", (".tif", ".tiff"), choices=("tiff", "tif"), magic=TIFF_MAGIC,
+    sixteen_bit=True, float_samples=True, metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    reader=registry.Reader("TIFF", _takes, read_tiff), write_array=write_tiff,
+    describe=_describe, metadata_options=md.tiff_save_kwargs,
+))
