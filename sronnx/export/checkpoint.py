@@ -66,8 +66,8 @@ class Exported:
 
     Attributes:
         path: the .onnx file.
-        card: the model card written into it, as `sronnx.core.ModelInfo` reads it back
-            (precision included).
+        card: the model's card with its precision, typed (`sronnx.core.ModelCard`); the
+            card in a float16 / int8 file also holds the check's figures (`check`).
         descriptor: what the model needs (written into it too).
         check: the float16 / int8 measurement against float32; None for float32.
     """
