@@ -108,4 +108,4 @@ def test_cards_hold_no_machine_paths(train_images: Path, tmp_path: Path,
     for card in cards.values():
         for text in _strings(card.to_dict()):
             assert not text.startswith("/") and not any(r in text for r in roots), text
-    assert math.isfinite(training["val_psnr_y"])
+    assert math.isfinite(training.val_psnr_y)
