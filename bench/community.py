@@ -118,10 +118,10 @@ def bench_one(name: str, words: str, make, rounds: int, folder: Path) -> dict:
     export_s = time.perf_counter() - t
     card, d = result.card, result.descriptor
     row = {"arch": name, "settings": words, "tags": list(cm.spandrel.tags),
-           "scale": cm.scale, "params": card["params"], "export_shape": card["export_shape"],
-           "exporter": card["exporter"], "batch": card["batch"],
-           "rejected": result.tries, "parity_max_abs": card["parity_max_abs"],
-           "parity_sizes": card["parity_sizes"], "receptive_field": d.receptive_field,
+           "scale": cm.scale, "params": card.params, "export_shape": card.export_shape,
+           "exporter": card.exporter, "batch": card.batch,
+           "rejected": result.tries, "parity_max_abs": card.parity_max_abs,
+           "parity_sizes": list(card.parity_sizes or ()), "receptive_field": d.receptive_field,
            "export_s": round(export_s, 1)}
     rng = np.random.default_rng(0)
     img = (rng.random((H, W, 3)) * 255).astype(np.uint8)

@@ -179,8 +179,8 @@ def main() -> int:
     res: dict = {"date": time.strftime("%Y-%m-%d"), "model": str(model.name),
                  "machine": describe(machine_info(args.threads)), "threads": args.threads}
     print(res["machine"])
-    print(f"model {model.name}: {info.card.get('spec')} x{scale}, "
-          f"{info.card.get('precision', 'float32')}")
+    print(f"model {model.name}: {info.card.spec} x{scale}, "
+          f"{info.card.precision or 'float32'}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         _efficiency(res, model, info, args.threads)
         _folder_runs(res, model, Path(tmp), args)
@@ -195,7 +195,7 @@ def _efficiency(res: dict, model: Path, info, threads: int) -> None:
     matmul's, into `res`."""
     from sronnx.benchmark import default_input_size
 
-    scale, macs = info.descriptor.scale, float(info.card["macs_per_pixel"])
+    scale, macs = info.descriptor.scale, float(info.card.macs_per_pixel)
     w, h = default_input_size(scale)
     x = np.random.rand(1, 3, h, w).astype(np.float32)
     res["matmul_gflops"] = matmul_gflops(threads)

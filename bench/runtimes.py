@@ -61,7 +61,7 @@ def main() -> None:
         if only and m.name not in only:
             continue
         info = load_model(m.path).info
-        precision = info.card.get("precision", "float32")
+        precision = info.card.precision or "float32"
         if precision == "int8":
             model, _ = model_from_float32_twin(m.path, info)
         else:

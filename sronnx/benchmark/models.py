@@ -43,15 +43,14 @@ def describe_onnx(path: Path, name: str, source: str) -> BenchModel:
     except ModelFileError as exc:
         raise BenchInputError(str(exc)) from exc
     card, d = loaded.info.card, loaded.info.descriptor
-    params = card.get("params")
-    macs = card.get("macs_per_pixel")
+    params, macs = card.params, card.macs_per_pixel
     return BenchModel(
         name=name, scale=d.scale, source=source, path=Path(path),
         params=int(params) if params is not None else None,
         macs_per_pixel=float(macs) if macs is not None else None,
-        spec=card.get("spec"),
+        spec=card.spec,
         fixed_size=tuple(d.fixed_size) if d.fixed_size else None,
-        precision=str(card.get("precision", "float32")),
+        precision=card.precision or "float32",
     )
 
 

@@ -245,12 +245,12 @@ def _export_community(args: ExportArgs, options: ExportOptions) -> None:
     card, d = result.card, result.descriptor
     size = path.stat().st_size
     batch = f", batch {d.batch}" if d.batch else ""
-    click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card['params']:,} params, "
-               f"{size / max(card['params'], 1):.2f} bytes/param) {card['spec']} x{d.scale} "
+    click.echo(f"wrote {path} ({size / 1e6:.2f} MB, {card.params:,} params, "
+               f"{size / max(card.params, 1):.2f} bytes/param) {card.spec} x{d.scale} "
                f"({d.in_channels}->{d.out_channels} channels) from {cm.name} via "
-               f"{community.LOADER}, export shape: {card['export_shape']}{batch} "
-               f"({card['exporter']}); parity with spandrel's PyTorch model: max abs "
-               f"{card['parity_max_abs']:.1e} at {', '.join(card['parity_sizes'])}")
+               f"{community.LOADER}, export shape: {card.export_shape}{batch} "
+               f"({card.exporter}); parity with spandrel's PyTorch model: max abs "
+               f"{card.parity_max_abs:.1e} at {', '.join(card.parity_sizes)}")
 
 
 def _community(checkpoint: str):
@@ -291,6 +291,6 @@ def _write_community(community, cm, output: str,
             return community.export_community(cm, path, opset=opset,
                                               strategy=strategy, fp16=True).path
 
-        path = export_reduced(exporter, output, result.card, result.descriptor,
+        path = export_reduced(exporter, output, result.card.to_dict(), result.descriptor,
                               options.reduced())
     return result, path

@@ -34,7 +34,7 @@ def info(model: str, input_range: str | None, bgr: bool, as_json: bool) -> None:
         "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in s.get_outputs()],
     }
     data = {"path": str(loaded.info.path), "descriptor": asdict(loaded.info.descriptor),
-            "found": loaded.sources, "card": loaded.info.card, **io}
+            "found": loaded.sources, "card": loaded.info.card.to_dict(), **io}
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return

@@ -48,7 +48,7 @@ def _shipped_rows() -> list[dict]:
                "set5_psnr_y": m.set5_psnr_y, "summary": m.summary}
         try:
             card = load_model(m.path).info.card
-            row.update({k: card.get(k) for k in ("spec", "params", "macs_per_pixel")})
+            row.update(spec=card.spec, params=card.params, macs_per_pixel=card.macs_per_pixel)
         except (ModelFileError, OSError) as exc:
             row["error"] = str(exc)
         rows.append(row)

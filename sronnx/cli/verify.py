@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from sronnx.core import first_line
+from sronnx.core import ModelCard, first_line
 
 
 @click.command()
@@ -72,7 +72,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     runtimes = _runtimes(runtimes_text, no_reference)
     path, loaded = _load(model_path, provider)
     info = loaded.info
-    precision = info.card.get("precision", "float32")
+    precision = info.card.precision or "float32"
     runtime = f"onnxruntime-{loaded.provider}"
     words = criterion(precision, runtime, tolerance)[2]
     try:
@@ -80,11 +80,11 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     except Exception as exc:  # noqa: BLE001 - the checker raises several types
         _stop(f"{path}: fails onnx.checker / shape inference: {exc}", 1)
     card = info.card
-    if runtimes_text is None and (_from_spandrel(card) or "weights_sha256" not in card):
+    if runtimes_text is None and (_from_spandrel(card) or card.weights_sha256 is None):
         # community and foreign models: the matrix only when --runtimes asks for it (their
         # architectures may need size rules or ops a runtime lacks; verify stays as it was)
         runtimes = []
-    if "sronnx_version" not in card and "weights_sha256" not in card:
+    if card.sronnx_version is None and card.weights_sha256 is None:
         _verify_foreign(path, loaded, runtime, tolerance, out_shape, runtimes, not no_timing)
         return
     torch_model, source, cases, reference_input = _torch_source(path, info, checkpoint,
@@ -96,7 +96,7 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
     results = compare(path, torch_model, loaded.session, cases, CompareOptions(
         precision, runtime, fixed=info.descriptor.fixed_size is not None,
         reference=not no_reference, tolerance=tolerance, reference_input=reference_input))
-    click.echo(f"{path}: {info.card.get('spec')} x{info.descriptor.scale} ({precision}), "
+    click.echo(f"{path}: {info.card.spec} x{info.descriptor.scale} ({precision}), "
                f"output shape {out_shape}; PyTorch model: {source}; {words}")
     _print_comparisons(results)
     failed = [r for r in results if not r.ok]
@@ -173,7 +173,7 @@ def _torch_source(path: Path, info, checkpoint: str | None, precision: str):
             return _community_source(path, info, checkpoint)
         if checkpoint:
             torch_model = deployable(model_from_checkpoint(load_checkpoint(checkpoint)))
-            if info.card.get("weights_sha256") not in (None, weights_sha256(torch_model)):
+            if info.card.weights_sha256 not in (None, weights_sha256(torch_model)):
                 _stop(f"{checkpoint}: its weights do not match the card of {path} "
                       "(different weights_sha256)", 1)
             return torch_model, f"checkpoint {checkpoint}", None, None
@@ -232,11 +232,10 @@ def _matrix(path, runtimes: list[str], precision: str, reference, descriptor, ti
     return [r.runtime for r in rows if r.failed]
 
 
-def _from_spandrel(card: dict) -> bool:
+def _from_spandrel(card: ModelCard) -> bool:
     """True for the card of a model exported from a community checkpoint (read without
     importing spandrel)."""
-    source = card.get("source")
-    return isinstance(source, dict) and str(source.get("loader", "")).startswith("spandrel")
+    return card.source is not None and (card.source.loader or "").startswith("spandrel")
 
 
 def _community_source(path, info, checkpoint: str | None):
@@ -255,13 +254,13 @@ def _community_source(path, info, checkpoint: str | None):
     try:
         if checkpoint:
             cm = community.load_community(checkpoint)
-            if cm.sha256 == card["source"].get("sha256"):
+            if cm.sha256 == card.source.sha256:
                 how = "SHA-256 matches the card"
-            elif weights_sha256(cm.model) == card.get("weights_sha256"):
+            elif weights_sha256(cm.model) == card.weights_sha256:
                 how = "weights hash matches the card (another file of the same weights)"
             else:
                 _stop(f"{Path(checkpoint).name}: neither its SHA-256 nor its weights match "
-                     f"the card of {path} (source {card['source'].get('file')})", 1)
+                     f"the card of {path} (source {card.source.file})", 1)
             model = cm.reference
             source = f"{community.LOADER}'s {cm.arch} from {cm.name} ({how})"
         else:
@@ -303,7 +302,7 @@ def _verify_foreign(path, loaded, runtime: str, tolerance: float | None,
     failed = [r for r in results if not r.ok]
     session, name = loaded.session, loaded.input_name
     others = [r for r in runtimes if r not in ("ort", "onnx-reference")]
-    bad_rows = _matrix(path, others, loaded.info.card.get("precision", "float32"),
+    bad_rows = _matrix(path, others, loaded.info.card.precision or "float32",
                        lambda x: session.run(None, {name: x})[0], d, timing, tolerance,
                        "the file on ONNX Runtime (CPU)") if others else []
     if failed:

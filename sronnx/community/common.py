@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import spandrel
 import torch
 from spandrel import ImageModelDescriptor
 from torch import nn
 
-from sronnx.core import ModelDescriptor, SizeRequirements
+from sronnx.core import ModelCard, ModelDescriptor, SizeRequirements
 
 LOADER = f"spandrel {spandrel.__version__}"
 # file suffix -> the card's source.format
@@ -113,7 +112,7 @@ class Strategy:
 @dataclass
 class CommunityExport:
     path: Path
-    card: dict[str, Any]
+    card: ModelCard  # the card written into the file
     descriptor: ModelDescriptor
     strategy: Strategy
     tries: list[str]  # one line per rejected candidate, with the reason

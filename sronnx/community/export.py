@@ -33,7 +33,7 @@ from sronnx.community.describe import (
     probe_size,
 )
 from sronnx.community.loading import innermost_reason
-from sronnx.core import SizeRequirements
+from sronnx.core import ModelCard, SizeRequirements
 from sronnx.export import (
     DEFAULT_OPSET,
     INPUT_NAME,
@@ -298,4 +298,4 @@ def export_community(cm: CommunityModel, path: str | Path, *, opset: int = DEFAU
     if fp16:
         card["precision"] = "float16"
     write_model(proto, path, card=card, descriptor=descriptor)
-    return CommunityExport(path, card, descriptor, cand, tries)
+    return CommunityExport(path, ModelCard.from_dict(card), descriptor, cand, tries)

@@ -4,7 +4,6 @@ PyTorch model rebuilt from the file's own weights."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -14,14 +13,13 @@ from torch import nn
 from sronnx.community.common import CommunityError
 from sronnx.community.export import parity_shapes
 from sronnx.community.loading import model_from_state_dict
-from sronnx.core import ModelDescriptor
+from sronnx.core import ModelCard, ModelDescriptor
 from sronnx.export import weights_sha256
 
 
-def is_community_card(card: dict[str, Any]) -> bool:
-    """True for the card of a model exported through spandrel."""
-    source = card.get("source")
-    return isinstance(source, dict) and str(source.get("loader", "")).startswith("spandrel")
+def is_community_card(card: ModelCard) -> bool:
+    """True for the card of a model exported through spandrel (its source's loader)."""
+    return card.source is not None and (card.source.loader or "").startswith("spandrel")
 
 
 def verify_cases(descriptor: ModelDescriptor, seed: int = 0, large: int = 128
@@ -54,7 +52,7 @@ def reference_input(descriptor: ModelDescriptor, seed: int = 1) -> np.ndarray:
     return rng.random((1, descriptor.in_channels, h, w), dtype=np.float32)
 
 
-def model_from_onnx_weights(path: str | Path, card: dict[str, Any]) -> nn.Module:
+def model_from_onnx_weights(path: str | Path, card: ModelCard) -> nn.Module:
     """spandrel's model rebuilt from the ONNX file's initializers (the dynamo exporter names
     them after the state dict's keys), trusted only when its weights hash to the card's
     `weights_sha256`; raises CommunityError otherwise."""
@@ -69,7 +67,7 @@ def model_from_onnx_weights(path: str | Path, card: dict[str, Any]) -> nn.Module
     except CommunityError as exc:
         raise CommunityError(f"{name}: cannot rebuild the PyTorch model from the file's weights "
                              f"({exc}); pass --checkpoint") from exc
-    if weights_sha256(desc.model) != card.get("weights_sha256"):
+    if weights_sha256(desc.model) != card.weights_sha256:
         raise CommunityError(f"{name}: the weights rebuilt from the file do not hash to the "
                              "card's weights_sha256; pass --checkpoint")
     return desc.model

@@ -1,6 +1,6 @@
 """The facts every layer shares: what a model needs (`ModelDescriptor`, carried in the
-ONNX file), its card (`ModelInfo`), the shipped models' names, and one-line reasons for
-reports. Standard library and numpy only.
+ONNX file), its card (`ModelCard`; both in `ModelInfo`), the shipped models' names, and
+one-line reasons for reports. Standard library and numpy only.
 
 The names below are the package's public face: scripts and other packages import them from
 here, and the modules behind them may move."""
@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from sronnx.core.card import (
     CARD_KEY,
+    CalibrationRecord,
+    ModelCard,
     ModelFileError,
     ModelInfo,
+    SourceRecord,
+    TrainingRecord,
     path_name,
 )
 from sronnx.core.descriptor import (
@@ -37,13 +41,17 @@ from sronnx.core.shipped import (
 
 __all__ = [
     "CARD_KEY",
+    "CalibrationRecord",
     "DEFAULT_SCALE",
     "INT8_SUFFIX",
     "METADATA_KEY",
+    "ModelCard",
     "ModelDescriptor",
     "ModelFileError",
     "ModelInfo",
     "SizeRequirements",
+    "SourceRecord",
+    "TrainingRecord",
     "default_model_name",
     "default_models",
     "first_line",

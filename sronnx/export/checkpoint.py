@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from sronnx.archs import create_model, receptive_field, scale_problem
-from sronnx.core import ModelDescriptor, path_name
+from sronnx.core import ModelCard, ModelDescriptor, path_name
 from sronnx.export.onnx import DEFAULT_OPSET, build_card, deployable, export_onnx
 from sronnx.export.precision import PrecisionCheck, ReducedOptions, export_reduced
 from sronnx.train import CheckpointError, load_checkpoint, model_from_checkpoint
@@ -66,13 +66,14 @@ class Exported:
 
     Attributes:
         path: the .onnx file.
-        card: the model card written into it (`sronnx.core.ModelInfo` reads it back).
+        card: the model's card with its precision, typed (`sronnx.core.ModelCard`); the
+            card in a float16 / int8 file also holds the check's figures (`check`).
         descriptor: what the model needs (written into it too).
         check: the float16 / int8 measurement against float32; None for float32.
     """
 
     path: Path
-    card: dict[str, Any]
+    card: ModelCard
     descriptor: ModelDescriptor
     check: PrecisionCheck | None = None
 
@@ -80,12 +81,12 @@ class Exported:
         """The `wrote ...` line of `sronnx export`: size, parameters, bytes per parameter,
         spec, scale and input shape."""
         size = self.path.stat().st_size
-        params = self.card["params"]
+        params = self.card.params or 0
         fixed = self.descriptor.fixed_size
         shape = (f"fixed input size {fixed[1]}x{fixed[0]} (fc bottleneck)" if fixed
                  else "dynamic batch, height and width")
         return (f"wrote {self.path} ({size / 1e6:.2f} MB, {params:,} params, "
-                f"{size / max(params, 1):.2f} bytes/param) {self.card['spec']} "
+                f"{size / max(params, 1):.2f} bytes/param) {self.card.spec} "
                 f"x{self.descriptor.scale}, {shape}")
 
 
@@ -144,7 +145,8 @@ def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Pat
     descriptor = model.descriptor(receptive_field=receptive_field(model))
     if precision == "float32":
         path = export_onnx(model, output, card=card, descriptor=descriptor, opset=opset)
-        return Exported(path, card, descriptor)
+        return Exported(path, ModelCard.from_dict({"precision": "float32", **card}),
+                        descriptor)
     reduced = options.reduced()
     checks: list[PrecisionCheck] = []
 
@@ -159,4 +161,5 @@ def export_model(model: torch.nn.Module, card: dict[str, Any], output: str | Pat
 
     path = export_reduced(exporter, output, card, descriptor, replace(reduced, on_check=keep))
     written = {**card, "precision": precision}
-    return Exported(path, written, descriptor, checks[0] if checks else None)
+    return Exported(path, ModelCard.from_dict(written), descriptor,
+                    checks[0] if checks else None)

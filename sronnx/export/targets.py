@@ -119,7 +119,7 @@ def export_ncnn(onnx_path: Path, output: Path, fp16: bool = False,
     want = _ort_output(onnx_path, x)
     err = (float(np.max(np.abs(got.astype(np.float64) - want))) if got.shape == want.shape
            else float("inf"))
-    bound = 2e-2 if fp16 or card.get("precision") == "float16" else 1e-4
+    bound = 2e-2 if fp16 or card.precision == "float16" else 1e-4
     return TargetResult([param, weights], tuple(x.shape), err, bound)
 
 
@@ -242,13 +242,13 @@ def export_opencv_legacy(onnx_path: Path, output: Path,
     proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
     new_descriptor = dataclasses.replace(descriptor, size_requirement="fixed",
                                          fixed_size=(h, w), batch=1)
-    new_card = {**card, "target": "opencv-legacy",
+    new_card = {**card.to_dict(), "target": "opencv-legacy",
                 "target_note": f"fixed input 1x3x{h}x{w}; {clips} Clip rewritten as Relu"}
     write_model(proto, output, card=new_card, descriptor=new_descriptor)
     x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     got, want = _ort_output(output, x), _ort_output(onnx_path, x)
     err = float(np.max(np.abs(got.astype(np.float64) - want)))
-    bound = 2e-2 if card.get("precision") == "float16" else 1e-4
+    bound = 2e-2 if card.precision == "float16" else 1e-4
     return TargetResult([output], tuple(x.shape), err, bound)
 
 

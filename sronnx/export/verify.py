@@ -80,12 +80,12 @@ def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
     from sronnx.export.onnx import weights_sha256
 
     card = info.card
-    if "spec" not in card:
+    if card.spec is None:
         raise VerifyError(f"{path}: no architecture spec in the card; pass --checkpoint")
-    if card.get("precision", "float32") != "float32":
-        raise VerifyError(f"{path}: a {card['precision']} model cannot give back its float32 "
+    if (card.precision or "float32") != "float32":
+        raise VerifyError(f"{path}: a {card.precision} model cannot give back its float32 "
                           "weights; pass --checkpoint")
-    model = create_model(card["spec"], info.descriptor.scale)
+    model = create_model(card.spec, info.descriptor.scale)
     proto = onnx.load(str(path))
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
     state = model.state_dict()
@@ -101,7 +101,7 @@ def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
                 state[key] = torch.from_numpy(inits[init_name].copy()).reshape(state[key].shape)
     model.load_state_dict(state)
     model.eval()
-    if weights_sha256(model) != card.get("weights_sha256"):
+    if weights_sha256(model) != card.weights_sha256:
         raise VerifyError(f"{path}: could not rebuild weights matching the card's hash from the "
                           "file; pass --checkpoint")
     return model
@@ -138,16 +138,16 @@ def model_from_float32_twin(path: Path, info: ModelInfo) -> tuple[nn.Module, Pat
 
     twin = float32_twin_file(path)
     if twin is None:
-        raise VerifyError(f"{path}: a {info.card.get('precision')} model cannot give back its "
+        raise VerifyError(f"{path}: a {info.card.precision} model cannot give back its "
                           "float32 weights and has no float32 twin (NAME.onnx beside "
                           "NAME-int8.onnx); pass --checkpoint")
     try:
         twin_info = load_model(twin).info
     except ModelFileError as exc:
         raise VerifyError(f"{path}: its float32 twin is unusable: {exc}") from exc
-    if (twin_info.card.get("precision", "float32") != "float32"
+    if ((twin_info.card.precision or "float32") != "float32"
             or twin_info.descriptor.scale != info.descriptor.scale
-            or twin_info.card.get("weights_sha256") != info.card.get("weights_sha256")):
+            or twin_info.card.weights_sha256 != info.card.weights_sha256):
         raise VerifyError(f"{path}: {twin} is not its float32 twin (another precision, scale "
                           "or weights_sha256 in its card); pass --checkpoint")
     return model_from_onnx(twin, twin_info), twin

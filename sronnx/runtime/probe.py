@@ -16,7 +16,6 @@ shows both). A model that cannot be run as an image model is refused with the re
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ import onnxruntime as ort
 from sronnx.core import (
     CARD_KEY,
     METADATA_KEY,
+    ModelCard,
     ModelDescriptor,
     ModelFileError,
     SizeRequirements,
@@ -66,7 +66,7 @@ class Overrides:
 
 def describe_model(session: ort.InferenceSession, path: str,
                    options: Overrides | None = None
-                   ) -> tuple[ModelDescriptor, dict[str, object], dict[str, str]]:
+                   ) -> tuple[ModelDescriptor, ModelCard, dict[str, str]]:
     """(descriptor, card, sources) of the model `session` runs; `path` names it in errors.
 
     sources maps descriptor fields to "metadata", "session", "option", "probe" or "default".
@@ -113,7 +113,7 @@ def describe_model(session: ort.InferenceSession, path: str,
     sources.update(element_type="session", batch="session",
                    fixed_size="session" if fixed else "default")
     if name := producer(session):
-        card = {**card, "producer": name}
+        card = replace(card, producer=name)
     base = ModelDescriptor(
         arch="onnx", scale=1,
         in_channels=in_ch if _known(in_ch) else 3,
@@ -155,16 +155,14 @@ def _metadata(session: ort.InferenceSession, path: str) -> dict[str, str]:
                              f"{str(exc)[:200]})") from exc
 
 
-def _card(meta: dict[str, str], path: str) -> dict[str, object]:
+def _card(meta: dict[str, str], path: str) -> ModelCard:
+    """The file's card, checked (`ModelCard.from_json`); an empty one when it has none."""
     if CARD_KEY not in meta:
-        return {}
+        return ModelCard()
     try:
-        card = json.loads(meta[CARD_KEY])
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
+        return ModelCard.from_json(meta[CARD_KEY])
+    except ModelFileError as exc:
         raise ModelFileError(f"{path}: unreadable sronnx card metadata ({exc})") from exc
-    if not isinstance(card, dict):
-        raise ModelFileError(f"{path}: the sronnx card metadata is not a JSON object")
-    return card
 
 
 def producer(session: ort.InferenceSession) -> str:

@@ -110,7 +110,7 @@ def test_quick_study_stops_resumes_skips_and_reports(tmp_path: Path) -> None:
     from sronnx.runtime.session import load_model
 
     card = load_model(espcn / "model.onnx").info.card
-    assert card["training"]["study"] == "espcn" and card["training"]["steps"] == 3
+    assert card.training.study == "espcn" and card.training.steps == 3
 
     # the command: everything done, nothing retrained
     mtime = (espcn / "last.pt").stat().st_mtime_ns

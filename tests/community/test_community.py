@@ -115,17 +115,18 @@ def test_export_verify_upscale(built: dict, name: str, tmp_path: Path) -> None:
 
     info = load_model(d["onnx"]).info
     card, desc = info.card, info.descriptor
-    assert card["source"]["file"] == path_name(d["checkpoint"]) == d["checkpoint"].name
-    assert card["source"]["loader"] == f"spandrel {spandrel.__version__}"
-    assert card["source"]["format"] == d["checkpoint"].suffix.lstrip(".")
+    assert card.source.file == path_name(d["checkpoint"]) == d["checkpoint"].name
+    assert card.source.loader == f"spandrel {spandrel.__version__}"
+    assert card.source.format == d["checkpoint"].suffix.lstrip(".")
     import hashlib
 
-    assert card["source"]["sha256"] == hashlib.sha256(d["checkpoint"].read_bytes()).hexdigest()
-    assert card["arch"] == desc.arch == name
-    assert card["license"] is None and "licence" in card["license_note"]
-    assert card["parity_max_abs"] <= 1e-4
-    assert card["export_shape"] in ("dynamic", "dynamic, padded to multiples of 8") \
-        or card["export_shape"].startswith("fixed ")
+    assert card.source.sha256 == hashlib.sha256(d["checkpoint"].read_bytes()).hexdigest()
+    assert card.arch == desc.arch == name
+    assert card.license is None and "licence" in card.license_note
+    assert "license" in card.to_dict()  # written as null: no licence is known
+    assert card.parity_max_abs <= 1e-4
+    assert card.export_shape in ("dynamic", "dynamic, padded to multiples of 8") \
+        or card.export_shape.startswith("fixed ")
     assert desc.receptive_field >= 3 and desc.size.minimum >= 1
 
     # upscale a real image (48 x 40: every size rule here takes it)

@@ -72,9 +72,9 @@ def test_file_matches_its_index_entry_and_card(name: str) -> None:
     assert hashlib.sha256(m.path.read_bytes()).hexdigest() == entry["sha256"]
     info = load_model(m.path).info
     assert info.descriptor.scale == m.scale == entry["scale"]
-    assert info.card.get("precision", "float32") == m.precision
-    assert info.card.get("trained") is True
-    assert len(info.card["weights_sha256"]) == 64
+    assert (info.card.precision or "float32") == m.precision
+    assert info.card.trained is True
+    assert len(info.card.weights_sha256) == 64
 
 
 @pytest.mark.parametrize("name", sorted(n for n in SET5_FLOOR_DB if not n.endswith("-int8")))
@@ -86,10 +86,10 @@ def test_float32_weights_hash_to_the_card(name: str) -> None:
 
     m = MODELS[name]
     info = load_model(m.path).info
-    assert weights_sha256(model_from_onnx(m.path, info)) == info.card["weights_sha256"]
+    assert weights_sha256(model_from_onnx(m.path, info)) == info.card.weights_sha256
     int8 = MODELS.get(f"{name}-int8")
     if int8 is not None:  # quantized from these very weights
-        assert load_model(int8.path).info.card["weights_sha256"] == info.card["weights_sha256"]
+        assert load_model(int8.path).info.card.weights_sha256 == info.card.weights_sha256
 
 
 @pytest.mark.parametrize("name", sorted(SET5_FLOOR_DB))

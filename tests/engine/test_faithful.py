@@ -138,7 +138,7 @@ def test_int8_files_quantize_only_the_body(name: str) -> None:
             src = producers.get(name_in)
             assert src is None or src.op_type != "DequantizeLinear", (node.op_type, name_in)
     info = load_model(SHIPPED[name].path).info
-    assert info.card.get("int8") == "body"
+    assert info.card.int8 == "body"
 
 
 def test_cpu_default_of_each_scale_through_the_cli(tmp_path: Path) -> None:

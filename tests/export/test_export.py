@@ -40,7 +40,7 @@ def test_file_is_about_four_bytes_per_parameter(tmp_path: Path) -> None:
     out = tmp_path / "cae3.onnx"
     code, text = invoke("export", "--arch", "cae3", "--scale", "2", "-o", str(out))
     assert code == 0, text
-    params = load_model(out).info.card["params"]
+    params = load_model(out).info.card.params
     ratio = out.stat().st_size / params
     assert 4.0 <= ratio < 4.05, ratio
     assert not (tmp_path / "cae3.onnx.data").exists()
@@ -98,8 +98,8 @@ def test_checkpoint_export_card_info_and_verify(train_images: Path, tmp_path: Pa
     code, text = invoke("export", str(run / "last.pt"), "-o", str(out))
     assert code == 0, text
     card = load_model(out).info.card
-    assert card["trained"] is True and card["training"]["steps"] == 4
-    assert card["spec"] == "rsp:blocks=1,channels=8" and len(card["weights_sha256"]) == 64
+    assert card.trained is True and card.training.steps == 4
+    assert card.spec == "rsp:blocks=1,channels=8" and len(card.weights_sha256) == 64
     code, text = invoke("info", str(out))
     assert code == 0 and "weights_sha256" in text and "2*height" in text
     code, text = invoke("verify", str(out), "--checkpoint", str(run / "last.pt"),
@@ -118,7 +118,7 @@ def test_checkpoint_export_card_info_and_verify(train_images: Path, tmp_path: Pa
 
 def test_untrained_card_says_so(exported_models) -> None:
     card = load_model(exported_models("espcn", 2)).info.card
-    assert card["trained"] is False and "untrained" in card["training"]["note"]
+    assert card.trained is False and "untrained" in card.training.note
 
 
 def test_fp16_export_runs_on_cpu(train_images: Path, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_fp16_export_runs_on_cpu(train_images: Path, tmp_path: Path) -> None:
     assert code == 0, text
     assert "float16: PSNR-Y" in text
     loaded = load_model(out)
-    assert loaded.info.card["precision"] == "float16"
+    assert loaded.info.card.precision == "float16"
     assert any(i.data_type == onnx.TensorProto.FLOAT16
                for i in onnx.load(str(out)).graph.initializer)
     y = loaded.session.run(None, {"input": np.random.rand(2, 3, 21, 13).astype(np.float32)})[0]
@@ -145,7 +145,7 @@ def test_int8_export_reports_loss_and_refuses_beyond_limit(train_images: Path,
     model = onnx.load(str(out))
     assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
     loaded = load_model(out)
-    assert loaded.info.card["precision"] == "int8"
+    assert loaded.info.card.precision == "int8"
     y = loaded.session.run(None, {"input": np.random.rand(1, 3, 19, 23).astype(np.float32)})[0]
     assert y.shape == (1, 3, 38, 46)
     refused = tmp_path / "refused.onnx"

@@ -99,13 +99,13 @@ def test_cards_hold_no_machine_paths(train_images: Path, tmp_path: Path,
         code, text = invoke("export", str(run / "best.pt"), "-o", str(out), *extra)
         assert code == 0, text
         cards[precision] = load_model(out).info.card
-    training = cards["float32"]["training"]
-    assert training["checkpoint"] == "best.pt" and training["run"] == "run"
-    assert training["data"] == training["val"] == train_images.name
-    assert training["init"] == "last.pt"
-    assert cards["int8"]["calibration"]["folder"] == train_images.name
+    training = cards["float32"].training
+    assert training.checkpoint == "best.pt" and training.run == "run"
+    assert training.data == training.val == train_images.name
+    assert training.init == "last.pt"
+    assert cards["int8"].calibration.folder == train_images.name
     roots = [str(tmp_path), str(train_images), str(tmp_path_factory.getbasetemp())]
     for card in cards.values():
-        for text in _strings(card):
+        for text in _strings(card.to_dict()):
             assert not text.startswith("/") and not any(r in text for r in roots), text
-    assert math.isfinite(training["val_psnr_y"])
+    assert math.isfinite(training.val_psnr_y)

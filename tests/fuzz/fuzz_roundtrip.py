@@ -13,6 +13,7 @@ import math
 import atheris
 
 with atheris.instrument_imports(include=["sronnx"]):
+    from sronnx.core.card import ModelCard, ModelFileError
     from sronnx.core.descriptor import ModelDescriptor, SizeRequirements
     from sronnx.export.onnx import write_model
     from sronnx.runtime.session import load_model
@@ -114,10 +115,19 @@ def check(data: bytes) -> None:
     d, card = made
     path = SCRATCH / "roundtrip.onnx"
     write_model(_proto(d.scale, d.layout), path, card=card, descriptor=d)
+    want = {"precision": "float32", **card}
+    try:
+        ModelCard.from_dict(want)
+    except ModelFileError:  # a known key of the wrong type: the file must be refused too
+        try:
+            load_model(path, "cpu", threads=1)
+        except ModelFileError:
+            return
+        raise AssertionError(f"a card the checks refuse was loaded: {want!r}") from None
     loaded = load_model(path, "cpu", threads=1)
     assert loaded.info.descriptor == d, f"descriptor {loaded.info.descriptor} != {d}"
-    want = {"precision": "float32", **card}
-    assert loaded.info.card == want, f"card {loaded.info.card!r} != {want!r}"
+    got = loaded.info.card.to_dict()
+    assert got == want, f"card {got!r} != {want!r}"
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
