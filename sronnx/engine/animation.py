@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import numpy as np
+
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging import resize_array
 from sronnx.io import Animation
@@ -21,10 +23,20 @@ def upscale_animation(up: Upscaler, anim: Animation, *,
 
     `size` (width, height): each frame is then resampled to it (`sronnx.imaging.resize`:
     Lanczos up, area down) before the next one runs. `on_tile` is `upscale_array`'s
-    progress callback (model output pixels per model call), over all frames."""
+    progress callback (model output pixels per model call), over all frames. A frame equal to
+    the one before it is not run again: its output is the one before's (the model is
+    deterministic), and `on_tile` hears of its pixels all at once."""
     todo = anim.frames
-    out = []
+    out: list[np.ndarray] = []
+    previous = None
     while todo:
-        frame = up.upscale_array(todo.pop(0), on_tile=on_tile)
-        out.append(frame if size is None else resize_array(frame, size))
+        frame = todo.pop(0)
+        if previous is not None and np.array_equal(frame, previous):
+            out.append(out[-1])
+            if on_tile is not None:
+                on_tile(frame.shape[0] * frame.shape[1] * up.scale * up.scale)
+            continue
+        result = up.upscale_array(frame, on_tile=on_tile)
+        out.append(result if size is None else resize_array(result, size))
+        previous = frame
     return replace(anim, frames=out)

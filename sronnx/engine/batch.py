@@ -32,6 +32,7 @@ from sronnx.io import (
     ImageReadError,
     Metadata,
     fit_float_range,
+    merge_identical,
     name_bytes,
     name_max,
     not_animated_message,
@@ -56,6 +57,9 @@ class FileResult:
     # wall seconds of each stage (decode, infer, encode), for the pipeline's profile
     stages: dict[str, float] = field(default_factory=dict)
     frames: int | None = None  # an animation's frame count; None for a still image
+    # the frames the output holds, when fewer (identical consecutive frames merged, an APNG
+    # default image left out); None when every frame was written or for a still image
+    frames_written: int | None = None
     # what was changed or left out on the way (bits, pages, metadata, float range)
     notes: list[str] = field(default_factory=list)
     # with the default-model rule (`sronnx.engine.choice`): the model this file got and why
@@ -353,6 +357,11 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
     t = time.perf_counter()
     try:
         _make_output_folder(work.job.output.parent)
+        work.anim, merged = merge_identical(work.anim)
+        work.result.notes += [merged] if merged else []
+        written = len(work.anim.frames) - (work.anim.default_image and work.fmt != "PNG")
+        if written != work.result.frames:
+            work.result.frames_written = written
         work.result.notes += write_animation(
             work.job.output, work.anim, work.fmt, quality=opts.quality,
             png_compress_level=opts.png_compress_level, icc_profile=work.icc)

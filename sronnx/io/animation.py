@@ -26,8 +26,10 @@ What a format cannot hold is changed or left out with a note (`write_animation` 
 them; the CLI lists them under the file's `notes`): an APNG's default image (not an animation
 frame) has no place in GIF or WebP; GIF stores durations in 10 ms steps (rounded to the
 nearest step here; Pillow alone would truncate them) of at most 655.35 s, WebP in whole
-milliseconds. Pillow's writers merge consecutive frames that come out identical (adding their
-durations).
+milliseconds. Every writer (Pillow's GIF and APNG writers, libwebp's) merges consecutive
+frames that are identical, adding their durations: `merge_identical` does it first, so that
+the frames written are known and said in a note (an animation whose frames are all one
+image is written as that one still image).
 
 In code (`read_animation` returns None for a still image):
 
@@ -39,7 +41,7 @@ animation is refused when frames x width x height is over the --max-pixels budge
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +230,11 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     if (problem := side_problem(fmt, (w, h), "{w}x{h} frames")) is not None:
         raise ValueError(f"{problem}; {unlimited(animated=True)}")
     notes: list[str] = []
+    anim, merged = merge_identical(anim)
+    notes += [merged] if merged else []
     images, kwargs = _for_writer(anim, fmt, notes)
+    if len(images) == 1:  # one image: a still, with the writer's single-frame options
+        kwargs = {k: v[0] if isinstance(v, list) else v for k, v in kwargs.items()}
     kwargs["icc_profile"] = icc_profile if icc_profile is not None else anim.icc_profile
     if record.save_options is not None:
         record.save_options(kwargs, registry.Encoding(quality, png_compress_level,
@@ -238,6 +244,40 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     with atomic_file(path) as fh:
         images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
     return notes
+
+
+def merge_identical(anim: Animation) -> tuple[Animation, str | None]:
+    """`anim` with each run of identical consecutive frames made one frame, shown for the
+    run's total duration and disposed as the run's last frame, and a note saying so; `anim`
+    itself and None when no two consecutive frames are equal. An APNG's default image (not an
+    animation frame) is never merged. Every animation writer merges such frames (Pillow's GIF
+    and APNG writers, libwebp), so this changes nothing on screen; doing it here makes the
+    frames written known."""
+    first = 1 if anim.default_image else 0
+    keep = list(range(first))
+    durations = list(anim.durations[:first])
+    disposal = list(anim.disposal[:first]) if anim.disposal else None
+    for i in range(first, len(anim.frames)):
+        if len(keep) > first and np.array_equal(anim.frames[i], anim.frames[keep[-1]]):
+            durations[-1] += anim.durations[i]
+            if disposal is not None:
+                disposal[-1] = anim.disposal[i]
+            continue
+        keep.append(i)
+        durations.append(anim.durations[i])
+        if disposal is not None:
+            disposal.append(anim.disposal[i])
+    total, written = len(anim.frames) - first, len(keep) - first
+    if written == total:
+        return anim, None
+    frames = [anim.frames[i] for i in keep]
+    merged = replace(anim, frames=frames, durations=durations, disposal=disposal)
+    if written == 1 and not anim.default_image:
+        return merged, (f"all {total} frames are the same image: written as one still image "
+                        f"(the animation showed it for {_ms(durations[0])} ms)")
+    return merged, (f"{total - written} of {total} frames repeat the frame before them: "
+                    f"merged into it with their durations added, as every animation writer "
+                    f"does ({written} frames written)")
 
 
 def not_animated_message(fmt: str, frames: int) -> str:
@@ -342,6 +382,6 @@ def _gif_disposal(source: str, disposal: list[int] | None,
     return codes
 
 
-__all__ = ["Animation", "read_animation", "write_animation",
+__all__ = ["Animation", "merge_identical", "read_animation", "write_animation",
            "not_animated_message", "plays_from_loop", "loop_for", "ANIMATED_INPUTS",
            "ANIMATED_OUTPUTS"]
