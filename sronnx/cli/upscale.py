@@ -227,18 +227,21 @@ def _upscale(cleanup: contextlib.ExitStack, o: UpscaleOptions) -> NoReturn:
              "report (--json report.json)")
     if (problem := rep.check()) is not None:
         fail(problem)  # before any image is processed
-    try:
-        try:  # onnxruntime loads here: a stop signal now still gets its report and code
-            from sronnx.cli import upscale_run
-        except ImportError as exc:
-            if STOPPED:  # a C extension's initialisation turned the signal into this
-                raise STOPPED[0] from exc
-            raise
-        ready = upscale_run.prepare(cleanup, o, rep)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
-        why, code = stop_reason(exc)
-        click.echo(f"error: {why} before any file was processed", err=True)
-        if problem := rep.write(code, stopped=why):
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(code)
-    upscale_run.run(o, rep, ready)
+    from sronnx.io import relay
+
+    with relay():  # what C libraries print while a file is read goes to that file's notes
+        try:
+            try:  # onnxruntime loads here: a stop signal now still gets its report and code
+                from sronnx.cli import upscale_run
+            except ImportError as exc:
+                if STOPPED:  # a C extension's initialisation turned the signal into this
+                    raise STOPPED[0] from exc
+                raise
+            ready = upscale_run.prepare(cleanup, o, rep)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before any file was started
+            why, code = stop_reason(exc)
+            click.echo(f"error: {why} before any file was processed", err=True)
+            if problem := rep.write(code, stopped=why):
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(code)
+        upscale_run.run(o, rep, ready)

@@ -31,8 +31,10 @@ from sronnx.io import (
     FloatSpan,
     ImageReadError,
     Metadata,
+    describe_messages,
     fit_float_range,
     merge_identical,
+    messages_of,
     name_bytes,
     name_max,
     not_animated_message,
@@ -233,9 +235,28 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
         return _fail(work, exc)
     t = time.perf_counter()
     try:
-        if (anim := read_animation(job.source, max_pixels)) is not None:
+        work = _read_input(up, work, opts, max_pixels)
+    finally:
+        work.result.stages["decode"] = time.perf_counter() - t
+    return work
+
+
+def _read_input(up: Models, work: _Work, opts: OutputOptions, max_pixels: int | None) -> _Work:
+    """Read and decode the input of `work` (an animation's frames, or a still image as an
+    array), choose its model; a failure becomes the file's result. What the readers print
+    meanwhile (`sronnx.io.messages_of`) goes into its note or its failure."""
+    job = work.job
+    printed: list[str] = []
+    try:
+        with messages_of(job.source) as printed:
+            anim = read_animation(job.source, max_pixels)
+            decoded = read_image(job.source, max_pixels) if anim is None else None
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        return _printed(_fail(work, exc), printed)
+    _printed(work, printed)
+    try:
+        if anim is not None:
             return _decode_frames(up, work, anim, opts)
-        decoded = read_image(job.source, max_pixels)
         work.result.input_size = decoded.size
         work.fmt = output_format(decoded.format, opts.format, job.output)
         out_w, out_h = _asked_size(work, opts, decoded.size, up.scale)
@@ -257,8 +278,16 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
                         lossless=decoded.lossless)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         return _fail(work, exc)
-    finally:
-        work.result.stages["decode"] = time.perf_counter() - t
+    return work
+
+
+def _printed(work: _Work, printed: list[str]) -> _Work:
+    """What the readers printed while reading the file: a note, or part of its failure."""
+    if (said := describe_messages(printed)) is not None:
+        if work.result.error is not None:
+            work.result.error += f" ({said})"
+        else:
+            work.result.notes.append(said)
     return work
 
 

@@ -287,10 +287,13 @@ def suffix_problem(suffix: str) -> str | None:
 def _header_size(path: Path) -> tuple[int, int] | None:
     """An image's (width, height) from its header alone (no pixels decoded), or None for a
     file that cannot be read as an image."""
+    from sronnx.io import messages_of
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning: no pixels read
-            with Image.open(path, formats=input_formats()) as im:
+            # what Pillow logs here is left out: the file's reading reports its own
+            with messages_of(path), Image.open(path, formats=input_formats()) as im:
                 return im.size
     except Exception:  # noqa: BLE001 - Pillow raises many types for files it cannot read
         pass
@@ -330,11 +333,12 @@ def image_header(path: str | Path) -> Header | None:
     without decoding); a PNG's EXIF orientation is read only from an eXIf chunk before its
     pixels. For estimates (progress, the model scale for --width/--height): the decoded
     image is the truth."""
-    from sronnx.io import DEFAULT_MAX_PIXELS, open_limit, pillow_pixel_limit
+    from sronnx.io import DEFAULT_MAX_PIXELS, messages_of, open_limit, pillow_pixel_limit
 
     try:
-        # no bomb error on a header, but a GIF's open allocates its first canvas: bounded
-        with pillow_pixel_limit(open_limit(path, DEFAULT_MAX_PIXELS)):
+        # no bomb error on a header, but a GIF's open allocates its first canvas: bounded;
+        # what libtiff prints here is left out (the file's reading reports its own)
+        with pillow_pixel_limit(open_limit(path, DEFAULT_MAX_PIXELS)), messages_of(path):
             im = Image.open(path, formats=input_formats())
         with im:
             w, h = im.size

@@ -20,6 +20,11 @@ from sronnx.io.animation import (
     read_animation,
     write_animation,
 )
+from sronnx.io.cmessages import (
+    describe_messages,
+    messages_of,
+    relay,
+)
 from sronnx.io.formats.jpeg import (
     jpeg_quality,
 )
@@ -94,7 +99,9 @@ __all__ = [
     "image_extensions",
     "input_formats",
     "jpeg_quality",
+    "describe_messages",
     "merge_identical",
+    "messages_of",
     "name_bytes",
     "name_max",
     "not_animated_message",
@@ -108,6 +115,7 @@ __all__ = [
     "register_array_writer",
     "register_format",
     "register_reader",
+    "relay",
     "remove_stale_parts",
     "restore_float_range",
     "side_problem",
