@@ -17,21 +17,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
+from sronnx.core import ModelDescriptor
 from sronnx.engine.alpha import alpha_cell
 from sronnx.engine.clamp import local_range
 from sronnx.engine.tiling import Span, output_slices, plan_fixed_tiles, plan_tiles, read_window
 from sronnx.imaging import full_scale, unpremultiply
 
-if TYPE_CHECKING:
-    from sronnx.engine.upscaler import Upscaler
-
-__all__ = ["ModelInput", "TileError", "TilePass"]
+__all__ = ["ModelInput", "TileError", "TilePass", "TiledModel"]
 
 Tile = tuple[Span, Span]
+
+
+class TiledModel(Protocol):
+    """What a tile pass needs of its model (`sronnx.engine.Upscaler` has it all)."""
+
+    descriptor: ModelDescriptor  #: scale, fixed size, receptive field, input channels
+    scale: int  #: output pixels per input pixel along each axis
+    tile: int  #: largest cell side, input pixels
+    overlap: int  #: context pixels on each side of a cell
+    border: int  #: mirrored pixels beyond the image's edges
+    batch: int  #: tiles of equal shape per model call
+    multiple: int  #: windows start on this grid
+    clamp_radius: int | None  #: the local range clamp's radius, None without the clamp
+
+    def run(self, x: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+        """float32 N x 3 x H x W in [0, 1] -> float32 N x 3 x sH x sW."""
+        ...
 
 
 class TileError(RuntimeError):
@@ -65,7 +80,7 @@ class TilePass:
     the same dtype). `on_tile(pixels)` hears of the output pixels each `finish` wrote; it is
     called from whichever thread runs `finish` (with a lock held, so calls never overlap)."""
 
-    def __init__(self, up: Upscaler, arr: np.ndarray, colour: int, alpha: bool,
+    def __init__(self, up: TiledModel, arr: np.ndarray, colour: int, alpha: bool,
                  on_tile: Callable[[int], None] | None = None) -> None:
         h, w = arr.shape[:2]
         if h < 1 or w < 1:
@@ -164,7 +179,7 @@ class TilePass:
             target[:, :, k] = q[k]
 
 
-def _plan(up: Upscaler, h: int, w: int) -> list[Tile]:
+def _plan(up: TiledModel, h: int, w: int) -> list[Tile]:
     """The tiles of an h x w image for `up`'s model and tiling."""
     window = up.descriptor.fixed_size
     if window is not None:
