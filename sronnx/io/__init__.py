@@ -46,6 +46,7 @@ from sronnx.io.images import (
     remove_stale_parts,
     side_problem,
     write_image,
+    written_as_note,
 )
 from sronnx.io.metadata import (
     Metadata,
@@ -63,10 +64,14 @@ from sronnx.io.registry import (
     image_extensions,
     input_formats,
     output_extension,
+    output_extension_for,
+    read_only_output,
     register_array_writer,
     register_format,
     register_reader,
     unregister_format,
+    writable_choices,
+    writable_formats,
 )
 
 __all__ = [
@@ -98,9 +103,11 @@ __all__ = [
     "not_animated_message",
     "open_limit",
     "output_extension",
+    "output_extension_for",
     "output_format",
     "pillow_pixel_limit",
     "quiet_tifffile",
+    "read_only_output",
     "read_animation",
     "read_image",
     "register_array_writer",
@@ -112,5 +119,8 @@ __all__ = [
     "unregister_format",
     "write_animation",
     "write_image",
+    "writable_choices",
+    "writable_formats",
     "write_png",
+    "written_as_note",
 ]
