@@ -298,19 +298,17 @@ def output_format(src_format: str, requested: str, path: Path) -> str:
     return registry.read_only_output(src_format) or src_format
 
 
-_WRITTEN_AS_WHY = {"PNG": "lossless, keeps alpha and 16-bit", "JPEG": "its first picture "
-                   "is one", "BMP": "the same bitmap with a file header"}
-
-
 def written_as_note(src_format: str, out_format: str, requested: str) -> list[str]:
     """A note for an input of a format sronnx only reads (PSD, TGA's ... see
     `registry.read_only_output`) written as another format without --format asking."""
     instead = registry.read_only_output(src_format)
     if requested != "same" or instead is None or out_format != instead:
         return []
-    why = _WRITTEN_AS_WHY.get(out_format)
+    record = registry.get_format(out_format)
+    kept = [w for w, held in (("alpha", record.alpha), ("16-bit", record.sixteen_bit))
+            if record is not None and held]
     return [f"sronnx does not write {src_format}: written as {out_format}"
-            + (f" ({why})" if why else "")]
+            + (f" (keeps {' and '.join(kept)})" if kept else "")]
 
 
 _FALLBACK_NAME_MAX = 255  # bytes: ext4, XFS, Btrfs, APFS, tmpfs; NTFS 255 UTF-16 units

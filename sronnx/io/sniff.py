@@ -79,6 +79,7 @@ def _container(head: bytes) -> str | None:
 
 
 def _text(head: bytes) -> str | None:
+    head = head.rstrip(b"\0")
     if b"\0" in head:
         return None
     try:
