@@ -50,7 +50,9 @@ def _good_png(path: Path) -> Path:
 
 
 def test_input_formats_are_those_of_the_extensions():
-    assert set(INPUT_FORMATS) == {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
+    assert set(INPUT_FORMATS) == {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "AVIF", "PPM",
+                                  "QOI", "JPEG2000", "PSD", "ICO", "CUR", "DDS", "SGI", "PCX",
+                                  "DIB", "TGA"}  # HEIF, JXL: their own readers; MPO: JPEG's
     assert "EPS" not in INPUT_FORMATS
 
 
