@@ -42,6 +42,7 @@ from sronnx.cli.upscale_report import (
     on_sigterm,
     stop_reason,
 )
+from sronnx.io import writable_choices, writable_formats
 
 __all__ = [  # the command, and the names importable from here before the split
     "DEFAULT_MAX_OUTPUT_PIXELS", "EXIT_FAILED_FILES", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
@@ -76,6 +77,26 @@ def _tile(ctx: click.Context, param: click.Parameter, value: int | None) -> int 
                                  param)
     return value
 
+
+
+#: what --help says of a format beyond its names
+_FORMAT_HINTS = {"PNG": "APNG for animations", "GIF": "a palette per frame",
+                 "TIFF": "16-bit and float kept", "HEIF": "12-bit kept", "JXL": "16-bit kept",
+                 "PPM": "16-bit kept"}
+
+
+def _format_help() -> str:
+    """The writable formats for --help, from the format table: "png (APNG for animations),
+    jpg (or jpeg), ..."."""
+    parts = []
+    for f in writable_formats():
+        if not f.choices:
+            continue
+        first, *others = f.choices
+        extra = [f"or {' or '.join(others)}"] if others else []
+        extra += [_FORMAT_HINTS[f.name]] if f.name in _FORMAT_HINTS else []
+        parts.append(f"{first} ({': '.join(extra)})" if extra else first)
+    return ", ".join(parts)
 
 @click.command(cls=ReportingCommand)
 @click.argument("inputs", nargs=-1, required=False, type=_PathParam(path_type=Path))
@@ -137,12 +158,11 @@ def _tile(ctx: click.Context, param: click.Parameter, value: int | None) -> int 
                    "(flat colours exact, no fringes) [default: the model's descriptor: on for "
                    "sronnx's models, off for models made elsewhere, which run as made].")
 @click.option("--format", "--ext", "fmt",
-              type=click.Choice(["same", "auto", "png", "jpg", "jpeg", "webp", "gif", "tiff",
-                                 "tif", "bmp"], case_sensitive=False),
+              type=click.Choice(["same", "auto", *writable_choices()], case_sensitive=False),
               default="same", show_default=True,
-              help="Output format, in any case: the input's own (same, or auto), or png (APNG "
-                   "for animations), jpg (or jpeg), webp, gif (a palette per frame), tiff (or "
-                   "tif: 16-bit and float kept), bmp.")
+              help="Output format, in any case: the input's own (same, or auto; a format "
+                   f"sronnx only reads is written as its nearest kind, e.g. PSD as PNG), or "
+                   f"{_format_help()}.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality.")
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,

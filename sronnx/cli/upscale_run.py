@@ -69,7 +69,13 @@ from sronnx.engine import (
     writes_file,
 )
 from sronnx.imaging import size_problem
-from sronnx.io import DEFAULT_MAX_PIXELS, EXT_FORMAT, FORMAT_EXT, remove_stale_parts
+from sronnx.io import (
+    DEFAULT_MAX_PIXELS,
+    EXT_FORMAT,
+    FORMAT_EXT,
+    output_extension_for,
+    remove_stale_parts,
+)
 from sronnx.runtime import intended_provider
 
 __all__ = ["Ready", "prepare", "run"]
@@ -241,7 +247,7 @@ def _stdout_extension(o: UpscaleOptions, source: Path) -> str:
     if o.format != "same":
         return FORMAT_EXT[o.format]
     if not o.from_stdin and source.suffix.lower() in EXT_FORMAT:
-        return source.suffix.lower()
+        return (output_extension_for(source.suffix) or ".png").lower()
     return ".png"
 
 

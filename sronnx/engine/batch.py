@@ -44,6 +44,7 @@ from sronnx.io import (
     restore_float_range,
     write_animation,
     write_image,
+    written_as_note,
 )
 
 
@@ -268,7 +269,8 @@ def _read_input(up: Models, work: _Work, opts: OutputOptions, max_pixels: int | 
             work.pixels, work.mode = pil_to_array(decoded.pixels)
         else:
             work.pixels = decoded.pixels
-        work.result.notes += decoded.notes
+        work.result.notes += decoded.notes + written_as_note(decoded.format, work.fmt,
+                                                             opts.format)
         work.meta = None if opts.strip_metadata else decoded.metadata
         if work.pixels.dtype.kind == "f":  # float stays an array to the writer
             work.mode = None

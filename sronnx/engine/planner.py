@@ -19,7 +19,15 @@ from pathlib import Path
 from PIL import Image
 
 from sronnx.imaging import target_size
-from sronnx.io import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, exif_orientation, input_formats
+from sronnx.io import (
+    EXT_FORMAT,
+    FORMAT_EXT,
+    IMAGE_EXTENSIONS,
+    exif_orientation,
+    input_formats,
+    output_extension_for,
+    read_only_output,
+)
 
 
 class PlanError(ValueError):
@@ -431,8 +439,8 @@ def _refusal(overwrites: list[str], collisions: list[str]) -> str:
 def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
     if opts.format != "same":
         ext = FORMAT_EXT[opts.format]
-    else:  # a format sronnx does not write (e.g. a .gif given by name) becomes PNG
-        ext = rel.suffix if rel.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    else:  # a format sronnx only reads is written as its nearest kind (PSD as PNG)
+        ext = output_extension_for(rel.suffix) or ".png"
     return outdir / rel.parent / f"{rel.stem}{opts.suffix}{ext}"
 
 
@@ -555,6 +563,9 @@ def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Pl
     if ext_fmt is None:
         raise PlanError(f"output {output} has no image extension sronnx writes "
                         f"({' '.join(sorted(EXT_FORMAT))})")
+    if read_only_output(ext_fmt):
+        raise PlanError(f"output {output}: sronnx reads {ext_fmt} but does not write it; "
+                        f"name a {read_only_output(ext_fmt)} output instead")
     if opts.format != "same" and EXT_FORMAT[FORMAT_EXT[opts.format]] != ext_fmt:
         raise PlanError(f"--format {opts.format} contradicts the output name {output} "
                         f"({ext_fmt}); change one of them")

@@ -52,6 +52,7 @@ from sronnx.io.images import (
     remove_stale_parts,
     side_problem,
     write_image,
+    written_as_note,
 )
 from sronnx.io.metadata import (
     Metadata,
@@ -69,10 +70,14 @@ from sronnx.io.registry import (
     image_extensions,
     input_formats,
     output_extension,
+    output_extension_for,
+    read_only_output,
     register_array_writer,
     register_format,
     register_reader,
     unregister_format,
+    writable_choices,
+    writable_formats,
 )
 
 __all__ = [
@@ -107,11 +112,13 @@ __all__ = [
     "not_animated_message",
     "open_limit",
     "output_extension",
+    "output_extension_for",
     "output_format",
     "pillow_pixel_limit",
     "quiet_tifffile",
     "read_animation",
     "read_image",
+    "read_only_output",
     "register_array_writer",
     "register_format",
     "register_reader",
@@ -120,7 +127,10 @@ __all__ = [
     "restore_float_range",
     "side_problem",
     "unregister_format",
+    "writable_choices",
+    "writable_formats",
     "write_animation",
     "write_image",
     "write_png",
+    "written_as_note",
 ]

@@ -29,7 +29,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from sronnx.core import first_line
 from sronnx.io import metadata as md
-from sronnx.io import registry
+from sronnx.io import registry, sniff
 from sronnx.io.registry import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, INPUT_FORMATS, Encoding
 
 PART_SUFFIX = ".sronnx-part"
@@ -171,18 +171,18 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                 )
             fmt = img.format or registry.default_output_format()
             record = registry.get_format(fmt)  # None: MPO, a JPEG with extra pictures
-            icc = img.info.get("icc_profile") or None
             dpi = img.info.get("dpi")
             meta, meta_notes = md.from_pil(img)
             facts = record.describe(img, path, meta_notes) if record and record.describe \
                 else {}
+            icc = img.info.get("icc_profile") or None  # (`describe` may supply one)
             pixels = _pixels(img, path, record)
     except ImageReadError:
         raise
     except MemoryError as exc:
         raise ImageReadError("not enough memory to decode it") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow and pypng raise many types for bad files
-        raise ImageReadError(read_reason(exc)) from exc
+        raise ImageReadError(read_reason(exc, path)) from exc
     decoded = Decoded(pixels, fmt, icc, _clean_dpi(dpi), meta_notes, meta or None, **facts)
     if isinstance(pixels, Image.Image) and pixels.mode == "CMYK":
         decoded.pixels, decoded.icc_profile = _cmyk_to_rgb(pixels, icc), None
@@ -226,13 +226,16 @@ def _orientation(img: Image.Image) -> int | None:
         return exif_orientation(img.getexif().get(_EXIF_ORIENTATION))
 
 
-def read_reason(exc: BaseException) -> str:
+def read_reason(exc: BaseException, path: str | Path | None = None) -> str:
+    """One line saying why a file could not be read; for a file Pillow could not identify,
+    the kind its first bytes show when `path` is given (`sniff.unreadable_kind`)."""
     if isinstance(exc, Image.DecompressionBombError):
         return (f"over the pixel limit when opened, a decompression bomb? ({exc}); raise the "
                 "limit with --max-pixels")
     reason = first_line(exc, 1000)
     if "cannot identify image file" in reason:
-        return "not an image file (or an unsupported format)"
+        return sniff.refusal(path) if path is not None else \
+            "not an image file (or an unsupported format)"
     if "truncated" in reason or "broken data stream" in reason:
         return f"truncated or corrupt image data ({reason})"
     return reason[:300]
@@ -288,9 +291,24 @@ def output_format(src_format: str, requested: str, path: Path) -> str:
         return registry.format_for_choice(requested)
     fmt = registry.format_for_extension(Path(path).suffix)
     if fmt:
-        return fmt
+        return registry.read_only_output(fmt) or fmt
     known = registry.get_format(src_format) is not None
-    return src_format if known else registry.default_output_format()
+    if not known:
+        return registry.default_output_format()
+    return registry.read_only_output(src_format) or src_format
+
+
+def written_as_note(src_format: str, out_format: str, requested: str) -> list[str]:
+    """A note for an input of a format sronnx only reads (PSD, TGA's ... see
+    `registry.read_only_output`) written as another format without --format asking."""
+    instead = registry.read_only_output(src_format)
+    if requested != "same" or instead is None or out_format != instead:
+        return []
+    record = registry.get_format(out_format)
+    kept = [w for w, held in (("alpha", record.alpha), ("16-bit", record.sixteen_bit))
+            if record is not None and held]
+    return [f"sronnx does not write {src_format}: written as {out_format}"
+            + (f" (keeps {' and '.join(kept)})" if kept else "")]
 
 
 _FALLBACK_NAME_MAX = 255  # bytes: ext4, XFS, Btrfs, APFS, tmpfs; NTFS 255 UTF-16 units
@@ -373,8 +391,10 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
         pixels = _narrow_for(pixels, fmt, notes)
     with atomic_file(path) as fh:
         if isinstance(pixels, np.ndarray) and (writer := registry.array_writer(fmt)):
+            record = registry.get_format(fmt)
+            extra = {"encoding": enc, "notes": notes} if record and record.encoded_array else {}
             writer(fh, pixels, icc_profile=icc_profile, dpi=dpi, meta=metadata,
-                   compress_level=enc.png_compress_level)
+                   compress_level=enc.png_compress_level, **extra)
         else:
             img = _to_8bit_image(pixels) if isinstance(pixels, np.ndarray) else pixels
             _save_pil(fh, img, fmt, enc, icc_profile=icc_profile, dpi=dpi,
@@ -534,7 +554,7 @@ __all__ = [
     "Decoded", "ImageReadError", "read_image", "write_image", "output_format",
     "side_problem", "unlimited", "row_bands", "atomic_file", "read_reason", "open_limit",
     "pillow_pixel_limit", "orient_array", "exif_orientation", "remove_stale_parts",
-    "part_path", "name_max", "name_bytes",
+    "part_path", "name_max", "name_bytes", "written_as_note",
     "EXT_FORMAT", "FORMAT_EXT", "IMAGE_EXTENSIONS", "INPUT_FORMATS", "PART_SUFFIX",
     "DEFAULT_MAX_PIXELS",
 ]

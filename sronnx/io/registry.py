@@ -31,8 +31,9 @@ __all__ = [
     "FORMAT_EXT", "IMAGE_EXTENSIONS", "INPUT_FORMATS",
     "ImageFormat", "Reader", "animated_formats", "array_writer", "default_output_format",
     "format_for_choice", "format_for_extension", "formats", "get_format", "image_extensions",
-    "input_formats", "output_extension", "readers", "register_array_writer",
-    "register_format", "register_reader", "unregister_format",
+    "input_formats", "output_extension", "output_extension_for", "read_only_output",
+    "readers", "register_array_writer", "register_format", "register_reader",
+    "unregister_format", "writable_choices", "writable_formats",
 ]
 
 #: (fh, HxW[xC] array, keyword options of `write_image`: icc_profile, dpi, meta,
@@ -83,6 +84,11 @@ class ImageFormat:
     the file (a GIF's first-frame canvas), so Pillow's own limit is kept during the open.
     `exif_after_pixels`: EXIF may follow the pixels (decode before reading it).
     `default_output`: the output format when the input's own cannot be written.
+    `writable` (False: read only; its inputs are written as `output_as`, a format name, or
+    the default output format); `pillow_opens` (False: not passed to `Image.open` by its name,
+    which Pillow has no opener for: MPO comes from JPEG's opener, HEIF and JPEG XL from
+    their own readers); `encoded_array`: `write_array` also
+    takes `encoding` (the `Encoding`: quality, lossless) and `notes` (a list to add to).
 
     Hooks, each optional: `reader` (tried before Pillow); `write_array(fh, arr, *,
     icc_profile, dpi, meta, compress_level)` (full precision); `fix_open(img, path)` amends
@@ -110,6 +116,10 @@ class ImageFormat:
     limit_open: bool = False
     exif_after_pixels: bool = False
     default_output: bool = False
+    writable: bool = True
+    output_as: str | None = None
+    pillow_opens: bool = True
+    encoded_array: bool = False
     reader: Reader | None = None
     write_array: ArrayWriter | None = None
     fix_open: Callable[[Any, Path], None] | None = None
@@ -225,8 +235,10 @@ def input_formats() -> tuple[str, ...]:
     registered ones and no other. Left to itself Pillow tries every format it knows,
     whatever the file's name: a PostScript file named photo.png would have Ghostscript
     (`gs`) run on it (EPS), and dozens of rarely used decoders would parse untrusted bytes.
-    A file in another format fails as "not an image file (or an unsupported format)"."""
-    return tuple(_FORMATS)
+    A file in another format fails naming the format its first bytes show (see
+    `sronnx.io.sniff`). A format Pillow has no opener for by its name (`pillow_opens`) is
+    left out."""
+    return tuple(n for n, f in _FORMATS.items() if f.pillow_opens)
 
 
 def animated_formats() -> tuple[ImageFormat, ...]:
@@ -237,6 +249,37 @@ def animated_formats() -> tuple[ImageFormat, ...]:
 def default_output_format() -> str:
     """The format an output gets when the input's own cannot be written."""
     return next(f.name for f in _FORMATS.values() if f.default_output)
+
+
+def writable_formats() -> tuple[ImageFormat, ...]:
+    """The formats sronnx writes, in registration order."""
+    return tuple(f for f in _FORMATS.values() if f.writable)
+
+
+def writable_choices() -> tuple[str, ...]:
+    """The `--format` names of the formats sronnx writes, in registration order."""
+    return tuple(c for f in _FORMATS.values() if f.writable for c in f.choices)
+
+
+def read_only_output(name: str | None) -> str | None:
+    """For a read-only format (TGA is not, PSD is): the format its inputs are written as
+    (`output_as`, else the default output format); None for a writable or unknown one."""
+    record = _FORMATS.get(name) if name else None
+    if record is None or record.writable:
+        return None
+    return record.output_as or default_output_format()
+
+
+def output_extension_for(ext: str) -> str | None:
+    """The extension an output of an input named `*ext` gets when no format is asked: the
+    same where sronnx writes its format (".JPEG" -> ".JPEG"), else that of the format its
+    inputs are written as (".psd" -> ".png", ".mpo" -> ".jpg"); None for an extension that
+    is no image's."""
+    name = format_for_extension(ext)
+    if name is None:
+        return None
+    instead = read_only_output(name)
+    return _FORMATS[instead].output_extension if instead else ext
 
 
 def register_reader(name: str, accepts: Callable[[Path], bool],

@@ -253,5 +253,5 @@ def test_sronnx_value_errors_reach_the_user_without_the_class_name(model: Path,
     [r] = run_jobs(Upscaler(model), [Job(wide, tmp_path / "wide.webp")],
                    OutputOptions(width=16400))
     assert r.status == "failed"
-    assert r.error == ("WEBP cannot hold a 16400x164 image (at most 16383 pixels a side); PNG "
-                       "and TIFF have no such limit")
+    assert r.error == ("WEBP cannot hold a 16400x164 image (at most 16383 pixels a side); PNG"
+                       ", TIFF, JXL and PPM have no such limit")

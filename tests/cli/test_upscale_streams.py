@@ -77,7 +77,8 @@ def test_stdin_and_stdout_problems(model: Path, tmp_path: Path) -> None:
     a = save(tmp_path / "a.png", photo(20, 24))
     r = _sronnx(["-", "-o", "-", "--model", str(model)], b"not an image")
     assert r.returncode == 1 and r.stdout == b""
-    assert "failed: -: cannot read image: not an image file" in r.stderr.decode()
+    assert ("failed: -: cannot read image: a text file: not an image format sronnx reads"
+            in r.stderr.decode())
     r = _sronnx(["-", "-o", "-", "--model", str(model)], b"")
     assert r.returncode == 1 and "empty file" in r.stderr.decode()
     for args, why in (([str(a), "-", "-o", "-"], "must be the only input"),

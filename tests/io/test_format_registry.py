@@ -56,6 +56,7 @@ def ppm() -> Iterator[list[str]]:
         calls.append(f"save_options {enc.quality}")
 
     before = formats()
+    shipped = unregister_format("PPM")  # sronnx's own, replaced by the test's for the test
     register_format(ImageFormat(
         "PPM", (".ppm", ".pnm"), choices=("ppm",), magic=(b"P6",), alpha=False,
         modes=("L", "RGB"), sixteen_bit=True, max_side=4096, write_array=_write_ppm16,
@@ -64,7 +65,9 @@ def ppm() -> Iterator[list[str]]:
         yield calls
     finally:
         unregister_format("PPM")
-        assert formats() == before
+        if shipped is not None:
+            register_format(shipped)
+        assert {f.name for f in formats()} == {f.name for f in before}
 
 
 def test_a_registered_format_is_read_and_written_by_the_generic_code(
@@ -100,15 +103,27 @@ def test_a_registered_format_is_read_and_written_by_the_generic_code(
     # its side limit
     assert side_problem("PPM", (5000, 10)) == ("PPM cannot hold a 5000x10 image (at most 4096 "
                                                "pixels a side)")
-    with pytest.raises(ValueError, match="PNG and TIFF have no such limit"):
+    with pytest.raises(ValueError, match="PNG, TIFF.* have no such limit"):
         write_image(tmp_path / "big.ppm", np.zeros((1, 5000, 3), np.uint8), "PPM")
 
 
 def test_an_unregistered_format_is_not_read(tmp_path: Path) -> None:
     Image.new("RGB", (3, 2)).save(tmp_path / "in.ppm")
-    assert get_format("PPM") is None and ".ppm" not in IMAGE_EXTENSIONS
+    Image.new("1", (3, 2)).save(tmp_path / "in.xbm", format="XBM")
+    (tmp_path / "in.raw").write_bytes(bytes(range(7, 200)))
+    shipped = unregister_format("PPM")
+    try:
+        assert get_format("PPM") is None and ".ppm" not in IMAGE_EXTENSIONS
+        # the refusal names the format Pillow's byte test recognises
+        with pytest.raises(ImageReadError, match=re.escape("a PPM file: not an image format "
+                                                           "sronnx reads")):
+            read_image(tmp_path / "in.ppm")
+    finally:
+        register_format(shipped)
+    with pytest.raises(ImageReadError, match=re.escape("a XBM file: not an image format")):
+        read_image(tmp_path / "in.xbm")
     with pytest.raises(ImageReadError, match=re.escape(NOT_AN_IMAGE)):
-        read_image(tmp_path / "in.ppm")
+        read_image(tmp_path / "in.raw")
 
 
 def test_an_extension_of_another_format_is_refused() -> None:
@@ -145,16 +160,30 @@ def test_the_generic_reader_and_writer_name_no_format() -> None:
 
 
 def test_the_shipped_formats_make_the_tables_they_replaced() -> None:
-    assert dict(EXT_FORMAT) == {
-        ".png": "PNG", ".apng": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG",
-        ".jfif": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-        ".gif": "GIF"}
+    old = {".png": "PNG", ".apng": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG",
+           ".jfif": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+           ".gif": "GIF"}
+    assert {e: f for e, f in EXT_FORMAT.items() if e in old} == old
+    assert {e: f for e, f in EXT_FORMAT.items() if e not in old} == {
+        ".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF", ".jxl": "JXL",
+        ".ppm": "PPM", ".pgm": "PPM", ".pbm": "PPM", ".pnm": "PPM", ".qoi": "QOI",
+        ".jp2": "JPEG2000", ".j2k": "JPEG2000", ".j2c": "JPEG2000", ".jpc": "JPEG2000",
+        ".jpf": "JPEG2000", ".jpx": "JPEG2000", ".psd": "PSD", ".ico": "ICO", ".cur": "CUR",
+        ".dds": "DDS", ".sgi": "SGI", ".rgb": "SGI", ".rgba": "SGI", ".bw": "SGI",
+        ".mpo": "MPO", ".pcx": "PCX", ".dib": "DIB", ".tga": "TGA", ".icb": "TGA",
+        ".vda": "TGA", ".vst": "TGA"}
     assert dict(FORMAT_EXT) == {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp",
-                                "bmp": ".bmp", "tiff": ".tif", "tif": ".tif", "gif": ".gif"}
-    assert input_formats() == ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
-    assert {f.name: f.max_side for f in formats() if f.max_side} == {
+                                "bmp": ".bmp", "tiff": ".tif", "tif": ".tif", "gif": ".gif",
+                                "heic": ".heic", "heif": ".heic", "avif": ".avif",
+                                "jxl": ".jxl", "ppm": ".ppm", "pgm": ".ppm", "pnm": ".ppm",
+                                "qoi": ".qoi", "tga": ".tga"}
+    assert input_formats()[:6] == ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+    assert set(input_formats()[6:]) == {"AVIF", "PPM", "QOI", "JPEG2000", "PSD", "ICO", "CUR",
+                                        "DDS", "SGI", "PCX", "DIB", "TGA"}
+    assert {f.name: f.max_side for f in formats() if f.max_side and f.name in old.values()} == {
         "WEBP": 16383, "JPEG": 65535, "GIF": 65535}
-    assert {f.name for f in formats() if not f.alpha} == {"JPEG", "BMP"}
+    assert {f.name for f in formats() if not f.alpha} == {"JPEG", "BMP", "PPM", "MPO"}
     assert {f.name: f.metadata for f in formats() if f.metadata} == {
         "JPEG": {"EXIF", "XMP", "IPTC"}, "PNG": {"EXIF", "XMP", "IPTC"},
-        "TIFF": {"EXIF", "XMP", "IPTC"}, "WEBP": {"EXIF", "XMP"}}
+        "TIFF": {"EXIF", "XMP", "IPTC"}, "WEBP": {"EXIF", "XMP"}, "HEIF": {"EXIF", "XMP"},
+        "AVIF": {"EXIF", "XMP"}, "MPO": {"EXIF", "XMP"}}

@@ -1,0 +1,44 @@
+"""`sronnx upscale` on the formats of issue 24 part 4, with the shipped default model: a
+read-only input is written as PNG with a note, .mpo and .dib names are taken, the new
+--format names are offered, and a PDF named .png is refused naming what it is."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from helpers import checked_cli
+from PIL import Image
+
+
+def _psd(rgb: np.ndarray) -> bytes:
+    h, w, _ = rgb.shape
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, h, w, 8, 3)
+    return head + b"\0" * 12 + struct.pack(">H", 0) + np.moveaxis(rgb, 2, 0).tobytes()
+
+
+def test_new_formats_through_the_cli(tmp_path: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rgb = np.random.default_rng(3).integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    (src / "a.psd").write_bytes(_psd(rgb))
+    Image.fromarray(rgb).save(src / "b.mpo", format="MPO")
+    Image.fromarray(rgb).save(src / "c.dib", format="BMP")
+    Image.fromarray(rgb).save(src / "d.qoi")
+    (src / "e.png").write_bytes(b"%PDF-1.7\n" + b"\0" * 64)
+    r = checked_cli(src, "-o", out, "--scale", "2")
+    assert r.exit_code == 1, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.bmp", "d.qoi"]
+    assert Image.open(out / "a.png").size == (32, 24)
+    assert "sronnx does not write PSD: written as PNG (keeps alpha and 16-bit)" in r.output
+    assert "a PDF document: not an image format sronnx reads" in r.output
+    r = checked_cli(src / "d.qoi", "-o", tmp_path / "x.jxl", "--scale", "2", "--format", "jxl")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "x.jxl").read_bytes()[:2] in (b"\xff\x0a", b"\x00\x00")
+
+
+def test_format_choices_come_from_the_table() -> None:
+    r = checked_cli("--help")
+    for name in ("heic", "avif", "jxl", "ppm", "qoi", "tga"):
+        assert name in r.output

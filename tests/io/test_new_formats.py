@@ -1,0 +1,249 @@
+"""Issue 24 part 4: HEIF, AVIF, JPEG XL, PPM/PGM, QOI, TGA read and written; JPEG 2000, PSD,
+ICO, DDS, SGI, PCX, DIB and MPO read; refusals that name what a file is. Every file is made
+here (by Pillow, pillow-heif, imagecodecs, or by hand)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pillow_heif
+import pytest
+from PIL import Image, ImageCms
+
+from sronnx.io import (
+    ImageReadError,
+    Metadata,
+    output_extension_for,
+    output_format,
+    read_image,
+    writable_choices,
+    write_image,
+    written_as_note,
+)
+
+
+def _ramp(h: int, w: int, channels: int, top: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dtype = np.uint8 if top <= 255 else np.uint16
+    return rng.integers(0, top + 1, (h, w, channels)).astype(dtype)
+
+
+def _exif(orientation: int | None = None) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "SronnxCam"
+    if orientation:
+        exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def _make(meta: Metadata | None) -> str | None:
+    if not meta or not meta.exif:
+        return None
+    exif = Image.Exif()
+    exif.load(meta.exif)
+    return exif.get(0x010F)
+
+
+# ---- HEIF ---------------------------------------------------------------------------------
+
+
+def test_heif_12_bit_rgba_with_irot_exif_xmp(tmp_path: Path) -> None:
+    a12 = _ramp(12, 20, 4, 4095)
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = True
+    heif = pillow_heif.from_bytes(mode="RGBA;16", size=(20, 12), data=(a12 << 4).tobytes())
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><r/></x:xmpmeta>'
+    heif.save(tmp_path / "p.heic", quality=-1, chroma=444, exif=_exif(6), xmp=xmp)
+    d = read_image(tmp_path / "p.heic")
+    assert d.format == "HEIF" and d.pixels.dtype == np.uint16
+    # EXIF 6 became the file's irot, which libheif applies: turned once, not twice
+    assert d.pixels.shape == (20, 12, 4)
+    want = (np.rot90(a12, -1).astype(np.uint32) * 65535 + 2047) // 4095
+    assert np.abs(d.pixels.astype(int) - want.astype(int)).max() <= 65535 // 4095 + 1
+    assert "12-bit samples widened to 16-bit" in d.notes
+    assert _make(d.metadata) == "SronnxCam" and b"xmpmeta" in d.metadata.xmp
+
+
+def test_heif_written_12_bit_with_metadata_and_icc(tmp_path: Path) -> None:
+    arr = _ramp(10, 16, 3, 65535)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    notes = write_image(tmp_path / "o.heic", arr, "HEIF", icc_profile=icc, quality=100,
+                        metadata=Metadata(exif=_exif()))
+    assert notes == ["16-bit samples written as 12-bit HEIF"]
+    back = read_image(tmp_path / "o.heic")
+    assert back.pixels.dtype == np.uint16 and back.pixels.shape == arr.shape
+    assert back.icc_profile == icc and _make(back.metadata) == "SronnxCam"
+    # 8-bit through Pillow's image path
+    write_image(tmp_path / "o8.heic", Image.fromarray((arr >> 8).astype(np.uint8)), "HEIF",
+                quality=90)
+    assert read_image(tmp_path / "o8.heic").pixels.mode == "RGB"
+
+
+# ---- AVIF ---------------------------------------------------------------------------------
+
+
+def test_avif_10_bit_full_depth_and_display_p3(tmp_path: Path) -> None:
+    a10 = _ramp(8, 12, 3, 1023)
+    (tmp_path / "p3.avif").write_bytes(imagecodecs.avif_encode(
+        a10, level=100, bitspersample=10, primaries=12, transfer=13, pixelformat="444"))
+    d = read_image(tmp_path / "p3.avif")
+    assert d.format == "AVIF" and d.pixels.dtype == np.uint16 and d.pixels.shape == (8, 12, 3)
+    want = (a10.astype(np.uint32) * 65535 + 511) // 1023
+    assert np.abs(d.pixels.astype(int) - want.astype(int)).max() <= 2 * 64
+    assert "10-bit samples widened to 16-bit" in d.notes
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(d.icc_profile))
+    assert "Display P3" in ImageCms.getProfileDescription(profile)
+    assert any("Display P3" in n and "ICC profile" in n for n in d.notes)
+
+
+@pytest.mark.parametrize(("transfer", "name"), [(16, "PQ"), (18, "HLG")])
+def test_hdr_avif_is_refused(tmp_path: Path, transfer: int, name: str) -> None:
+    (tmp_path / "hdr.avif").write_bytes(imagecodecs.avif_encode(
+        _ramp(8, 8, 3, 1023), bitspersample=10, primaries=9, transfer=transfer))
+    with pytest.raises(ImageReadError, match=rf"^an HDR AVIF \({name}"):
+        read_image(tmp_path / "hdr.avif")
+
+
+def test_avif_orientation_alpha_and_exif(tmp_path: Path) -> None:
+    rgba = _ramp(6, 10, 4, 255)
+    Image.fromarray(rgba).save(tmp_path / "o.avif", quality=100, exif=_exif(6))
+    d = read_image(tmp_path / "o.avif")
+    assert d.pixels.mode == "RGBA" and d.pixels.size == (6, 10)  # turned once
+    assert _make(d.metadata) == "SronnxCam"
+    assert np.array_equal(np.asarray(d.pixels)[..., 3], np.rot90(rgba[..., 3], -1))
+    notes = write_image(tmp_path / "w.avif", rgba.astype(np.uint16) * 257, "AVIF")
+    assert notes == ["16-bit samples written as 8-bit AVIF"]
+
+
+# ---- JPEG XL ------------------------------------------------------------------------------
+
+
+def test_jxl_16_bit_lossless_round_trip(tmp_path: Path) -> None:
+    arr = _ramp(9, 14, 4, 65535)
+    notes = write_image(tmp_path / "o.jxl", arr, "JXL", metadata=Metadata(exif=_exif()),
+                        quality=100)
+    assert notes == ["EXIF not kept: JXL cannot hold it"]
+    d = read_image(tmp_path / "o.jxl")
+    assert d.format == "JXL" and np.array_equal(d.pixels, arr)
+    assert "JPEG XL colour description not read: taken as sRGB" in d.notes
+
+
+def test_jxl_container_exif_and_size_limit(tmp_path: Path) -> None:
+    arr = _ramp(8, 8, 3, 255)
+    stream = imagecodecs.jpegxl_encode(arr, lossless=True)
+    exif = _exif()
+    tiff = exif[6:] if exif.startswith(b"Exif") else exif
+
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(body)) + kind + body
+
+    data = (b"\x00\x00\x00\x0cJXL \r\n\x87\n" + box(b"ftyp", b"jxl \x00\x00\x00\x00jxl ")
+            + box(b"Exif", b"\x00\x00\x00\x00" + tiff) + box(b"jxlc", stream))
+    (tmp_path / "c.jxl").write_bytes(data)
+    d = read_image(tmp_path / "c.jxl")
+    assert np.array_equal(np.asarray(d.pixels), arr) and _make(d.metadata) == "SronnxCam"
+    with pytest.raises(ImageReadError, match="8x8 = 64 pixels is over the limit of 10"):
+        read_image(tmp_path / "c.jxl", max_pixels=10)
+
+
+# ---- Netpbm, QOI, TGA ---------------------------------------------------------------------
+
+
+def test_ppm_and_pgm_16_bit(tmp_path: Path) -> None:
+    rgb = _ramp(5, 7, 3, 65535)
+    (tmp_path / "a.ppm").write_bytes(b"P6\n# c\n7 5\n65535\n" + rgb.astype(">u2").tobytes())
+    d = read_image(tmp_path / "a.ppm")
+    assert d.format == "PPM" and np.array_equal(d.pixels, rgb)
+    grey = _ramp(5, 7, 1, 4095)[..., 0]
+    (tmp_path / "g.pgm").write_bytes(b"P5 7 5 4095\n" + grey.astype(">u2").tobytes())
+    g = read_image(tmp_path / "g.pgm")
+    assert g.pixels.dtype == np.uint16 and g.pixels.max() <= 65535
+    assert np.array_equal(g.pixels, (grey.astype(np.uint32) * 65535 + 2047) // 4095)
+    assert write_image(tmp_path / "o.ppm", rgb, "PPM") == []
+    assert np.array_equal(read_image(tmp_path / "o.ppm").pixels, rgb)
+    (tmp_path / "t.ppm").write_bytes(b"P6 7 5 65535\n" + b"\0" * 10)
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "t.ppm")
+
+
+@pytest.mark.parametrize("fmt", ["QOI", "TGA"])
+def test_qoi_and_tga_rgba_read_and_written(tmp_path: Path, fmt: str) -> None:
+    rgba = _ramp(6, 9, 4, 255)
+    path = tmp_path / f"a.{fmt.lower()}"
+    Image.fromarray(rgba).save(path, format=fmt)
+    d = read_image(path)
+    assert d.format == fmt and np.array_equal(np.asarray(d.pixels), rgba)
+    assert write_image(tmp_path / f"o.{fmt.lower()}", Image.fromarray(rgba), fmt) == []
+    assert np.array_equal(np.asarray(read_image(tmp_path / f"o.{fmt.lower()}").pixels), rgba)
+    assert output_format(fmt, "same", tmp_path / f"x.{fmt.lower()}") == fmt
+
+
+# ---- read only ----------------------------------------------------------------------------
+
+
+def _psd(rgb: np.ndarray) -> bytes:
+    """A minimal RGB PSD: header, empty sections, raw planar composite."""
+    h, w, _ = rgb.shape
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, h, w, 8, 3)
+    return head + b"\0" * 12 + struct.pack(">H", 0) + np.moveaxis(rgb, 2, 0).tobytes()
+
+
+def test_read_only_kinds(tmp_path: Path) -> None:
+    rgb, rgba = _ramp(6, 8, 3, 255), _ramp(16, 16, 4, 255)
+    (tmp_path / "a.psd").write_bytes(_psd(rgb))
+    Image.fromarray(rgb).save(tmp_path / "a.pcx")
+    Image.fromarray(rgba).save(tmp_path / "a.sgi")
+    Image.fromarray(rgba).save(tmp_path / "a.dds")
+    Image.fromarray(rgba).save(tmp_path / "a.ico", sizes=[(16, 16)])
+    Image.fromarray(rgb).save(tmp_path / "a.dib", format="DIB")
+    Image.fromarray(rgb).save(tmp_path / "bm.dib", format="BMP")
+    for name, want in (("a.psd", rgb), ("a.pcx", rgb), ("a.sgi", rgba), ("a.dds", rgba),
+                       ("a.ico", rgba), ("a.dib", rgb), ("bm.dib", rgb)):
+        d = read_image(tmp_path / name)
+        assert np.array_equal(np.asarray(d.pixels.convert(d.pixels.mode)), want), name
+    assert output_extension_for(".psd") == ".png" and output_extension_for(".dib") == ".bmp"
+    assert output_extension_for(".mpo") == ".jpg" and output_extension_for(".TGA") == ".TGA"
+    assert output_format("PSD", "same", tmp_path / "x.png") == "PNG"
+    assert written_as_note("PSD", "PNG", "same") == [
+        "sronnx does not write PSD: written as PNG (keeps alpha and 16-bit)"]
+    assert written_as_note("PSD", "JPEG", "jpg") == []
+    assert "psd" not in writable_choices() and "jxl" in writable_choices()
+
+
+def test_jpeg2000_12_bit_and_mpo(tmp_path: Path) -> None:
+    a12 = _ramp(6, 8, 3, 4095)
+    (tmp_path / "a.jp2").write_bytes(imagecodecs.jpeg2k_encode(a12, level=0,
+                                                               bitspersample=12))
+    d = read_image(tmp_path / "a.jp2")
+    assert d.pixels.dtype == np.uint16
+    assert np.array_equal(d.pixels, (a12.astype(np.uint32) * 65535 + 2047) // 4095)
+    assert "12-bit samples widened to 16-bit" in d.notes
+    first, second = (Image.fromarray(_ramp(6, 8, 3, 255, s)) for s in (1, 2))
+    first.save(tmp_path / "a.mpo", format="MPO", save_all=True, append_images=[second],
+               exif=_exif())
+    m = read_image(tmp_path / "a.mpo")
+    assert m.format == "MPO" and m.pixels.size == (8, 6) and _make(m.metadata) == "SronnxCam"
+    assert "MPO with 2 pictures: only the first was upscaled" in m.notes
+
+
+# ---- refusals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n", "a PDF document: not an image format sronnx reads"),
+    (b"%!PS-Adobe-3.0 EPSF-3.0\n", "a PostScript/EPS file (PostScript is a program: never "
+                                   "run): not an image format sronnx reads"),
+    (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+     "an SVG drawing (vector graphics): not an image format sronnx reads"),
+    (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", "an MP4 video: not an image"),
+    (b"\x1aE\xdf\xa3\x01\x00\x00\x00", "a Matroska/WebM video: not an image format"),
+    (b"v/1\x01\x02\x00\x00\x00", "an OpenEXR (HDR) image: not an image format"),
+])
+def test_refusals_name_what_the_file_is(tmp_path: Path, data: bytes, said: str) -> None:
+    (tmp_path / "x.png").write_bytes(data + b"\0" * 64)
+    with pytest.raises(ImageReadError) as err:
+        read_image(tmp_path / "x.png")
+    assert str(err.value).startswith(said)
