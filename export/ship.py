@@ -1,10 +1,10 @@
 """Turn finished training runs into the package's shipped models, with their cards.
 
 For each run: export best.pt to sronnx/models/NAME.onnx (`sronnx.export.export_checkpoint`,
-the library call behind `sronnx export`), verify it against the checkpoint (`sronnx verify`,
-run in this process), score it on the benchmark sets with the standard protocol, and write
-export/NAME.md (the card: command, data, steps, wall time, machine, scores) and
-sronnx/models/index.json.
+the library call behind `sronnx export`), verify it against the checkpoint
+(`sronnx.export.verify_model`, the library call behind `sronnx verify`), score it on the
+benchmark sets with the standard protocol, and write export/NAME.md (the card: command,
+data, steps, wall time, machine, scores) and sronnx/models/index.json.
 
     python export/ship.py --run RUN_DIR --name NAME --summary TEXT --command "sronnx train ..." \\
         [--int8-calib ../shared/data/train/T91 --cpu-default int8] [--trained-on TEXT]
@@ -36,21 +36,28 @@ MODELS = ROOT / "sronnx" / "models"
 DATA = ROOT.parent / "shared" / "data" / "test"
 
 
-def _verify_text(args: list[str]) -> str:
-    """What `sronnx verify ARGS` prints, run in this process; SystemExit when it fails."""
-    import contextlib
-    import io
+def _verify_text(path: Path, ckpt: Path, images: Path | None) -> str:
+    """What `sronnx verify PATH --checkpoint CKPT [--images IMAGES]` prints on stdout
+    (`sronnx.export.verify_model` and `format_report`, the library calls behind it); exits
+    as the command would (its messages on stderr) when verification fails or cannot run."""
+    from sronnx.export import (
+        VerifyError,
+        VerifyRequest,
+        failure_lines,
+        format_report,
+        verify_model,
+    )
 
-    from sronnx.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            main(["verify", *args], standalone_mode=False)
-        except SystemExit as exc:
-            if exc.code:
-                raise
-    return out.getvalue().strip()
+    try:
+        report = verify_model(VerifyRequest(path, checkpoint=ckpt, images=images))
+    except VerifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.code)
+    if not report.ok:
+        print("\n".join(format_report(report)))
+        print("\n".join(failure_lines(report)), file=sys.stderr)
+        sys.exit(1)
+    return "\n".join(format_report(report)).strip()
 
 
 def cpu_name() -> str:
@@ -141,7 +148,7 @@ def _export_and_verify(ap: argparse.ArgumentParser, args: argparse.Namespace, ck
                        files: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
     """Export each precision's file (or keep the float32 one with --keep-float32) and verify
     it against the checkpoint: (precision -> what the export said, precision -> what
-    `sronnx verify` said)."""
+    `sronnx verify` says)."""
     from sronnx.export import ExportOptions, export_checkpoint
 
     verify, export_log = {}, {}
@@ -157,8 +164,7 @@ def _export_and_verify(ap: argparse.ArgumentParser, args: argparse.Namespace, ck
                 calib=args.int8_calib if precision == "int8" else None,
                 on_check=lambda check, lines=lines: lines.append(check.line())))
             export_log[precision] = "\n".join([*lines, result.summary()])
-        images = ["--images", str(args.verify_images)] if args.verify_images else []
-        verify[precision] = _verify_text([str(path), "--checkpoint", str(ckpt), *images])
+        verify[precision] = _verify_text(path, ckpt, args.verify_images)
     return export_log, verify
 
 

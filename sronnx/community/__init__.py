@@ -59,6 +59,7 @@ from sronnx.community.loading import (
     model_from_state_dict,
 )
 from sronnx.community.verify import (
+    community_reference,
     is_community_card,
     model_from_onnx_weights,
     reference_input,
@@ -83,6 +84,7 @@ __all__ = [
     "TILE_HINT_DISCOURAGED",
     "candidates",
     "community_card",
+    "community_reference",
     "deployable_copy",
     "export_community",
     "export_with",

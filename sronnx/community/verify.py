@@ -1,5 +1,7 @@
 """What `sronnx verify` needs for a community model: test inputs the size rule takes, and the
-PyTorch model rebuilt from the file's own weights."""
+PyTorch model to compare with (`community_reference`, which `sronnx.export.verify_model`
+takes as its `community` builder): spandrel's model of the checkpoint, or rebuilt from the
+file's own weights."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import onnx
 import torch
 from torch import nn
 
-from sronnx.community.common import CommunityError
+from sronnx.community.common import LOADER, CommunityError, InputSafe
 from sronnx.community.export import parity_shapes
-from sronnx.community.loading import model_from_state_dict
-from sronnx.core import ModelCard, ModelDescriptor
-from sronnx.export import weights_sha256
+from sronnx.community.loading import load_community, model_from_state_dict
+from sronnx.core import ModelCard, ModelDescriptor, ModelInfo
+from sronnx.export import TorchReference, VerifyError, weights_sha256
 
 
 def is_community_card(card: ModelCard) -> bool:
@@ -71,3 +73,34 @@ def model_from_onnx_weights(path: str | Path, card: ModelCard) -> nn.Module:
         raise CommunityError(f"{name}: the weights rebuilt from the file do not hash to the "
                              "card's weights_sha256; pass --checkpoint")
     return desc.model
+
+
+def community_reference(path: Path, info: ModelInfo, checkpoint: str | None = None
+                        ) -> TorchReference:
+    """The PyTorch model a spandrel export is compared with (a
+    `sronnx.export.CommunityReference`): spandrel's model of `checkpoint` (its SHA-256 or
+    weights hash must match the card; VerifyError code 1 when neither does), else of the
+    file's own weights when they hash to the card's; VerifyError (code 2) where none can be
+    had. With the random cases and the small onnx.reference input its size rule takes."""
+    card = info.card
+    try:
+        if checkpoint:
+            cm = load_community(checkpoint)
+            if cm.sha256 == card.source.sha256:
+                how = "SHA-256 matches the card"
+            elif weights_sha256(cm.model) == card.weights_sha256:
+                how = "weights hash matches the card (another file of the same weights)"
+            else:
+                raise VerifyError(f"{Path(checkpoint).name}: neither its SHA-256 nor its "
+                                  f"weights match the card of {path} (source "
+                                  f"{card.source.file})", 1)
+            model = cm.reference
+            source = f"{LOADER}'s {cm.arch} from {cm.name} ({how})"
+        else:
+            model = InputSafe(model_from_onnx_weights(path, card))
+            source = (f"{LOADER} rebuilt from the file's weights (weights hash matches the "
+                      "card)")
+    except CommunityError as exc:
+        raise VerifyError(str(exc)) from exc
+    d = info.descriptor
+    return TorchReference(model, source, verify_cases(d), reference_input(d))

@@ -54,7 +54,13 @@ def criterion(precision: str, runtime: str, tolerance: float | None = None
 
 
 class VerifyError(ValueError):
-    """Verification cannot run (no matching PyTorch weights, unusable file)."""
+    """Verification cannot run (no matching PyTorch weights, unusable file) or fails before
+    any comparison. `code`: the exit code it means (2: verification cannot run; 1: the file
+    fails it)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
