@@ -29,6 +29,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from sronnx.io.sniff import read_head
+
 __all__ = ["PRINTING_MAGIC", "describe_messages", "messages_of", "relay"]
 
 #: first bytes of the formats whose C decoder prints on standard error (libtiff)
@@ -198,9 +200,4 @@ def describe_messages(lines: list[str]) -> str | None:
 
 def _prints(path: Path) -> bool:
     """Whether `path` starts as a format whose C decoder prints (TIFF)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return head in PRINTING_MAGIC
+    return read_head(path, 4) in PRINTING_MAGIC

@@ -15,7 +15,7 @@ from PIL import Image
 
 from sronnx.io import registry
 
-__all__ = ["refusal", "unreadable_kind"]
+__all__ = ["read_head", "refusal", "unreadable_kind"]
 
 _HEAD = 4096
 _NOT_READ = "not an image format sronnx reads"
@@ -58,10 +58,12 @@ _VIDEO_BRANDS = {
 }
 
 
-def _read_head(path: str | Path) -> bytes:
+def read_head(path: str | Path, size: int = _HEAD) -> bytes:
+    """The first `size` bytes of the file at `path` (fewer for a shorter file); b"" when it
+    cannot be read."""
     try:
         with open(path, "rb") as fh:
-            return fh.read(_HEAD)
+            return fh.read(size)
     except OSError:
         return b""
 
@@ -110,7 +112,7 @@ def _pillow_kind(head: bytes) -> str | None:
 
 def unreadable_kind(path: str | Path) -> str | None:
     """What the file at `path` is by its first bytes ("a PDF document"), or None."""
-    head = _read_head(path)
+    head = read_head(path)
     if not head:
         return None
     for offset, magic, kind in _MAGIC:

@@ -28,6 +28,7 @@ from sronnx.io import registry
 from sronnx.io.formats import cicp
 from sronnx.io.formats.depth import widen
 from sronnx.io.images import Decoded, ImageReadError
+from sronnx.io.sniff import read_head
 
 __all__ = ["HEIF", "HEIF_BRANDS", "is_heif", "read_heif", "write_heif"]
 
@@ -49,11 +50,7 @@ def _heif() -> Any:
 
 def is_heif(path: Path) -> bool:
     """Whether `path` starts as a HEIF file (an ISO `ftyp` of a HEIF brand, not AVIF)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except OSError:
-        return False
+    head = read_head(path, 64)
     if head[4:8] != b"ftyp":
         return False
     size = int.from_bytes(head[:4], "big")

@@ -26,6 +26,7 @@ from sronnx.core import first_line
 from sronnx.io import metadata as md
 from sronnx.io import registry
 from sronnx.io.images import Decoded, ImageReadError
+from sronnx.io.sniff import read_head
 
 __all__ = ["JXL", "JXL_MAGIC", "jxl_size", "read_jxl", "write_jxl"]
 
@@ -37,12 +38,7 @@ _U32_BITS = (9, 13, 18, 30)
 
 
 def is_jxl(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return False
-    return head.startswith(JXL_MAGIC)
+    return read_head(path, 12).startswith(JXL_MAGIC)
 
 
 class _Bits:
