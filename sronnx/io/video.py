@@ -77,8 +77,8 @@ class VideoEncoding:
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video's header says of its first video stream: the coded size, the frame count
-    (0 where the container does not say), the codec, whether it is lossless, and the bits
-    per sample."""
+    (`video_info`: estimated from the duration where the container does not say; 0 where
+    nothing says), the codec, whether it is lossless, and the bits per sample."""
 
     width: int
     height: int
@@ -152,7 +152,10 @@ def video_info(path: str | Path) -> VideoInfo | None:
             if not c.streams.video:
                 return None
             s = c.streams.video[0]
-            return VideoInfo(s.codec_context.width, s.codec_context.height, int(s.frames or 0),
+            frames = int(s.frames or 0)
+            if not frames and c.duration and s.average_rate:  # Matroska says no count
+                frames = round(c.duration / 1_000_000 * float(s.average_rate))
+            return VideoInfo(s.codec_context.width, s.codec_context.height, frames,
                              s.codec_context.name, _bits(s))
     except (av.FFmpegError, OSError, ValueError):
         return None

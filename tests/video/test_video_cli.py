@@ -123,3 +123,9 @@ def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path)
     assert r.exit_code == 1 and "--crf" in r.output, r.output
     r = checked_cli(clip, "-o", tmp_path / "o3", "--video-codec", "nosuchcodec")
     assert r.exit_code == 1 and "nosuchcodec" in r.output, r.output
+
+
+def test_progress_counts_frames(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=3)
+    r = checked_cli(clip, "-o", tmp_path / "out")
+    assert r.exit_code == 0 and "(3 frames, " in r.output, r.output
