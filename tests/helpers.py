@@ -16,6 +16,7 @@ conftest.py builds its fixtures on these (the shared data, `exported_models`, `m
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -666,3 +667,85 @@ VARIANTS = {
 }
 # The models built from nothing, by name (each `f(dst) -> dst`).
 STANDALONE = {f.__name__: f for f in (not_image_model, two_inputs, int32_input)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """What `make_clip` puts in a clip (see there)."""
+
+    frames: int = 4
+    size: tuple[int, int] = (64, 48)
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    pts: Sequence[int] | None = None
+    time_base: tuple[int, int] = (1, 1000)
+    audio: bool = False
+    subtitles: bool = False
+    rotation: int = 0
+    metadata: dict[str, str] | None = None
+    colour: dict[str, int] | None = None
+
+
+def make_clip(path: Path, **spec: object) -> Path:
+    """A small real clip made with PyAV (no mocks), as `Clip(**spec)` says: `frames` frames
+    of a moving photo crop at `size`, timestamps `pts` in `time_base` (default: one every 40
+    ms), optionally an AAC audio track, a subtitle stream (mov_text in MP4/MOV, SubRip
+    elsewhere), a rotation (display matrix), container metadata and a colour description
+    (codec context fields)."""
+    c = Clip(**spec)  # type: ignore[arg-type]
+    frames, size, codec, pix_fmt, pts = c.frames, c.size, c.codec, c.pix_fmt, c.pts
+    time_base, audio, subtitles, rotation = c.time_base, c.audio, c.subtitles, c.rotation
+    metadata, colour = c.metadata, c.colour
+    from fractions import Fraction
+
+    import av
+
+    w, h = size
+    tb = Fraction(*time_base)
+    pts = list(pts) if pts is not None else [round(i * Fraction(40, 1000) / tb)
+                                             for i in range(frames)]
+    src = photo(h + 8 * frames, w + 8 * frames)
+    mp4 = path.suffix.lower() in (".mp4", ".mov", ".m4v")
+    with av.open(str(path), "w") as out:
+        out.metadata.update(metadata or {})
+        vs = out.add_stream(codec)
+        cc = vs.codec_context
+        cc.width, cc.height, cc.pix_fmt, cc.time_base = w, h, pix_fmt, tb
+        cc.framerate = Fraction(25)
+        for key, value in (colour or {}).items():
+            setattr(cc, key, value)
+        if rotation:
+            vs.set_display_rotation(rotation)
+        aus = out.add_stream("aac", rate=8000) if audio else None
+        subs = out.add_mux_stream("mov_text" if mp4 else "subrip") if subtitles else None
+        if subs is not None:
+            subs.time_base = Fraction(1, 1000)
+            subs.metadata["language"] = "eng"
+        deep = "10" in pix_fmt or "16" in pix_fmt
+        for i, t in enumerate(pts):
+            crop = src[i * 8:i * 8 + h, i * 8:i * 8 + w]
+            arr = (crop.astype(np.uint16) * 257) if deep else crop
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr),
+                                               format="rgb48le" if deep else "rgb24")
+            frame = frame.reformat(format=pix_fmt)
+            frame.pts, frame.time_base = t, tb
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        if aus is not None:
+            n = 8000 * (len(pts) + 1) // 25
+            tone = (0.2 * np.sin(np.arange(n) * 0.05)).astype(np.float32)[None, :]
+            layout = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            layout.sample_rate, layout.pts = 8000, 0
+            out.mux(aus.encode(layout))
+            out.mux(aus.encode(None))
+        if subs is not None:
+            for i, text in enumerate(("hello", "world")):
+                data = text.encode()
+                data = len(data).to_bytes(2, "big") + data if mp4 else data
+                packet = av.Packet(data)
+                packet.pts = packet.dts = i * 40
+                packet.duration = 40
+                packet.time_base = Fraction(1, 1000)
+                packet.stream = subs
+                out.mux(packet)
+    return path

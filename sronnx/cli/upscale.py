@@ -167,6 +167,17 @@ def _format_help() -> str:
               help="JPEG/WebP quality.")
 @click.option("--png-compress-level", type=click.IntRange(0, 9), default=1, show_default=True,
               help="zlib level for PNG output: 1 is fast, 9 smallest.")
+@click.option("--video-codec", default="libx264", show_default=True, metavar="ENCODER",
+              help="Videos: the FFmpeg encoder of the upscaled frames (libx264, libx265, "
+                   "libvpx-vp9, libsvtav1, ffv1 for lossless, ...). Audio, subtitles and "
+                   "other streams are copied, not re-encoded.")
+@click.option("--crf", type=click.IntRange(0, 63), default=None,
+              help="Videos: the encoder's constant quality (lower is better; x264/x265 "
+                   "0..51, VP9/AV1 0..63). Default 18 (near lossless to the eye).")
+@click.option("--pix-fmt", default=None, metavar="FORMAT",
+              help="Videos: the pixel format written (e.g. yuv420p, yuv444p, "
+                   "yuv420p10le). Default: the input's where the encoder has it, else "
+                   "4:2:0 at the input's depth.")
 @click.option("--suffix", default="", help="Appended to each output file's stem.")
 @click.option("--strip-metadata", is_flag=True,
               help="Leave EXIF, XMP and IPTC out of the outputs (ICC profile and DPI stay).")

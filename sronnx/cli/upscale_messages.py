@@ -135,7 +135,8 @@ def too_large_message(jobs: list, header, limits: SizeLimits, name, advice: str,
         if j.error is not None or (limits.existing == "skip" and exists(j.output)):
             continue
         h = header(j)
-        if h is None or h.width * h.height * h.frames > limits.max_input_pixels:
+        if h is None or h.width * h.height * h.frames > limits.max_input_pixels or \
+                getattr(h, "video", False):  # a video's frames are streamed, one at a time
             continue
         w, hh = opts.output_size(h.size, limits.scale)
         fmt = output_format("PNG", opts.format, j.output)  # the output name has a known ext

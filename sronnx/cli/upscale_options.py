@@ -59,6 +59,10 @@ class UpscaleOptions:
     ray_address: str | None
     quiet: bool
     report: Path | None
+    # videos (`sronnx.io.VideoEncoding`): encoder, constant quality, pixel format
+    video_codec: str = "libx264"
+    crf: int | None = None
+    pix_fmt: str | None = None
 
     @property
     def all_inputs(self) -> tuple[Path, ...]:

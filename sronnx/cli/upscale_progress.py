@@ -89,7 +89,8 @@ class Progress:
             if self.bar is not None:
                 self._move(key, None)
             elif not self.quiet and r.status != "failed":
-                click.echo(f"{r.status}: {r.input} -> {r.output} ({r.seconds:.2f} s)",
+                frames = f"{r.frames} frames, " if r.frames and r.status == "done" else ""
+                click.echo(f"{r.status}: {r.input} -> {r.output} ({frames}{r.seconds:.2f} s)",
                            err=True)
             if not self.quiet:
                 for note in getattr(r, "notes", ()):

@@ -24,6 +24,7 @@ from sronnx.engine.planner import Job, OutputOptions, folder_problem
 from sronnx.engine.schedule import Submit, run_staged, run_whole_files
 from sronnx.engine.tilepass import ModelInput, TilePass
 from sronnx.engine.upscaler import Upscaler
+from sronnx.engine.video import upscale_video
 from sronnx.imaging import array_to_pil, pil_to_array, resize_array
 from sronnx.io import (
     Animation,
@@ -31,8 +32,10 @@ from sronnx.io import (
     FloatSpan,
     ImageReadError,
     Metadata,
+    VideoError,
     describe_messages,
     fit_float_range,
+    is_video_path,
     merge_identical,
     messages_of,
     name_bytes,
@@ -215,7 +218,7 @@ def _pick(models: Models, work: _Work, pixels: np.ndarray | None, fmt: str | Non
 
 
 def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
-            max_pixels: int | None) -> _Work:
+            max_pixels: int | None, on_pixels: PixelCallback | None = None) -> _Work:
     """Stage 1: check the output, read and decode the input, choose its model."""
     work = _Work(job, FileResult(str(job.source), str(job.output), "failed", error=job.error),
                  time.perf_counter())
@@ -236,10 +239,33 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
         return _fail(work, exc)
     t = time.perf_counter()
     try:
-        work = _read_input(up, work, opts, max_pixels)
+        if is_video_path(job.source):
+            _video(up, work, opts, on_pixels)
+        else:
+            work = _read_input(up, work, opts, max_pixels)
     finally:
         work.result.stages["decode"] = time.perf_counter() - t
     return work
+
+
+def _video(up: Models, work: _Work, opts: OutputOptions,
+           on_pixels: PixelCallback | None) -> None:
+    """A video, whole (`sronnx.engine.video`: decoded, upscaled and encoded frame by frame);
+    its failure, the frame named, becomes the file's result."""
+    r, job = work.result, work.job
+    count = None if on_pixels is None else (lambda px: on_pixels(job, px))
+    try:
+        _make_output_folder(job.output.parent)
+        done = upscale_video(up, job.source, job.output, opts, count)
+    except VideoError as exc:
+        r.error = f"cannot upscale video: {exc}"
+        return
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        _fail(work, exc)
+        return
+    r.status, r.frames, r.notes = "done", done.frames, r.notes + done.notes
+    r.input_size, r.output_size = done.input_size, done.output_size
+    r.model, r.model_reason = done.model, done.model_reason
 
 
 def _read_input(up: Models, work: _Work, opts: OutputOptions, max_pixels: int | None) -> _Work:
@@ -409,14 +435,15 @@ def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "r
     """Upscale one file; every failure becomes a result with a reason, never an exception
     (except KeyboardInterrupt and the like, which stop the run). `on_pixels` (see
     `PixelCallback`) hears of output pixels as the model's tiles finish."""
-    return _encode(_infer(_decode(up, job, opts, existing, max_pixels), on_pixels), opts)
+    return _encode(_infer(_decode(up, job, opts, existing, max_pixels, on_pixels), on_pixels),
+                   opts)
 
 
 def _decode_ahead(up: Models, job: Job, opts: OutputOptions, existing: str,
                   max_pixels: int | None, on_pixels: PixelCallback | None) -> _Work:
     """Stage 1 of the staged layout, on a coder thread: `_decode`, then the file's tiles set
     up and its first batch made ready for the model."""
-    work = _decode(up, job, opts, existing, max_pixels)
+    work = _decode(up, job, opts, existing, max_pixels, on_pixels)
     if work.pixels is None or work.up is None:
         return work
     t = time.perf_counter()

@@ -23,10 +23,15 @@ from sronnx.io import (
     EXT_FORMAT,
     FORMAT_EXT,
     IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    VideoEncoding,
     exif_orientation,
     input_formats,
+    is_video_path,
     output_extension_for,
     read_only_output,
+    video_info,
+    video_output_extension,
 )
 
 
@@ -62,6 +67,7 @@ class OutputOptions:
     outscale: float | None = None
     width: int | None = None
     height: int | None = None
+    video: VideoEncoding = VideoEncoding()  # how video outputs are encoded (sronnx.io.video)
 
     @property
     def resizes(self) -> bool:
@@ -165,7 +171,7 @@ def _classify(p: Path, recursive: bool) -> str | None:
         if p.is_symlink():
             return LINKED_FOLDER
         return None if recursive else SUB_FOLDER  # recursive: its files are listed
-    if p.suffix.lower() not in IMAGE_EXTENSIONS:
+    if p.suffix.lower() not in IMAGE_EXTENSIONS and not is_video_path(p):
         return NOT_AN_IMAGE
     return None if p.is_file() else NOT_REGULAR
 
@@ -294,8 +300,12 @@ def suffix_problem(suffix: str) -> str | None:
 
 def _header_size(path: Path) -> tuple[int, int] | None:
     """An image's (width, height) from its header alone (no pixels decoded), or None for a
-    file that cannot be read as an image."""
+    file that cannot be read as an image (a video: its first video stream's coded size)."""
     from sronnx.io import messages_of
+
+    if is_video_path(path):
+        info = video_info(path)
+        return None if info is None else info.size
 
     try:
         with warnings.catch_warnings():
@@ -326,6 +336,7 @@ class Header:
     width: int
     height: int
     frames: int = 1
+    video: bool = False  # a video file (`sronnx.io.video`)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -340,8 +351,14 @@ def image_header(path: str | Path) -> Header | None:
     Cheap: headers only (an animated GIF's frames are counted by skipping through them
     without decoding); a PNG's EXIF orientation is read only from an eXIf chunk before its
     pixels. For estimates (progress, the model scale for --width/--height): the decoded
-    image is the truth."""
+    image is the truth. A video's header is its first video stream's coded size and frame
+    count, with `video` set (its frames are streamed one at a time, never held together)."""
     from sronnx.io import DEFAULT_MAX_PIXELS, messages_of, open_limit, pillow_pixel_limit
+
+    if is_video_path(path):
+        info = video_info(path)
+        return None if info is None else Header(info.width, info.height, max(info.frames, 1),
+                                                video=True)
 
     try:
         # no bomb error on a header, but a GIF's open allocates its first canvas: bounded;
@@ -436,8 +453,10 @@ def _refusal(overwrites: list[str], collisions: list[str]) -> str:
     return "; ".join(head) + ":" + "".join(f"\n  {m}" for m in (*overwrites, *collisions))
 
 
-def _output_for(rel: Path, outdir: Path, opts: OutputOptions) -> Path:
-    if opts.format != "same":
+def _output_for(rel: Path, outdir: Path, opts: OutputOptions, video: bool = False) -> Path:
+    if video:  # its own container where sronnx writes it, else Matroska; --format is for images
+        ext = video_output_extension(rel)
+    elif opts.format != "same":
         ext = FORMAT_EXT[opts.format]
     else:  # a format sronnx only reads is written as its nearest kind (PSD as PNG)
         ext = output_extension_for(rel.suffix) or ".png"
@@ -490,7 +509,8 @@ def plan(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOptions,
 
 def _plan(sources: list[_Source], left_out: list[LeftOut], in_output: list[Path],
           outdir: Path, opts: OutputOptions, scale: int | None) -> Plan:
-    outputs = [_output_for(s.rel, outdir, opts) for s in sources]
+    outputs = [_output_for(s.rel, outdir, opts, s.error is None and is_video_path(s.path))
+               for s in sources]
     made_by: dict[Path, Path] = {}  # resolved output -> the source it is planned for
     for s, out in zip(sources, outputs, strict=True):
         if s.error is None:
@@ -544,10 +564,11 @@ def plan_jobs(inputs: Iterable[str | Path], outdir: str | Path, opts: OutputOpti
 
 def writes_file(output: str | Path) -> bool:
     """Whether `-o OUTPUT` names one output file rather than a folder: its extension is
-    one sronnx writes (.png .jpg .jpeg .webp .tif .tiff .bmp) and it is not an existing
-    folder."""
+    one sronnx writes (.png .jpg .jpeg .webp .tif .tiff .bmp, or a video's: .mp4 .mkv ...)
+    and it is not an existing folder."""
     output = Path(output)
-    return output.suffix.lower() in EXT_FORMAT and not output.is_dir()
+    ext = output.suffix.lower()
+    return (ext in EXT_FORMAT or ext in VIDEO_EXTENSIONS) and not output.is_dir()
 
 
 def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Plan:
@@ -559,6 +580,10 @@ def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Pl
     does not exist becomes a job with an error, as in `plan`.
     """
     source, output = Path(source), Path(output)
+    if (problem := _video_file_problem(source, output)) is not None:
+        raise PlanError(problem)
+    if is_video_path(source):
+        return _one_file(source, output)
     ext_fmt = EXT_FORMAT.get(output.suffix.lower())
     if ext_fmt is None:
         raise PlanError(f"output {output} has no image extension sronnx writes "
@@ -569,6 +594,22 @@ def plan_file(source: str | Path, output: str | Path, opts: OutputOptions) -> Pl
     if opts.format != "same" and EXT_FORMAT[FORMAT_EXT[opts.format]] != ext_fmt:
         raise PlanError(f"--format {opts.format} contradicts the output name {output} "
                         f"({ext_fmt}); change one of them")
+    return _one_file(source, output)
+
+
+def _video_file_problem(source: Path, output: Path) -> str | None:
+    """Why a video cannot go to the output file named (or an image to a video name)."""
+    video_out = output.suffix.lower() in VIDEO_EXTENSIONS
+    if is_video_path(source) and not video_out:
+        return (f"output {output}: {source} is a video; name a video output "
+                f"({' '.join(sorted(VIDEO_EXTENSIONS))}) or a folder")
+    if video_out and source.is_file() and not is_video_path(source):
+        return f"output {output} names a video, but {source} is no video"
+    return None
+
+
+def _one_file(source: Path, output: Path) -> Plan:
+    """The plan of one input file to the output file `output`, once its names fit."""
     if output.is_dir():
         raise PlanError(f"output {output} is a folder")
     if not source.is_file():

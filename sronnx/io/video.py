@@ -1,0 +1,423 @@
+"""Video files through PyAV (FFmpeg's libraries in its wheels; no ffmpeg binary): which files
+are videos, what a video's header says, and one video's frames decoded, passed through a
+frame function (the model) and encoded again, with everything else copied as it is.
+
+What is kept (`transcode_video`):
+
+* every frame, in order, with its own timestamp (pts in the input's time base: variable frame
+  rate stays as it is), and so the frame count;
+* audio, subtitle and data streams: their packets remuxed, never re-encoded; a stream the
+  output container cannot hold is left out with a note;
+* container and stream metadata (the muxer's own tags excepted), chapters, the rotation
+  (display matrix) of the first frame, the colour description (primaries, transfer, matrix,
+  range), which also chooses the matrix the frames are converted to RGB and back with;
+* the bit depth: input above 8 bits is decoded as 16-bit RGB, and encoded at 10 bits where
+  the codec has a 10-bit pixel format.
+
+Refused with a reason: PQ and HLG (HDR) transfer, which the models (trained on SDR frames)
+do not keep. The output is written under a temporary name and renamed into place; one frame
+at a time is held (plus what the encoder looks ahead), whatever the length.
+
+`av` is imported inside the functions: `sronnx upscale` on images never loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sronnx.io.images import atomic_file
+
+__all__ = ["DEFAULT_CRF", "DEFAULT_VIDEO_CODEC", "VIDEO_EXTENSIONS", "VideoEncoding",
+           "VideoError", "VideoInfo", "is_video_path", "transcode_video", "video_info",
+           "video_output_extension"]
+
+#: extensions taken as videos (besides files whose first bytes say so)
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
+    ".mts", ".flv", ".wmv", ".ogv", ".3gp", ".nut", ".mxf",
+})
+#: the muxer for each extension the output may have (others: Matroska, which holds any codec)
+_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+           ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".nut": "nut",
+           ".flv": "flv", ".3gp": "3gp", ".mpg": "mpeg", ".mpeg": "mpeg", ".ogv": "ogg",
+           ".wmv": "asf", ".mxf": "mxf"}
+DEFAULT_VIDEO_CODEC = "libx264"
+#: x264/x265 CRF by default: visually near-lossless, so the encoder keeps the model's detail
+DEFAULT_CRF = 18
+_CRF_CODECS = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libsvtav1": 63}
+_LOSSLESS_CODECS = frozenset({"ffv1", "rawvideo", "png", "utvideo", "huffyuv", "ffvhuff",
+                              "magicyuv", "qtrle", "v210", "r210", "zlib", "lagarith"})
+_HDR_TRC = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
+# tags each muxer writes of its own: copying them would only repeat or contradict it
+_MUXER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder",
+                         "duration", "vendor_id"})
+
+
+class VideoError(ValueError):
+    """A video that cannot be read, decoded or written; the message names the frame where
+    it broke, where there was one."""
+
+
+@dataclass(frozen=True)
+class VideoEncoding:
+    """How a video's frames are encoded: the FFmpeg encoder (`codec`), its quality (`crf`,
+    for x264, x265, VP9 and SVT-AV1; None: `DEFAULT_CRF`; FFV1 is lossless and takes none)
+    and the pixel format (None: the input's where the encoder has it, else 4:2:0 at the
+    input's depth)."""
+
+    codec: str = DEFAULT_VIDEO_CODEC
+    crf: int | None = None
+    pix_fmt: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's header says of its first video stream: the coded size, the frame count
+    (`video_info`: estimated from the duration where the container does not say; 0 where
+    nothing says), the codec, whether it is lossless, and the bits per sample."""
+
+    width: int
+    height: int
+    frames: int
+    codec: str
+    bits: int = 8
+
+    @property
+    def lossless(self) -> bool:
+        return self.codec in _LOSSLESS_CODECS
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+@dataclass
+class VideoResult:
+    """What `transcode_video` did: frames written, the output size and notes."""
+
+    frames: int = 0
+    size: tuple[int, int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _sniffed_video(path: Path) -> bool:
+    """Whether the first bytes of `path` are a video container's (MP4/QuickTime, Matroska/
+    WebM, AVI), for video files without a video extension."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1",
+                                  b"crx ", b"M4A ", b"jxl ")
+    return head[:4] == b"\x1aE\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+def is_video_path(path: str | Path, sniff: bool = True) -> bool:
+    """Whether `path` is taken as a video: a video extension, or (with `sniff`, for a file
+    with no image extension) a video container's first bytes."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return True
+    from sronnx.io.registry import IMAGE_EXTENSIONS
+
+    return sniff and path.suffix.lower() not in IMAGE_EXTENSIONS and path.is_file() \
+        and _sniffed_video(path)
+
+
+def video_output_extension(source: str | Path) -> str:
+    """The output's extension for a video input: its own where sronnx writes that container,
+    else .mkv."""
+    ext = Path(source).suffix.lower()
+    return ext if ext in _MUXERS else ".mkv"
+
+
+def _bits(stream) -> int:
+    fmt = stream.codec_context.format
+    return max((c.bits for c in fmt.components), default=8) if fmt is not None else 8
+
+
+def video_info(path: str | Path) -> VideoInfo | None:
+    """The header of the video at `path` (no frame decoded), or None where it cannot be
+    opened or has no video stream."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            if not c.streams.video:
+                return None
+            s = c.streams.video[0]
+            frames = int(s.frames or 0)
+            if not frames and c.duration and s.average_rate:  # Matroska says no count
+                frames = round(c.duration / 1_000_000 * float(s.average_rate))
+            return VideoInfo(s.codec_context.width, s.codec_context.height, frames,
+                             s.codec_context.name, _bits(s))
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+# ---- one video through a frame function ---------------------------------------------------
+
+FrameFunction = Callable[[np.ndarray], np.ndarray]
+# called with the header and the first frame (RGB, uint8 or uint16): the function every frame
+# goes through (the model)
+Start = Callable[[VideoInfo, np.ndarray], FrameFunction]
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _pix_fmt(enc: VideoEncoding, codec, in_fmt: str, bits: int, notes: list[str]) -> str:
+    """The output pixel format: asked, else the input's where the encoder has it, else
+    4:2:0 at the input's depth where it can, else the encoder's first."""
+    have = [f.name for f in (codec.video_formats or [])]
+    if enc.pix_fmt is not None:
+        if have and enc.pix_fmt not in have:
+            raise VideoError(f"--pix-fmt {enc.pix_fmt}: {codec.name} encodes "
+                             f"{' '.join(have)}")
+        return enc.pix_fmt
+    wanted = [in_fmt, "yuv420p10le" if bits > 8 else "yuv420p", "yuv420p"]
+    pick = next((f for f in wanted if not have or f in have), have[0])
+    out_bits = max(c.bits for c in __import__("av").VideoFormat(pick).components)
+    if out_bits < bits:
+        notes.append(f"{bits}-bit video encoded as {out_bits}-bit {pick} ({codec.name} "
+                     "has no deeper pixel format here)")
+    return pick
+
+
+def _video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: list[str]):
+    """The output's video stream: the encoder, size, pixel format, time base (the input's:
+    timestamps are copied as they are), frame rate hint, colour description, quality."""
+    import av
+
+    try:
+        codec = av.Codec(enc.codec, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise VideoError(f"no video encoder {enc.codec!r} in this PyAV ({_reason(exc)})") \
+            from exc
+    icc = vs.codec_context
+    ov = out.add_stream(enc.codec)
+    cc = ov.codec_context
+    cc.width, cc.height = size
+    cc.pix_fmt = _pix_fmt(enc, codec, icc.format.name if icc.format else "yuv420p",
+                          _bits(vs), notes)
+    cc.time_base = vs.time_base
+    if vs.average_rate:
+        cc.framerate = vs.average_rate
+    for name in ("color_primaries", "color_trc", "colorspace", "color_range"):
+        setattr(cc, name, getattr(icc, name))
+    if vs.sample_aspect_ratio:
+        cc.sample_aspect_ratio = vs.sample_aspect_ratio
+    limit = _CRF_CODECS.get(enc.codec)
+    if enc.crf is not None and limit is None:
+        raise VideoError(f"--crf is for {', '.join(_CRF_CODECS)}; {enc.codec} takes none")
+    if limit is not None:
+        crf = DEFAULT_CRF if enc.crf is None else enc.crf
+        if not 0 <= crf <= limit:
+            raise VideoError(f"--crf {crf} is outside 0..{limit} for {enc.codec}")
+        cc.options = {"crf": str(crf)} | ({"b": "0"} if enc.codec == "libvpx-vp9" else {})
+    _stream_metadata(ov, vs)
+    return ov
+
+
+def _stream_metadata(dst, src) -> None:
+    for key, value in src.metadata.items():
+        if key.lower() not in _MUXER_TAGS and key.lower() != "handler_name":
+            dst.metadata[key] = value
+
+
+def _copy_streams(out, inp, vs, notes: list[str]) -> dict[int, object]:
+    """Output streams for every input stream but the upscaled one, copied as they are: input
+    index -> output stream. One the output container cannot take is left out, with a note."""
+    mapping: dict[int, object] = {}
+    for s in inp.streams:
+        if s.index == vs.index:
+            continue
+        what = f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})"
+        try:
+            o = out.add_stream_from_template(s)
+        except (ValueError, TypeError, av_error()) as exc:
+            notes.append(f"{what} left out: {out.format.name} cannot hold it ({_reason(exc)})")
+            continue
+        _stream_metadata(o, s)
+        o.disposition = s.disposition
+        mapping[s.index] = o
+        if s.type == "video":
+            notes.append(f"{what} copied as it is, not upscaled (only stream "
+                         f"#{vs.index} is)")
+    return mapping
+
+
+def av_error() -> type[Exception]:
+    import av
+
+    return av.FFmpegError
+
+
+def _check_input(vs) -> None:
+    """Refuse what the models would change without saying: PQ and HLG transfer."""
+    trc = int(vs.codec_context.color_trc or 2)
+    if trc in _HDR_TRC:
+        raise VideoError(f"HDR video ({_HDR_TRC[trc]} transfer): the models are trained on "
+                         "SDR frames and would not keep its brightness; refused")
+
+
+def transcode_video(src: str | Path, dst: str | Path, scale_size: Callable[[int, int],
+                    tuple[int, int]], start: Start, enc: VideoEncoding = VideoEncoding(),
+                    on_frame: Callable[[int], None] | None = None) -> VideoResult:
+    """Decode the first video stream of `src` frame by frame, pass each frame (RGB, uint8,
+    or uint16 above 8 bits) through the function `start(info, first_frame)` returns, encode
+    it at `scale_size(width, height)` with `enc`, and write `dst` atomically with every other
+    stream, the metadata, chapters, rotation and colour description copied (see the module).
+    `on_frame(n)` hears of each frame written. Raises VideoError (the frame named where one
+    broke), OSError where `dst` cannot be written."""
+    import av
+
+    try:
+        inp = av.open(str(src), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
+    with inp:
+        if not inp.streams.video:
+            raise VideoError("no video stream")
+        vs = inp.streams.video[0]
+        _check_input(vs)
+        vs.thread_type = "AUTO"
+        info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
+                         int(vs.frames or 0), vs.codec_context.name, _bits(vs))
+        result = VideoResult()
+        dst = Path(dst)
+        with atomic_file(dst) as fh:
+            out = av.open(fh, "w", format=_MUXERS.get(dst.suffix.lower(), "matroska"))
+            try:
+                _Transcode(inp, out, vs, info, result).run(
+                    scale_size(info.width, info.height), start, enc, on_frame)
+            finally:
+                _close(out)
+    return result
+
+
+def _close(out) -> None:
+    try:
+        out.close()
+    except Exception:  # noqa: BLE001 - closing after a failure: the failure is the story
+        pass
+
+
+class _Transcode:
+    """One video's decode -> function -> encode loop, with the other streams remuxed."""
+
+    def __init__(self, inp, out, vs, info: VideoInfo, result: VideoResult) -> None:
+        self.inp, self.out, self.vs, self.info, self.result = inp, out, vs, info, result
+        self.ov = None
+        self.mapping: dict[int, object] = {}
+        self.pending: list = []  # copied packets met before the first frame (header not out)
+        self.fn: FrameFunction | None = None
+        self.start: Start | None = None
+        self.rgb = "rgb48le" if info.bits > 8 else "rgb24"
+        self.on_frame: Callable[[int], None] | None = None
+        self.last_pts: int | None = None
+
+    def run(self, size: tuple[int, int], start: Start, enc: VideoEncoding,
+            on_frame: Callable[[int], None] | None) -> None:
+        notes = self.result.notes
+        self.start, self.on_frame, self.result.size = start, on_frame, size
+        self.ov = _video_stream(self.out, self.vs, enc, size, notes)
+        self.mapping = _copy_streams(self.out, self.inp, self.vs, notes)
+        for key, value in self.inp.metadata.items():
+            if key.lower() not in _MUXER_TAGS:
+                self.out.metadata[key] = value
+        chapters = self.inp.chapters()
+        if chapters:
+            self.out.set_chapters(chapters)
+        try:
+            for packet in self.inp.demux():
+                self._packet(packet)
+        except av_error() as exc:
+            raise VideoError(f"cannot decode frame {self.result.frames + 1}: "
+                             f"{_reason(exc)}") from exc
+        if self.fn is None:
+            raise VideoError("no frame could be decoded")
+        expected = self.info.frames
+        if expected and self.result.frames < expected:
+            raise VideoError(f"truncated: the stream ends at frame {self.result.frames + 1} "
+                             f"of {expected}")
+        for p in self.ov.encode(None):
+            self.out.mux(p)
+        self._flush_pending()
+        if int(self.vs.codec_context.field_order or 0) > 1:  # 0 unknown, 1 progressive
+            notes.append("interlaced video: frames upscaled whole (fields not separated), "
+                         "written as progressive")
+
+    def _packet(self, packet) -> None:
+        if packet.stream.index == self.vs.index:
+            self._decoded(packet.decode())
+            return
+        target = self.mapping.get(packet.stream.index)
+        if target is None or packet.size == 0:
+            return  # a left-out stream, or the demuxer's flush packet
+        packet.stream = target
+        if self.fn is None:
+            self.pending.append(packet)
+        else:
+            self.out.mux(packet)
+
+    def _flush_pending(self) -> None:
+        for p in self.pending:
+            self.out.mux(p)
+        self.pending = []
+
+    def _decoded(self, frames) -> None:
+        for frame in frames:
+            self._frame(frame)
+
+    def _frame(self, frame) -> None:
+        """One decoded frame through the function, encoded with its own timestamp."""
+        import av
+
+        kw = {"src_colorspace": frame.colorspace or None,
+              "src_color_range": frame.color_range or None}
+        arr = frame.to_ndarray(format=self.rgb, **kw)
+        if self.fn is None:
+            self._first(frame, arr)
+        out = self.fn(arr)
+        h, w = out.shape[:2]
+        if (w, h) != self.result.size:
+            raise VideoError(f"frame {self.result.frames + 1}: the model gave {w}x{h}, "
+                             f"not {self.result.size[0]}x{self.result.size[1]}")
+        if out.dtype != arr.dtype:
+            out = (out.astype(np.uint32) * 257).astype(np.uint16) if arr.dtype == np.uint16 \
+                else (out >> 8).astype(np.uint8)
+        of = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format=self.rgb)
+        cc = self.ov.codec_context
+        of = of.reformat(format=cc.pix_fmt, dst_colorspace=kw["src_colorspace"],
+                         dst_color_range=kw["src_color_range"])
+        pts = frame.pts if frame.pts is not None else (
+            0 if self.last_pts is None else self.last_pts + 1)
+        self.last_pts = pts
+        of.pts, of.time_base = pts, frame.time_base
+        for p in self.ov.encode(of):
+            self.out.mux(p)
+        self.result.frames += 1
+        if self.on_frame is not None:
+            self.on_frame(self.result.frames)
+
+    def _first(self, frame, arr: np.ndarray) -> None:
+        """The first frame: the function is chosen, the rotation carried, the header goes
+        out with the packets held back until now."""
+        self.fn = self.start(self.info, arr)
+        rotation = frame.rotation
+        if rotation:
+            try:
+                self.ov.set_display_rotation(rotation)
+            except Exception as exc:  # noqa: BLE001 - a PyAV without it: say so
+                self.result.notes.append(f"rotation {rotation} degrees not carried "
+                                         f"({_reason(exc)})")
+        self.out.start_encoding()
+        self._flush_pending()

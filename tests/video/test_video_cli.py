@@ -1,0 +1,131 @@
+"""`sronnx upscale` on real video files made with PyAV in the test (no mocks of FFmpeg): frame
+count, timestamps (variable frame rate), streams copied packet for packet, metadata, rotation,
+colour, 10-bit, and bad files reported in one line while the rest of the folder goes on."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import checked_cli, make_clip, photo, save
+
+av = pytest.importorskip("av")
+
+VFR = [0, 40, 120, 130, 300]  # ms: gaps of 40, 80, 10 and 170 ms
+
+
+def _frames(path: Path) -> list:
+    with av.open(str(path)) as c:
+        return [(f.pts * f.time_base, f.width, f.height, f.format.name, f.rotation)
+                for f in c.decode(video=0)]
+
+
+def _packets(path: Path, kind: str) -> list[tuple[Fraction, bytes]]:
+    """(time, bytes) of every non-empty packet of the first stream of `kind`."""
+    with av.open(str(path)) as c:
+        s = next(s for s in c.streams if s.type == kind)
+        return [(p.pts * p.time_base, bytes(p)) for p in c.demux(s) if p.size > 2]
+
+
+def _report(tmp: Path) -> dict:
+    return json.loads((tmp / "r.json").read_text())
+
+
+def test_mp4_frames_timestamps_audio_subtitles_metadata_rotation(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=5, pts=VFR, audio=True, subtitles=True,
+                     rotation=90, metadata={"title": "a title", "comment": "kept"})
+    r = checked_cli(clip, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out" / "clip.mp4"
+    got, want = _frames(out), _frames(clip)
+    assert len(got) == len(want) == 5
+    assert [g[0] for g in got] == [w[0] for w in want] == [Fraction(t, 1000) for t in VFR]
+    assert {(g[1], g[2]) for g in got} == {(128, 96)}  # x2 of 64x48
+    assert {g[4] for g in got} == {90}  # rotation carried
+    assert _packets(out, "audio") == _packets(clip, "audio")  # copied, not re-encoded
+    assert _packets(out, "subtitle") == _packets(clip, "subtitle")
+    with av.open(str(out)) as c:
+        assert c.metadata["title"] == "a title" and c.metadata["comment"] == "kept"
+        assert c.streams.subtitles[0].metadata.get("language") == "eng"
+        assert c.streams.video[0].codec_context.name == "h264"
+    file = _report(tmp_path)["files"][0]
+    assert file["frames"] == 5 and file["output_size"] == [128, 96]
+    assert file["model"] == "rsp-x2-jpeg-int8" and "lossy video (h264)" in file["model_reason"]
+
+
+def test_mkv_to_named_output_with_subrip_and_colour(tmp_path: Path) -> None:
+    colour = {"color_primaries": 1, "color_trc": 1, "colorspace": 1, "color_range": 1}
+    clip = make_clip(tmp_path / "clip.mkv", frames=3, subtitles=True, colour=colour)
+    r = checked_cli(clip, "-o", tmp_path / "up.mkv")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "up.mkv"
+    assert len(_frames(out)) == 3
+    assert _packets(out, "subtitle") == _packets(clip, "subtitle")
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range) == (1, 1, 1, 1)
+    assert not list(tmp_path.glob(".*sronnx-part"))  # written atomically, nothing left over
+
+
+def test_ten_bit_stays_ten_bit_and_ffv1_is_lossless_output(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "deep.mkv", frames=3, codec="ffv1", pix_fmt="yuv420p10le")
+    r = checked_cli(clip, "-o", tmp_path / "x264.mkv")
+    assert r.exit_code == 0, r.output
+    got = _frames(tmp_path / "x264.mkv")
+    assert len(got) == 3 and {g[3] for g in got} == {"yuv420p10le"}
+    r = checked_cli(clip, "-o", tmp_path / "ffv1.mkv", "--video-codec", "ffv1")
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "ffv1.mkv")) as c:
+        assert c.streams.video[0].codec_context.name == "ffv1"
+        frames = [f.to_ndarray(format="rgb48le") for f in c.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (96, 128, 3)
+    assert frames[0].dtype == np.uint16 and np.any(frames[0] % 257)  # more than 8 bits used
+
+
+def test_folder_mixes_videos_and_images_and_goes_on_after_bad_ones(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "a.mp4", frames=3, audio=True)
+    save(src / "b.png", photo(24, 32))
+    good = make_clip(tmp_path / "whole.mkv", frames=6)
+    data = good.read_bytes()
+    (src / "c_cut.mkv").write_bytes(data[: len(data) * 2 // 3])  # truncated
+    (src / "d_junk.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 4)
+    make_clip(src / "e_hdr.mkv", frames=2, pix_fmt="yuv420p10le", codec="ffv1",
+              colour={"color_trc": 16, "color_primaries": 9, "colorspace": 9})
+    r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    assert r.exit_code == 1, r.output
+    failed = [line for line in r.output.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 3, r.output
+    assert any("c_cut.mkv" in f and "frame" in f for f in failed), failed
+    assert any("d_junk.mp4" in f for f in failed), failed
+    assert any("e_hdr.mkv" in f and "PQ" in f for f in failed), failed
+    assert len(_frames(tmp_path / "out" / "a.mp4")) == 3
+    assert (tmp_path / "out" / "b.png").is_file()
+    assert not (tmp_path / "out" / "c_cut.mkv").exists()
+    status = {Path(f["input"]).name: f["status"] for f in _report(tmp_path)["files"]}
+    assert status == {"a.mp4": "done", "b.png": "done", "c_cut.mkv": "failed",
+                      "d_junk.mp4": "failed", "e_hdr.mkv": "failed"}
+
+
+def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=2)
+    bare = tmp_path / "in" / "recording"
+    bare.parent.mkdir()
+    bare.write_bytes(clip.read_bytes())
+    r = checked_cli(bare.parent, "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert len(_frames(tmp_path / "out" / "recording.mkv")) == 2
+    r = checked_cli(clip, "-o", tmp_path / "o2", "--video-codec", "ffv1", "--crf", "20")
+    assert r.exit_code == 1 and "--crf" in r.output, r.output
+    r = checked_cli(clip, "-o", tmp_path / "o3", "--video-codec", "nosuchcodec")
+    assert r.exit_code == 1 and "nosuchcodec" in r.output, r.output
+
+
+def test_progress_counts_frames(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=3)
+    r = checked_cli(clip, "-o", tmp_path / "out")
+    assert r.exit_code == 0 and "(3 frames, " in r.output, r.output
