@@ -89,9 +89,9 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
 
     Where fewer than 100 patches are as flat as noise of the current estimate would leave
     them, the image has no area that looks like noise at that level (fine texture
-    everywhere, or too small): None. Clean photos downscaled by the standard protocol read
-    about 0.5 (median over the 291 training photos at x2; 0.8 at x4), added Gaussian noise
-    of sigma reads about sigma (median 10.1 for 10 at x2, 10.4 at x4); see
+    everywhere, or too small): None. Of the 291 training photos downscaled by the standard
+    protocol, over half read None and 95% under 1.5 (x2 to x4); added Gaussian noise of
+    sigma reads about sigma (median 10.3 for 10 at x2, 10.4 at x4; 5.2 to 5.3 for 5); see
     `bench/results/robustness/rule_calibration.txt`. Images over a megapixel are measured
     on evenly spaced bands of 64 rows (cost per megapixel in
     `bench/results/robustness/noise_estimate_speed.txt`).
