@@ -18,8 +18,8 @@ The rule (`classify`), from the file alone:
    it is judged like any other file. A lossy WebP is `jpeg`.
 2. Any other still image is `jpeg` when it shows a JPEG's 8x8 blocking (`assess.blockiness`
    at least `BLOCKINESS`: a JPEG saved again as PNG), `photo` when its estimated noise
-   (`assess.noise_sigma`, 0..255 units, over its opaque blocks) is at least `NOISE_SIGMA`;
-   else `clean`.
+   (`assess.noise_sigma`, 0..255 units, from its weak-texture opaque patches) is at least
+   `NOISE_SIGMA`; else `clean` (also when no noise can be told from its texture).
 3. Animations are `clean` (their frames are often palette images, whose dithering is not
    noise to remove).
 
@@ -41,7 +41,7 @@ __all__ = ["BLOCKINESS", "JPEG_MAX_QUALITY", "KINDS", "NOISE_SIGMA", "Choice", "
 KINDS = ("clean", "photo")  # every ModelChoice has these
 OPTIONAL_KINDS = ("jpeg",)  # used where shipped; else `jpeg` inputs get the photo model
 JPEG_MAX_QUALITY = 88
-NOISE_SIGMA = 6.0
+NOISE_SIGMA = 5.0
 BLOCKINESS = 1.3
 
 
@@ -73,7 +73,7 @@ def classify(pixels: np.ndarray | None, fmt: str | None = None,
     except ValueError:  # a pixel type the estimates do not take
         sigma = None
     if sigma is None:
-        return Choice("clean", "too small to judge its noise")
+        return Choice("clean", "no noise measurable (too small, or no patch as flat as noise)")
     if sigma >= NOISE_SIGMA:
         return Choice("photo", f"noise sigma {sigma:.1f}")
     return Choice("clean", f"noise sigma {sigma:.1f}")

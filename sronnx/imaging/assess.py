@@ -23,7 +23,6 @@ numpy only; pure functions.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -32,12 +31,17 @@ from sronnx.io import jpeg_quality
 __all__ = ["blockiness", "jpeg_quality", "noise_sigma"]
 
 
-_BLOCK = 4  # HH coefficients per block side: 8x8 pixels
-_PERCENTILE = 2.0
-_MAX_BLOCKS = 1 << 16  # blocks measured at most (4 megapixels); larger images are sampled
-# Under pure Gaussian noise of sigma, a block's RMS of n = 16 HH coefficients is about
-# sigma * (1 + z / sqrt(2 n)); its 2nd percentile (z = -2.054) is that low.
-_BIAS = 1.0 + NormalDist().inv_cdf(_PERCENTILE / 100.0) / math.sqrt(2.0 * _BLOCK * _BLOCK)
+_PATCH = 5  # patch side (pixels): 25-dimensional patches
+# The 99th percentile of a patch's texture strength (sum of squared neighbour differences)
+# over sigma^2 under white Gaussian noise alone: patches below `_TAU * sigma^2` look like
+# noise of sigma (Liu et al.'s threshold at delta = 0.99; measured on simulated N(0, 1)
+# images of 600x600 pixels: 155..157 over seeds; the mean is 2 * 2 * 5 * 4 = 80).
+_TAU = 156.0
+_MIN_PATCHES = 4 * _PATCH * _PATCH  # weak-texture patches needed for an estimate
+_MAX_PATCHES = 20_000  # patch positions per channel at most (larger images: a grid)
+_ITERATIONS = 10
+_MAX_PIXELS = 1 << 20  # larger images are measured on evenly spaced bands of rows
+_BAND = 64  # rows per band
 
 
 def _colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -65,47 +69,114 @@ def _colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 def noise_sigma(pixels: np.ndarray) -> float | None:
     """Estimated standard deviation of white noise in `pixels` (HxW or HxWxC, uint8 or
     uint16 or float in 0..1; alpha, the 2nd of two or 4th of four channels, is ignored), in
-    0..255 units. Images over 4 megapixels are measured on evenly spaced rows of blocks.
+    0..255 units (0 up to about 128), or None where it cannot be told from texture.
 
-    The median over the colour channels of each channel's estimate (see the module's
-    docstring). Clean photos downscaled by the standard protocol read about 1 to 2 (median
-    over the 291 training photos 1.21 at x2, 1.93 at x4), added Gaussian noise of sigma
-    reads about sigma (median 11.00 for sigma 10 at x2). Textured images with no flat area
-    read high: 4.8% of those training photos at x2 and 12.7% at x4 read 6 or more clean
-    (`bench/results/robustness/rule_calibration.txt`). None for images smaller than 8x8
-    pixels or with fewer than 4 opaque blocks away from black and white.
+    The median over the colour channels of each channel's estimate by weak-texture patch
+    selection and principal component analysis (Liu, Tanaka & Okutomi 2013, "Single-image
+    noise level estimation for blind denoising", IEEE TIP 22(12)), in short:
+
+    1. every 5x5 patch of the channel (a grid of at most 20,000 of them on larger images)
+       that has no clipped pixel (0 or 255, where noise is cut) and no pixel less than fully
+       opaque; its texture strength xi = the sum of its squared horizontal and vertical
+       neighbour differences (Liu's tr(G^T G));
+    2. sigma^2 = the smallest eigenvalue of the 25x25 covariance of the patches (white noise
+       adds sigma^2 to every eigenvalue, texture only adds), corrected for its small-sample
+       bias under pure noise by the Marchenko-Pastur edge, (1 - sqrt(25 / n))^-2 for n
+       patches;
+    3. keep the weak-texture patches, those with xi below the 99th percentile of xi under
+       noise of that sigma alone (`_TAU` sigma^2), and repeat 2-3 on them until sigma
+       settles (at most 10 rounds).
+
+    Where fewer than 100 patches are as flat as noise of the current estimate would leave
+    them, the image has no area that looks like noise at that level (fine texture
+    everywhere, or too small): None. Of the 291 training photos downscaled by the standard
+    protocol, over half read None and 95% under 1.5 (x2 to x4); added Gaussian noise of
+    sigma reads about sigma (median 10.3 for 10 at x2, 10.4 at x4; 5.2 to 5.3 for 5); see
+    `bench/results/robustness/rule_calibration.txt`. Images over a megapixel are measured
+    on evenly spaced bands of 64 rows (cost per megapixel in
+    `bench/results/robustness/noise_estimate_speed.txt`).
     """
     x, opaque = _colours(pixels)
-    side = 2 * _BLOCK
-    h, w = (x.shape[0] // side) * side, (x.shape[1] // side) * side
-    if h == 0 or w == 0:
+    regions = _regions(x, opaque)
+    positions = sum(max(0, r.shape[0] - _PATCH + 1) * max(0, r.shape[1] - _PATCH + 1)
+                    for r, _ in regions)
+    if positions < _MIN_PATCHES:
         return None
-    x = x[:h, :w]
-    rows = h // side
-    step = max(1, math.ceil(rows * (w // side) / _MAX_BLOCKS))
-    if opaque is not None:
-        opaque = opaque[:h, :w]
-    if step > 1:  # a large image: every step-th row of blocks is plenty
-        x = x.reshape(rows, side, w, -1)[::step].reshape(-1, w, x.shape[2])
-        if opaque is not None:
-            opaque = opaque.reshape(rows, side, w)[::step].reshape(-1, w)
-        h = x.shape[0]
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
-    bh, bw = h // side, w // side
-    energy = (hh.astype(np.float64) ** 2).reshape(bh, _BLOCK, bw, _BLOCK, -1).mean(axis=(1, 3))
-    level = x.reshape(bh, side, bw, side, -1).mean(axis=(1, 3))
-    seen = np.ones((bh, bw), bool) if opaque is None else \
-        opaque.reshape(bh, side, bw, side).all(axis=(1, 3))
+    step = max(1, math.ceil(math.sqrt(positions / _MAX_PATCHES)))
     estimates = []
     for c in range(x.shape[2]):
-        keep = (level[:, :, c] > 16.0) & (level[:, :, c] < 239.0) & seen
-        if keep.sum() < 4:
-            continue
-        rms = np.sqrt(energy[:, :, c][keep])
-        estimates.append(float(np.percentile(rms, _PERCENTILE)) / _BIAS)
+        found = [_patches(r[:, :, c], seen, step) for r, seen in regions]
+        xi = np.concatenate([f[0] for f in found])
+        patches = np.concatenate([f[1] for f in found])
+        sigma = _weak_texture_sigma(xi, patches)
+        if sigma is not None:
+            estimates.append(sigma)
     if not estimates:
         return None
     return float(np.median(estimates))
+
+
+def _regions(x: np.ndarray, opaque: np.ndarray | None
+             ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """[(HxWxC colours, HxW opaque mask or None)]: the whole image, or for images over
+    `_MAX_PIXELS` evenly spaced bands of `_BAND` rows (patches never cross a band's edge)."""
+    h, w = x.shape[:2]
+    if h * w <= _MAX_PIXELS or h <= 2 * _BAND:
+        return [(x, opaque)]
+    count = max(1, min(h // _BAND, _MAX_PIXELS // (_BAND * w) + 1))
+    tops = np.linspace(0, h - _BAND, count).astype(int)
+    return [(x[t:t + _BAND], None if opaque is None else opaque[t:t + _BAND]) for t in tops]
+
+
+def _box(a: np.ndarray, dh: int, dw: int) -> np.ndarray:
+    """Sums of the HxW array `a` over every dh x dw window: (H-dh+1)x(W-dw+1), float64."""
+    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    c[1:, 1:] = a.cumsum(0, dtype=np.float64).cumsum(1)
+    return c[dh:, dw:] - c[:-dh, dw:] - c[dh:, :-dw] + c[:-dh, :-dw]
+
+
+def _patches(x: np.ndarray, opaque: np.ndarray | None, step: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(texture strength per patch (n,), the patches' pixels (n, 25) float32) of the usable
+    5x5 patches of the HxW channel `x` (0..255) at every `step`-th position each way."""
+    p = _PATCH
+    if x.shape[0] < p or x.shape[1] < p:
+        return np.zeros(0), np.zeros((0, p * p), np.float32)
+    xi = _box(np.diff(x, axis=1) ** 2, p, p - 1) + _box(np.diff(x, axis=0) ** 2, p - 1, p)
+    bad = (x <= 0.5) | (x >= 254.5)
+    if opaque is not None:
+        bad |= ~opaque
+    keep = (_box(bad, p, p) == 0)[::step, ::step]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (p, p))[::step, ::step]
+    return xi[::step, ::step][keep], windows[keep].reshape(-1, p * p)
+
+
+def _noise_floor(patches: np.ndarray) -> float:
+    """sigma^2 from (n, d) patches: their covariance's smallest eigenvalue over the
+    Marchenko-Pastur lower edge (1 - sqrt(d / n))^2 (its expected value under white noise
+    alone, for n > d)."""
+    q = patches.astype(np.float64)
+    q -= q.mean(axis=0)
+    smallest = float(np.linalg.eigvalsh(q.T @ q / len(q))[0])
+    return max(smallest, 0.0) / (1.0 - math.sqrt(q.shape[1] / len(q))) ** 2
+
+
+def _weak_texture_sigma(xi: np.ndarray, patches: np.ndarray) -> float | None:
+    """Liu et al.'s iteration on one channel's patches (see `noise_sigma`): sigma, or None
+    with fewer than `_MIN_PATCHES` patches as flat as noise of the estimate."""
+    if len(xi) < _MIN_PATCHES:
+        return None
+    var = _noise_floor(patches)
+    for _ in range(_ITERATIONS):
+        weak = xi < _TAU * var
+        if int(weak.sum()) < _MIN_PATCHES:
+            return None
+        new = _noise_floor(patches[weak])
+        settled = abs(new - var) <= 1e-3 * var
+        var = new
+        if settled:
+            break
+    return math.sqrt(var)
 
 
 def blockiness(pixels: np.ndarray) -> float | None:

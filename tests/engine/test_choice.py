@@ -52,7 +52,7 @@ def test_noise_sigma_measures_added_noise_on_real_photos() -> None:
     for name in ("100075.png", "15088.png", "198004.png"):
         lr = _lr(name)
         clean = noise_sigma(lr)
-        assert clean < 3.0, (name, clean)
+        assert clean is None or clean < 3.0, (name, clean)  # None: no noise measurable
         for sigma in (5.0, 10.0, 20.0):
             got = noise_sigma(gaussian_noise(lr, sigma, rng))
             assert got == pytest.approx(sigma, rel=0.25), (name, sigma, got)
@@ -78,12 +78,49 @@ def test_noise_sigma_kinds_and_sizes() -> None:
     logo = rng.integers(0, 256, (128, 128, 4), dtype=np.uint8)
     logo[:, :, 3] = 0
     logo[:16, :16, :3], logo[:16, :16, 3] = (40, 160, 60), 255  # 4 of 256 blocks seen
-    assert noise_sigma(logo) < 1.0 and noise_sigma(logo[:, :, :3]) > 30
+    assert noise_sigma(logo) is None and noise_sigma(logo[:, :, :3]) > 30  # seen: flat
     assert noise_sigma(np.dstack([noisy, np.zeros((64, 64), np.uint8)])) is None
-    assert noise_sigma(np.zeros((5, 7, 3), np.uint8)) is None  # smaller than a block
+    assert noise_sigma(np.zeros((5, 7, 3), np.uint8)) is None  # fewer than 100 patches
     assert noise_sigma(np.zeros((64, 64, 3), np.uint8)) is None  # all black: noise clipped
     with pytest.raises(ValueError):
         noise_sigma(np.zeros((16, 16, 3), np.int32))
+
+
+@pytest.mark.parametrize(("name", "scale"), [("8143.png", 2), ("309004.png", 2),
+                                           ("87065.png", 4)])
+def test_fine_texture_reads_clean_and_its_noisy_copy_noisy(name: str, scale: int) -> None:
+    """Issue 24: training photos full of fine texture that the old flat-block estimate read
+    as noise of sigma 6.2 to 14.6 (so they got the photo model clean) read clean now; the
+    same image with noise added still reads that noise and gets the photo model."""
+    lr = _lr(name, scale)
+    clean = noise_sigma(lr)
+    assert clean is None or clean < NOISE_SIGMA, clean
+    assert classify(lr, "PNG").kind == "clean"
+    rng = np.random.default_rng(3)
+    for sigma, gray in ((10.0, False), (10.0, True), (6.0, False)):
+        noisy = gaussian_noise(lr, sigma, rng, gray=gray)
+        got = noise_sigma(noisy)  # texture may add a little, never takes away much
+        assert 0.9 * sigma <= got <= 1.6 * sigma, (sigma, gray, got)
+        assert classify(noisy, "PNG").kind == "photo"
+
+
+def test_butterfly_x4_reads_clean() -> None:
+    """Issue 24's case: Set5's butterfly downscaled x4 (clean) read "noise sigma 6.6" and
+    got the photo model (-0.8 dB). An evaluation image: checked here, never tuned on."""
+    hr = Image.open(data_dir("test", "Set5") / "butterfly.png").convert("RGB")
+    lr = np.asarray(degrade.make_pair(hr, 4)[0])
+    assert classify(lr, "PNG").kind == "clean"
+    noisy = gaussian_noise(lr, 10.0, np.random.default_rng(4))
+    assert noise_sigma(noisy) == pytest.approx(10.0, rel=0.2)
+    assert classify(noisy, "PNG").kind == "photo"
+
+
+def test_noise_sigma_of_a_large_image_reads_bands() -> None:
+    """Over a megapixel the estimate reads evenly spaced bands of rows: the same noise."""
+    rng = np.random.default_rng(5)
+    ramp = np.linspace(40, 200, 1500)[None, :, None] + np.linspace(0, 20, 1100)[:, None, None]
+    big = gaussian_noise(np.repeat(ramp, 3, axis=2).astype(np.uint8), 4.0, rng)
+    assert noise_sigma(big) == pytest.approx(4.0, rel=0.1)
 
 
 def test_classify_by_file_kind(tmp_path) -> None:
@@ -92,13 +129,13 @@ def test_classify_by_file_kind(tmp_path) -> None:
     cases = {
         "q50.jpg": (jpeg_bytes(lr, 50), "jpeg", "JPEG quality 50"),
         f"q{JPEG_MAX_QUALITY}.jpg": (jpeg_bytes(lr, JPEG_MAX_QUALITY), "jpeg", "JPEG"),
-        "q100.jpg": (jpeg_bytes(lr, 100), "clean", "noise sigma"),
+        "q100.jpg": (jpeg_bytes(lr, 100), "clean", "noise"),
     }
     for name, (data, _, _) in cases.items():
         (tmp_path / name).write_bytes(data)
     Image.fromarray(lr).save(tmp_path / "clean.png")
     Image.fromarray(gaussian_noise(lr, 10.0, rng)).save(tmp_path / "noise10.png")
-    cases["clean.png"] = (None, "clean", "noise sigma")
+    cases["clean.png"] = (None, "clean", "noise")
     cases["noise10.png"] = (None, "photo", "noise sigma")
     for name, (_, kind, why) in cases.items():
         d = read_image(tmp_path / name)
@@ -108,7 +145,7 @@ def test_classify_by_file_kind(tmp_path) -> None:
     assert read_image(tmp_path / "clean.png").jpeg_quality is None
     # the threshold is the documented one
     sigma = noise_sigma(np.asarray(read_image(tmp_path / "noise10.png").pixels))
-    assert sigma >= NOISE_SIGMA > noise_sigma(lr)
+    assert sigma >= NOISE_SIGMA > (noise_sigma(lr) or 0.0)
     assert classify(None).kind == "clean"
     assert classify(np.zeros((16, 16, 3), np.int32)).kind == "clean"  # cannot judge
 
@@ -156,7 +193,7 @@ def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:
     Image.fromarray(lr).save(src / "b.png")
     Image.fromarray(gaussian_noise(lr, 12.0, np.random.default_rng(0))).save(src / "c.png")
     opts = OutputOptions(format="png")
-    want = {"a.png": ("p", "JPEG quality 40"), "b.png": ("c", "noise sigma"),
+    want = {"a.png": ("p", "JPEG quality 40"), "b.png": ("c", "noise"),
             "c.png": ("p", "noise sigma")}
     outs = {}
     for name, up in (("rule", rule), ("clean", clean), ("photo", photo)):
