@@ -244,7 +244,7 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
         else:
             work.pixels = decoded.pixels
         work.result.notes += decoded.notes
-        work.meta = None if opts.strip_metadata else decoded.metadata
+        work.meta = _kept_metadata(decoded.metadata, opts, decoded.size, (out_w, out_h))
         if work.pixels.dtype.kind == "f":  # float stays an array to the writer
             work.mode = None
             work.pixels, work.span = fit_float_range(work.pixels, opts.float_range)
@@ -256,6 +256,15 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
     finally:
         work.result.stages["decode"] = time.perf_counter() - t
     return work
+
+
+def _kept_metadata(meta: Metadata | None, opts: OutputOptions, size: tuple[int, int],
+                   out: tuple[int, int]) -> Metadata | None:
+    """The metadata an output of `out` from an input of `size` gets: with --strip-metadata
+    only what the values and pixels' shape mean (colour description, sBIT, aspect ratio);
+    the pixel aspect ratio changed by an output size not in proportion."""
+    meta = meta.stripped() if meta and opts.strip_metadata else meta
+    return meta.resized(size, out) if meta else None
 
 
 def _asked_size(work: _Work, opts: OutputOptions, size: tuple[int, int],
@@ -326,7 +335,8 @@ def _decode_frames(up: Models, work: _Work, anim: Animation, opts: OutputOptions
         work.result.error = not_animated_message(work.fmt, len(anim.frames))
         return work
     work.icc, work.anim = anim.icc_profile, anim
-    _asked_size(work, opts, anim.size, up.scale)
+    out = _asked_size(work, opts, anim.size, up.scale)
+    anim.metadata = _kept_metadata(anim.metadata, opts, anim.size, out)
     work.up = _pick(up, work, None, anim.format, animated=True)
     return work
 

@@ -14,6 +14,7 @@ image under an output name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -30,6 +31,7 @@ from PIL import Image, ImageCms, ImageOps
 from sronnx.core import first_line
 from sronnx.io import metadata as md
 from sronnx.io import registry
+from sronnx.io.colour import colour_for_output
 from sronnx.io.registry import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, INPUT_FORMATS, Encoding
 
 PART_SUFFIX = ".sronnx-part"
@@ -176,6 +178,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             meta, meta_notes = md.from_pil(img)
             facts = record.describe(img, path, meta_notes) if record and record.describe \
                 else {}
+            if found := facts.pop("metadata", None):  # texts, colour: Metadata fields
+                meta = dataclasses.replace(meta, **found)
             pixels = _pixels(img, path, record)
     except ImageReadError:
         raise
@@ -368,7 +372,9 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
     if (problem := side_problem(fmt, (w, h))) is not None:
         raise ValueError(f"{problem}; {unlimited()}")
-    notes = md.not_held(metadata, fmt)
+    notes = md.not_held(metadata, fmt) + md.text_notes(metadata, fmt)
+    icc_profile, colour_notes = colour_for_output(metadata, fmt, icc_profile, _grey(pixels))
+    notes += colour_notes
     if isinstance(pixels, np.ndarray):
         pixels = _narrow_for(pixels, fmt, notes)
     with atomic_file(path) as fh:
@@ -380,6 +386,13 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
             _save_pil(fh, img, fmt, enc, icc_profile=icc_profile, dpi=dpi,
                       metadata=metadata, notes=notes)
     return notes
+
+
+def _grey(pixels: Image.Image | np.ndarray) -> bool:
+    """Whether an image to write is grey (with or without alpha)."""
+    if isinstance(pixels, np.ndarray):
+        return pixels.ndim == 2 or pixels.shape[2] <= 2
+    return pixels.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 @contextlib.contextmanager

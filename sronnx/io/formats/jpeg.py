@@ -8,7 +8,8 @@ get the nearest such quality (pure functions, numpy only).
 
 The JPEG format's record: .jpg, .jpeg, .jpe and .jfif (Pillow registers .jpe and .jfif too;
 .jif is rare and also used for other formats, so it stays out); no alpha; sides up to 65535;
-EXIF, XMP and IPTC (an APP13 segment Pillow cannot write: `metadata.save_jpeg`); DPI in
+EXIF, XMP and IPTC (an APP13 segment Pillow cannot write: `metadata.save_jpeg`), every COM
+comment (one segment each) and an ICC profile; DPI in
 whole numbers; the decoded file's estimated quality (`Decoded.jpeg_quality`). A phone's JPEG
 with extra pictures comes back from Pillow's JPEG opener as format "MPO" (MPO has no opener
 of its own: registering it would make Pillow raise KeyError).
@@ -83,7 +84,12 @@ def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
 
 
 def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
-    return {"jpeg_quality": jpeg_quality(getattr(img, "quantization", None))}
+    facts: dict[str, Any] = {"jpeg_quality": jpeg_quality(getattr(img, "quantization", None))}
+    found = [md.comment_text(bytes(data)) for marker, data in getattr(img, "applist", ())
+             if marker == "COM" and data]
+    if found:  # every COM segment, in order (Pillow's info["comment"] keeps the last)
+        facts["metadata"] = {"texts": tuple(found)}
+    return facts
 
 
 def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
@@ -95,7 +101,7 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
 def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
           metadata: md.Metadata | None, notes: list[str]) -> None:
     if metadata:
-        md.save_jpeg(fh, img, kwargs, metadata.iptc, notes)
+        md.save_jpeg(fh, img, kwargs, metadata.iptc, notes, md.comments(metadata))
     else:
         img.save(fh, format="JPEG", **kwargs)
 
@@ -103,6 +109,6 @@ def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
 JPEG = registry.register_format(registry.ImageFormat(
     "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), choices=("jpg", "jpeg"),
     magic=(b"\xff\xd8\xff",), alpha=False, modes=("L", "RGB", "CMYK"), max_side=65535,
-    metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    metadata=frozenset({"EXIF", "XMP", "IPTC", "COMMENT", "ICC"}),
     describe=_describe, save_options=_save_options, save=_save,
 ))
