@@ -55,7 +55,7 @@ class Decoded:
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
-    metadata: md.Metadata | None = None  # EXIF, XMP, IPTC to carry to the output
+    metadata: md.Metadata | None = None  # EXIF, XMP, IPTC, texts, colour chunks to carry
     lossless: bool = False  # a lossless WebP (`formats.webp.webp_lossless`): lossless again
     jpeg_quality: int | None = None  # a JPEG's quality estimated from its tables (assess)
 
@@ -354,8 +354,9 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     Arrays (uint8 or uint16, HxW[xC]) go to the format's array writer when it has one
     (`ImageFormat.write_array`: PNG's streaming writer keeps 16 bits, and float32 arrays in
     [0, 1] become 16-bit PNGs; TIFF keeps float32 too); other formats get them as 8-bit. PIL
-    images go through Pillow. `metadata` (EXIF, XMP, IPTC) goes into formats that hold it,
-    with the ICC profile and the DPI (dots per inch, x and y). Alpha in a format without it
+    images go through Pillow. `metadata` (EXIF, XMP, IPTC, texts, PNG's colour chunks) goes
+    into formats that hold it, with the ICC profile (or one made from gAMA and cHRM:
+    `sronnx.io.colour`) and the DPI (dots per inch, x and y). Alpha in a format without it
     (JPEG, BMP) is flattened over white. `encoding` (`registry.Encoding`): `quality` (JPEG
     and lossy WebP, 1..100, default 95), `png_compress_level` (zlib, 0..9, default 1) and
     `lossless` (a WebP output is lossless when the input was a lossless WebP:

@@ -11,6 +11,13 @@ What is carried and how:
 - XMP: the packet as it is, with tiff:Orientation set to 1 and exif:PixelXDimension /
   PixelYDimension (and tiff:ImageWidth / ImageLength) set to the output size where present.
 - IPTC (IPTC-IIM datasets: title, caption, keywords, credit, ...): carried as bytes.
+- Texts (PNG tEXt / zTXt / iTXt, read by `formats.png`) and comments (JPEG COM, GIF comment):
+  `Text`s; a comment is the PNG text "Comment" and back. PNG keeps every text as the chunk it
+  came in (`png_text_chunks`), JPEG every comment in a COM segment (`save_jpeg`), GIF one
+  comment; what a format cannot hold is named in a note (`text_notes`).
+- What the values mean, kept even by `--strip-metadata` (`Metadata.stripped`): a PNG's
+  colour description (`Colour`: gAMA, cHRM, sRGB, cICP), sBIT and a ratio-only pHYs, written
+  back as PNG chunks (`png_colour_chunks`); for other formats see `sronnx.io.colour`.
 
 Where they go: JPEG (APP1 EXIF, APP1 XMP, APP13 "Photoshop 3.0" with the IPTC resource),
 PNG (eXIf, iTXt "XML:com.adobe.xmp", zTXt "Raw profile type iptc" as ImageMagick and exiftool
