@@ -294,3 +294,15 @@ def test_strip_keeps_meaning_only() -> None:
     assert meta.stripped() == md.Metadata(colour=md.Colour(gamma=100000), sbit=(5,),
                                           aspect=(1, 2))
     assert md.Metadata(texts=(md.Text("Comment", "hi"),)).stripped() is None
+
+
+def test_many_broken_texts_make_few_notes(tmp_path: Path) -> None:
+    src = tmp_path / "many.png"
+    src.write_bytes(with_chunks(png8(np.zeros((4, 5, 3), np.uint8)),
+                                *[(b"zTXt", b"K\x00\x00junk")] * 40))
+    d = read_image(src)
+    assert len(d.notes) == 6 and d.notes[-1] == "35 more texts left out"
+    cut = tmp_path / "cut.png"  # a text chunk cut short ends the walk; Pillow says why
+    cut.write_bytes(src.read_bytes()[:60])
+    with pytest.raises(ValueError):
+        read_image(cut)

@@ -175,6 +175,7 @@ def png_metadata(path: Path, notes: list[str]) -> dict[str, Any]:
     `metadata.Metadata`); what cannot be read is left out with a note in `notes`."""
     facts: dict[str, Any] = {}
     texts: list[md.Text] = []
+    left_out: list[str] = []
     total = 0
     try:
         for kind, data in png_chunks(path):
@@ -184,19 +185,23 @@ def png_metadata(path: Path, notes: list[str]) -> dict[str, Any]:
             try:
                 text = _text(kind, data)
             except (ValueError, UnicodeDecodeError) as exc:
-                notes.append(f"a {kind.decode()} text could not be read ({exc}): left out")
+                left_out.append(f"a {kind.decode()} text could not be read ({exc}): left out")
                 continue
             total += len(text.value)
             if text.key in _TEXT_CARRIED_ELSEWHERE:
                 continue
             if text.key.startswith(_RAW_PROFILE) or total > _TEXTS_LIMIT:
-                notes.append(f"text {text.key} left out ("
-                             + ("a raw profile of the source's data)" if total <= _TEXTS_LIMIT
-                                else f"texts over {_TEXTS_LIMIT:,} bytes)"))
+                left_out.append(f"text {text.key} left out ("
+                                + ("a raw profile of the source's data)"
+                                   if total <= _TEXTS_LIMIT
+                                   else f"texts over {_TEXTS_LIMIT:,} bytes)"))
                 continue
             texts.append(text)
     except OSError as exc:
-        notes.append(f"texts and colour chunks could not be read ({exc})")
+        left_out.append(f"texts and colour chunks could not be read ({exc})")
+    notes += left_out[:5]  # a hostile file's thousand broken texts: five notes and a count
+    if len(left_out) > 5:
+        notes.append(f"{len(left_out) - 5} more texts left out")
     colour = md.Colour(**facts.pop("colour", {}))
     if colour.gamma is not None and colour.gamma >= 70000 and colour.srgb is None:
         notes.append(f"gAMA {colour.gamma / 100000:.5g}: the values are (near) linear light; "
