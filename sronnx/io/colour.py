@@ -94,12 +94,18 @@ def colour_for_output(meta: md.Metadata | None, fmt: str, icc_profile: bytes | N
                       grey: bool) -> tuple[bytes | None, list[str]]:
     """The ICC profile an output of `fmt` gets, and notes on what of the PNG colour
     description, sBIT and pixel aspect ratio in `meta` it cannot hold. A format with PNG's
-    chunks ("GAMMA") keeps them itself; one that holds an ICC profile gets one made from
-    gAMA and cHRM when the input had neither an ICC profile nor sRGB."""
+    chunks ("GAMMA") keeps them itself, one with "ASPECT" the aspect ratio; one that holds
+    an ICC profile gets one made from gAMA and cHRM when the input had neither an ICC
+    profile nor sRGB."""
     held = md.holds(fmt)
-    if not meta or "GAMMA" in held:
+    if not meta:
         return icc_profile, []
     notes: list[str] = []
+    if not md.aspect_square(meta.aspect) and "ASPECT" not in held:
+        notes.append(f"pixel aspect ratio {meta.aspect[0]}:{meta.aspect[1]} not kept: {fmt} "
+                     "cannot hold it; viewers will show square pixels")
+    if "GAMMA" in held:
+        return icc_profile, notes
     c = meta.colour or md.Colour()
     described = icc_profile is not None or c.srgb is not None
     if c.gamma is not None and not described and "ICC" in held:
@@ -114,7 +120,4 @@ def colour_for_output(meta: md.Metadata | None, fmt: str, icc_profile: bytes | N
     if meta.sbit:
         notes.append(f"sBIT (significant bits {', '.join(map(str, meta.sbit))}) not kept: "
                      f"{fmt} cannot hold it")
-    if not md.aspect_square(meta.aspect):
-        notes.append(f"pixel aspect ratio {meta.aspect[0]}:{meta.aspect[1]} not kept: {fmt} "
-                     "cannot hold it; viewers will show square pixels")
     return icc_profile, notes

@@ -42,8 +42,10 @@ ArrayWriter = Callable[..., None]
 #: the kinds of descriptive metadata (`sronnx.io.metadata.Metadata.kinds`), and what else a
 #: format holds of what the input says besides its pixels: "TEXT" keyword texts (PNG tEXt,
 #: zTXt, iTXt), "COMMENT" comments (JPEG COM, GIF comment), "ICC" an ICC profile, "GAMMA"
-#: PNG's colour and sample chunks (gAMA, cHRM, sRGB, cICP, sBIT, a ratio-only pHYs)
-METADATA_KINDS = frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA"})
+#: PNG's colour and sample chunks (gAMA, cHRM, sRGB, cICP, sBIT), "ASPECT" a pixel aspect
+#: ratio without a unit (PNG pHYs unit 0, JFIF density unit 0)
+METADATA_KINDS = frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA",
+                            "ASPECT"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class ImageFormat:
     Pillow modes written as they are); `sixteen_bit` (uint16 arrays kept; float arrays
     become 16-bit); `float_samples` (float arrays kept as they are); `max_side` (pixels a
     side, checked before encoding; None: no limit); `metadata`, the kinds it holds ("EXIF",
-    "XMP", "IPTC", and "TEXT", "COMMENT", "ICC", "GAMMA": see METADATA_KINDS); `animated`
+    "XMP", "IPTC", and "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT": see METADATA_KINDS);
+    `animated`
     (read and written as an animation), `animation_label` (the animated kind's own name,
     "APNG"). `limit_open`: Pillow allocates pixels while it opens
     the file (a GIF's first-frame canvas), so Pillow's own limit is kept during the open.

@@ -154,11 +154,11 @@ def test_colour_description_lost_in_bmp_and_gif_is_noted(tmp_path: Path) -> None
         notes = write_image(tmp_path / f"o.{fmt.lower()}", np.zeros((4, 4, 3), np.uint8),
                             fmt, metadata=meta)
         assert notes == [
+            f"pixel aspect ratio 2:1 not kept: {fmt} cannot hold it; viewers will show "
+            "square pixels",
             f"colour description (gAMA 1) not kept: {fmt} holds no ICC profile; viewers "
             "will show the values as sRGB",
-            f"sBIT (significant bits 5, 5, 5) not kept: {fmt} cannot hold it",
-            f"pixel aspect ratio 2:1 not kept: {fmt} cannot hold it; viewers will show "
-            "square pixels"]
+            f"sBIT (significant bits 5, 5, 5) not kept: {fmt} cannot hold it"]
 
 
 def test_srgb_and_iccp(tmp_path: Path) -> None:
@@ -274,6 +274,13 @@ def test_ratio_only_phys(tmp_path: Path) -> None:
         write_image(out, pixels, "PNG", metadata=d.metadata.stripped())
         assert dict(chunks_of(out))[b"pHYs"] == struct.pack(">IIB", 3, 2, 0)
         assert Image.open(out).info["aspect"] == (3, 2)
+    jpg = tmp_path / "o.jpg"  # JFIF density unit 0: the same ratio, and back
+    assert write_image(jpg, d.pixels, "JPEG", metadata=d.metadata) == []
+    with Image.open(jpg) as img:
+        assert (img.info["jfif_unit"], img.info["jfif_density"]) == (0, (3, 2))
+    assert read_image(jpg).metadata.aspect == (3, 2)
+    assert write_image(tmp_path / "o.webp", d.pixels, "WEBP", metadata=d.metadata) == [
+        "pixel aspect ratio 3:2 not kept: WEBP cannot hold it; viewers will show square pixels"]
 
 
 def test_bad_texts_are_left_out_with_a_note(tmp_path: Path) -> None:

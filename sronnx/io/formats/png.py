@@ -5,6 +5,10 @@ so 16-bit PNGs are read with pypng and written by a small streaming PNG writer h
 filters + zlib, row block by row block, with the ICC profile, DPI and metadata). Pillow
 widens 2- and 4-bit grey samples but not their colour key (`fix_grey_key`). An eXIf chunk
 may come after the pixels. PNG is the output of last resort (`default_output`).
+
+What a PNG says besides its pixels is read by walking its chunks (`png_metadata`: texts as
+stored, gAMA / cHRM / sRGB / cICP, sBIT, a ratio-only pHYs) and written back by both writers
+(`write_png` streams them; Pillow's gets them in a `pnginfo`, sBIT and pHYs added by `_save`).
 """
 
 from __future__ import annotations
@@ -343,7 +347,7 @@ def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
 PNG = registry.register_format(registry.ImageFormat(
     "PNG", (".png", ".apng"), choices=("png",), magic=(PNG_SIGNATURE,),
     sixteen_bit=True,
-    metadata=frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA"}),
+    metadata=frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT"}),
     animated=True, animation_label="APNG", exif_after_pixels=True, default_output=True,
     write_array=_write_array, fix_open=_fix_open, read_array=_read_array,
     describe=_describe, save_options=_save_options, save=_save,
