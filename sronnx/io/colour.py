@@ -21,6 +21,7 @@ import struct
 import numpy as np
 
 from sronnx.io import metadata as md
+from sronnx.io import registry
 
 __all__ = ["colour_for_output", "profile_from_png"]
 
@@ -90,6 +91,14 @@ def profile_from_png(gamma: int, chromaticities: tuple[int, ...] | None,
     return header + struct.pack(">I", len(tags)) + table + body
 
 
+def _writes_grey(fmt: str) -> bool:
+    """Whether `fmt` stores a grey image as grey (its profile must then be a grey one): its
+    own array writer (TIFF) or a Pillow mode "L" it writes as it is (JPEG); else Pillow
+    writes it as RGB (WebP)."""
+    record = registry.get_format(fmt)
+    return record is not None and (record.write_array is not None or "L" in record.modes)
+
+
 def colour_for_output(meta: md.Metadata | None, fmt: str, icc_profile: bytes | None,
                       grey: bool) -> tuple[bytes | None, list[str]]:
     """The ICC profile an output of `fmt` gets, and notes on what of the PNG colour
@@ -109,7 +118,7 @@ def colour_for_output(meta: md.Metadata | None, fmt: str, icc_profile: bytes | N
     c = meta.colour or md.Colour()
     described = icc_profile is not None or c.srgb is not None
     if c.gamma is not None and not described and "ICC" in held:
-        icc_profile = profile_from_png(c.gamma, c.chromaticities, grey)
+        icc_profile = profile_from_png(c.gamma, c.chromaticities, grey and _writes_grey(fmt))
         notes.append(f"{', '.join(c.names())} written as an ICC profile: {fmt} has no gAMA "
                      "or cHRM")
     elif (c.gamma is not None or c.chromaticities is not None) and not described:

@@ -136,6 +136,21 @@ def test_gamma_becomes_an_icc_profile_where_png_chunks_cannot_go(tmp_path: Path,
     assert abs(shown.getpixel((4, 4))[1] - 188) <= 2  # linear 0.5 is sRGB 188
 
 
+@pytest.mark.parametrize(("fmt", "space"), [("JPEG", "GRAY"), ("TIFF", "GRAY"),
+                                            ("WEBP", "RGB ")])
+def test_grey_image_gets_the_profile_its_format_stores(tmp_path: Path, fmt: str,
+                                                       space: str) -> None:
+    meta = md.Metadata(colour=md.Colour(gamma=100000))
+    out = tmp_path / f"g.{fmt.lower()}"
+    write_image(out, np.full((8, 8), 128, np.uint8), fmt, metadata=meta)
+    with Image.open(out) as img:
+        assert img.info["icc_profile"][16:20] == space.encode()
+        shown = ImageCms.profileToProfile(
+            img, ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"])),
+            ImageCms.createProfile("sRGB"), outputMode="RGB")
+    assert abs(shown.getpixel((4, 4))[0] - 188) <= 2
+
+
 def test_icc_profile_made_for_grey_and_plain_gamma() -> None:
     grey = ImageCms.ImageCmsProfile(io.BytesIO(profile_from_png(100000, None, grey=True)))
     shown = ImageCms.profileToProfile(Image.new("L", (1, 1), 128), grey,
