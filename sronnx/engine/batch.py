@@ -297,7 +297,7 @@ def _read_input(up: Models, work: _Work, opts: OutputOptions, max_pixels: int | 
             work.pixels = decoded.pixels
         work.result.notes += decoded.notes + written_as_note(decoded.format, work.fmt,
                                                              opts.format)
-        work.meta = None if opts.strip_metadata else decoded.metadata
+        work.meta = _kept_metadata(decoded.metadata, opts, decoded.size, (out_w, out_h))
         if work.pixels.dtype.kind == "f":  # float stays an array to the writer
             work.mode = None
             work.pixels, work.span = fit_float_range(work.pixels, opts.float_range)
@@ -317,6 +317,15 @@ def _printed(work: _Work, printed: list[str]) -> _Work:
         else:
             work.result.notes.append(said)
     return work
+
+
+def _kept_metadata(meta: Metadata | None, opts: OutputOptions, size: tuple[int, int],
+                   out: tuple[int, int]) -> Metadata | None:
+    """The metadata an output of `out` from an input of `size` gets: with --strip-metadata
+    only what the values and pixels' shape mean (colour description, sBIT, aspect ratio);
+    the pixel aspect ratio changed by an output size not in proportion."""
+    meta = meta.stripped() if meta and opts.strip_metadata else meta
+    return meta.resized(size, out) if meta else None
 
 
 def _asked_size(work: _Work, opts: OutputOptions, size: tuple[int, int],
@@ -387,7 +396,8 @@ def _decode_frames(up: Models, work: _Work, anim: Animation, opts: OutputOptions
         work.result.error = not_animated_message(work.fmt, len(anim.frames))
         return work
     work.icc, work.anim = anim.icc_profile, anim
-    _asked_size(work, opts, anim.size, up.scale)
+    out = _asked_size(work, opts, anim.size, up.scale)
+    anim.metadata = _kept_metadata(anim.metadata, opts, anim.size, out)
     work.up = _pick(up, work, None, anim.format, animated=True)
     return work
 

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from sronnx.io import registry
+from sronnx.io.colour import colour_for_output
 from sronnx.io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -58,6 +59,7 @@ from sronnx.io.images import (
     side_problem,
     unlimited,
 )
+from sronnx.io.metadata import Metadata, pil_save_kwargs, text_notes
 from sronnx.io.palette import to_gif_palette
 from sronnx.io.registry import ANIMATED_INPUTS, ANIMATED_OUTPUTS  # the formats `animated`
 
@@ -74,7 +76,8 @@ class Animation:
     durations: per frame, in milliseconds. plays: how many times the animation plays, 0 =
     forever (not a format's loop count: see `plays_from_loop`). disposal: per frame in the
     source format's codes (GIF or APNG), None when it has none (WebP). lossless: a WebP
-    whose frames are all lossless (written lossless again as WebP).
+    whose frames are all lossless (written lossless again as WebP). metadata: an APNG's
+    texts, colour description, sBIT and aspect ratio, a GIF's comment.
     """
 
     frames: list[np.ndarray]
@@ -87,6 +90,7 @@ class Animation:
     default_image: bool = False  # APNG: the first frame is shown only by non-APNG viewers
     notes: list[str] = field(default_factory=list)
     lossless: bool = False
+    metadata: Metadata | None = None  # texts and colour chunks (PNG), a GIF's comment
 
     @property
     def size(self) -> tuple[int, int]:
@@ -127,12 +131,15 @@ def read_animation(path: str | Path,
                 f"the limit of {max_pixels:,}; raise it with --max-pixels")
         if record.fix_open is not None:  # e.g. PNG's grey colour key
             record.fix_open(img, Path(path))
+        described: list[str] = []  # before the frames: a GIF's comment is the first frame's
+        facts = record.describe(img, Path(path), described) if record.describe else {}
         # a later GIF frame that reaches beyond the screen grows the canvas when it is
         # sought (a 145-megapixel canvas from a 370-byte file, found by fuzzing): each seek is
         # held to the frames' share of the limit
         anim = _read_frames(img, n, open_limit(path, max_pixels // n) if max_pixels else None)
-        facts = record.describe(img, Path(path), anim.notes) if record.describe else {}
+        anim.notes += described
     anim.lossless = bool(facts.get("lossless", False))  # a lossless WebP
+    anim.metadata = Metadata(**facts["metadata"]) if facts.get("metadata") else None
     return anim
 
 
@@ -235,14 +242,23 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     images, kwargs = _for_writer(anim, fmt, notes)
     if len(images) == 1:  # one image: a still, with the writer's single-frame options
         kwargs = {k: v[0] if isinstance(v, list) else v for k, v in kwargs.items()}
-    kwargs["icc_profile"] = icc_profile if icc_profile is not None else anim.icc_profile
+    meta = anim.metadata
+    icc = icc_profile if icc_profile is not None else anim.icc_profile
+    icc, colour_notes = colour_for_output(meta, fmt, icc, grey=False)
+    notes += text_notes(meta, fmt) + colour_notes
+    kwargs.update(pil_save_kwargs(meta, fmt, anim.size, None) if meta else {})
+    kwargs["icc_profile"] = icc
     if record.save_options is not None:
         record.save_options(kwargs, registry.Encoding(quality, png_compress_level,
                                                       anim.lossless))
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs.update(save_all=True, append_images=images[1:])
     path = Path(path)
     with atomic_file(path) as fh:
-        images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], **kwargs)
+        if record.save is not None:  # APNG: sBIT, a ratio-only pHYs
+            record.save(fh, images[0], kwargs, meta, notes)
+        else:
+            images[0].save(fh, format=fmt, **kwargs)
     return notes
 
 

@@ -14,6 +14,7 @@ image under an output name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -30,6 +31,7 @@ from PIL import Image, ImageCms, ImageOps
 from sronnx.core import first_line
 from sronnx.io import metadata as md
 from sronnx.io import registry, sniff
+from sronnx.io.colour import colour_for_output
 from sronnx.io.registry import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, INPUT_FORMATS, Encoding
 
 PART_SUFFIX = ".sronnx-part"
@@ -53,7 +55,7 @@ class Decoded:
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
-    metadata: md.Metadata | None = None  # EXIF, XMP, IPTC to carry to the output
+    metadata: md.Metadata | None = None  # EXIF, XMP, IPTC, texts, colour chunks to carry
     lossless: bool = False  # a lossless WebP (`formats.webp.webp_lossless`): lossless again
     jpeg_quality: int | None = None  # a JPEG's quality estimated from its tables (assess)
 
@@ -176,6 +178,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             facts = record.describe(img, path, meta_notes) if record and record.describe \
                 else {}
             icc = img.info.get("icc_profile") or None  # (`describe` may supply one)
+            if found := facts.pop("metadata", None):  # texts, colour: Metadata fields
+                meta = dataclasses.replace(meta, **found)
             pixels = _pixels(img, path, record)
     except ImageReadError:
         raise
@@ -368,8 +372,9 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     Arrays (uint8 or uint16, HxW[xC]) go to the format's array writer when it has one
     (`ImageFormat.write_array`: PNG's streaming writer keeps 16 bits, and float32 arrays in
     [0, 1] become 16-bit PNGs; TIFF keeps float32 too); other formats get them as 8-bit. PIL
-    images go through Pillow. `metadata` (EXIF, XMP, IPTC) goes into formats that hold it,
-    with the ICC profile and the DPI (dots per inch, x and y). Alpha in a format without it
+    images go through Pillow. `metadata` (EXIF, XMP, IPTC, texts, PNG's colour chunks) goes
+    into formats that hold it, with the ICC profile (or one made from gAMA and cHRM:
+    `sronnx.io.colour`) and the DPI (dots per inch, x and y). Alpha in a format without it
     (JPEG, BMP) is flattened over white. `encoding` (`registry.Encoding`): `quality` (JPEG
     and lossy WebP, 1..100, default 95), `png_compress_level` (zlib, 0..9, default 1) and
     `lossless` (a WebP output is lossless when the input was a lossless WebP:
@@ -386,7 +391,9 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
     if (problem := side_problem(fmt, (w, h))) is not None:
         raise ValueError(f"{problem}; {unlimited()}")
-    notes = md.not_held(metadata, fmt)
+    notes = md.not_held(metadata, fmt) + md.text_notes(metadata, fmt)
+    icc_profile, colour_notes = colour_for_output(metadata, fmt, icc_profile, _grey(pixels))
+    notes += colour_notes
     if isinstance(pixels, np.ndarray):
         pixels = _narrow_for(pixels, fmt, notes)
     with atomic_file(path) as fh:
@@ -400,6 +407,13 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
             _save_pil(fh, img, fmt, enc, icc_profile=icc_profile, dpi=dpi,
                       metadata=metadata, notes=notes)
     return notes
+
+
+def _grey(pixels: Image.Image | np.ndarray) -> bool:
+    """Whether an image to write is grey (with or without alpha)."""
+    if isinstance(pixels, np.ndarray):
+        return pixels.ndim == 2 or pixels.shape[2] <= 2
+    return pixels.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 @contextlib.contextmanager

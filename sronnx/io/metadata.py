@@ -11,6 +11,13 @@ What is carried and how:
 - XMP: the packet as it is, with tiff:Orientation set to 1 and exif:PixelXDimension /
   PixelYDimension (and tiff:ImageWidth / ImageLength) set to the output size where present.
 - IPTC (IPTC-IIM datasets: title, caption, keywords, credit, ...): carried as bytes.
+- Texts (PNG tEXt / zTXt / iTXt, read by `formats.png`) and comments (JPEG COM, GIF comment):
+  `Text`s; a comment is the PNG text "Comment" and back. PNG keeps every text as the chunk it
+  came in (`png_text_chunks`), JPEG every comment in a COM segment (`save_jpeg`), GIF one
+  comment; what a format cannot hold is named in a note (`text_notes`).
+- What the values mean, kept even by `--strip-metadata` (`Metadata.stripped`): a PNG's
+  colour description (`Colour`: gAMA, cHRM, sRGB, cICP), sBIT and a ratio-only pHYs, written
+  back as PNG chunks (`png_colour_chunks`); for other formats see `sronnx.io.colour`.
 
 Where they go: JPEG (APP1 EXIF, APP1 XMP, APP13 "Photoshop 3.0" with the IPTC resource),
 PNG (eXIf, iTXt "XML:com.adobe.xmp", zTXt "Raw profile type iptc" as ImageMagick and exiftool
@@ -24,7 +31,9 @@ write them its `metadata_options` (`png_save_kwargs`, `tiff_save_kwargs`; the ot
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import math
 import re
 import struct
 import threading
@@ -47,7 +56,9 @@ _X_RES, _Y_RES, _RES_UNIT = 0x011A, 0x011B, 0x0128
 _EXIF_PREFIX = b"Exif\x00\x00"
 _PS_HEADER = b"Photoshop 3.0\x00"
 _IPTC_RESOURCE = 0x0404
-_PNG_IPTC_KEY = "Raw profile type iptc"
+PNG_IPTC_KEY = "Raw profile type iptc"
+PNG_XMP_KEY = "XML:com.adobe.xmp"
+_PNG_IPTC_KEY = PNG_IPTC_KEY
 _TOOL_DESCRIPTIONS = ('{"shape"', "ImageJ=")
 _JPEG_SEGMENT_MAX = 65533  # bytes of payload one JPEG marker segment holds
 
@@ -69,24 +80,97 @@ def holds(fmt: str) -> frozenset[str]:
     return record.metadata if record is not None else frozenset()
 
 
+COMMENT_KEY = "Comment"  # the PNG keyword a JPEG or GIF comment becomes, and back
+
+
+@dataclass(frozen=True)
+class Text:
+    """One text: a PNG tEXt / zTXt / iTXt keyword and its text, or a comment (JPEG COM, GIF
+    comment extension) under the keyword "Comment". `kind`: the PNG chunk it came from ("" for
+    a comment); `lang`, `tkey`: an iTXt's language tag and translated keyword; `raw`: a
+    comment's bytes as stored (they have no stated encoding: written back as they were);
+    `zipped`: an iTXt stored compressed."""
+
+    key: str
+    value: str
+    kind: str = ""
+    lang: str = ""
+    tkey: str = ""
+    raw: bytes | None = None
+    zipped: bool = False  # an iTXt stored compressed
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A PNG's colour description chunks, as stored: `gamma` (gAMA, the file gamma x 100000:
+    45455 is 1/2.2, 100000 linear light), `chromaticities` (cHRM: white x, y, red x, y, green
+    x, y, blue x, y, each x 100000), `srgb` (sRGB: the rendering intent), `cicp` (cICP's 4
+    bytes). With an ICC profile (iCCP, carried as the profile) these say how the stored
+    values map to colours; the pixels are kept as stored, so the description must go with
+    them."""
+
+    gamma: int | None = None
+    chromaticities: tuple[int, ...] | None = None
+    srgb: int | None = None
+    cicp: bytes | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.gamma, self.chromaticities, self.srgb,
+                                           self.cicp))
+
+    def names(self) -> list[str]:
+        """The chunks present, with gAMA's value: ["gAMA 1.0", "cHRM"]."""
+        out = [f"gAMA {self.gamma / 100000:.5g}"] if self.gamma is not None else []
+        return out + [n for n, v in (("cHRM", self.chromaticities), ("sRGB", self.srgb),
+                                     ("cICP", self.cicp)) if v is not None]
+
+
 @dataclass(frozen=True)
 class Metadata:
-    """The descriptive metadata of one image, ready to be written again.
+    """The metadata of one image, ready to be written again.
 
-    `exif`: EXIF as Pillow writes it (b"Exif\\0\\0" + a TIFF structure), layout tags removed;
-    `xmp`: the XMP packet (UTF-8 bytes); `iptc`: IPTC-IIM datasets (bytes of 0x1C records).
+    Descriptive (left out by `--strip-metadata`: `stripped`): `exif`, EXIF as Pillow writes
+    it (b"Exif\\0\\0" + a TIFF structure), layout tags removed; `xmp`, the XMP packet (UTF-8
+    bytes); `iptc`, IPTC-IIM datasets (bytes of 0x1C records); `texts`, PNG texts and JPEG or
+    GIF comments (`Text`). What the values mean, kept by `stripped`: `colour` (PNG gAMA,
+    cHRM, sRGB, cICP: `Colour`), `sbit` (PNG sBIT as stored: the significant bits of each
+    channel), `aspect` (a PNG pHYs without a unit: the pixel aspect ratio, x and y pixels
+    per unit).
     """
 
     exif: bytes | None = None
     xmp: bytes | None = None
     iptc: bytes | None = None
+    texts: tuple[Text, ...] = ()
+    colour: Colour | None = None
+    sbit: tuple[int, ...] | None = None
+    aspect: tuple[int, int] | None = None
 
     def kinds(self) -> list[str]:
-        """Names of the kinds present, e.g. ["EXIF", "XMP"]."""
+        """Names of the descriptive kinds present, e.g. ["EXIF", "XMP"] (texts aside)."""
         return [k for k, v in (("EXIF", self.exif), ("XMP", self.xmp), ("IPTC", self.iptc)) if v]
 
     def __bool__(self) -> bool:
-        return bool(self.exif or self.xmp or self.iptc)
+        return bool(self.exif or self.xmp or self.iptc or self.texts or self.colour
+                    or self.sbit or self.aspect)
+
+    def stripped(self) -> Metadata | None:
+        """What `--strip-metadata` keeps: the colour description, sBIT and the aspect ratio
+        (what the values and the pixels' shape mean, not descriptions); None if none."""
+        kept = Metadata(colour=self.colour, sbit=self.sbit, aspect=self.aspect)
+        return kept or None
+
+    def resized(self, size: tuple[int, int], out: tuple[int, int]) -> Metadata:
+        """For an output of `out` from an input of `size` (width, height): a pixel aspect
+        ratio changed by the factors of each side (a x2 upscale keeps it as it is)."""
+        if not self.aspect or out[0] * size[1] == out[1] * size[0]:
+            return self
+        x, y = self.aspect[0] * out[0] * size[1], self.aspect[1] * out[1] * size[0]
+        g = math.gcd(x, y)
+        x, y = x // g, y // g
+        while max(x, y) > 0x7FFFFFFF:
+            x, y = max(1, round(x / 2)), max(1, round(y / 2))
+        return dataclasses.replace(self, aspect=(x, y))
 
 
 # ---- reading --------------------------------------------------------------------------
@@ -282,6 +366,113 @@ def not_held(meta: Metadata | None, fmt: str) -> list[str]:
     return [f"{', '.join(lost)} not kept: {fmt} cannot hold it"] if lost else []
 
 
+def text_notes(meta: Metadata | None, fmt: str) -> list[str]:
+    """Notes naming the texts an output of `fmt` cannot hold: a format with comments only
+    (JPEG, GIF) takes the "Comment" texts; one with neither (WebP, TIFF, BMP) none."""
+    if not meta or not meta.texts:
+        return []
+    held = holds(fmt)
+    if "TEXT" in held:
+        return []
+    lost = [t.key for t in meta.texts if not ("COMMENT" in held and t.key == COMMENT_KEY)]
+    if not lost:
+        return []
+    keys = ", ".join(dict.fromkeys(lost))
+    where = f"{fmt} holds comments only" if "COMMENT" in held else f"{fmt} cannot hold text"
+    return [f"text {keys} not kept: {where}"]
+
+
+def comments(meta: Metadata | None) -> list[bytes]:
+    """The "Comment" texts as a comment's bytes (as stored, else UTF-8)."""
+    if not meta:
+        return []
+    return [t.raw if t.raw is not None else t.value.encode("utf-8")
+            for t in meta.texts if t.key == COMMENT_KEY and (t.raw or t.value)]
+
+
+def comment_text(raw: bytes) -> Text:
+    """A JPEG or GIF comment as a `Text` (UTF-8 where it decodes as such, else Latin-1)."""
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        value = raw.decode("latin-1")
+    return Text(COMMENT_KEY, value, raw=raw)
+
+
+def png_text_chunks(meta: Metadata | None) -> list[tuple[bytes, bytes]]:
+    """(chunk type, data) of each text as PNG stores it: as the chunk it came from (tEXt,
+    zTXt, iTXt); a text that Latin-1 cannot hold (or an iTXt's) as UTF-8 iTXt."""
+    import zlib
+
+    chunks = []
+    for t in meta.texts if meta else ():
+        key = t.key.encode("latin-1", "replace")[:79] or b"Comment"
+        try:
+            latin = t.value.encode("latin-1")
+        except UnicodeEncodeError:
+            latin = None
+        if latin is not None and t.kind != "iTXt":
+            if t.kind == "zTXt":
+                chunks.append((b"zTXt", key + b"\x00\x00" + zlib.compress(latin)))
+            else:
+                chunks.append((b"tEXt", key + b"\x00" + latin))
+            continue
+        body = t.value.encode("utf-8")
+        body = zlib.compress(body) if t.zipped else body
+        chunks.append((b"iTXt", key + b"\x00" + bytes([int(t.zipped), 0])
+                       + t.lang.encode("latin-1", "replace") + b"\x00"
+                       + t.tkey.encode("utf-8") + b"\x00" + body))
+    return chunks
+
+
+def png_colour_chunks(meta: Metadata | None, depth: int, planes: int, *, icc: bool = False,
+                      dpi: bool = False) -> list[tuple[bytes, bytes]]:
+    """(chunk type, data) for a PNG of `depth` bits and `planes` channels: the colour
+    description as it came (gAMA, cHRM, cICP; sRGB unless an ICC profile is written, which
+    PNG does not allow beside it), sBIT for the output (see `output_sbit`) and a ratio-only
+    pHYs (unless a DPI is written)."""
+    out: list[tuple[bytes, bytes]] = []
+    if not meta:
+        return out
+    c = meta.colour or Colour()
+    if c.chromaticities is not None:
+        out.append((b"cHRM", struct.pack(">8I", *c.chromaticities)))
+    if c.gamma is not None:
+        out.append((b"gAMA", struct.pack(">I", c.gamma)))
+    if c.srgb is not None and not icc:
+        out.append((b"sRGB", bytes([c.srgb])))
+    if c.cicp is not None:
+        out.append((b"cICP", c.cicp))
+    sbit = output_sbit(meta.sbit, depth, planes)
+    if sbit:
+        out.append((b"sBIT", bytes(sbit)))
+    if meta.aspect and not dpi:
+        out.append((b"pHYs", struct.pack(">IIB", *meta.aspect, 0)))
+    return out
+
+
+def output_sbit(sbit: tuple[int, ...] | None, depth: int, planes: int) -> tuple[int, ...] | None:
+    """An input's sBIT for an output of `depth` bits and `planes` channels: each value at most
+    `depth` (an 8-bit output of a 12-bit source holds 8), grey from colour by the largest,
+    colour from grey repeated, an alpha the source had none of (a colour key) at full
+    depth. None when there is none, or for `planes` 0 (not known)."""
+    if not sbit or not 1 <= planes <= 4:
+        return None
+    colour_in = 1 if len(sbit) <= 2 else 3
+    alpha_in = sbit[colour_in] if len(sbit) > colour_in else depth
+    colour = sbit[:colour_in]
+    if planes in (1, 2):
+        colour = (max(colour),)
+    elif colour_in == 1:
+        colour = colour * 3
+    return tuple(min(max(v, 1), depth) for v in colour + ((alpha_in,) if planes in (2, 4)
+                                                          else ()))
+
+
+def aspect_square(aspect: tuple[int, int] | None) -> bool:
+    return not aspect or aspect[0] == aspect[1]
+
+
 # ---- writing --------------------------------------------------------------------------
 
 
@@ -316,28 +507,41 @@ def insert_jpeg_segment(jpeg: bytes, segment: bytes) -> bytes:
 
 
 def save_jpeg(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any], iptc: bytes | None,
-              notes: list[str]) -> None:
-    """Save `img` as JPEG with Pillow's `kwargs` (EXIF, XMP, ...) and `iptc` in an APP13
-    segment, to `fh`. EXIF, XMP or IPTC too large for a JPEG segment (64 KB) is left out with
-    a note in `notes` rather than failing the file."""
+              notes: list[str], comments: list[bytes] | tuple[bytes, ...] = ()) -> None:
+    """Save `img` as JPEG with Pillow's `kwargs` (EXIF, XMP, ...), `iptc` in an APP13
+    segment and each of `comments` in a COM segment of its own, to `fh`. EXIF, XMP, IPTC or
+    a comment too large for a JPEG segment (64 KB) is left out with a note in `notes` rather
+    than failing the file."""
     for key, name in (("exif", "EXIF"), ("xmp", "XMP")):
         value = kwargs.get(key)
         size = len(value.tobytes()) if isinstance(value, Image.Exif) else len(value or b"")
         if size > _JPEG_SEGMENT_MAX - 30:
             kwargs.pop(key)
             notes.append(f"{name} of {size:,} bytes left out: more than a JPEG segment holds")
-    if not iptc:
-        img.save(fh, format="JPEG", **kwargs)
-        return
-    try:
-        segment = photoshop_iptc_segment(iptc)
-    except ValueError as exc:
-        notes.append(f"IPTC left out: {exc}")
+    kwargs.pop("comment", None)  # written here, one COM segment each (b"": not Pillow's
+    if comments:                   # fallback, the last COM of the image's `info`)
+        kwargs["comment"] = b""
+    segments = []
+    if iptc:
+        try:
+            segments.append(photoshop_iptc_segment(iptc))
+        except ValueError as exc:
+            notes.append(f"IPTC left out: {exc}")
+    for text in comments:
+        if len(text) > _JPEG_SEGMENT_MAX:
+            notes.append(f"a comment of {len(text):,} bytes left out: more than a JPEG "
+                         "segment holds")
+            continue
+        segments.append(b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text)
+    if not segments:
         img.save(fh, format="JPEG", **kwargs)
         return
     buf = io.BytesIO()
     img.save(buf, format="JPEG", **kwargs)
-    fh.write(insert_jpeg_segment(buf.getbuffer().tobytes(), segment))
+    data = buf.getbuffer().tobytes()
+    for segment in segments:  # each after the ones before: IPTC, then the comments in order
+        data = insert_jpeg_segment(data, segment)
+    fh.write(data)
 
 
 def png_chunks(meta: Metadata, size: tuple[int, int],
@@ -377,12 +581,14 @@ def pil_save_kwargs(meta: Metadata, fmt: str, size: tuple[int, int],
     if record.metadata_options is not None:
         return record.metadata_options(meta, size, dpi)
     kwargs: dict[str, Any] = {}
-    exif = output_exif(meta, size, dpi)
-    xmp = output_xmp(meta, size)
+    exif = output_exif(meta, size, dpi) if "EXIF" in record.metadata else None
+    xmp = output_xmp(meta, size) if "XMP" in record.metadata else None
     if exif is not None:
         kwargs["exif"] = exif
     if xmp:
         kwargs["xmp"] = xmp
+    if "COMMENT" in record.metadata and (found := comments(meta)):
+        kwargs["comment"] = b"\n".join(found)  # one comment (JPEG's own save writes each)
     return kwargs
 
 
@@ -405,14 +611,17 @@ def tiff_save_kwargs(meta: Metadata, size: tuple[int, int],
 
 def png_save_kwargs(meta: Metadata, size: tuple[int, int],
                     dpi: tuple[float, float] | None) -> dict[str, Any]:
-    """Pillow's PNG writer: `exif`, and XMP (iTXt) and IPTC (zTXt) as text chunks of a
-    `pnginfo`."""
+    """Pillow's PNG writer: `exif`, and XMP (iTXt), IPTC (zTXt), the texts and the colour
+    description (gAMA, cHRM, sRGB, cICP) as chunks of a `pnginfo` (sBIT and a ratio-only
+    pHYs, which depend on the image's mode or Pillow does not write, are added by the PNG
+    format's `save`)."""
     kwargs: dict[str, Any] = {}
     exif = output_exif(meta, size, dpi)
     xmp = output_xmp(meta, size)
     if exif is not None:
         kwargs["exif"] = exif
-    if xmp or meta.iptc:
+    extra = png_colour_chunks(meta, 8, 0, dpi=True) + png_text_chunks(meta)
+    if xmp or meta.iptc or extra:
         from PIL import PngImagePlugin
 
         info = PngImagePlugin.PngInfo()
@@ -420,6 +629,8 @@ def png_save_kwargs(meta: Metadata, size: tuple[int, int],
             info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
         if meta.iptc:
             info.add_text(_PNG_IPTC_KEY, _png_iptc_text(meta.iptc), zip=True)
+        for kind, data in extra:
+            info.add(kind, data)
         kwargs["pnginfo"] = info
     return kwargs
 
@@ -428,4 +639,7 @@ __all__ = [
     "Metadata", "from_pil", "from_tiff_file", "output_exif", "output_xmp", "not_held",
     "photoshop_iptc_segment", "insert_jpeg_segment", "save_jpeg", "png_chunks",
     "pil_save_kwargs", "pillow_quiet", "holds", "png_save_kwargs", "tiff_save_kwargs",
+    "COMMENT_KEY", "PNG_IPTC_KEY", "PNG_XMP_KEY", "Colour", "Text", "text_notes", "comments",
+    "comment_text",
+    "png_text_chunks", "png_colour_chunks", "output_sbit", "aspect_square",
 ]

@@ -40,8 +40,13 @@ __all__ = [
 #: compress_level) -> None; `fh` is open for reading and writing.
 ArrayWriter = Callable[..., None]
 
-#: the kinds of descriptive metadata (`sronnx.io.metadata.Metadata.kinds`)
-METADATA_KINDS = frozenset({"EXIF", "XMP", "IPTC"})
+#: the kinds of descriptive metadata (`sronnx.io.metadata.Metadata.kinds`), and what else a
+#: format holds of what the input says besides its pixels: "TEXT" keyword texts (PNG tEXt,
+#: zTXt, iTXt), "COMMENT" comments (JPEG COM, GIF comment), "ICC" an ICC profile, "GAMMA"
+#: PNG's colour and sample chunks (gAMA, cHRM, sRGB, cICP, sBIT), "ASPECT" a pixel aspect
+#: ratio without a unit (PNG pHYs unit 0, JFIF density unit 0)
+METADATA_KINDS = frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA",
+                            "ASPECT"})
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,10 @@ class ImageFormat:
     Pillow modes written as they are); `sixteen_bit` (uint16 arrays kept; float arrays
     become 16-bit); `float_samples` (float arrays kept as they are); `max_side` (pixels a
     side, checked before encoding; None: no limit); `metadata`, the kinds it holds ("EXIF",
-    "XMP", "IPTC"); `animated` (read and written as an animation), `animation_label` (the
-    animated kind's own name, "APNG"). `limit_open`: Pillow allocates pixels while it opens
+    "XMP", "IPTC", and "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT": see METADATA_KINDS);
+    `animated`
+    (read and written as an animation), `animation_label` (the animated kind's own name,
+    "APNG"). `limit_open`: Pillow allocates pixels while it opens
     the file (a GIF's first-frame canvas), so Pillow's own limit is kept during the open.
     `exif_after_pixels`: EXIF may follow the pixels (decode before reading it).
     `default_output`: the output format when the input's own cannot be written.

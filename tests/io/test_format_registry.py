@@ -184,6 +184,8 @@ def test_the_shipped_formats_make_the_tables_they_replaced() -> None:
         "WEBP": 16383, "JPEG": 65535, "GIF": 65535}
     assert {f.name for f in formats() if not f.alpha} == {"JPEG", "BMP", "PPM", "MPO"}
     assert {f.name: f.metadata for f in formats() if f.metadata} == {
-        "JPEG": {"EXIF", "XMP", "IPTC"}, "PNG": {"EXIF", "XMP", "IPTC"},
-        "TIFF": {"EXIF", "XMP", "IPTC"}, "WEBP": {"EXIF", "XMP"}, "HEIF": {"EXIF", "XMP"},
-        "AVIF": {"EXIF", "XMP"}, "MPO": {"EXIF", "XMP"}}
+        "JPEG": {"EXIF", "XMP", "IPTC", "COMMENT", "ICC", "ASPECT"},
+        "PNG": {"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT"},
+        "TIFF": {"EXIF", "XMP", "IPTC", "ICC"}, "WEBP": {"EXIF", "XMP", "ICC"},
+        "GIF": {"COMMENT"}, "HEIF": {"EXIF", "XMP", "ICC"}, "AVIF": {"EXIF", "XMP", "ICC"},
+        "MPO": {"EXIF", "XMP"}}

@@ -67,6 +67,6 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
 
 AVIF = registry.register_format(registry.ImageFormat(
     "AVIF", (".avif",), choices=("avif",), max_side=16384,
-    metadata=frozenset({"EXIF", "XMP"}), describe=_describe, read_array=_read_array,
+    metadata=frozenset({"EXIF", "XMP", "ICC"}), describe=_describe, read_array=_read_array,
     save_options=_save_options,
 ))

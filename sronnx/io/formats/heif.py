@@ -157,7 +157,7 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
 HEIF = registry.register_format(registry.ImageFormat(
     "HEIF", (".heic", ".heif", ".hif"), choices=("heic", "heif"), sixteen_bit=True,
     max_side=16384,
-    metadata=frozenset({"EXIF", "XMP"}), pillow_opens=False,
+    metadata=frozenset({"EXIF", "XMP", "ICC"}), pillow_opens=False,
     reader=registry.Reader("HEIF", is_heif, read_heif), write_array=write_heif,
     encoded_array=True, save=_save, save_options=_save_options,
 ))

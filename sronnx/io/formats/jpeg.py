@@ -8,7 +8,9 @@ get the nearest such quality (pure functions, numpy only).
 
 The JPEG format's record: .jpg, .jpeg, .jpe and .jfif (Pillow registers .jpe and .jfif too;
 .jif is rare and also used for other formats, so it stays out); no alpha; sides up to 65535;
-EXIF, XMP and IPTC (an APP13 segment Pillow cannot write: `metadata.save_jpeg`); DPI in
+EXIF, XMP and IPTC (an APP13 segment Pillow cannot write: `metadata.save_jpeg`), every COM
+comment (one segment each), an ICC profile and a pixel aspect ratio (JFIF density unit 0:
+`jfif_aspect`); DPI in
 whole numbers; the decoded file's estimated quality (`Decoded.jpeg_quality`). A phone's JPEG
 with extra pictures comes back from Pillow's JPEG opener as format "MPO" (MPO has no opener
 of its own: registering it would make Pillow raise KeyError).
@@ -16,6 +18,9 @@ of its own: registering it would make Pillow raise KeyError).
 
 from __future__ import annotations
 
+import io
+import struct
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,7 +30,7 @@ from PIL import Image
 from sronnx.io import metadata as md
 from sronnx.io import registry
 
-__all__ = ["JPEG", "STD_CHROMINANCE", "STD_LUMINANCE", "jpeg_quality"]
+__all__ = ["JPEG", "STD_CHROMINANCE", "STD_LUMINANCE", "jfif_aspect", "jpeg_quality"]
 
 #: ITU-T T.81 Annex K, table K.1 (luminance), natural (row-major) order.
 STD_LUMINANCE = np.array([
@@ -83,7 +88,30 @@ def jpeg_quality(tables: dict[int, list[int]] | None) -> int | None:
 
 
 def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
-    return {"jpeg_quality": jpeg_quality(getattr(img, "quantization", None))}
+    facts: dict[str, Any] = {"jpeg_quality": jpeg_quality(getattr(img, "quantization", None))}
+    found = [md.comment_text(bytes(data)) for marker, data in getattr(img, "applist", ())
+             if marker == "COM" and data]
+    if found:  # every COM segment, in order (Pillow's info["comment"] keeps the last)
+        facts["metadata"] = {"texts": tuple(found)}
+    density = img.info.get("jfif_density")
+    if img.info.get("jfif_unit") == 0 and isinstance(density, tuple) and len(density) == 2 \
+            and all(isinstance(v, int) and v > 0 for v in density) and density[0] != density[1]:
+        facts.setdefault("metadata", {})["aspect"] = density  # a pixel aspect ratio
+    return facts
+
+
+def jfif_aspect(data: bytes, aspect: tuple[int, int]) -> bytes:
+    """JPEG bytes whose JFIF segment (APP0, first after SOI) says the pixel aspect ratio
+    `aspect` (x, y pixels per unit): density unit 0, the ratio in 16 bits (nearest if it
+    does not fit). Bytes without a JFIF segment there are returned as they are."""
+    if data[2:4] != b"\xff\xe0" or data[6:11] != b"JFIF\x00" or len(data) < 18:
+        return data
+    ratio = Fraction(aspect[0], aspect[1])
+    if ratio > 1:
+        ratio = 1 / (1 / ratio).limit_denominator(0xFFFF)
+    ratio = ratio.limit_denominator(0xFFFF)
+    x, y = min(max(ratio.numerator, 1), 0xFFFF), min(max(ratio.denominator, 1), 0xFFFF)
+    return data[:13] + bytes([0]) + struct.pack(">HH", x, y) + data[18:]
 
 
 def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
@@ -94,15 +122,19 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
 
 def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
           metadata: md.Metadata | None, notes: list[str]) -> None:
+    aspect = metadata.aspect if metadata and "dpi" not in kwargs else None
+    target: BinaryIO = io.BytesIO() if not md.aspect_square(aspect) else fh
     if metadata:
-        md.save_jpeg(fh, img, kwargs, metadata.iptc, notes)
+        md.save_jpeg(target, img, kwargs, metadata.iptc, notes, md.comments(metadata))
     else:
-        img.save(fh, format="JPEG", **kwargs)
+        img.save(target, format="JPEG", **kwargs)
+    if target is not fh:
+        fh.write(jfif_aspect(target.getvalue(), aspect))  # type: ignore[attr-defined]
 
 
 JPEG = registry.register_format(registry.ImageFormat(
     "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), choices=("jpg", "jpeg"),
     magic=(b"\xff\xd8\xff",), alpha=False, modes=("L", "RGB", "CMYK"), max_side=65535,
-    metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    metadata=frozenset({"EXIF", "XMP", "IPTC", "COMMENT", "ICC", "ASPECT"}),
     describe=_describe, save_options=_save_options, save=_save,
 ))

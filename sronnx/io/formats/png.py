@@ -5,12 +5,18 @@ so 16-bit PNGs are read with pypng and written by a small streaming PNG writer h
 filters + zlib, row block by row block, with the ICC profile, DPI and metadata). Pillow
 widens 2- and 4-bit grey samples but not their colour key (`fix_grey_key`). An eXIf chunk
 may come after the pixels. PNG is the output of last resort (`default_output`).
+
+What a PNG says besides its pixels is read by walking its chunks (`png_metadata`: texts as
+stored, gAMA / cHRM / sRGB / cICP, sBIT, a ratio-only pHYs) and written back by both writers
+(`write_png` streams them; Pillow's gets them in a `pnginfo`, sBIT and pHYs added by `_save`).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,8 +27,8 @@ from sronnx.io import metadata as md
 from sronnx.io import registry
 from sronnx.io.images import ImageReadError, row_bands
 
-__all__ = ["PAETH_FROM_LEVEL", "PNG", "fix_grey_key", "png_bit_depth", "png_header",
-           "write_png"]
+__all__ = ["PAETH_FROM_LEVEL", "PNG", "fix_grey_key", "png_bit_depth", "png_chunks",
+           "png_header", "png_metadata", "write_png"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -42,10 +48,13 @@ def png_bit_depth(path: Path) -> int | None:
 
 
 def _read_png16(path: Path) -> np.ndarray:
-    """A 16-bit PNG at full precision: HxW (grey), HxWx2 (grey+alpha), HxWx3 or HxWx4."""
+    """A 16-bit PNG at full precision: HxW (grey), HxWx2 (grey+alpha), HxWx3 or HxWx4; the
+    values as stored (an sBIT chunk is carried as metadata, not applied)."""
     import png
 
     reader = png.Reader(filename=str(path))
+    reader.preamble()
+    reader.sbit = None  # asDirect would shift every sample right by 16 - sBIT: keep values
     width, height, rows, info = reader.asDirect()
     planes = info["planes"]
     arr = np.empty((height, width * planes), dtype=np.uint16)
@@ -83,6 +92,131 @@ def fix_grey_key(img: Image.Image, header: tuple[int, int] | None) -> None:
 
 def _fix_open(img: Image.Image, path: Path) -> None:
     fix_grey_key(img, png_header(path))
+
+
+_TEXT_LIMIT = 1 << 20  # bytes of one decompressed text (Pillow's MAX_TEXT_CHUNK)
+_TEXTS_LIMIT = 64 << 20  # bytes of all texts of a file (Pillow's MAX_TEXT_MEMORY)
+# texts carried otherwise (XMP, IPTC) or not at all: ImageMagick's other raw profiles hold
+# EXIF or ICC data of the source (a stale orientation, the old layout) in hex
+_TEXT_CARRIED_ELSEWHERE = (md.PNG_XMP_KEY, md.PNG_IPTC_KEY)
+_RAW_PROFILE = "Raw profile type "
+
+
+def png_chunks(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """(type, data) of each chunk of a PNG file but the pixels (IDAT, fdAT: skipped), up to
+    IEND or a cut; a chunk that claims more than 2 GB ends the walk. CRCs are not checked
+    (Pillow checks those it decodes)."""
+    with open(path, "rb") as fh:
+        if fh.read(8) != PNG_SIGNATURE:
+            return
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                return
+            length, kind = struct.unpack(">I", head[:4])[0], head[4:]
+            if length > 0x7FFFFFFF or kind == b"IEND":
+                return
+            if kind in (b"IDAT", b"fdAT"):
+                fh.seek(length + 4, 1)
+                continue
+            data = fh.read(length)
+            fh.seek(4, 1)
+            if len(data) < length:
+                return
+            yield kind, data
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib data of at most _TEXT_LIMIT bytes inflated; ValueError if more or corrupt."""
+    try:
+        d = zlib.decompressobj()
+        out = d.decompress(data, _TEXT_LIMIT)
+    except zlib.error as exc:
+        raise ValueError(f"corrupt compressed text ({exc})") from exc
+    if d.unconsumed_tail:
+        raise ValueError(f"over {_TEXT_LIMIT:,} bytes")
+    return out
+
+
+def _text(kind: bytes, data: bytes) -> md.Text:
+    """A tEXt, zTXt or iTXt chunk as a Text; ValueError if it cannot be read."""
+    key, sep, rest = data.partition(b"\x00")
+    if not sep or not 1 <= len(key) <= 79:
+        raise ValueError("no keyword")
+    name = key.decode("latin-1")
+    if kind == b"tEXt":
+        return md.Text(name, rest.decode("latin-1"), "tEXt")
+    if kind == b"zTXt":
+        return md.Text(name, _inflate(rest[1:]).decode("latin-1"), "zTXt")
+    zipped = rest[:1] == b"\x01"
+    lang, _, rest = rest[2:].partition(b"\x00")
+    tkey, _, body = rest.partition(b"\x00")
+    body = _inflate(body) if zipped else body
+    return md.Text(name, body.decode("utf-8"), "iTXt", lang.decode("latin-1"),
+                   tkey.decode("utf-8", "replace"), zipped=zipped)
+
+
+def _colour_fact(kind: bytes, data: bytes, facts: dict[str, Any]) -> None:
+    """gAMA, cHRM, sRGB, cICP, sBIT or pHYs (unit 0) into `facts` (Metadata fields)."""
+    colour = facts.setdefault("colour", {})
+    if kind == b"gAMA" and len(data) == 4 and struct.unpack(">I", data)[0]:
+        colour["gamma"] = struct.unpack(">I", data)[0]
+    elif kind == b"cHRM" and len(data) == 32:
+        colour["chromaticities"] = struct.unpack(">8I", data)
+    elif kind == b"sRGB" and len(data) == 1:
+        colour["srgb"] = data[0]
+    elif kind == b"cICP" and len(data) == 4:
+        colour["cicp"] = data
+    elif kind == b"sBIT" and 1 <= len(data) <= 4 and all(data):
+        facts["sbit"] = tuple(data)
+    elif kind == b"pHYs" and len(data) == 9 and data[8] == 0 and all(
+            struct.unpack(">II", data[:8])):
+        facts["aspect"] = struct.unpack(">II", data[:8])
+
+
+def png_metadata(path: Path, notes: list[str]) -> dict[str, Any]:
+    """The Metadata fields of a PNG's texts, colour chunks, sBIT and ratio-only pHYs (see
+    `metadata.Metadata`); what cannot be read is left out with a note in `notes`."""
+    facts: dict[str, Any] = {}
+    texts: list[md.Text] = []
+    left_out: list[str] = []
+    total = 0
+    try:
+        for kind, data in png_chunks(path):
+            if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+                _colour_fact(kind, data, facts)
+                continue
+            try:
+                text = _text(kind, data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                left_out.append(f"a {kind.decode()} text could not be read ({exc}): left out")
+                continue
+            total += len(text.value)
+            if text.key in _TEXT_CARRIED_ELSEWHERE:
+                continue
+            if text.key.startswith(_RAW_PROFILE) or total > _TEXTS_LIMIT:
+                left_out.append(f"text {text.key} left out ("
+                                + ("a raw profile of the source's data)"
+                                   if total <= _TEXTS_LIMIT
+                                   else f"texts over {_TEXTS_LIMIT:,} bytes)"))
+                continue
+            texts.append(text)
+    except OSError as exc:
+        left_out.append(f"texts and colour chunks could not be read ({exc})")
+    notes += left_out[:5]  # a hostile file's thousand broken texts: five notes and a count
+    if len(left_out) > 5:
+        notes.append(f"{len(left_out) - 5} more texts left out")
+    colour = md.Colour(**facts.pop("colour", {}))
+    if colour.gamma is not None and colour.gamma >= 70000 and colour.srgb is None:
+        notes.append(f"gAMA {colour.gamma / 100000:.5g}: the values are (near) linear light; "
+                     "the model, made for gamma-encoded (sRGB-like) images, ran on them as "
+                     "stored")
+    return {**facts, "texts": tuple(texts), "colour": colour or None}
+
+
+def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
+    found = png_metadata(path, notes)
+    return {"metadata": found} if any(found.values()) else {}
 
 
 def _png_chunk(fh: BinaryIO, kind: bytes, data: bytes) -> None:
@@ -145,12 +279,17 @@ def write_png(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None
     fh.write(PNG_SIGNATURE)
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[planes]
     _png_chunk(fh, b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0))
+    for kind, data in md.png_colour_chunks(metadata, depth, planes, icc=bool(icc_profile),
+                                           dpi=bool(dpi)):
+        _png_chunk(fh, kind, data)
     if icc_profile:
         _png_chunk(fh, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile))
     if dpi:
         ppm = [max(1, round(v / 0.0254)) for v in dpi]
         _png_chunk(fh, b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
     for kind, data in md.png_chunks(metadata, (w, h), dpi) if metadata else ():
+        _png_chunk(fh, kind, data)
+    for kind, data in md.png_text_chunks(metadata):
         _png_chunk(fh, kind, data)
     comp = zlib.compressobj(compress_level)
     prev = np.zeros(w * bpp, dtype=np.uint8)
@@ -179,10 +318,38 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
     kwargs["compress_level"] = enc.png_compress_level
 
 
+_PLANES = {"1": 1, "L": 1, "I": 1, "I;16": 1, "LA": 2, "RGB": 3, "P": 3, "RGBA": 4}
+
+
+def _save(fh: BinaryIO, img: Image.Image, kwargs: dict[str, Any],
+          metadata: md.Metadata | None, notes: list[str]) -> None:
+    """Pillow's PNG save, with the sBIT for the image's mode (in the `pnginfo`) and a
+    ratio-only pHYs (which Pillow does not write: put after IHDR)."""
+    depth = 16 if img.mode in ("I", "I;16") else 8
+    sbit = md.output_sbit(metadata.sbit, depth, _PLANES.get(img.mode, 0)) if metadata else None
+    if sbit:
+        from PIL import PngImagePlugin
+
+        info = kwargs.setdefault("pnginfo", PngImagePlugin.PngInfo())
+        info.add(b"sBIT", bytes(sbit))
+    if not metadata or not metadata.aspect or "dpi" in kwargs:
+        img.save(fh, format="PNG", **kwargs)
+        return
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kwargs)
+    data = buf.getvalue()
+    phys = struct.pack(">IIB", *metadata.aspect, 0)
+    chunk = struct.pack(">I", 9) + b"pHYs" + phys + struct.pack(
+        ">I", zlib.crc32(b"pHYs" + phys) & 0xFFFFFFFF)
+    fh.write(data[:33] + chunk + data[33:])  # signature and IHDR: 8 + 25 bytes
+
+
 PNG = registry.register_format(registry.ImageFormat(
     "PNG", (".png", ".apng"), choices=("png",), magic=(PNG_SIGNATURE,),
-    sixteen_bit=True, metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    sixteen_bit=True,
+    metadata=frozenset({"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT"}),
     animated=True, animation_label="APNG", exif_after_pixels=True, default_output=True,
     write_array=_write_array, fix_open=_fix_open, read_array=_read_array,
-    save_options=_save_options, metadata_options=md.png_save_kwargs,
+    describe=_describe, save_options=_save_options, save=_save,
+    metadata_options=md.png_save_kwargs,
 ))

@@ -498,7 +498,8 @@ def _describe(img: Image.Image, path: Path, notes: list[str]) -> dict[str, Any]:
 
 TIFF = registry.register_format(registry.ImageFormat(
     "TIFF", (".tif", ".tiff"), choices=("tiff", "tif"), magic=TIFF_MAGIC,
-    sixteen_bit=True, float_samples=True, metadata=frozenset({"EXIF", "XMP", "IPTC"}),
+    sixteen_bit=True, float_samples=True,
+    metadata=frozenset({"EXIF", "XMP", "IPTC", "ICC"}),
     reader=registry.Reader("TIFF", _takes, read_tiff), write_array=write_tiff,
     describe=_describe, metadata_options=md.tiff_save_kwargs,
 ))

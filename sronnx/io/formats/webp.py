@@ -68,6 +68,6 @@ def _save_options(kwargs: dict[str, Any], enc: registry.Encoding) -> None:
 
 WEBP = registry.register_format(registry.ImageFormat(
     "WEBP", (".webp",), choices=("webp",), magic=(b"RIFF",), max_side=16383,
-    metadata=frozenset({"EXIF", "XMP"}), animated=True,
+    metadata=frozenset({"EXIF", "XMP", "ICC"}), animated=True,
     describe=_describe, save_options=_save_options,
 ))
