@@ -62,6 +62,7 @@ from sronnx.io.images import (
 from sronnx.io.metadata import Metadata, pil_save_kwargs, text_notes
 from sronnx.io.palette import to_gif_palette
 from sronnx.io.registry import ANIMATED_INPUTS, ANIMATED_OUTPUTS  # the formats `animated`
+from sronnx.io.textmeta import texts_for_output
 
 # disposal codes: GIF 0/1 keep, 2 background, 3 previous; APNG 0 none, 1 background, 2 previous
 _GIF_TO_APNG = {0: 0, 1: 0, 2: 1, 3: 2}
@@ -242,10 +243,10 @@ def write_animation(path: str | Path, anim: Animation, fmt: str | None = None, *
     images, kwargs = _for_writer(anim, fmt, notes)
     if len(images) == 1:  # one image: a still, with the writer's single-frame options
         kwargs = {k: v[0] if isinstance(v, list) else v for k, v in kwargs.items()}
-    meta = anim.metadata
+    meta, moved = texts_for_output(anim.metadata, fmt)
     icc = icc_profile if icc_profile is not None else anim.icc_profile
     icc, colour_notes = colour_for_output(meta, fmt, icc, grey=False)
-    notes += text_notes(meta, fmt) + colour_notes
+    notes += text_notes(meta, fmt) + moved + colour_notes
     kwargs.update(pil_save_kwargs(meta, fmt, anim.size, None) if meta else {})
     kwargs["icc_profile"] = icc
     if record.save_options is not None:

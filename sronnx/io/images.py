@@ -33,6 +33,7 @@ from sronnx.io import metadata as md
 from sronnx.io import registry, sniff
 from sronnx.io.colour import colour_for_output
 from sronnx.io.registry import EXT_FORMAT, FORMAT_EXT, IMAGE_EXTENSIONS, INPUT_FORMATS, Encoding
+from sronnx.io.textmeta import texts_for_output
 
 PART_SUFFIX = ".sronnx-part"
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb threshold x2
@@ -391,7 +392,8 @@ def write_image(path: str | Path, pixels: Image.Image | np.ndarray, fmt: str, *,
     w, h = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
     if (problem := side_problem(fmt, (w, h))) is not None:
         raise ValueError(f"{problem}; {unlimited()}")
-    notes = md.not_held(metadata, fmt) + md.text_notes(metadata, fmt)
+    metadata, moved = texts_for_output(metadata, fmt)
+    notes = md.not_held(metadata, fmt) + md.text_notes(metadata, fmt) + moved
     icc_profile, colour_notes = colour_for_output(metadata, fmt, icc_profile, _grey(pixels))
     notes += colour_notes
     if isinstance(pixels, np.ndarray):
