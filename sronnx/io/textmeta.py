@@ -81,8 +81,8 @@ def texts_for_output(meta: md.Metadata | None, fmt: str) -> tuple[md.Metadata | 
 
 def _exif_ascii(text: md.Text) -> str | None:
     """The text as an EXIF ASCII value, or None where EXIF cannot hold it."""
-    value = text.value.strip()
-    if not value or not value.isascii() or "\x00" in value:
+    value = text.value
+    if not value.strip() or not value.isascii() or "\x00" in value:
         return None
     if text.key == _DATE_KEY:
         when = parse_date(value)

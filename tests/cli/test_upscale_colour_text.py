@@ -96,10 +96,15 @@ def test_texts_kept_noted_and_stripped(tmp_path: Path, model: Path) -> None:
             if k in (b"tEXt", b"zTXt", b"iTXt")] == TEXTS
     assert found[b"sRGB"] == [b"\x00"] and found[b"pHYs"] == [struct.pack(">IIB", 2, 3, 0)]
     _, rec = upscale(src, tmp_path / "o.jpg", model, "--format", "jpg")
-    assert rec["notes"] == ["text Copyright, Title not kept: JPEG holds comments only"]
+    assert rec["notes"] == []  # Copyright in the EXIF, the Japanese title in the XMP
     with Image.open(tmp_path / "o.jpg") as img:
         assert img.info["comment"] == b"shot at dusk"
+        assert img.getexif()[0x8298] == "(c) 2026 J. Doe"
+        assert "夕暮れの鷺" in img.info["xmp"].decode()
         assert (img.info["jfif_unit"], img.info["jfif_density"]) == (0, (2, 3))
+    upscale(src, tmp_path / "s.jpg", model, "--strip-metadata")
+    with Image.open(tmp_path / "s.jpg") as img:
+        assert "xmp" not in img.info and not img.getexif() and "comment" not in img.info
     _, rec = upscale(src, tmp_path / "s.png", model, "--strip-metadata")
     found = chunks_of(tmp_path / "s.png")
     assert not {b"tEXt", b"zTXt", b"iTXt"} & set(found)
@@ -140,7 +145,8 @@ def test_animation_texts_kept(tmp_path: Path, model: Path) -> None:
     assert rec["frames"] == 2
     assert chunks_of(tmp_path / "o.png")[b"tEXt"] == [b"Comment\x00a looping comment"]
     _, rec = upscale(gif, tmp_path / "o.webp", model, "--format", "webp")
-    assert "text Comment not kept: WEBP cannot hold text" in rec["notes"]
+    assert not [n for n in rec["notes"] if n.startswith("text")]
+    assert b"a looping comment" in Image.open(tmp_path / "o.webp").info["xmp"]
     upscale(gif, tmp_path / "s.gif", model, "--strip-metadata")
     assert "comment" not in Image.open(tmp_path / "s.gif").info
     buf = io.BytesIO()

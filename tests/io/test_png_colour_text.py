@@ -234,12 +234,16 @@ def test_png_texts_in_jpeg_and_webp(tmp_path: Path) -> None:
     d = read_image(src)
     jpg = tmp_path / "o.jpg"
     notes = write_image(jpg, d.pixels, "JPEG", metadata=d.metadata)
-    assert notes == ["text Copyright, Description, Title, Author, Software not kept: JPEG "
-                     "holds comments only"]
+    assert notes == []  # the comment a COM segment, the rest in EXIF and XMP
     assert [v for k, v in Image.open(jpg).applist if k == "COM"] == [b"a plain comment"]
     notes = write_image(tmp_path / "o.webp", d.pixels, "WEBP", metadata=d.metadata)
+    assert notes == []
+    with Image.open(tmp_path / "o.webp") as img:
+        assert img.getexif()[305] == "OldTool 1.0"
+        assert "東京の夜景" in img.info["xmp"].decode() and b"a plain comment" in img.info["xmp"]
+    notes = write_image(tmp_path / "o.bmp", d.pixels, "BMP", metadata=d.metadata)
     assert notes == ["text Comment, Copyright, Description, Title, Author, Software not "
-                     "kept: WEBP cannot hold text"]
+                     "kept: BMP cannot hold text"]
 
 
 def test_jpeg_comments_carried(tmp_path: Path) -> None:
