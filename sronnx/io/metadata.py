@@ -14,7 +14,9 @@ What is carried and how:
 - Texts (PNG tEXt / zTXt / iTXt, read by `formats.png`) and comments (JPEG COM, GIF comment):
   `Text`s; a comment is the PNG text "Comment" and back. PNG keeps every text as the chunk it
   came in (`png_text_chunks`), JPEG every comment in a COM segment (`save_jpeg`), GIF one
-  comment; what a format cannot hold is named in a note (`text_notes`).
+  comment; into outputs that hold EXIF or XMP but no texts (JPEG, WebP, TIFF, HEIF, AVIF)
+  the texts go as EXIF tags and XMP (`sronnx.io.textmeta`); what a format cannot hold is
+  named in a note (`text_notes`).
 - What the values mean, kept even by `--strip-metadata` (`Metadata.stripped`): a PNG's
   colour description (`Colour`: gAMA, cHRM, sRGB, cICP), sBIT and a ratio-only pHYs, written
   back as PNG chunks (`png_colour_chunks`); for other formats see `sronnx.io.colour`.
@@ -368,7 +370,8 @@ def not_held(meta: Metadata | None, fmt: str) -> list[str]:
 
 def text_notes(meta: Metadata | None, fmt: str) -> list[str]:
     """Notes naming the texts an output of `fmt` cannot hold: a format with comments only
-    (JPEG, GIF) takes the "Comment" texts; one with neither (WebP, TIFF, BMP) none."""
+    (JPEG, GIF) takes the "Comment" texts; one with neither (BMP) none. Texts that
+    `textmeta.texts_for_output` has moved into EXIF and XMP are no longer in `meta`."""
     if not meta or not meta.texts:
         return []
     held = holds(fmt)
