@@ -74,6 +74,7 @@ from sronnx.io import (
     EXT_FORMAT,
     FORMAT_EXT,
     VideoEncoding,
+    is_video_path,
     output_extension_for,
     remove_stale_parts,
 )
@@ -148,7 +149,7 @@ def prepare(cleanup: contextlib.ExitStack, o: UpscaleOptions, rep: Report) -> Re
     up = opened.choice
     _check_sizes(o, the_plan, opts, up.scale, headers, shown, to_file, rep)
     if not o.quiet:
-        _announce(o, opened, opts, len(jobs))
+        _announce(o, opened, opts, _count_text(jobs))
     if not o.to_stdout:
         _output_folder(o.outdir.parent if to_file else o.outdir, jobs, o.quiet, rep)
     weights = None
@@ -353,12 +354,22 @@ def _check_sizes(o: UpscaleOptions, the_plan, opts: OutputOptions, scale: int,
         fail(problem, rep)
 
 
+def _count_text(jobs: list) -> str:
+    """How many inputs a run has: "3 image(s)", "1 video(s)" or "2 image(s) and 1 video(s)"
+    (a video: by extension or its container's first bytes)."""
+    videos = sum(1 for j in jobs if is_video_path(j.source))
+    images = len(jobs) - videos
+    if not videos:
+        return f"{images} image(s)"
+    return f"{images} image(s) and {videos} video(s)" if images else f"{videos} video(s)"
+
+
 def _announce(o: UpscaleOptions, opened: OpenedModels, opts: OutputOptions,
-              jobs: int) -> None:
+              jobs: str) -> None:
     """The line that opens a run (on standard error): the model file of each input kind
     (the clean model, and the photo and JPEG model files where the rule uses them), the
     scale, the provider and how --provider auto chose it, the resampling asked, and how
-    many images (`jobs`) go where."""
+    many inputs (`jobs`: "3 image(s)", see `_count_text`) go where."""
     up, files = opened.choice, opened.files
     path, photo, jpeg = files["clean"], files.get("photo"), files.get("jpeg")
     how = ""
@@ -375,7 +386,7 @@ def _announce(o: UpscaleOptions, opened: OpenedModels, opts: OutputOptions,
            "area down)" if resampled else ""
     where = "standard output" if o.to_stdout else str(o.outdir)
     click.echo(f"model {names} x{up.scale} on {up.provider.upper()}{how}{size}; "
-               f"{jobs} image(s) -> {where}", err=True)
+               f"{jobs} -> {where}", err=True)
 
 
 def _output_folder(folder: Path, jobs: list, quiet: bool, rep: Report) -> None:

@@ -173,17 +173,56 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _pix_fmt(enc: VideoEncoding, codec, in_fmt: str, bits: int, notes: list[str]) -> str:
+def _subsampling(pix_fmt: str) -> tuple[int, int]:
+    """How many pixels across and down share one chroma sample in `pix_fmt` (4:2:0: 2, 2)."""
+    import av
+
+    fmt = av.VideoFormat(pix_fmt)
+    return 64 // fmt.chroma_width(64), 64 // fmt.chroma_height(64)
+
+
+def _fits(pix_fmt: str, size: tuple[int, int]) -> bool:
+    sx, sy = _subsampling(pix_fmt)
+    return size[0] % sx == 0 and size[1] % sy == 0
+
+
+def _full_chroma(pick: str, have: list[str]) -> str | None:
+    """The 4:4:4 twin of `pick` (same depth) where the encoder has it."""
+    import av
+
+    bits = max(c.bits for c in av.VideoFormat(pick).components)
+    want = "yuv444p10le" if bits > 8 else "yuv444p"
+    return want if not have or want in have else None
+
+
+def _pix_fmt(enc: VideoEncoding, codec, in_fmt: str, bits: int, size: tuple[int, int],
+             notes: list[str]) -> str:
     """The output pixel format: asked, else the input's where the encoder has it, else
-    4:2:0 at the input's depth where it can, else the encoder's first."""
+    4:2:0 at the input's depth where it can, else the encoder's first. A subsampled format
+    the output size cannot hold (4:2:0 needs an even width and height): refused where asked,
+    else 4:4:4 at the same depth, with a note."""
     have = [f.name for f in (codec.video_formats or [])]
+    w, h = size
     if enc.pix_fmt is not None:
         if have and enc.pix_fmt not in have:
             raise VideoError(f"--pix-fmt {enc.pix_fmt}: {codec.name} encodes "
                              f"{' '.join(have)}")
+        if not _fits(enc.pix_fmt, size):
+            sx, sy = _subsampling(enc.pix_fmt)
+            raise VideoError(f"output {w}x{h} does not fit --pix-fmt {enc.pix_fmt} (its "
+                             f"width must be a multiple of {sx}, its height of {sy}); "
+                             "ask another size or a 4:4:4 pixel format")
         return enc.pix_fmt
     wanted = [in_fmt, "yuv420p10le" if bits > 8 else "yuv420p", "yuv420p"]
     pick = next((f for f in wanted if not have or f in have), have[0])
+    if not _fits(pick, size):
+        full = _full_chroma(pick, have)
+        if full is None:
+            raise VideoError(f"output {w}x{h} does not fit {pick}, and {codec.name} has no "
+                             "4:4:4 pixel format; ask an even size")
+        notes.append(f"output {w}x{h} is odd-sized: encoded as {full} ({pick} needs an "
+                     "even width and height)")
+        pick = full
     out_bits = max(c.bits for c in __import__("av").VideoFormat(pick).components)
     if out_bits < bits:
         notes.append(f"{bits}-bit video encoded as {out_bits}-bit {pick} ({codec.name} "
@@ -206,7 +245,7 @@ def _video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: lis
     cc = ov.codec_context
     cc.width, cc.height = size
     cc.pix_fmt = _pix_fmt(enc, codec, icc.format.name if icc.format else "yuv420p",
-                          _bits(vs), notes)
+                          _bits(vs), size, notes)
     cc.time_base = vs.time_base
     if vs.average_rate:
         cc.framerate = vs.average_rate

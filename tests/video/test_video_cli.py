@@ -129,3 +129,31 @@ def test_progress_counts_frames(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=3)
     r = checked_cli(clip, "-o", tmp_path / "out")
     assert r.exit_code == 0 and "(3 frames, " in r.output, r.output
+
+
+def test_odd_output_size_gets_full_chroma_or_is_refused_in_one_line(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=2)  # 64x48, 4:2:0
+    r = checked_cli(clip, "-o", tmp_path / "out", "--width", "97", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    got = _frames(tmp_path / "out" / "clip.mp4")
+    assert {(g[1], g[2], g[3]) for g in got} == {(97, 73, "yuv444p")}
+    assert any("97x73" in n and "yuv444p" in n for n in _report(tmp_path)["files"][0]["notes"])
+    r = checked_cli(clip, "-o", tmp_path / "o2", "--width", "97", "--pix-fmt", "yuv420p")
+    assert r.exit_code == 1, r.output
+    failed = [line for line in r.output.splitlines() if "clip.mp4" in line and "97x73" in line]
+    assert len(failed) == 1 and "yuv420p" in failed[0], r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o2" / "clip.mp4").exists()
+
+
+def test_announce_line_counts_videos_apart_from_images(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "a.mp4", frames=2)
+    save(src / "b.png", photo(24, 32))
+    save(src / "c.png", photo(24, 32))
+    r = checked_cli(src, "-o", tmp_path / "out")
+    assert r.exit_code == 0 and "; 2 image(s) and 1 video(s) -> " in r.output, r.output
+    r = checked_cli(src / "a.mp4", "-o", tmp_path / "o2")
+    assert r.exit_code == 0 and "; 1 video(s) -> " in r.output, r.output
+    r = checked_cli(src / "b.png", "-o", tmp_path / "o3")
+    assert r.exit_code == 0 and "; 1 image(s) -> " in r.output, r.output
