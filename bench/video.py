@@ -1,0 +1,265 @@
+"""Video speed on CPU (issue 25, "Speed"): frames per second at 480p -> 960p and 720p -> 1440p
+(x2), every figure measured side by side in one run, on the same clips and the same model.
+
+    python bench/video.py [--frames 30] [--model rsp-x2-jpeg-int8] [--json FILE]
+
+The clips are made here: panning crops (4 pixels a frame) of a mosaic of training images
+(../shared/data/train/BSD200 at their own resolution, never benchmark images), encoded with
+PyAV as H.264 (libx264, CRF 23, yuv420p, 25 frames/s). The model is the shipped x2 int8 model
+that `sronnx upscale` gives an H.264 video by default (rsp-x2-jpeg-int8: lossy video gets the
+JPEG kind); every method below uses that one file.
+
+i.   pipeline: `sronnx upscale clip.mp4 -o out.mp4 --model FILE --provider cpu` (a
+     subprocess, as users run it); frames/s from the run's JSON report `seconds` (from the
+     first job on: imports and opening the model left out) and, beside it, from the wall
+     clock of the whole command.
+ii.  naive loop, in-process, one step after another: PyAV decode -> RGB -> the whole frame
+     through the same model in a default ONNX Runtime InferenceSession -> uint8 -> encode
+     (libx264, CRF 18, the pipeline's default) -> mux.
+iii. the model alone: the same session over the same decoded frames (already float32 in
+     NCHW), only `session.run` timed.
+iv.  OpenCV dnn_superres ESPCN x2 over the same decoded frames (BGR uint8 in and out; only
+     `upsample` timed), where OpenCV's contrib build with its TensorFlow importer is here.
+
+Ratios: pipeline / model alone (issue target >= 0.85) and pipeline / naive (target >= 1.25).
+The machine line says the CPU; the run is one pass of each method (no repeats), so figures
+on a shared machine carry its noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT.parent / "shared" / "data" / "train" / "BSD200"
+PEERS = ROOT.parent / "shared" / "peers" / "opencv_dnn_superres"
+SIZES = {"480p": (854, 480), "720p": (1280, 720)}
+PAN = 4  # pixels a frame
+
+
+def mosaic(width: int, height: int) -> np.ndarray:
+    """A grid of BSD200 training images (each centre-cropped to 480x320) at least
+    `width` x `height`."""
+    from PIL import Image
+
+    files = sorted(TRAIN.glob("*.png"))
+    cols, rows = -(-width // 480), -(-height // 320)
+    tiles = []
+    for i in range(cols * rows):
+        im = Image.open(files[i % len(files)]).convert("RGB")
+        if im.height > im.width:
+            im = im.rotate(90, expand=True)
+        w, h = im.size
+        tiles.append(np.asarray(im)[(h - 320) // 2:(h - 320) // 2 + 320,
+                                    (w - 480) // 2:(w - 480) // 2 + 480])
+    grid = [np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(rows)]
+    return np.concatenate(grid, axis=0)
+
+
+def make_clip(path: Path, size: tuple[int, int], frames: int) -> None:
+    """`frames` panning crops of the mosaic at `size`, H.264 CRF 23 in MP4."""
+    import av
+
+    w, h = size
+    src = mosaic(w + PAN * frames, h)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.codec_context.width, vs.codec_context.height = w, h
+        vs.codec_context.pix_fmt = "yuv420p"
+        vs.codec_context.options = {"crf": "23"}
+        for i in range(frames):
+            crop = np.ascontiguousarray(src[:, i * PAN:i * PAN + w])
+            for p in vs.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def session(model: Path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+
+
+def to_input(rgb: np.ndarray) -> np.ndarray:
+    return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
+def to_rgb(y: np.ndarray) -> np.ndarray:
+    return np.clip(y[0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def pipeline(clip: Path, out: Path, model: Path, report: Path) -> dict:
+    """i. `sronnx upscale` as a subprocess: report seconds and wall seconds."""
+    cmd = [sys.executable, "-m", "sronnx", "upscale", str(clip), "-o", str(out), "--model",
+           str(model), "--provider", "cpu", "--quiet", "--overwrite", "--json", str(report)]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
+                          "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"sronnx upscale failed ({done.returncode}): {done.stderr.strip()}")
+    rep = json.loads(report.read_text())
+    f = rep["files"][0]
+    return {"seconds": rep["seconds"], "wall_s": wall, "frames": f["frames"],
+            "model": f.get("model"), "output_size": f["output_size"]}
+
+
+def naive(clip: Path, out: Path, model: Path) -> tuple[float, int]:
+    """ii. decode -> model on the whole frame -> encode, one after another."""
+    import av
+
+    sess = session(model)
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        vs = inp.streams.video[0]
+        ov = None
+        for frame in inp.decode(vs):
+            y = to_rgb(sess.run(None, {"input": to_input(frame.to_ndarray(format="rgb24"))})[0])
+            if ov is None:
+                ov = dst.add_stream("libx264", rate=vs.average_rate or Fraction(25))
+                ov.codec_context.width, ov.codec_context.height = y.shape[1], y.shape[0]
+                ov.codec_context.pix_fmt = "yuv420p"
+                ov.codec_context.options = {"crf": "18"}
+            for p in ov.encode(av.VideoFrame.from_ndarray(y, format="rgb24")):
+                dst.mux(p)
+            n += 1
+        for p in ov.encode(None):
+            dst.mux(p)
+    return time.perf_counter() - t0, n
+
+
+def model_alone(frames: list[np.ndarray], model: Path) -> float:
+    """iii. only session.run over the decoded frames (float NCHW prepared outside)."""
+    sess = session(model)
+    sess.run(None, {"input": to_input(frames[0])})  # first-call set-up
+    total = 0.0
+    for rgb in frames:
+        x = to_input(rgb)
+        t0 = time.perf_counter()
+        sess.run(None, {"input": x})
+        total += time.perf_counter() - t0
+    return total
+
+
+def opencv_reason() -> str | None:
+    """None where cv2 has dnn_superres with the TensorFlow importer its .pb peers need
+    (removed in OpenCV 5.1), else why not (as sronnx bench's peer guard says)."""
+    try:
+        import cv2
+    except ImportError as exc:
+        return f"OpenCV not installed ({exc})"
+    if not hasattr(cv2, "dnn_superres"):
+        return f"OpenCV {cv2.__version__} has no dnn_superres (contrib build needed)"
+    if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+        return f"OpenCV {cv2.__version__} has no TensorFlow importer (removed in 5.1)"
+    return None
+
+
+def opencv_espcn(frames: list[np.ndarray], threads: int) -> float:
+    """iv. ESPCN x2 over the decoded frames (BGR), only upsample timed."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(PEERS / "ESPCN_x2.pb"))
+    sr.setModel("espcn", 2)
+    bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames]
+    sr.upsample(bgr[0])  # first-call set-up
+    t0 = time.perf_counter()
+    for f in bgr:
+        sr.upsample(f)
+    return time.perf_counter() - t0
+
+
+def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: Path,
+             tmp: Path) -> dict:
+    """Every method on one clip: frames/s and the ratios."""
+    clip = tmp / f"{name}.mp4"
+    make_clip(clip, size, args.frames)
+    frames = decoded(clip)
+    n = len(frames)
+    row: dict = {"input": list(size), "frames": n}
+    os.sync()
+    row["pipeline"] = pipeline(clip, tmp / f"{name}_sronnx.mp4", model, tmp / "r.json")
+    os.sync()
+    naive_s, naive_n = naive(clip, tmp / f"{name}_naive.mp4", model)
+    row["naive_s"] = naive_s
+    row["model_alone_s"] = model_alone(frames, model)
+    reason = opencv_reason()
+    row["opencv_espcn_s"] = None if reason else opencv_espcn(frames, args.threads)
+    row["opencv_note"] = reason
+    assert row["pipeline"]["frames"] == naive_n == n, (row, naive_n)
+    fps = {"pipeline": n / row["pipeline"]["seconds"],
+           "pipeline_wall": n / row["pipeline"]["wall_s"], "naive": n / naive_s,
+           "model_alone": n / row["model_alone_s"]}
+    if row["opencv_espcn_s"]:
+        fps["opencv_espcn"] = n / row["opencv_espcn_s"]
+    row["fps"] = fps
+    row["pipeline_vs_model_alone"] = fps["pipeline"] / fps["model_alone"]
+    row["pipeline_vs_naive"] = fps["pipeline"] / fps["naive"]
+    w, h = size
+    print(f"{name} {w}x{h} -> {2 * w}x{2 * h}, {n} frames: pipeline {fps['pipeline']:.2f} "
+          f"frames/s ({fps['pipeline_wall']:.2f} with start-up), naive {fps['naive']:.2f}, "
+          f"model alone {fps['model_alone']:.2f}"
+          + (f", OpenCV ESPCN x2 {fps['opencv_espcn']:.2f}" if "opencv_espcn" in fps
+             else f", OpenCV ESPCN x2 not run ({reason})")
+          + f"; pipeline/model alone {row['pipeline_vs_model_alone']:.2f} (target >= 0.85), "
+          f"pipeline/naive {row['pipeline_vs_naive']:.2f} (target >= 1.25)", flush=True)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--model", default="rsp-x2-jpeg-int8",
+                    help="a shipped model's name or an .onnx file")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="OpenCV's threads (ONNX Runtime: its default, every core)")
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--note", default="", help="a line added to the output (e.g. the load)")
+    args = ap.parse_args()
+    from sronnx.benchmark import describe, machine_info
+
+    model = Path(args.model)
+    if not model.is_file():
+        model = ROOT / "sronnx" / "models" / f"{args.model}.onnx"
+    res: dict = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
+                 "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                 "machine": describe(machine_info(args.threads)), "model": model.name,
+                 "load_average_at_start": os.getloadavg(), "note": args.note, "sizes": {}}
+    print(f"{res['date']}  {res['command']}\n{res['machine']}\nmodel {model.name} (x2); "
+          f"load average at start {res['load_average_at_start'][0]:.2f}"
+          + (f"\nnote: {args.note}" if args.note else ""), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.sizes:
+            res["sizes"][name] = one_size(name, SIZES[name], args, model, Path(tmp))
+    res["load_average_at_end"] = os.getloadavg()
+    print(f"load average at end {res['load_average_at_end'][0]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
