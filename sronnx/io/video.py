@@ -152,11 +152,13 @@ def video_info(path: str | Path) -> VideoInfo | None:
             if not c.streams.video:
                 return None
             s = c.streams.video[0]
+            width, height = s.codec_context.width, s.codec_context.height
+            if width < 1 or height < 1:  # no size known from the header (found by fuzzing)
+                return None
             frames = int(s.frames or 0)
             if not frames and c.duration and s.average_rate:  # Matroska says no count
                 frames = round(c.duration / 1_000_000 * float(s.average_rate))
-            return VideoInfo(s.codec_context.width, s.codec_context.height, frames,
-                             s.codec_context.name, _bits(s))
+            return VideoInfo(width, height, frames, s.codec_context.name, _bits(s))
     except (av.FFmpegError, OSError, ValueError):
         return None
 
