@@ -55,6 +55,8 @@ def is_heif(path: Path) -> bool:
         return False
     size = int.from_bytes(head[:4], "big")
     brands = [head[i:i + 4] for i in range(8, min(size, len(head)), 4)]
+    if not brands:  # a box too short to name a brand (found by fuzzing)
+        return False
     return brands[0] in HEIF_BRANDS and not any(b in _AVIF_BRANDS for b in brands)
 
 
