@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sronnx.io.images import atomic_file
+from sronnx.io.sniff import read_head
 
 __all__ = ["DEFAULT_CRF", "DEFAULT_VIDEO_CODEC", "VIDEO_EXTENSIONS", "VideoEncoding",
            "VideoError", "VideoInfo", "is_video_path", "transcode_video", "video_info",
@@ -107,11 +108,7 @@ class VideoResult:
 def _sniffed_video(path: Path) -> bool:
     """Whether the first bytes of `path` are a video container's (MP4/QuickTime, Matroska/
     WebM, AVI), for video files without a video extension."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return False
+    head = read_head(path, 12)
     if head[4:8] == b"ftyp":
         return head[8:12] not in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1",
                                   b"crx ", b"M4A ", b"jxl ")
