@@ -7,7 +7,6 @@ Library code: it returns results and raises; the CLI decides what to print and t
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -182,15 +181,14 @@ class _PixelCounter:
         self.job, self.callback = job, callback
         self.model_total, self.final_total = max(model_total, 1), final_total
         self.model_done = self.reported = 0
-        self.lock = threading.Lock()  # a file's batches may finish on several threads
 
     def __call__(self, pixels: int) -> None:
-        with self.lock:
-            self.model_done = min(self.model_done + pixels, self.model_total)
-            now = self.model_done * self.final_total // self.model_total
-            step = now - self.reported
-            self.reported = max(now, self.reported)
-        if step > 0:
+        # never called twice at once: a file's batches may finish on several threads, but its
+        # TilePass calls `on_tile` under its own lock
+        self.model_done = min(self.model_done + pixels, self.model_total)
+        now = self.model_done * self.final_total // self.model_total
+        if now > self.reported:
+            step, self.reported = now - self.reported, now
             self.callback(self.job, step)
 
 
