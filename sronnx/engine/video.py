@@ -1,6 +1,7 @@
 """The per-video job: one video file through the run's model, frame by frame
-(`sronnx.io.video.transcode_video` demuxes, decodes, encodes and muxes; this module gives it
-the model and the output size). `sronnx.engine.batch.process_one` sends every job whose
+(`sronnx.io.video_segments.transcode_video` demuxes, decodes, encodes and muxes, in
+resumable segments; this module gives it the model, the output size and what of the model
+changes the output's bytes). `sronnx.engine.batch.process_one` sends every job whose
 input is a video here, so every scheduler (local, staged, Ray) treats videos alike.
 
 Which model a video gets, without --model (one model for the whole video: switching per
@@ -16,19 +17,29 @@ frame would flicker):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from sronnx.engine.choice import ModelChoice, classify
 from sronnx.engine.planner import OutputOptions
-from sronnx.engine.upscaler import Upscaler
+from sronnx.engine.upscaler import DEFAULT_TILE, Upscaler
 from sronnx.imaging import resize_array
 from sronnx.io import VideoInfo, transcode_video
 
-__all__ = ["VideoJob", "upscale_video", "video_model"]
+__all__ = ["VideoJob", "frame_function", "frame_upscaler", "model_settings", "upscale_video",
+           "video_model"]
+
+# a tile larger than any frame: one model call per frame
+_WHOLE = 1 << 30
+# float32 feature maps alive at once in a model call (input, output and a residual), for the
+# whole-frame memory estimate; channels where the model does not say (its spec)
+_LIVE_MAPS = 3
+_CHANNELS = 64
 
 
 @dataclass
@@ -41,6 +52,8 @@ class VideoJob:
     notes: list[str] = field(default_factory=list)
     model: str | None = None
     model_reason: str | None = None
+    segments: int = 0
+    reused: int = 0
 
 
 def video_model(models: Upscaler | ModelChoice, info: VideoInfo,
@@ -63,15 +76,84 @@ def video_model(models: Upscaler | ModelChoice, info: VideoInfo,
     return models.upscalers[kind], models.names[kind], reason  # type: ignore[return-value]
 
 
+def whole_frame_bytes(up: Upscaler, size: tuple[int, int]) -> int:
+    """An estimate of what one model call on a whole frame of `size` (width, height, input
+    pixels) holds: `_LIVE_MAPS` float32 feature maps of the model's width (its spec's
+    `channels`, else `_CHANNELS`) at the input's size."""
+    channels = int(up.descriptor.spec.get("channels", _CHANNELS) or _CHANNELS)
+    return size[0] * size[1] * channels * 4 * _LIVE_MAPS
+
+
+def frame_upscaler(up: Upscaler, size: tuple[int, int]) -> Upscaler:
+    """The upscaler a video's frames of `size` go through: the same model in one tile the
+    size of the frame (one model call, no tile seams to compute twice) when the tiling is
+    the default (not asked by --tile), the model takes any size, and the call fits half the
+    memory limit for models (`sronnx.runtime.model_memory_limit`; 4 GiB by default: frames
+    up to about 1920x1080 at 48 channels); else `up` itself, tile by tile.
+
+    The pixels are those of the tiles: a tile's window carries context beyond the model's
+    receptive field and the frame's edges are mirrored alike, so every output pixel sees the
+    same input either way (checked on the shipped models in tests/video)."""
+    from sronnx.runtime import model_memory_limit
+
+    d = up.descriptor
+    default_tile = max(d.tile_hint, DEFAULT_TILE)
+    limit = model_memory_limit() or 4 << 30
+    if d.fixed_size is not None or up.tile != default_tile or \
+            whole_frame_bytes(up, size) > limit // 2:
+        return up
+    return Upscaler(up.model, tile=_WHOLE, overlap=up.overlap, batch=up.batch,
+                    border=up.border, clamp_range=up.clamp_range)
+
+
+def frame_function(up: Upscaler, model_size: tuple[int, int],
+                   output_size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """One frame (RGB uint8 / uint16) -> the upscaled frame at `output_size` (resampled
+    from the model's `model_size` where they differ)."""
+    def one(frame: np.ndarray) -> np.ndarray:
+        out = up.upscale_array(frame)
+        return out if output_size == model_size else resize_array(out, output_size)
+    return one
+
+
+@lru_cache(maxsize=16)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_settings(up: Upscaler, name: str | None, output_size: tuple[int, int]) -> dict:
+    """What of the model changes a video's bytes, for its work folder's manifest: the model
+    file's name and SHA-256, the tiling, the clamp, the provider, the output size and the
+    sronnx version."""
+    from sronnx import __version__
+
+    path = Path(up.model.info.path)
+    st = path.stat()
+    return {"model": name or path.name, "model_sha256": _file_sha256(str(path), st.st_mtime_ns,
+                                                                     st.st_size),
+            "tile": up.tile, "overlap": up.overlap, "border": up.border,
+            "clamp": bool(up.clamp_range), "provider": up.provider,
+            "output_size": list(output_size), "sronnx": __version__}
+
+
 def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
                   opts: OutputOptions,
-                  on_pixels: Callable[[int], None] | None = None) -> VideoJob:
-    """Upscale every frame of the video `source` into `output` (written atomically), at the
-    model's scale or the size `opts` asks for, encoded as `opts.video` says. `on_pixels`
-    hears of each frame's output pixels as it is written. Raises `sronnx.io.VideoError` for
-    a video that cannot be read or written (the frame named), OSError for the output."""
+                  on_pixels: Callable[[int], None] | None = None, *,
+                  runner=None) -> VideoJob:
+    """Upscale every frame of the video `source` into `output` (written atomically, in
+    resumable segments: `sronnx.io.video_segments`), at the model's scale or the size `opts`
+    asks for, encoded as `opts.video` says; whole frames go to the model where they fit
+    (`frame_upscaler`). `on_pixels` hears of each frame's output pixels as it is done.
+    `runner(up, name, fn)`, when given, makes the segments elsewhere (`--engine ray`).
+    Raises `sronnx.io.VideoError` for a video that cannot be read or written (the frame
+    named), OSError for the output."""
     job = VideoJob()
     scale = models.scale
+    chosen: list[Upscaler] = []
 
     def size_of(w: int, h: int) -> tuple[int, int]:
         job.input_size = (w, h)
@@ -80,17 +162,21 @@ def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
 
     def start(info: VideoInfo, first: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         up, job.model, job.model_reason = video_model(models, info, first)
+        up = frame_upscaler(up, (info.width, info.height))
+        chosen.append(up)
         model_size = (info.width * up.scale, info.height * up.scale)
+        return frame_function(up, model_size, job.output_size)
 
-        def one(frame: np.ndarray) -> np.ndarray:
-            out = up.upscale_array(frame)
-            return out if job.output_size == model_size else resize_array(out, job.output_size)
-        return one
+    def settings() -> dict:
+        return model_settings(chosen[0], job.model, job.output_size)
 
     def frame_done(_: int) -> None:
         if on_pixels is not None and job.output_size is not None:
             on_pixels(job.output_size[0] * job.output_size[1])
 
-    done = transcode_video(source, output, size_of, start, opts.video, frame_done)
+    make = None if runner is None else (lambda fn: runner(chosen[0], job.model, fn))
+    done = transcode_video(source, output, size_of, start, opts.video, frame_done,
+                           settings=settings, runner=make)
     job.frames, job.notes = done.frames, done.notes
+    job.segments, job.reused = done.segments, done.reused
     return job

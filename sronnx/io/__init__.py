@@ -87,10 +87,10 @@ from sronnx.io.video import (
     VideoError,
     VideoInfo,
     is_video_path,
-    transcode_video,
     video_info,
     video_output_extension,
 )
+from sronnx.io.video_segments import transcode_video
 
 __all__ = [
     "ANIMATED_INPUTS",

@@ -15,8 +15,10 @@ What is kept (`transcode_video`):
   the codec has a 10-bit pixel format.
 
 Refused with a reason: PQ and HLG (HDR) transfer, which the models (trained on SDR frames)
-do not keep. The output is written under a temporary name and renamed into place; one frame
-at a time is held (plus what the encoder looks ahead), whatever the length.
+do not keep. `transcode_video` (`sronnx.io.video_segments`) runs the video in resumable
+GOP-aligned segments, joined losslessly; the output is written under a temporary name and
+renamed into place; a few frames at a time are held (plus what the encoder looks ahead),
+whatever the length.
 
 `av` is imported inside the functions: `sronnx upscale` on images never loads it.
 """
@@ -29,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sronnx.io.images import atomic_file
 from sronnx.io.sniff import read_head
 
-__all__ = ["DEFAULT_CRF", "DEFAULT_VIDEO_CODEC", "VIDEO_EXTENSIONS", "VideoEncoding",
-           "VideoError", "VideoInfo", "is_video_path", "transcode_video", "video_info",
+__all__ = ["DEFAULT_CRF", "DEFAULT_VIDEO_CODEC", "SEGMENT_SECONDS", "VIDEO_EXTENSIONS",
+           "VideoEncoding",
+           "VideoError", "VideoInfo", "VideoResult", "is_video_path", "video_info",
            "video_output_extension"]
 
 #: extensions taken as videos (besides files whose first bytes say so)
@@ -49,6 +51,9 @@ _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".we
 DEFAULT_VIDEO_CODEC = "libx264"
 #: x264/x265 CRF by default: visually near-lossless, so the encoder keeps the model's detail
 DEFAULT_CRF = 18
+#: seconds of video per resumable segment by default (`sronnx.io.video_segments`): short
+#: enough that a crash costs little, long enough that the extra keyframes cost little
+SEGMENT_SECONDS = 10.0
 _CRF_CODECS = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libsvtav1": 63}
 _LOSSLESS_CODECS = frozenset({"ffv1", "rawvideo", "png", "utvideo", "huffyuv", "ffvhuff",
                               "magicyuv", "qtrle", "v210", "r210", "zlib", "lagarith"})
@@ -66,13 +71,16 @@ class VideoError(ValueError):
 @dataclass(frozen=True)
 class VideoEncoding:
     """How a video's frames are encoded: the FFmpeg encoder (`codec`), its quality (`crf`,
-    for x264, x265, VP9 and SVT-AV1; None: `DEFAULT_CRF`; FFV1 is lossless and takes none)
-    and the pixel format (None: the input's where the encoder has it, else 4:2:0 at the
-    input's depth)."""
+    for x264, x265, VP9 and SVT-AV1; None: `DEFAULT_CRF`; FFV1 is lossless and takes none),
+    the pixel format (None: the input's where the encoder has it, else 4:2:0 at the
+    input's depth) and the length of the resumable segments (`sronnx.io.video_segments`)."""
 
     codec: str = DEFAULT_VIDEO_CODEC
     crf: int | None = None
     pix_fmt: str | None = None
+    #: seconds of video per resumable segment (cut at the next keyframe; 0: one segment);
+    #: each segment starts with a keyframe of its own, so this changes the bytes
+    segment_seconds: float = SEGMENT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -98,11 +106,14 @@ class VideoInfo:
 
 @dataclass
 class VideoResult:
-    """What `transcode_video` did: frames written, the output size and notes."""
+    """What `transcode_video` did: frames written, the output size, notes, and the
+    segments (how many, and how many were reused from an interrupted run)."""
 
     frames: int = 0
     size: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
+    segments: int = 0
+    reused: int = 0
 
 
 def _sniffed_video(path: Path) -> bool:
@@ -306,156 +317,8 @@ def _check_input(vs) -> None:
                          "SDR frames and would not keep its brightness; refused")
 
 
-def transcode_video(src: str | Path, dst: str | Path, scale_size: Callable[[int, int],
-                    tuple[int, int]], start: Start, enc: VideoEncoding = VideoEncoding(),
-                    on_frame: Callable[[int], None] | None = None) -> VideoResult:
-    """Decode the first video stream of `src` frame by frame, pass each frame (RGB, uint8,
-    or uint16 above 8 bits) through the function `start(info, first_frame)` returns, encode
-    it at `scale_size(width, height)` with `enc`, and write `dst` atomically with every other
-    stream, the metadata, chapters, rotation and colour description copied (see the module).
-    `on_frame(n)` hears of each frame written. Raises VideoError (the frame named where one
-    broke), OSError where `dst` cannot be written."""
-    import av
-
-    try:
-        inp = av.open(str(src), metadata_errors="ignore")
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
-    with inp:
-        if not inp.streams.video:
-            raise VideoError("no video stream")
-        vs = inp.streams.video[0]
-        _check_input(vs)
-        vs.thread_type = "AUTO"
-        info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
-                         int(vs.frames or 0), vs.codec_context.name, _bits(vs))
-        result = VideoResult()
-        dst = Path(dst)
-        with atomic_file(dst) as fh:
-            out = av.open(fh, "w", format=_MUXERS.get(dst.suffix.lower(), "matroska"))
-            try:
-                _Transcode(inp, out, vs, info, result).run(
-                    scale_size(info.width, info.height), start, enc, on_frame)
-            finally:
-                _close(out)
-    return result
-
-
 def _close(out) -> None:
     try:
         out.close()
     except Exception:  # noqa: BLE001 - closing after a failure: the failure is the story
         pass
-
-
-class _Transcode:
-    """One video's decode -> function -> encode loop, with the other streams remuxed."""
-
-    def __init__(self, inp, out, vs, info: VideoInfo, result: VideoResult) -> None:
-        self.inp, self.out, self.vs, self.info, self.result = inp, out, vs, info, result
-        self.ov = None
-        self.mapping: dict[int, object] = {}
-        self.pending: list = []  # copied packets met before the first frame (header not out)
-        self.fn: FrameFunction | None = None
-        self.start: Start | None = None
-        self.rgb = "rgb48le" if info.bits > 8 else "rgb24"
-        self.on_frame: Callable[[int], None] | None = None
-        self.last_pts: int | None = None
-
-    def run(self, size: tuple[int, int], start: Start, enc: VideoEncoding,
-            on_frame: Callable[[int], None] | None) -> None:
-        notes = self.result.notes
-        self.start, self.on_frame, self.result.size = start, on_frame, size
-        self.ov = _video_stream(self.out, self.vs, enc, size, notes)
-        self.mapping = _copy_streams(self.out, self.inp, self.vs, notes)
-        for key, value in self.inp.metadata.items():
-            if key.lower() not in _MUXER_TAGS:
-                self.out.metadata[key] = value
-        chapters = self.inp.chapters()
-        if chapters:
-            self.out.set_chapters(chapters)
-        try:
-            for packet in self.inp.demux():
-                self._packet(packet)
-        except av_error() as exc:
-            raise VideoError(f"cannot decode frame {self.result.frames + 1}: "
-                             f"{_reason(exc)}") from exc
-        if self.fn is None:
-            raise VideoError("no frame could be decoded")
-        expected = self.info.frames
-        if expected and self.result.frames < expected:
-            raise VideoError(f"truncated: the stream ends at frame {self.result.frames + 1} "
-                             f"of {expected}")
-        for p in self.ov.encode(None):
-            self.out.mux(p)
-        self._flush_pending()
-        if int(self.vs.codec_context.field_order or 0) > 1:  # 0 unknown, 1 progressive
-            notes.append("interlaced video: frames upscaled whole (fields not separated), "
-                         "written as progressive")
-
-    def _packet(self, packet) -> None:
-        if packet.stream.index == self.vs.index:
-            self._decoded(packet.decode())
-            return
-        target = self.mapping.get(packet.stream.index)
-        if target is None or packet.size == 0:
-            return  # a left-out stream, or the demuxer's flush packet
-        packet.stream = target
-        if self.fn is None:
-            self.pending.append(packet)
-        else:
-            self.out.mux(packet)
-
-    def _flush_pending(self) -> None:
-        for p in self.pending:
-            self.out.mux(p)
-        self.pending = []
-
-    def _decoded(self, frames) -> None:
-        for frame in frames:
-            self._frame(frame)
-
-    def _frame(self, frame) -> None:
-        """One decoded frame through the function, encoded with its own timestamp."""
-        import av
-
-        kw = {"src_colorspace": frame.colorspace or None,
-              "src_color_range": frame.color_range or None}
-        arr = frame.to_ndarray(format=self.rgb, **kw)
-        if self.fn is None:
-            self._first(frame, arr)
-        out = self.fn(arr)
-        h, w = out.shape[:2]
-        if (w, h) != self.result.size:
-            raise VideoError(f"frame {self.result.frames + 1}: the model gave {w}x{h}, "
-                             f"not {self.result.size[0]}x{self.result.size[1]}")
-        if out.dtype != arr.dtype:
-            out = (out.astype(np.uint32) * 257).astype(np.uint16) if arr.dtype == np.uint16 \
-                else (out >> 8).astype(np.uint8)
-        of = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format=self.rgb)
-        cc = self.ov.codec_context
-        of = of.reformat(format=cc.pix_fmt, dst_colorspace=kw["src_colorspace"],
-                         dst_color_range=kw["src_color_range"])
-        pts = frame.pts if frame.pts is not None else (
-            0 if self.last_pts is None else self.last_pts + 1)
-        self.last_pts = pts
-        of.pts, of.time_base = pts, frame.time_base
-        for p in self.ov.encode(of):
-            self.out.mux(p)
-        self.result.frames += 1
-        if self.on_frame is not None:
-            self.on_frame(self.result.frames)
-
-    def _first(self, frame, arr: np.ndarray) -> None:
-        """The first frame: the function is chosen, the rotation carried, the header goes
-        out with the packets held back until now."""
-        self.fn = self.start(self.info, arr)
-        rotation = frame.rotation
-        if rotation:
-            try:
-                self.ov.set_display_rotation(rotation)
-            except Exception as exc:  # noqa: BLE001 - a PyAV without it: say so
-                self.result.notes.append(f"rotation {rotation} degrees not carried "
-                                         f"({_reason(exc)})")
-        self.out.start_encoding()
-        self._flush_pending()

@@ -1,0 +1,714 @@
+"""A video upscaled in GOP-aligned segments, resumable after a crash, joined losslessly.
+
+`transcode_video` is the whole job:
+
+1. plan: the video stream's packets are read (nothing decoded) and the video is cut at
+   keyframes about every `VideoEncoding.segment_seconds` (default `SEGMENT_SECONDS`);
+   a segment holds the frames whose timestamps lie in [its keyframe, the next segment's);
+2. each segment is decoded from its keyframe, every frame passed through the frame function
+   (the model), encoded by a fresh encoder (so each segment starts with a keyframe of its
+   own) and its packets (bytes, pts, dts, duration, key flag: exact, in the input's time
+   base) written atomically into a segment file in a work folder beside the output,
+   `<output>.parts/`; a manifest (JSON) there records each finished segment (frames,
+   bytes, SHA-256) under a key: the source's identity (size, mtime, SHA-256 of its first
+   MiB) and every setting that changes the bytes (the engine's: model file hash, tiling,
+   size, version; the encoder, CRF, pixel format, muxer, segment length, the plan);
+3. join: the segments' packets are remuxed (never re-encoded) into the output together
+   with the source's other streams, metadata, chapters, rotation and colour description
+   (`sronnx.io.video`), written atomically; the work folder is then removed.
+
+A rerun after a crash (kill -9 included) finds the manifest: every segment it lists whose
+file is still there with the same size and hash is reused, the rest is redone; a manifest
+made with another source or other settings is discarded, with a note. An uninterrupted run
+takes the same path, so both give the same bytes.
+
+Within a segment, decoding (and the conversion to RGB) runs in a thread ahead of the frame
+function, and encoding in a thread behind it, through bounded queues: at most
+`QUEUE_FRAMES` frames wait on each side, whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import io
+import json
+import queue
+import shutil
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import numpy as np
+
+from sronnx.io.images import atomic_file
+from sronnx.io.video import (
+    _MUXER_TAGS,
+    _MUXERS,
+    SEGMENT_SECONDS,
+    FrameFunction,
+    Start,
+    VideoEncoding,
+    VideoError,
+    VideoInfo,
+    VideoResult,
+    _bits,
+    _check_input,
+    _close,
+    _copy_streams,
+    _reason,
+    _video_stream,
+    av_error,
+)
+
+__all__ = ["QUEUE_FRAMES", "SEGMENT_SECONDS", "Segment", "SegmentDone", "SegmentJob",
+           "SegmentRunner", "encode_segment", "plan_segments", "transcode_video"]
+
+#: frames waiting between decoding and the model, and between the model and encoding
+QUEUE_FRAMES = 4
+_MAGIC = b"SRONNX-SEGMENT 1\n"
+_RECORD = struct.Struct("<qqqBI")  # pts, dts, duration, key flag, size
+_NONE = -(1 << 63)  # a timestamp the encoder left unset
+_HEAD_BYTES = 1 << 20
+_MANIFEST = "manifest.json"
+_FORMAT = "sronnx video parts 1"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames with pts in [start, stop) of the input's time base (None: open end); decoding
+    starts at the keyframe at `start` (None: at the stream's start)."""
+
+    index: int
+    start: int | None
+    stop: int | None
+
+    def before(self, pts: int | None) -> bool:
+        return self.start is not None and pts is not None and pts < self.start
+
+    def after(self, pts: int | None) -> bool:
+        return self.stop is not None and pts is not None and pts >= self.stop
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """Everything a worker needs to make one segment file (picklable: Ray sends it)."""
+
+    source: str
+    segment: Segment
+    encoding: VideoEncoding
+    size: tuple[int, int]
+    muxer: str
+    path: str
+    frame_offset: int = 0  # frames before this segment, where known (for messages)
+
+
+@dataclass
+class SegmentDone:
+    """A segment file made: its frames, bytes, SHA-256 and what its encoder noted."""
+
+    index: int
+    frames: int
+    bytes: int
+    sha256: str
+    notes: list[str] = field(default_factory=list)
+
+    def entry(self, name: str) -> dict:
+        return {"file": name, "frames": self.frames, "bytes": self.bytes,
+                "sha256": self.sha256}
+
+
+# runs every job given (in any order, anywhere) and yields each one's result as it ends
+SegmentRunner = Callable[[list[SegmentJob]], Iterator[SegmentDone]]
+
+
+# ---- planning -------------------------------------------------------------------------------
+
+def plan_segments(src: str | Path, seconds: float) -> list[Segment]:
+    """The video's segments: cut at each keyframe at least `seconds` after the last cut and
+    later than every frame before it in decoding order (so no frame needs another segment's
+    packets). One segment where `seconds` <= 0, a packet has no timestamp, or the packets
+    cannot be read (the decode then says where it broke)."""
+    import av
+
+    whole = [Segment(0, None, None)]
+    if seconds <= 0:
+        return whole
+    starts: list[int] = []
+    try:
+        with av.open(str(src), metadata_errors="ignore") as c:
+            vs = c.streams.video[0]
+            step = Fraction(seconds) / vs.time_base
+            last = top = None
+            for p in c.demux(vs):
+                if p.size == 0:
+                    continue
+                if p.pts is None:
+                    return whole
+                if last is None:
+                    last = p.pts
+                elif p.is_keyframe and p.pts > top and p.pts - last >= step:
+                    starts.append(p.pts)
+                    last = p.pts
+                top = p.pts if top is None else max(top, p.pts)
+    except (av.FFmpegError, OSError, IndexError):
+        pass  # a damaged tail: the segments found so far stand, the decode names the frame
+    bounds = [None, *starts]
+    return [Segment(i, b, starts[i] if i < len(starts) else None)
+            for i, b in enumerate(bounds)]
+
+
+# ---- one segment ----------------------------------------------------------------------------
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _ahead(items: Iterator[T], size: int) -> Iterator[T]:
+    """`items` made in a thread of their own, at most `size` ahead of the consumer; the
+    thread's failure is raised here, in order. Closing the iterator stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(_Failed(exc))
+
+    thread = threading.Thread(target=produce, name="sronnx-video-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass
+class _Decoded:
+    rgb: np.ndarray
+    pts: int | None
+    time_base: Fraction
+    colorspace: int | None
+    color_range: int | None
+    rotation: int = 0
+
+
+def _frames(inp, vs, seg: Segment, rgb: str, seek: bool) -> Iterator[_Decoded]:
+    """The segment's frames, decoded from its keyframe (with `seek`; else from the stream's
+    start, the frames before the segment left out) and converted to RGB (`rgb`: rgb24 or
+    rgb48le) with their own colour matrix and range. Raises _SeekMissed where the seek
+    landed past the segment's first frame."""
+    if seek and seg.start is not None:
+        inp.seek(seg.start, stream=vs, backward=True, any_frame=False)
+    first = True
+    for packet in inp.demux(vs):
+        for frame in packet.decode():
+            if seg.before(frame.pts):
+                first = False
+                continue
+            if first and seek and seg.start is not None and (frame.pts is None
+                                                             or frame.pts > seg.start):
+                raise _SeekMissed
+            first = False
+            if seg.after(frame.pts):
+                return
+            kw = {"src_colorspace": frame.colorspace or None,
+                  "src_color_range": frame.color_range or None}
+            yield _Decoded(frame.to_ndarray(format=rgb, **kw), frame.pts, frame.time_base,
+                           kw["src_colorspace"], kw["src_color_range"], frame.rotation)
+
+
+class _SeekMissed(Exception):
+    """The container's seek went past the segment's keyframe (an index-less container)."""
+
+
+def _decode_from(src: str, seg: Segment, rgb: str, seek: bool) -> Iterator[_Decoded]:
+    """`_frames` with the container opened here (and closed when the iterator ends)."""
+    import av
+
+    with av.open(src, metadata_errors="ignore") as inp:
+        vs = inp.streams.video[0]
+        vs.thread_type = "AUTO"
+        yield from _frames(inp, vs, seg, rgb, seek)
+
+
+def _to_input_depth(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The model's frame in the decoded frame's dtype (uint8 or uint16)."""
+    if out.dtype == dtype:
+        return out
+    if dtype == np.uint16:
+        return (out.astype(np.uint32) * 257).astype(np.uint16)
+    return (out >> 8).astype(np.uint8)
+
+
+class _SegmentWriter:
+    """A segment file: the magic line, the encoder's extradata, then one record per packet
+    (pts, dts, duration, key flag, size, bytes); its SHA-256 and size as it is written."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.hash, self.bytes = fh, hashlib.sha256(), 0
+        self.started = False
+
+    def _write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.hash.update(data)
+        self.bytes += len(data)
+
+    def start(self, extradata: bytes) -> None:
+        self._write(_MAGIC + struct.pack("<I", len(extradata)) + extradata)
+        self.started = True
+
+    def packet(self, p, extradata: bytes | None) -> None:
+        if not self.started:
+            self.start(extradata or b"")
+        data = bytes(p)
+
+        def ts(v: int | None) -> int:
+            return _NONE if v is None else int(v)
+        self._write(_RECORD.pack(ts(p.pts), ts(p.dts), ts(p.duration), int(p.is_keyframe),
+                                 len(data)) + data)
+
+
+def _read_segment(path: Path) -> tuple[bytes, Iterator[tuple[int | None, int | None,
+                                                             int | None, bool, bytes]]]:
+    """A segment file's extradata and its packets (pts, dts, duration, key, bytes)."""
+    fh = open(path, "rb")  # noqa: SIM115 - closed by the iterator below
+    if fh.read(len(_MAGIC)) != _MAGIC:
+        fh.close()
+        raise VideoError(f"{path.name} is not a segment file")
+    (n,) = struct.unpack("<I", fh.read(4))
+    extradata = fh.read(n)
+
+    def records() -> Iterator[tuple[int | None, int | None, int | None, bool, bytes]]:
+        with fh:
+            while head := fh.read(_RECORD.size):
+                pts, dts, dur, key, size = _RECORD.unpack(head)
+                data = fh.read(size)
+                if len(data) != size:
+                    raise VideoError(f"{path.name} is cut short")
+
+                def v(x: int) -> int | None:
+                    return None if x == _NONE else x
+                yield v(pts), v(dts), v(dur), bool(key), data
+    return extradata, records()
+
+
+def encode_segment(job: SegmentJob, fn: FrameFunction,
+                   on_frame: Callable[[int], None] | None = None) -> SegmentDone:
+    """Decode `job.segment` of `job.source` (in a thread, `QUEUE_FRAMES` ahead), pass each
+    frame (RGB uint8, or uint16 above 8 bits) through `fn`, encode it at `job.size` as
+    `job.encoding` says (in a thread, `QUEUE_FRAMES` behind) and write the segment file
+    `job.path` atomically. `on_frame(n)` hears of each frame through the model (n: frames
+    of this segment so far). Raises VideoError naming the frame where decoding broke,
+    OSError where the file cannot be written."""
+    import av
+
+    path = Path(job.path)
+    try:
+        probe = av.open(job.source, metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
+    with probe:
+        vs = probe.streams.video[0]
+        rgb = "rgb48le" if _bits(vs) > 8 else "rgb24"
+        notes: list[str] = []
+        holder = av.open(io.BytesIO(), "w", format=job.muxer)  # the output's header flags
+        ov = _video_stream(holder, vs, job.encoding, job.size, notes)
+    with atomic_file(path) as fh:
+        writer = _SegmentWriter(fh)
+        frames = _run_segment(job, fn, ov, writer, rgb, on_frame)
+        if not writer.started:
+            writer.start(bytes(ov.codec_context.extradata or b""))
+    return SegmentDone(job.segment.index, frames, writer.bytes, writer.hash.hexdigest(), notes)
+
+
+def _run_segment(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
+                 on_frame: Callable[[int], None] | None) -> int:
+    """Decode -> `fn` -> encode for one segment, the two ends in threads; returns its
+    frames. A missed seek restarts the segment from the stream's start, once."""
+    for seek in (True, False):
+        try:
+            return _through(job, fn, ov, writer, rgb, on_frame, seek)
+        except _SeekMissed:
+            continue
+    raise VideoError("the segment's first frame cannot be found")  # pragma: no cover
+
+
+def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
+             on_frame: Callable[[int], None] | None, seek: bool) -> int:
+    import av
+
+    size, count = job.size, 0
+    pending: list[Future] = []
+    cc = ov.codec_context
+
+    def encode(out: np.ndarray, d: _Decoded) -> None:
+        of = av.VideoFrame.from_ndarray(out, format=rgb)
+        of = of.reformat(format=cc.pix_fmt, dst_colorspace=d.colorspace,
+                         dst_color_range=d.color_range)
+        of.pts, of.time_base = d.pts, d.time_base
+        for p in ov.encode(of):
+            writer.packet(p, bytes(cc.extradata or b""))
+
+    def flush() -> None:
+        for p in ov.encode(None):
+            writer.packet(p, bytes(cc.extradata or b""))
+
+    last_pts: int | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="sronnx-video-encode") as encoder:
+        decoded = _ahead(_decode_from(job.source, job.segment, rgb, seek), QUEUE_FRAMES)
+        try:
+            while True:
+                try:
+                    d = next(decoded)
+                except StopIteration:
+                    break
+                except _SeekMissed:
+                    raise
+                except (av_error(), OSError) as exc:
+                    raise VideoError(f"cannot decode frame {job.frame_offset + count + 1}: "
+                                     f"{_reason(exc)}") from exc
+                if d.pts is None:  # no timestamp: one after the last
+                    d.pts = 0 if last_pts is None else last_pts + 1
+                last_pts = d.pts
+                out = fn(d.rgb)
+                h, w = out.shape[:2]
+                if (w, h) != size:
+                    raise VideoError(f"frame {job.frame_offset + count + 1}: the model gave "
+                                     f"{w}x{h}, not {size[0]}x{size[1]}")
+                out = np.ascontiguousarray(_to_input_depth(out, d.rgb.dtype))
+                while len(pending) >= QUEUE_FRAMES:
+                    pending.pop(0).result()
+                pending.append(encoder.submit(encode, out, d))
+                count += 1
+                if on_frame is not None:
+                    on_frame(count)
+        finally:
+            decoded.close()
+        for f in pending:
+            f.result()
+        encoder.submit(flush).result()
+    return count
+
+
+# ---- the work folder ------------------------------------------------------------------------
+
+def source_identity(src: Path) -> dict:
+    """What says the source is the same file: size, mtime (ns), SHA-256 of its first MiB."""
+    st = src.stat()
+    with open(src, "rb") as fh:
+        head = hashlib.sha256(fh.read(_HEAD_BYTES)).hexdigest()
+    return {"name": src.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "head_sha256": head}
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Parts:
+    """The work folder beside an output (`<output>.parts/`): segment files and a manifest of
+    the finished ones under `key`."""
+
+    def __init__(self, dst: Path, key: dict, notes: list[str]) -> None:
+        self.folder = dst.parent / f"{dst.name}.parts"
+        self.key = json.loads(json.dumps(key))
+        self.done: dict[int, dict] = {}
+        self.notes = notes
+        manifest = self.folder / _MANIFEST
+        if not self.folder.exists():
+            return
+        try:
+            data = json.loads(manifest.read_text())
+            ok = data.get("format") == _FORMAT and data.get("key") == self.key
+        except (OSError, ValueError, AttributeError):
+            data, ok = None, False
+        if ok:
+            self.done = {int(k): v for k, v in data.get("segments", {}).items()}
+            return
+        why = _difference(data.get("key") if isinstance(data, dict) else None, self.key)
+        notes.append(f"work folder {self.folder.name} discarded: {why}")
+        shutil.rmtree(self.folder)
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"segment-{index:05d}.bin"
+
+    def reusable(self, index: int) -> dict | None:
+        """The manifest's entry for segment `index` when its file is whole, else None (a
+        mismatched file: noted and removed)."""
+        entry = self.done.get(index)
+        if entry is None:
+            return None
+        path = self.path(index)
+        try:
+            whole = (path.stat().st_size == entry["bytes"]
+                     and _file_hash(path) == entry["sha256"])
+        except (OSError, KeyError, TypeError):
+            whole = False
+        if not whole:
+            self.notes.append(f"segment {index + 1}'s file does not match the manifest: "
+                              "made again")
+            self.done.pop(index)
+            path.unlink(missing_ok=True)
+            return None
+        return entry
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / _MANIFEST).exists():
+            self._write()
+
+    def commit(self, done: SegmentDone) -> None:
+        """Record a finished segment (the manifest rewritten atomically)."""
+        self.done[done.index] = done.entry(self.path(done.index).name)
+        self._write()
+
+    def _write(self) -> None:
+        data = {"format": _FORMAT, "key": self.key,
+                "segments": {str(k): v for k, v in sorted(self.done.items())}}
+        with atomic_file(self.folder / _MANIFEST) as fh:
+            fh.write((json.dumps(data, indent=1) + "\n").encode())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _difference(old: dict | None, new: dict) -> str:
+    """Which part of the manifest's key changed, in words."""
+    if not isinstance(old, dict):
+        return "no readable manifest"
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not changed:
+        return "another manifest format"
+    return "made with another " + ", ".join(changed)
+
+
+# ---- the whole video ------------------------------------------------------------------------
+
+def _first_frame(src: str, rgb: str) -> _Decoded:
+    """The video's first frame, decoded (for the frame function's choice and the rotation)."""
+    import av
+
+    try:
+        return next(iter(_decode_from(src, Segment(0, None, None), rgb, True)))
+    except StopIteration:
+        raise VideoError("no frame could be decoded") from None
+    except (av.FFmpegError, OSError) as exc:
+        raise VideoError(f"cannot decode frame 1: {_reason(exc)}") from exc
+
+
+def _local_runner(fn: FrameFunction, on_frame: Callable[[int], None] | None,
+                  base: list[int]) -> SegmentRunner:
+    """Segments one after another in this process (their threads included)."""
+    def run(jobs: list[SegmentJob]) -> Iterator[SegmentDone]:
+        for job in jobs:
+            start = base[0]
+
+            def tick(n: int, start: int = start) -> None:
+                if on_frame is not None:
+                    on_frame(start + n)
+            job = replace(job, frame_offset=start)
+            done = encode_segment(job, fn, tick)
+            base[0] += done.frames
+            yield done
+    return run
+
+
+def transcode_video(src: str | Path, dst: str | Path,
+                    scale_size: Callable[[int, int], tuple[int, int]], start: Start,
+                    enc: VideoEncoding | None = None,
+                    on_frame: Callable[[int], None] | None = None, *,
+                    settings: Callable[[], dict] | None = None,
+                    runner: Callable[[FrameFunction], SegmentRunner] | None = None
+                    ) -> VideoResult:
+    """Upscale the first video stream of `src` into `dst` in resumable segments (see the
+    module): every frame (RGB, uint8, or uint16 above 8 bits) goes through the function
+    `start(info, first_frame)` returns and is encoded at `scale_size(width, height)` with
+    `enc`; every other stream, the metadata, chapters, rotation and colour description are
+    copied (`sronnx.io.video`). `settings()` (called after `start`) gives what else changes
+    the output's bytes (the model's identity), for the work folder's manifest. `runner(fn)`
+    makes the segments (default: one after another here); `on_frame(n)` hears of each frame
+    done (n: frames so far, reused segments' included). Raises VideoError (the frame named
+    where one broke), OSError where `dst` or its work folder cannot be written."""
+    import av
+
+    src, dst, enc = Path(src), Path(dst), enc or VideoEncoding()
+    try:
+        with av.open(str(src), metadata_errors="ignore") as inp:
+            if not inp.streams.video:
+                raise VideoError("no video stream")
+            vs = inp.streams.video[0]
+            _check_input(vs)
+            info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
+                             int(vs.frames or 0), vs.codec_context.name, _bits(vs))
+            interlaced = int(vs.codec_context.field_order or 0) > 1  # 0 unknown, 1 progr.
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
+    result = VideoResult()
+    size = result.size = scale_size(info.width, info.height)
+    rgb = "rgb48le" if info.bits > 8 else "rgb24"
+    first = _first_frame(str(src), rgb)
+    fn = start(info, first.rgb)
+    muxer = _MUXERS.get(dst.suffix.lower(), "matroska")
+    segments = plan_segments(src, enc.segment_seconds)
+    key = {"source": source_identity(src), "settings": settings() if settings else {},
+           "encoding": asdict(enc), "size": list(size), "muxer": muxer,
+           "segments": [s.start for s in segments]}
+    parts = _Parts(dst, key, result.notes)
+    parts.start()
+    reused, todo, total = 0, [], 0
+    for seg in segments:
+        entry = parts.reusable(seg.index)
+        if entry is None:
+            todo.append(SegmentJob(str(src), seg, enc, size, muxer,
+                                   str(parts.path(seg.index))))
+            continue
+        reused += 1
+        total += int(entry["frames"])
+    if on_frame is not None:
+        for n in range(1, total + 1):
+            on_frame(n)
+    base = [total]
+    run = runner(fn) if runner is not None else _local_runner(fn, on_frame, base)
+    encoder_notes: list[str] = []
+    for done in run(todo):
+        parts.commit(done)
+        encoder_notes = encoder_notes or done.notes
+    frames = sum(int(parts.done[s.index]["frames"]) for s in segments)
+    if info.frames and frames < info.frames:
+        raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
+    if frames == 0:
+        raise VideoError("no frame could be decoded")
+    if reused:
+        result.notes.append(f"resumed: {reused} of {len(segments)} segment(s) reused from "
+                            f"{parts.folder.name}, {len(segments) - reused} made")
+    join_notes = _join(src, dst, [parts.path(s.index) for s in segments], enc, size,
+                       first.rotation)
+    result.notes += encoder_notes or [n for n in join_notes if "encoded as" in n]
+    result.notes += [n for n in join_notes if "encoded as" not in n]
+    if interlaced:
+        result.notes.append("interlaced video: frames upscaled whole (fields not separated), "
+                            "written as progressive")
+    parts.remove()
+    result.frames, result.segments, result.reused = frames, len(segments), reused
+    return result
+
+
+# ---- the join -------------------------------------------------------------------------------
+
+def _seconds(ts: int | None, tb: Fraction) -> float | None:
+    return None if ts is None else float(ts * tb)
+
+
+def _video_packets(paths: list[Path], extradata: bytes, tb: Fraction, ov
+                   ) -> Iterator[tuple[float, int, object]]:
+    """Every segment's packets in order, as av.Packets of `ov` keyed by their time."""
+    import av
+
+    last = float("-inf")
+    for k, path in enumerate(paths):
+        extra, records = _read_segment(path)
+        if extra != extradata:
+            raise VideoError(f"segment {k + 1} was encoded with other codec headers than the "
+                             "output's; remove the work folder and run again")
+        for pts, dts, dur, key, data in records:
+            p = av.Packet(data)
+            p.pts, p.dts, p.time_base = pts, dts, tb
+            if dur is not None:
+                p.duration = dur
+            p.is_keyframe = key
+            p.stream = ov
+            t = _seconds(dts if dts is not None else pts, tb)
+            last = last if t is None else t
+            yield last, 0, p
+
+
+def _other_packets(inp, streams: list, mapping: dict) -> Iterator[tuple[float, int, object]]:
+    """The source's other streams' packets (retargeted to the output), keyed by time."""
+    if not streams:
+        return
+    last = float("-inf")
+    for p in inp.demux(streams):
+        target = mapping.get(p.stream.index)
+        if target is None or p.size == 0:
+            continue
+        ts = p.dts if p.dts is not None else p.pts
+        if ts is not None:
+            last = float(ts * p.time_base)
+        p.stream = target
+        yield last, 1, p
+
+
+def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
+          size: tuple[int, int], rotation: int) -> list[str]:
+    """The output: the segments' packets remuxed in order with the source's other streams
+    (interleaved by time), metadata, chapters, rotation and colour description; written
+    atomically. Returns the notes (streams left out, pixel format chosen)."""
+    import av
+
+    notes: list[str] = []
+    with av.open(str(src), metadata_errors="ignore") as inp:
+        vs = inp.streams.video[0]
+        with atomic_file(dst) as fh:
+            out = av.open(fh, "w", format=_MUXERS.get(dst.suffix.lower(), "matroska"))
+            try:
+                ov = _video_stream(out, vs, enc, size, notes)
+                if rotation:
+                    try:
+                        ov.set_display_rotation(rotation)
+                    except Exception as exc:  # noqa: BLE001 - a PyAV without it: say so
+                        notes.append(f"rotation {rotation} degrees not carried "
+                                     f"({_reason(exc)})")
+                mapping = _copy_streams(out, inp, vs, notes)
+                for k, value in inp.metadata.items():
+                    if k.lower() not in _MUXER_TAGS:
+                        out.metadata[k] = value
+                chapters = inp.chapters()
+                if chapters:
+                    out.set_chapters(chapters)
+                out.start_encoding()
+                extradata = bytes(ov.codec_context.extradata or b"")
+                others = [s for s in inp.streams if s.index in mapping]
+                merged = heapq.merge(_video_packets(paths, extradata, vs.time_base, ov),
+                                     _other_packets(inp, others, mapping),
+                                     key=lambda t: (t[0], t[1]))
+                for _, _, packet in merged:
+                    out.mux(packet)
+            except av_error() as exc:
+                raise VideoError(f"cannot write the joined video: {_reason(exc)}") from exc
+            finally:
+                _close(out)
+    return notes
