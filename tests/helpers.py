@@ -684,6 +684,7 @@ class Clip:
     rotation: int = 0
     metadata: dict[str, str] | None = None
     colour: dict[str, int] | None = None
+    gop: int | None = None  # frames between keyframes (the encoder's default: None)
 
 
 def make_clip(path: Path, **spec: object) -> Path:
@@ -691,7 +692,7 @@ def make_clip(path: Path, **spec: object) -> Path:
     of a moving photo crop at `size`, timestamps `pts` in `time_base` (default: one every 40
     ms), optionally an AAC audio track, a subtitle stream (mov_text in MP4/MOV, SubRip
     elsewhere), a rotation (display matrix), container metadata and a colour description
-    (codec context fields)."""
+    (codec context fields), a keyframe every `gop` frames."""
     c = Clip(**spec)  # type: ignore[arg-type]
     frames, size, codec, pix_fmt, pts = c.frames, c.size, c.codec, c.pix_fmt, c.pts
     time_base, audio, subtitles, rotation = c.time_base, c.audio, c.subtitles, c.rotation
@@ -712,6 +713,8 @@ def make_clip(path: Path, **spec: object) -> Path:
         cc = vs.codec_context
         cc.width, cc.height, cc.pix_fmt, cc.time_base = w, h, pix_fmt, tb
         cc.framerate = Fraction(25)
+        if c.gop is not None:
+            cc.gop_size = c.gop
         for key, value in (colour or {}).items():
             setattr(cc, key, value)
         if rotation:
@@ -722,8 +725,10 @@ def make_clip(path: Path, **spec: object) -> Path:
             subs.time_base = Fraction(1, 1000)
             subs.metadata["language"] = "eng"
         deep = "10" in pix_fmt or "16" in pix_fmt
+        room = max(min(src.shape[0] - h, src.shape[1] - w) + 1, 1)  # the photo is 288x288
         for i, t in enumerate(pts):
-            crop = src[i * 8:i * 8 + h, i * 8:i * 8 + w]
+            o = i * 8 % room
+            crop = src[o:o + h, o:o + w]
             arr = (crop.astype(np.uint16) * 257) if deep else crop
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr),
                                                format="rgb48le" if deep else "rgb24")

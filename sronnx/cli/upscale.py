@@ -178,6 +178,10 @@ def _format_help() -> str:
               help="Videos: the pixel format written (e.g. yuv420p, yuv444p, "
                    "yuv420p10le). Default: the input's where the encoder has it, else "
                    "4:2:0 at the input's depth.")
+@click.option("--segment-seconds", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Videos: seconds per resumable segment, cut at the next keyframe (0: one "
+                   "segment). Finished segments wait in OUTPUT.parts/; a rerun after a crash "
+                   "reuses them, and the output is their lossless join.")
 @click.option("--suffix", default="", help="Appended to each output file's stem.")
 @click.option("--strip-metadata", is_flag=True,
               help="Leave EXIF, XMP and IPTC out of the outputs (ICC profile and DPI stay).")

@@ -63,6 +63,7 @@ class UpscaleOptions:
     video_codec: str = "libx264"
     crf: int | None = None
     pix_fmt: str | None = None
+    segment_seconds: float = 10.0  # resumable segments (`sronnx.io.video_segments`)
 
     @property
     def all_inputs(self) -> tuple[Path, ...]:

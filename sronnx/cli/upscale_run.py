@@ -135,7 +135,8 @@ def prepare(cleanup: contextlib.ExitStack, o: UpscaleOptions, rep: Report) -> Re
     opts = OutputOptions(o.format, o.quality, o.png_compress_level, o.suffix,
                          strip_metadata=o.strip_metadata, float_range=o.float_range,
                          outscale=o.outscale, width=o.width, height=o.height,
-                         video=VideoEncoding(o.video_codec, o.crf, o.pix_fmt))
+                         video=VideoEncoding(o.video_codec, o.crf, o.pix_fmt,
+                                             o.segment_seconds))
     inputs = (_read_stdin(cleanup, rep),) if o.from_stdin else o.all_inputs
     to_file = not o.to_stdout and writes_file(o.outdir)
     the_plan = _plan(cleanup, o, inputs, opts, to_file, rep)

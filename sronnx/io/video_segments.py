@@ -635,25 +635,63 @@ def _seconds(ts: int | None, tb: Fraction) -> float | None:
 
 def _video_packets(paths: list[Path], extradata: bytes, tb: Fraction, ov
                    ) -> Iterator[tuple[float, int, object]]:
-    """Every segment's packets in order, as av.Packets of `ov` keyed by their time."""
-    import av
-
-    last = float("-inf")
+    """Every segment's packets in order, as av.Packets of `ov` keyed by their time. Each
+    segment's encoder started its decoding timestamps before its first frame (by its
+    reordering delay, from that segment's own frame gaps); where those fall on or before
+    the previous segment's last, they are spread evenly between the two (`_fit_dts`):
+    only the decoding order's clock changes, never a frame's pts or bytes."""
+    last: int | None = None
     for k, path in enumerate(paths):
         extra, records = _read_segment(path)
         if extra != extradata:
             raise VideoError(f"segment {k + 1} was encoded with other codec headers than the "
                              "output's; remove the work folder and run again")
-        for pts, dts, dur, key, data in records:
-            p = av.Packet(data)
-            p.pts, p.dts, p.time_base = pts, dts, tb
-            if dur is not None:
-                p.duration = dur
-            p.is_keyframe = key
-            p.stream = ov
-            t = _seconds(dts if dts is not None else pts, tb)
-            last = last if t is None else t
-            yield last, 0, p
+        held: list[list] = []
+        for rec in records:
+            pts, dts = rec[0], rec[1]
+            if last is not None and (dts is None or dts <= last):
+                held.append(list(rec))
+                continue
+            if held:
+                yield from _packets(_fit_dts(held, last, dts if dts is not None else pts, k),
+                                    tb, ov)
+                held = []
+            if dts is not None:
+                last = dts
+            yield from _packets([list(rec)], tb, ov)
+        if held:
+            end = max(r[0] for r in held if r[0] is not None) + 1
+            yield from _packets(_fit_dts(held, last, end, k), tb, ov)
+            last = held[-1][1]
+
+
+def _fit_dts(held: list[list], last: int | None, upto: int, k: int) -> list[list]:
+    """The decoding timestamps of a segment's first packets (`held`) spread evenly in
+    (`last`, `upto`), each at most its own pts. Raises VideoError where the time base has
+    no room (frames closer than the packets to fit)."""
+    lo, n = (last if last is not None else upto - len(held) - 1), len(held)
+    for j, rec in enumerate(held):
+        rec[1] = lo + (upto - lo) * (j + 1) // (n + 1)
+    values = [lo] + [r[1] for r in held] + [upto]
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)) or \
+            any(r[0] is not None and r[1] > r[0] for r in held):
+        raise VideoError(f"segment {k + 1}: no room in the time base for its decoding "
+                         "timestamps; use --segment-seconds 0")
+    return held
+
+
+def _packets(recs: list[list], tb: Fraction, ov) -> Iterator[tuple[float, int, object]]:
+    import av
+
+    for pts, dts, dur, key, data in recs:
+        p = av.Packet(data)
+        p.pts, p.dts, p.time_base = pts, dts, tb
+        if dur is not None:
+            p.duration = dur
+        p.is_keyframe = key
+        p.stream = ov
+        t = dts if dts is not None else pts
+        yield (float("-inf") if t is None else float(t * tb)), 0, p
 
 
 def _other_packets(inp, streams: list, mapping: dict) -> Iterator[tuple[float, int, object]]:
@@ -683,7 +721,11 @@ def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
     with av.open(str(src), metadata_errors="ignore") as inp:
         vs = inp.streams.video[0]
         with atomic_file(dst) as fh:
-            out = av.open(fh, "w", format=_MUXERS.get(dst.suffix.lower(), "matroska"))
+            muxer = _MUXERS.get(dst.suffix.lower(), "matroska")
+            # Matroska stores presentation times only: a decoding time before zero must
+            # not shift every frame's time (FFmpeg's default for it does)
+            opts = {"avoid_negative_ts": "disabled"} if muxer in ("matroska", "webm") else {}
+            out = av.open(fh, "w", format=muxer, container_options=opts)
             try:
                 ov = _video_stream(out, vs, enc, size, notes)
                 if rotation:
