@@ -725,6 +725,9 @@ def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
             # Matroska stores presentation times only: a decoding time before zero must
             # not shift every frame's time (FFmpeg's default for it does)
             opts = {"avoid_negative_ts": "disabled"} if muxer in ("matroska", "webm") else {}
+            # no random ids or dates in the header: the same segments give the same bytes
+            # (a resumed run, Ray's actors and a local run alike)
+            opts["fflags"] = "+bitexact"
             out = av.open(fh, "w", format=muxer, container_options=opts)
             try:
                 ov = _video_stream(out, vs, enc, size, notes)
