@@ -180,3 +180,16 @@ def pixel_weights(jobs: list, header, opts, scale: int, existing: str) -> dict[K
         return None
     mean = sum(known) // len(known)
     return {k: mean if v is None else v for k, v in weights.items()}
+
+
+def video_frames(jobs: list, header, opts, scale: int) -> dict[Key, tuple[int, int]]:
+    """Each video job's (frames, output pixels per frame) from its header, for the progress
+    in frames (frames: the header's count or estimate; 0 where it says none)."""
+    videos: dict[Key, tuple[int, int]] = {}
+    for j in jobs:
+        h = header(j) if j.error is None else None
+        if h is None or not getattr(h, "video", False):
+            continue
+        w, h_ = opts.output_size(h.size, scale)
+        videos[(str(j.source), str(j.output))] = (h.frames, w * h_)
+    return videos

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -43,6 +43,7 @@ from sronnx.cli.upscale_messages import (
     size_advice,
     size_text,
     too_large_message,
+    video_frames,
 )
 from sronnx.cli.upscale_options import UpscaleOptions
 from sronnx.cli.upscale_progress import Progress
@@ -97,6 +98,8 @@ class Ready:
         workers: files at once for the local engine.
         weights: planned output pixels per job for the progress bar, or None.
         ray_run: the started Ray engine with --engine ray, else None.
+        videos: each video job's (frames, output pixels per frame), from its header, for
+            the progress in frames.
     """
 
     jobs: list
@@ -107,6 +110,7 @@ class Ready:
     workers: int
     weights: dict[Key, int] | None
     ray_run: object | None
+    videos: dict[Key, tuple[int, int]] = field(default_factory=dict)
 
 
 class _Headers:
@@ -157,7 +161,8 @@ def prepare(cleanup: contextlib.ExitStack, o: UpscaleOptions, rep: Report) -> Re
     if not o.quiet and sys.stderr.isatty():  # the bar counts output pixels
         weights = pixel_weights(jobs, headers, opts, up.scale, o.existing)
     ray_run = _start_ray(o, opened, opts, len(jobs), rep) if o.engine == "ray" else None
-    return Ready(jobs, the_plan.left_out, opts, shown, up, workers, weights, ray_run)
+    videos = {} if o.quiet else video_frames(jobs, headers, opts, up.scale)
+    return Ready(jobs, the_plan.left_out, opts, shown, up, workers, weights, ray_run, videos)
 
 
 def _usage(rep: Report, message: str) -> NoReturn:
@@ -418,7 +423,7 @@ def run(o: UpscaleOptions, rep: Report, ready: Ready) -> NoReturn:
     0 all done, 1 some failed (or the report could not be written, or an internal error
     stopped the run), 130 or 143 stopped by Ctrl-C or SIGTERM."""
     jobs = ready.jobs
-    progress = Progress(len(jobs), o.quiet, ready.weights)
+    progress = Progress(len(jobs), o.quiet, ready.weights, ready.videos)
     seen: list = []  # results as they come, for a report of a run that stops early
     results, stopped, code = _process(o, ready, progress,
                                       _on_result(o.to_stdout, ready.shown, seen, progress))
@@ -483,7 +488,7 @@ def _process(o: UpscaleOptions, ready: Ready, progress: Progress,
                                layout=Layout(pipeline=pipeline, workers=workers
                                              if up.provider == "cpu" else 1),
                                on_pixels=progress.on_pixels if progress.bar is not None
-                               else None)
+                               or ready.videos else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended
         stopped, code = stop_reason(exc)
     except Exception as exc:  # noqa: BLE001 - a fault of sronnx itself: report what was done

@@ -170,9 +170,12 @@ def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
     def settings() -> dict:
         return model_settings(chosen[0], job.model, job.output_size)
 
-    def frame_done(_: int) -> None:
-        if on_pixels is not None and job.output_size is not None:
-            on_pixels(job.output_size[0] * job.output_size[1])
+    told = [0]
+
+    def frame_done(n: int) -> None:  # n: frames done so far (a reused segment's at once)
+        if on_pixels is not None and job.output_size is not None and n > told[0]:
+            on_pixels((n - told[0]) * job.output_size[0] * job.output_size[1])
+            told[0] = n
 
     make = None if runner is None else (lambda fn: runner(chosen[0], job.model, fn))
     done = transcode_video(source, output, size_of, start, opts.video, frame_done,

@@ -598,9 +598,8 @@ def transcode_video(src: str | Path, dst: str | Path,
             continue
         reused += 1
         total += int(entry["frames"])
-    if on_frame is not None:
-        for n in range(1, total + 1):
-            on_frame(n)
+    if on_frame is not None and total:
+        on_frame(total)  # the reused segments' frames, at once
     base = [total]
     run = runner(fn) if runner is not None else _local_runner(fn, on_frame, base)
     encoder_notes: list[str] = []

@@ -125,10 +125,19 @@ def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path)
     assert r.exit_code == 1 and "nosuchcodec" in r.output, r.output
 
 
-def test_progress_counts_frames(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "clip.mp4", frames=3)
+def test_progress_counts_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sronnx.cli.upscale_progress import Progress
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6)
+    monkeypatch.setattr(Progress, "interval", 0.0)  # a line at every frame, not every 10 s
     r = checked_cli(clip, "-o", tmp_path / "out")
-    assert r.exit_code == 0 and "(3 frames, " in r.output, r.output
+    assert r.exit_code == 0 and "(6 frames, " in r.output and " frames/s, " in r.output, \
+        r.output
+    lines = [line for line in r.output.splitlines() if line.startswith("progress: clip.mp4: ")]
+    done = [int(line.split("frame ")[1].split("/")[0]) for line in lines]
+    assert done == list(range(1, 7)), r.output
+    assert lines[-1].startswith("progress: clip.mp4: frame 6/6 (100%)"), lines
+    assert " frames/s, " in lines[-2] and lines[-2].endswith(" s left"), lines
 
 
 def test_odd_output_size_gets_full_chroma_or_is_refused_in_one_line(tmp_path: Path) -> None:
