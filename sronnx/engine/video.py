@@ -30,6 +30,7 @@ from sronnx.engine.planner import OutputOptions
 from sronnx.engine.upscaler import DEFAULT_TILE, Upscaler
 from sronnx.imaging import resize_array
 from sronnx.io import VideoInfo, transcode_video
+from sronnx.io.video import FrameFunction
 
 __all__ = ["VideoJob", "frame_function", "frame_upscaler", "model_settings", "upscale_video",
            "video_model"]
@@ -106,13 +107,27 @@ def frame_upscaler(up: Upscaler, size: tuple[int, int]) -> Upscaler:
                     border=up.border, clamp_range=up.clamp_range)
 
 
-def frame_function(up: Upscaler, model_size: tuple[int, int],
-                   output_size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
+def frame_function(up: Upscaler, model_size: tuple[int, int], output_size: tuple[int, int]
+                   ) -> Callable[[np.ndarray], np.ndarray | Callable[[], np.ndarray]]:
     """One frame (RGB uint8 / uint16) -> the upscaled frame at `output_size` (resampled
-    from the model's `model_size` where they differ)."""
-    def one(frame: np.ndarray) -> np.ndarray:
-        out = up.upscale_array(frame)
+    from the model's `model_size` where they differ). A frame that is one model call (a
+    whole frame) comes back as a function that finishes it (clamp, quantise, resample),
+    which `sronnx.io.video_segments` runs in its encoding thread: the calling thread only
+    prepares the input and calls the model. Tiled frames come back whole."""
+    def sized(out: np.ndarray) -> np.ndarray:
         return out if output_size == model_size else resize_array(out, output_size)
+
+    def one(frame: np.ndarray) -> np.ndarray | Callable[[], np.ndarray]:
+        tiles = up.tile_pass(frame)
+        if len(tiles) != 1:
+            return sized(up.upscale_array(frame))
+        batch = tiles.prepare(0)
+        y = tiles.run(batch)
+
+        def finish() -> np.ndarray:
+            tiles.finish(batch, y)
+            return sized(tiles.result())
+        return finish
     return one
 
 
@@ -160,7 +175,7 @@ def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
         job.output_size = opts.output_size((w, h), scale)
         return job.output_size
 
-    def start(info: VideoInfo, first: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def start(info: VideoInfo, first: np.ndarray) -> FrameFunction:
         up, job.model, job.model_reason = video_model(models, info, first)
         up = frame_upscaler(up, (info.width, info.height))
         chosen.append(up)

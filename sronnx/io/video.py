@@ -173,7 +173,8 @@ def video_info(path: str | Path) -> VideoInfo | None:
 
 # ---- one video through a frame function ---------------------------------------------------
 
-FrameFunction = Callable[[np.ndarray], np.ndarray]
+# a frame in, the frame out (or a function that finishes it, called in the encoding thread)
+FrameFunction = Callable[[np.ndarray], np.ndarray | Callable[[], np.ndarray]]
 # called with the header and the first frame (RGB, uint8 or uint16): the function every frame
 # goes through (the model)
 Start = Callable[[VideoInfo, np.ndarray], FrameFunction]

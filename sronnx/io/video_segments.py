@@ -327,7 +327,9 @@ def encode_segment(job: SegmentJob, fn: FrameFunction,
     """Decode `job.segment` of `job.source` (in a thread, `QUEUE_FRAMES` ahead), pass each
     frame (RGB uint8, or uint16 above 8 bits) through `fn`, encode it at `job.size` as
     `job.encoding` says (in a thread, `QUEUE_FRAMES` behind) and write the segment file
-    `job.path` atomically. `on_frame(n)` hears of each frame through the model (n: frames
+    `job.path` atomically. `fn` may return the frame, or a function that finishes it (the
+    model's last step, then run in the encoding thread, so that the model's thread only
+    calls the model). `on_frame(n)` hears of each frame through the model (n: frames
     of this segment so far). Raises VideoError naming the frame where decoding broke,
     OSError where the file cannot be written."""
     import av
@@ -371,7 +373,14 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
     pending: list[Future] = []
     cc = ov.codec_context
 
-    def encode(out: np.ndarray, d: _Decoded) -> None:
+    def encode(made: np.ndarray | Callable[[], np.ndarray], d: _Decoded, number: int) -> None:
+        out = made if isinstance(made, np.ndarray) else made()  # the model's finish step
+        h, w = out.shape[:2]
+        if (w, h) != size:
+            raise VideoError(f"frame {number}: the model gave {w}x{h}, not "
+                             f"{size[0]}x{size[1]}")
+        out = np.ascontiguousarray(_to_input_depth(out, d.rgb.dtype))
+        d.rgb = out[:0]  # the input frame is no longer needed (its dtype is)
         of = av.VideoFrame.from_ndarray(out, format=rgb)
         of = of.reformat(format=cc.pix_fmt, dst_colorspace=d.colorspace,
                          dst_color_range=d.color_range)
@@ -400,15 +409,11 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
                 if d.pts is None:  # no timestamp: one after the last
                     d.pts = 0 if last_pts is None else last_pts + 1
                 last_pts = d.pts
-                out = fn(d.rgb)
-                h, w = out.shape[:2]
-                if (w, h) != size:
-                    raise VideoError(f"frame {job.frame_offset + count + 1}: the model gave "
-                                     f"{w}x{h}, not {size[0]}x{size[1]}")
-                out = np.ascontiguousarray(_to_input_depth(out, d.rgb.dtype))
+                made = fn(d.rgb)
                 while len(pending) >= QUEUE_FRAMES:
                     pending.pop(0).result()
-                pending.append(encoder.submit(encode, out, d))
+                pending.append(encoder.submit(encode, made, d,
+                                              job.frame_offset + count + 1))
                 count += 1
                 if on_frame is not None:
                     on_frame(count)
