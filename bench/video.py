@@ -1,7 +1,7 @@
 """Video speed on CPU (issue 25, "Speed"): frames per second at 480p -> 960p and 720p -> 1440p
 (x2), every figure measured side by side in one run, on the same clips and the same model.
 
-    python bench/video.py [--frames 30] [--model rsp-x2-jpeg-int8] [--json FILE]
+    python bench/video.py [--frames 24] [--model rsp-x2-jpeg-int8] [--json FILE]
 
 The clips are made here: panning crops (4 pixels a frame) of a mosaic of training images
 (../shared/data/train/BSD200 at their own resolution, never benchmark images), encoded with
@@ -10,20 +10,37 @@ that `sronnx upscale` gives an H.264 video by default (rsp-x2-jpeg-int8: lossy v
 JPEG kind); every method below uses that one file.
 
 i.   pipeline: `sronnx upscale clip.mp4 -o out.mp4 --model FILE --provider cpu` (a
-     subprocess, as users run it); frames/s from the run's JSON report `seconds` (from the
-     first job on: imports and opening the model left out) and, beside it, from the wall
+     subprocess, as users run it: segments, decoding and encoding in threads beside the
+     model, whole frames to the model); frames/s from the run's JSON report `seconds` (from
+     the first job on: imports and opening the model left out) and, beside it, from the wall
      clock of the whole command.
-ii.  naive loop, in-process, one step after another: PyAV decode -> RGB -> the whole frame
-     through the same model in a default ONNX Runtime InferenceSession -> uint8 -> encode
-     (libx264, CRF 18, the pipeline's default) -> mux.
-iii. the model alone: the same session over the same decoded frames (already float32 in
-     NCHW), only `session.run` timed.
-iv.  OpenCV dnn_superres ESPCN x2 over the same decoded frames (BGR uint8 in and out; only
-     `upsample` timed), where OpenCV's contrib build with its TensorFlow importer is here.
+ii.  the model alone: a default ONNX Runtime InferenceSession over the same decoded frames
+     (already float32 in NCHW), only `session.run` timed.
+iii. naive loop, in-process, one step after another: PyAV decode -> RGB -> the whole frame
+     through the same model in the same kind of session -> uint8 -> encode (libx264, CRF 18,
+     yuv420p: the pipeline's default) -> mux.
+iv.  naive loop through ffmpeg pipes, as Real-ESRGAN's inference_realesrgan_video.py does: an
+     ffmpeg process decodes to raw RGB on a pipe, Python runs the model on each whole frame
+     and writes it to a second ffmpeg process that encodes (libx264, CRF 18, yuv420p). The
+     ffmpeg binary is the one the `imageio-ffmpeg` wheel bundles: install it for the bench
+     only (`pip install imageio-ffmpeg`; it is not a dependency of sronnx, not even an
+     extra); without it this row says it was not run.
+v.   OpenCV dnn_superres ESPCN x2 over the same decoded frames (BGR uint8 in and out; only
+     `upsample` timed), where OpenCV's contrib build with its TensorFlow importer is here
+     (OpenCV 5.0 still has it and runs the .pb peers on its new DNN engine; 5.1 removed the
+     importer, and then this row says so). ESPCN is a far smaller network than sronnx's
+     model: its frame rate is a reference point, not the same work.
 
-Ratios: pipeline / model alone (issue target >= 0.85) and pipeline / naive (target >= 1.25).
-The machine line says the CPU; the run is one pass of each method (no repeats), so figures
-on a shared machine carry its noise.
+And, for the arithmetic of what a pipeline can reach on this machine: decoding alone (PyAV
+decode + RGB conversion) and encoding alone (RGB -> yuv420p + libx264 CRF 18 of the model's
+output frames), each in wall seconds and in CPU seconds of this process (all threads), and
+the model's CPU seconds. With c cores, a pipeline that overlaps everything still needs
+(model + decode + encode CPU seconds) / c of wall time per frame: the bound printed as
+"overlap bound".
+
+Ratios: pipeline / model alone (issue target >= 0.85) and pipeline / naive in-process (target
+>= 1.25). The machine line says the CPU and the load average; each method runs once (no
+repeats), so figures on a shared machine carry its noise.
 """
 
 from __future__ import annotations
@@ -124,7 +141,7 @@ def pipeline(clip: Path, out: Path, model: Path, report: Path) -> dict:
 
 
 def naive(clip: Path, out: Path, model: Path) -> tuple[float, int]:
-    """ii. decode -> model on the whole frame -> encode, one after another."""
+    """iii. decode -> model on the whole frame -> encode, one after another."""
     import av
 
     sess = session(model)
@@ -148,17 +165,87 @@ def naive(clip: Path, out: Path, model: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def model_alone(frames: list[np.ndarray], model: Path) -> float:
-    """iii. only session.run over the decoded frames (float NCHW prepared outside)."""
+def model_alone(frames: list[np.ndarray], model: Path) -> tuple[float, float, list]:
+    """ii. only session.run over the decoded frames (float NCHW prepared outside): (wall
+    seconds, CPU seconds of this process, the outputs as uint8 RGB for the encode-alone
+    figure)."""
     sess = session(model)
     sess.run(None, {"input": to_input(frames[0])})  # first-call set-up
-    total = 0.0
+    total = cpu = 0.0
+    outs = []
     for rgb in frames:
         x = to_input(rgb)
-        t0 = time.perf_counter()
-        sess.run(None, {"input": x})
+        t0, c0 = time.perf_counter(), time.process_time()
+        y = sess.run(None, {"input": x})[0]
         total += time.perf_counter() - t0
-    return total
+        cpu += time.process_time() - c0
+        outs.append(to_rgb(y))
+    return total, cpu, outs
+
+
+def decode_alone(clip: Path) -> tuple[float, float, int]:
+    """PyAV decode + RGB conversion of every frame: (wall s, CPU s, frames)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = len(decoded(clip))
+    return time.perf_counter() - t0, time.process_time() - c0, n
+
+
+def encode_alone(frames: list[np.ndarray], out: Path) -> tuple[float, float]:
+    """RGB -> yuv420p + libx264 CRF 18 of `frames` (the model's outputs): (wall s, CPU s)."""
+    import av
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    with av.open(str(out), "w") as dst:
+        ov = dst.add_stream("libx264", rate=25)
+        ov.codec_context.width, ov.codec_context.height = frames[0].shape[1], frames[0].shape[0]
+        ov.codec_context.pix_fmt = "yuv420p"
+        ov.codec_context.options = {"crf": "18"}
+        for y in frames:
+            for p in ov.encode(av.VideoFrame.from_ndarray(y, format="rgb24")):
+                dst.mux(p)
+        for p in ov.encode(None):
+            dst.mux(p)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def ffmpeg_reason() -> str | None:
+    """None where imageio-ffmpeg (and so an ffmpeg binary) is here, else why not."""
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        return "imageio-ffmpeg not installed (pip install imageio-ffmpeg, for the bench only)"
+    return None
+
+
+def ffmpeg_pipes(clip: Path, out: Path, model: Path, size: tuple[int, int]) -> tuple[float, int]:
+    """iv. Real-ESRGAN's video loop: ffmpeg decodes to raw RGB on a pipe, the model runs on
+    each whole frame in this process, a second ffmpeg encodes from a pipe. (wall s,
+    frames)."""
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    w, h = size
+    sess = session(model)
+    t0 = time.perf_counter()
+    reader = subprocess.Popen([exe, "-v", "error", "-i", str(clip), "-f", "rawvideo",
+                               "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE)
+    writer = subprocess.Popen([exe, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                               "-s", f"{2 * w}x{2 * h}", "-r", "25", "-i", "-", "-c:v",
+                               "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(out)],
+                              stdin=subprocess.PIPE)
+    n, frame_bytes = 0, w * h * 3
+    while True:
+        buf = reader.stdout.read(frame_bytes)
+        if len(buf) < frame_bytes:
+            break
+        rgb = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+        y = to_rgb(sess.run(None, {"input": to_input(rgb)})[0])
+        writer.stdin.write(y.tobytes())
+        n += 1
+    writer.stdin.close()
+    writer.wait()
+    reader.wait()
+    return time.perf_counter() - t0, n
 
 
 def opencv_reason() -> str | None:
@@ -176,7 +263,7 @@ def opencv_reason() -> str | None:
 
 
 def opencv_espcn(frames: list[np.ndarray], threads: int) -> float:
-    """iv. ESPCN x2 over the decoded frames (BGR), only upsample timed."""
+    """v. ESPCN x2 over the decoded frames (BGR), only upsample timed."""
     import cv2
 
     cv2.setNumThreads(threads)
@@ -193,7 +280,7 @@ def opencv_espcn(frames: list[np.ndarray], threads: int) -> float:
 
 def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: Path,
              tmp: Path) -> dict:
-    """Every method on one clip: frames/s and the ratios."""
+    """Every method on one clip: frames/s, the ratios and the overlap bound."""
     clip = tmp / f"{name}.mp4"
     make_clip(clip, size, args.frames)
     frames = decoded(clip)
@@ -201,36 +288,63 @@ def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: 
     row: dict = {"input": list(size), "frames": n}
     os.sync()
     row["pipeline"] = pipeline(clip, tmp / f"{name}_sronnx.mp4", model, tmp / "r.json")
+    row["model_alone_s"], row["model_cpu_s"], outs = model_alone(frames, model)
     os.sync()
     naive_s, naive_n = naive(clip, tmp / f"{name}_naive.mp4", model)
     row["naive_s"] = naive_s
-    row["model_alone_s"] = model_alone(frames, model)
+    why_ff = ffmpeg_reason()
+    pipes = None if why_ff else ffmpeg_pipes(clip, tmp / f"{name}_pipes.mp4", model, size)
+    row["ffmpeg_pipes_s"], row["ffmpeg_note"] = (pipes[0] if pipes else None), why_ff
     reason = opencv_reason()
     row["opencv_espcn_s"] = None if reason else opencv_espcn(frames, args.threads)
     row["opencv_note"] = reason
+    row["decode_s"], row["decode_cpu_s"], _ = decode_alone(clip)
+    row["encode_s"], row["encode_cpu_s"] = encode_alone(outs, tmp / f"{name}_enc.mp4")
+    del outs
     assert row["pipeline"]["frames"] == naive_n == n, (row, naive_n)
+    assert pipes is None or pipes[1] == n, pipes
     fps = {"pipeline": n / row["pipeline"]["seconds"],
            "pipeline_wall": n / row["pipeline"]["wall_s"], "naive": n / naive_s,
-           "model_alone": n / row["model_alone_s"]}
+           "model_alone": n / row["model_alone_s"], "decode_alone": n / row["decode_s"],
+           "encode_alone": n / row["encode_s"]}
+    if pipes:
+        fps["ffmpeg_pipes"] = n / pipes[0]
     if row["opencv_espcn_s"]:
         fps["opencv_espcn"] = n / row["opencv_espcn_s"]
+    cores = os.cpu_count() or 1
+    bound_s = max(row["model_alone_s"], (row["model_cpu_s"] + row["decode_cpu_s"]
+                                         + row["encode_cpu_s"]) / cores)
+    fps["overlap_bound"] = n / bound_s
     row["fps"] = fps
     row["pipeline_vs_model_alone"] = fps["pipeline"] / fps["model_alone"]
     row["pipeline_vs_naive"] = fps["pipeline"] / fps["naive"]
+    row["bound_vs_model_alone"] = fps["overlap_bound"] / fps["model_alone"]
+    row["bound_vs_naive"] = fps["overlap_bound"] / fps["naive"]
     w, h = size
-    print(f"{name} {w}x{h} -> {2 * w}x{2 * h}, {n} frames: pipeline {fps['pipeline']:.2f} "
-          f"frames/s ({fps['pipeline_wall']:.2f} with start-up), naive {fps['naive']:.2f}, "
-          f"model alone {fps['model_alone']:.2f}"
-          + (f", OpenCV ESPCN x2 {fps['opencv_espcn']:.2f}" if "opencv_espcn" in fps
-             else f", OpenCV ESPCN x2 not run ({reason})")
-          + f"; pipeline/model alone {row['pipeline_vs_model_alone']:.2f} (target >= 0.85), "
-          f"pipeline/naive {row['pipeline_vs_naive']:.2f} (target >= 1.25)", flush=True)
+    per = {k: row[k] / n for k in ("model_cpu_s", "decode_cpu_s", "encode_cpu_s")}
+    print(f"{name} {w}x{h} -> {2 * w}x{2 * h}, {n} frames (frames/s):\n"
+          f"  pipeline (sronnx upscale)    {fps['pipeline']:6.2f}  "
+          f"({fps['pipeline_wall']:.2f} with start-up)\n"
+          f"  model alone                  {fps['model_alone']:6.2f}\n"
+          f"  naive loop, in-process       {fps['naive']:6.2f}\n"
+          + (f"  naive loop, ffmpeg pipes     {fps['ffmpeg_pipes']:6.2f}\n" if pipes else
+             f"  naive loop, ffmpeg pipes     not run ({why_ff})\n")
+          + (f"  OpenCV ESPCN x2 (model only) {fps['opencv_espcn']:6.2f}\n"
+             if "opencv_espcn" in fps else f"  OpenCV ESPCN x2              not run ({reason})\n")
+          + f"  decode alone {fps['decode_alone']:.2f}, encode alone {fps['encode_alone']:.2f}; "
+          f"CPU s per frame: model {per['model_cpu_s']:.3f}, decode {per['decode_cpu_s']:.3f}, "
+          f"encode {per['encode_cpu_s']:.3f}; overlap bound on {cores} cores "
+          f"{fps['overlap_bound']:.2f}\n"
+          f"  pipeline/model alone {row['pipeline_vs_model_alone']:.2f} (target >= 0.85; "
+          f"bound {row['bound_vs_model_alone']:.2f}), pipeline/naive "
+          f"{row['pipeline_vs_naive']:.2f} (target >= 1.25; bound {row['bound_vs_naive']:.2f})",
+          flush=True)
     return row
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--model", default="rsp-x2-jpeg-int8",
                     help="a shipped model's name or an .onnx file")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
