@@ -160,7 +160,9 @@ def prepare(cleanup: contextlib.ExitStack, o: UpscaleOptions, rep: Report) -> Re
     weights = None
     if not o.quiet and sys.stderr.isatty():  # the bar counts output pixels
         weights = pixel_weights(jobs, headers, opts, up.scale, o.existing)
-    ray_run = _start_ray(o, opened, opts, len(jobs), rep) if o.engine == "ray" else None
+    # a video's segments go to every actor: it counts as many files as there are CPUs
+    units = len(jobs) + sum(is_video_path(j.source) for j in jobs) * 1024
+    ray_run = _start_ray(o, opened, opts, units, rep) if o.engine == "ray" else None
     videos = {} if o.quiet else video_frames(jobs, headers, opts, up.scale)
     return Ready(jobs, the_plan.left_out, opts, shown, up, workers, weights, ray_run, videos)
 

@@ -23,7 +23,7 @@ from sronnx.engine.planner import Job, OutputOptions, folder_problem
 from sronnx.engine.schedule import Submit, run_staged, run_whole_files
 from sronnx.engine.tilepass import ModelInput, TilePass
 from sronnx.engine.upscaler import Upscaler
-from sronnx.engine.video import upscale_video
+from sronnx.engine.video import Runner, upscale_video
 from sronnx.imaging import array_to_pil, pil_to_array, resize_array
 from sronnx.io import (
     Animation,
@@ -216,7 +216,8 @@ def _pick(models: Models, work: _Work, pixels: np.ndarray | None, fmt: str | Non
 
 
 def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
-            max_pixels: int | None, on_pixels: PixelCallback | None = None) -> _Work:
+            max_pixels: int | None, on_pixels: PixelCallback | None = None,
+            video_runner: Runner | None = None) -> _Work:
     """Stage 1: check the output, read and decode the input, choose its model."""
     work = _Work(job, FileResult(str(job.source), str(job.output), "failed", error=job.error),
                  time.perf_counter())
@@ -238,7 +239,7 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
     t = time.perf_counter()
     try:
         if is_video_path(job.source):
-            _video(up, work, opts, on_pixels)
+            _video(up, work, opts, on_pixels, video_runner)
         else:
             work = _read_input(up, work, opts, max_pixels)
     finally:
@@ -247,14 +248,15 @@ def _decode(up: Models, job: Job, opts: OutputOptions, existing: str,
 
 
 def _video(up: Models, work: _Work, opts: OutputOptions,
-           on_pixels: PixelCallback | None) -> None:
+           on_pixels: PixelCallback | None, runner: Runner | None = None) -> None:
     """A video, whole (`sronnx.engine.video`: decoded, upscaled and encoded frame by frame);
-    its failure, the frame named, becomes the file's result."""
+    its failure, the frame named, becomes the file's result. `runner`: where its segments
+    are made (None: here; `--engine ray`: on the actors)."""
     r, job = work.result, work.job
     count = None if on_pixels is None else (lambda px: on_pixels(job, px))
     try:
         _make_output_folder(job.output.parent)
-        done = upscale_video(up, job.source, job.output, opts, count)
+        done = upscale_video(up, job.source, job.output, opts, count, runner=runner)
     except VideoError as exc:
         r.error = f"cannot upscale video: {exc}"
         return
@@ -439,12 +441,14 @@ def _encode_frames(work: _Work, opts: OutputOptions) -> None:
 
 def process_one(up: Models, job: Job, opts: OutputOptions, *, existing: str = "refuse",
                 max_pixels: int | None = None,
-                on_pixels: PixelCallback | None = None) -> FileResult:
+                on_pixels: PixelCallback | None = None,
+                video_runner: Runner | None = None) -> FileResult:
     """Upscale one file; every failure becomes a result with a reason, never an exception
     (except KeyboardInterrupt and the like, which stop the run). `on_pixels` (see
-    `PixelCallback`) hears of output pixels as the model's tiles finish."""
-    return _encode(_infer(_decode(up, job, opts, existing, max_pixels, on_pixels), on_pixels),
-                   opts)
+    `PixelCallback`) hears of output pixels as the model's tiles finish. `video_runner`:
+    where a video's segments are made (`sronnx.engine.video.Runner`; None: here)."""
+    return _encode(_infer(_decode(up, job, opts, existing, max_pixels, on_pixels,
+                                  video_runner), on_pixels), opts)
 
 
 def _decode_ahead(up: Models, job: Job, opts: OutputOptions, existing: str,

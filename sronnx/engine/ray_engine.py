@@ -9,6 +9,12 @@ resampling, the atomic write), on the ONNX Runtime session(s) it opened once in 
 reads its inputs and writes its outputs itself, so inputs and outputs must be paths every
 node sees alike (one machine, a shared or mounted file system, a mounted bucket).
 
+A video is split instead: the driver plans its GOP-aligned segments and picks its model on
+the first frame (`sronnx.engine.video.upscale_video`, on sessions of its own), the actors
+make the segment files in the work folder beside the output with the same per-segment job
+(`sronnx.io.video_segments.encode_segment`, on `segment_function`'s frame function, the one
+a local run builds), and the driver joins them: the output is byte for byte the local one.
+
 Why Ray core actors and not Ray Data: each file's result reaches the driver as soon as it
 exists (the progress lines, one line per failed file, the --json report and the exit code
 work as in the local engine), the number of files in flight is explicit (two per actor,
@@ -93,6 +99,21 @@ class UpscaleWorker:
         node, node_id, pid = self.where
         return RayFileResult(**asdict(r), node=node, node_id=node_id, pid=pid)
 
+    def segment(self, job, spec):
+        """Make one segment file of a video (`SegmentJob`) with the frame function `spec`
+        (`FrameSpec`) describes; returns its `SegmentDone`. Raises VideoError for the
+        video's own faults."""
+        from sronnx.engine.video import segment_function
+        from sronnx.io.video_segments import encode_segment
+
+        self.current = f"{job.source} (segment {job.segment.index + 1})"
+        try:
+            if getattr(self, "_spec", None) != spec:
+                self._fn, self._spec = segment_function(self.models, spec), spec
+            return encode_segment(job, self._fn)
+        finally:
+            self.current = None
+
     def state(self) -> tuple[int, str, str | None]:
         """(process id, host name, input in progress or None); answered while a file runs
         (its own concurrency group)."""
@@ -138,6 +159,7 @@ class RayEngine:
     handles: list = field(default_factory=list)
     started_ray: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    _models: object | None = None  # the driver's own sessions, opened for a video's start
 
     def start(self) -> None:
         """Connect, size and start the actors, and wait until each has its sessions open;
@@ -202,13 +224,68 @@ class RayEngine:
         whose worker died more often than the retries allow fails with that reason; the
         others go on (on the actors left). On KeyboardInterrupt the files in flight are
         finished and reported, then it is raised again."""
-        flight = _Flight(jobs, existing, on_result, list(self.handles))
+        from sronnx.io import is_video_path
+
+        videos = [i for i, j in enumerate(jobs) if is_video_path(j.source)]
+        others = [j for i, j in enumerate(jobs) if i not in set(videos)]
+        flight = _Flight(others, existing, on_result, list(self.handles))
         try:
             flight.fly()
         except KeyboardInterrupt:
             flight.land()  # the files in flight end and are reported
             raise
-        return flight.in_order()
+        done = iter(flight.in_order())
+        made = {i: self._video(jobs[i], existing, on_result) for i in videos}
+        return [made[i] if i in made else next(done) for i in range(len(jobs))]
+
+    def _video(self, job: Job, existing: str,
+               on_result: Callable[[FileResult], None] | None) -> FileResult:
+        """One video: planned, joined and reported here, its segments made by the actors."""
+        from sronnx.engine.batch import process_one
+
+        if self._models is None:
+            self._models = open_models(self.spec).choice
+        r = process_one(self._models, job, self.opts, existing=existing,
+                        max_pixels=self.max_pixels, video_runner=self._segments)
+        if on_result is not None:
+            on_result(r)
+        return r
+
+    def _segments(self, spec):
+        """A `SegmentRunner` that hands a video's segments to the actors, at most
+        IN_FLIGHT_PER_ACTOR each at a time, and yields each one's `SegmentDone` as it
+        ends."""
+        import ray
+
+        from sronnx.io import VideoError
+
+        def run(segment_jobs: list):
+            todo = iter(segment_jobs)
+            flying: dict = {}
+
+            def submit(actor) -> None:
+                job = next(todo, None)
+                if job is not None:
+                    flying[actor.segment.remote(job, spec)] = (job, actor)
+
+            for _ in range(IN_FLIGHT_PER_ACTOR):
+                for actor in self.handles:
+                    submit(actor)
+            while flying:
+                ready, _ = ray.wait(list(flying), num_returns=1)
+                for ref in ready:
+                    job, actor = flying.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        cause = getattr(exc, "cause", None)
+                        if isinstance(cause, VideoError):
+                            raise VideoError(str(cause)) from None
+                        raise VideoError(f"segment {job.segment.index + 1}: Ray: "
+                                         f"{_cause(exc)}") from None
+                    submit(actor)
+                    yield result
+        return run
 
     def close(self) -> None:
         """Stop the actors, and the local cluster where this engine started one (a cluster

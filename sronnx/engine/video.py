@@ -31,9 +31,10 @@ from sronnx.engine.upscaler import DEFAULT_TILE, Upscaler
 from sronnx.imaging import resize_array
 from sronnx.io import VideoInfo, transcode_video
 from sronnx.io.video import FrameFunction
+from sronnx.io.video_segments import SegmentRunner
 
-__all__ = ["VideoJob", "frame_function", "frame_upscaler", "model_settings", "upscale_video",
-           "video_model"]
+__all__ = ["FrameSpec", "Runner", "VideoJob", "frame_function", "frame_upscaler",
+           "model_settings", "segment_function", "upscale_video", "video_model"]
 
 # a tile larger than any frame: one model call per frame
 _WHOLE = 1 << 30
@@ -155,15 +156,47 @@ def model_settings(up: Upscaler, name: str | None, output_size: tuple[int, int])
             "output_size": list(output_size), "sronnx": __version__}
 
 
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a worker needs to build a video's frame function itself (`segment_function`),
+    the same as the driver's: the model's name, the input and output frame sizes."""
+
+    model: str | None
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+
+
+def segment_function(models: Upscaler | ModelChoice, spec: FrameSpec
+                     ) -> Callable[[np.ndarray], np.ndarray | Callable[[], np.ndarray]]:
+    """The frame function for `spec` on a worker's own sessions: the model of that name
+    (a `ModelChoice`'s; a single Upscaler is itself), through `frame_upscaler` and
+    `frame_function` exactly as `upscale_video` builds it, so every pixel is the same."""
+    if isinstance(models, Upscaler):
+        up = models
+    else:
+        kind = next((k for k, n in models.names.items() if n == spec.model), None)
+        if kind is None:
+            raise ValueError(f"no model {spec.model!r} on this worker")
+        up = models.upscalers[kind]
+    up = frame_upscaler(up, spec.input_size)
+    w, h = spec.input_size
+    return frame_function(up, (w * up.scale, h * up.scale), spec.output_size)
+
+
+# makes the segments elsewhere (Ray's actors): given the frame spec, a SegmentRunner
+Runner = Callable[[FrameSpec], SegmentRunner]
+
+
 def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
                   opts: OutputOptions,
                   on_pixels: Callable[[int], None] | None = None, *,
-                  runner=None) -> VideoJob:
+                  runner: Runner | None = None) -> VideoJob:
     """Upscale every frame of the video `source` into `output` (written atomically, in
     resumable segments: `sronnx.io.video_segments`), at the model's scale or the size `opts`
     asks for, encoded as `opts.video` says; whole frames go to the model where they fit
     (`frame_upscaler`). `on_pixels` hears of each frame's output pixels as it is done.
-    `runner(up, name, fn)`, when given, makes the segments elsewhere (`--engine ray`).
+    `runner(spec)`, when given, makes the segments elsewhere (`--engine ray`: each worker
+    builds the same frame function with `segment_function`).
     Raises `sronnx.io.VideoError` for a video that cannot be read or written (the frame
     named), OSError for the output."""
     job = VideoJob()
@@ -192,7 +225,8 @@ def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
             on_pixels((n - told[0]) * job.output_size[0] * job.output_size[1])
             told[0] = n
 
-    make = None if runner is None else (lambda fn: runner(chosen[0], job.model, fn))
+    make = None if runner is None else (lambda fn: runner(FrameSpec(
+        job.model, job.input_size, job.output_size)))
     done = transcode_video(source, output, size_of, start, opts.video, frame_done,
                            settings=settings, runner=make)
     job.frames, job.notes = done.frames, done.notes

@@ -608,9 +608,13 @@ def transcode_video(src: str | Path, dst: str | Path,
     base = [total]
     run = runner(fn) if runner is not None else _local_runner(fn, on_frame, base)
     encoder_notes: list[str] = []
+    made = total
     for done in run(todo):
         parts.commit(done)
         encoder_notes = encoder_notes or done.notes
+        made += done.frames
+        if on_frame is not None:
+            on_frame(made)  # a runner elsewhere tells of whole segments
     frames = sum(int(parts.done[s.index]["frames"]) for s in segments)
     if info.frames and frames < info.frames:
         raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
