@@ -258,6 +258,7 @@ class RayEngine:
         import ray
 
         from sronnx.io import VideoError
+        from sronnx.io.video_segments import VideoInterrupted
 
         def run(segment_jobs: list):
             todo = iter(segment_jobs)
@@ -281,8 +282,9 @@ class RayEngine:
                         cause = getattr(exc, "cause", None)
                         if isinstance(cause, VideoError):
                             raise VideoError(str(cause)) from None
-                        raise VideoError(f"segment {job.segment.index + 1}: Ray: "
-                                         f"{_cause(exc)}") from None
+                        raise VideoInterrupted(
+                            f"segment {job.segment.index + 1}: Ray: {_cause(exc)} (the "
+                            "finished segments are kept: rerun to resume)") from None
                     submit(actor)
                     yield result
         return run

@@ -67,7 +67,8 @@ from sronnx.io.video import (
 )
 
 __all__ = ["QUEUE_FRAMES", "SEGMENT_SECONDS", "Segment", "SegmentDone", "SegmentJob",
-           "SegmentRunner", "encode_segment", "plan_segments", "transcode_video"]
+           "SegmentRunner", "VideoInterrupted", "encode_segment", "plan_segments",
+           "transcode_video"]
 
 #: frames waiting between decoding and the model, and between the model and encoding
 QUEUE_FRAMES = 4
@@ -166,6 +167,11 @@ def plan_segments(src: str | Path, seconds: float) -> list[Segment]:
 
 
 # ---- one segment ----------------------------------------------------------------------------
+
+class VideoInterrupted(VideoError):
+    """A segment could not be made for a reason outside the video (a worker died): the
+    finished segments are kept for a rerun."""
+
 
 class _Failed:
     def __init__(self, exc: BaseException) -> None:
@@ -552,6 +558,62 @@ def _local_runner(fn: FrameFunction, on_frame: Callable[[int], None] | None,
     return run
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One video's job: source, output, encoding, output size, muxer, header, rotation."""
+
+    src: Path
+    dst: Path
+    enc: VideoEncoding
+    size: tuple[int, int]
+    muxer: str
+    info: VideoInfo
+    rotation: int
+
+
+def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: VideoResult,
+                   fn: FrameFunction, on_frame: Callable[[int], None] | None,
+                   runner: Callable[[FrameFunction], SegmentRunner] | None
+                   ) -> tuple[int, int]:
+    """The segments not reused made (by `runner`, else here), then joined into `v.dst`:
+    (frames, segments reused)."""
+    src, dst, enc, size, muxer, info = v.src, v.dst, v.enc, v.size, v.muxer, v.info
+    reused, todo, total = 0, [], 0
+    for seg in segments:
+        entry = parts.reusable(seg.index)
+        if entry is None:
+            todo.append(SegmentJob(str(src), seg, enc, size, muxer,
+                                   str(parts.path(seg.index))))
+            continue
+        reused += 1
+        total += int(entry["frames"])
+    if on_frame is not None and total:
+        on_frame(total)  # the reused segments' frames, at once
+    base = [total]
+    run = runner(fn) if runner is not None else _local_runner(fn, on_frame, base)
+    encoder_notes: list[str] = []
+    made = total
+    for done in run(todo):
+        parts.commit(done)
+        encoder_notes = encoder_notes or done.notes
+        made += done.frames
+        if on_frame is not None:
+            on_frame(made)  # a runner elsewhere tells of whole segments
+    frames = sum(int(parts.done[s.index]["frames"]) for s in segments)
+    if info.frames and frames < info.frames:
+        raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
+    if frames == 0:
+        raise VideoError("no frame could be decoded")
+    if reused:
+        result.notes.append(f"resumed: {reused} of {len(segments)} segment(s) reused from "
+                            f"{parts.folder.name}, {len(segments) - reused} made")
+    join_notes = _join(src, dst, [parts.path(s.index) for s in segments], enc, size,
+                       v.rotation)
+    result.notes += encoder_notes or [n for n in join_notes if "encoded as" in n]
+    result.notes += [n for n in join_notes if "encoded as" not in n]
+    return frames, reused
+
+
 def transcode_video(src: str | Path, dst: str | Path,
                     scale_size: Callable[[int, int], tuple[int, int]], start: Start,
                     enc: VideoEncoding | None = None,
@@ -594,39 +656,15 @@ def transcode_video(src: str | Path, dst: str | Path,
            "segments": [s.start for s in segments]}
     parts = _Parts(dst, key, result.notes)
     parts.start()
-    reused, todo, total = 0, [], 0
-    for seg in segments:
-        entry = parts.reusable(seg.index)
-        if entry is None:
-            todo.append(SegmentJob(str(src), seg, enc, size, muxer,
-                                   str(parts.path(seg.index))))
-            continue
-        reused += 1
-        total += int(entry["frames"])
-    if on_frame is not None and total:
-        on_frame(total)  # the reused segments' frames, at once
-    base = [total]
-    run = runner(fn) if runner is not None else _local_runner(fn, on_frame, base)
-    encoder_notes: list[str] = []
-    made = total
-    for done in run(todo):
-        parts.commit(done)
-        encoder_notes = encoder_notes or done.notes
-        made += done.frames
-        if on_frame is not None:
-            on_frame(made)  # a runner elsewhere tells of whole segments
-    frames = sum(int(parts.done[s.index]["frames"]) for s in segments)
-    if info.frames and frames < info.frames:
-        raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
-    if frames == 0:
-        raise VideoError("no frame could be decoded")
-    if reused:
-        result.notes.append(f"resumed: {reused} of {len(segments)} segment(s) reused from "
-                            f"{parts.folder.name}, {len(segments) - reused} made")
-    join_notes = _join(src, dst, [parts.path(s.index) for s in segments], enc, size,
-                       first.rotation)
-    result.notes += encoder_notes or [n for n in join_notes if "encoded as" in n]
-    result.notes += [n for n in join_notes if "encoded as" not in n]
+    try:
+        frames, reused = _make_and_join(
+            _Output(src, dst, enc, size, muxer, info, first.rotation), segments, parts, result,
+            fn, on_frame, runner)
+    except VideoInterrupted:
+        raise  # the finished segments stay for a rerun
+    except VideoError:
+        parts.remove()  # the video itself is at fault: a rerun would fail alike
+        raise
     if interlaced:
         result.notes.append("interlaced video: frames upscaled whole (fields not separated), "
                             "written as progressive")

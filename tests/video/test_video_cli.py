@@ -106,6 +106,7 @@ def test_folder_mixes_videos_and_images_and_goes_on_after_bad_ones(tmp_path: Pat
     assert len(_frames(tmp_path / "out" / "a.mp4")) == 3
     assert (tmp_path / "out" / "b.png").is_file()
     assert not (tmp_path / "out" / "c_cut.mkv").exists()
+    assert not list((tmp_path / "out").glob("*.parts"))  # a bad video leaves no work folder
     status = {Path(f["input"]).name: f["status"] for f in _report(tmp_path)["files"]}
     assert status == {"a.mp4": "done", "b.png": "done", "c_cut.mkv": "failed",
                       "d_junk.mp4": "failed", "e_hdr.mkv": "failed"}
