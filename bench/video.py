@@ -128,24 +128,29 @@ def pipeline(clip: Path, out: Path, model: Path, report: Path) -> dict:
     """i. `sronnx upscale` as a subprocess: report seconds and wall seconds."""
     cmd = [sys.executable, "-m", "sronnx", "upscale", str(clip), "-o", str(out), "--model",
            str(model), "--provider", "cpu", "--quiet", "--overwrite", "--json", str(report)]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
                           "PYTHONPATH": str(ROOT)})
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"sronnx upscale failed ({done.returncode}): {done.stderr.strip()}")
     rep = json.loads(report.read_text())
     f = rep["files"][0]
-    return {"seconds": rep["seconds"], "wall_s": wall, "frames": f["frames"],
+    return {"seconds": rep["seconds"], "wall_s": wall, "cpu_s": cpu, "frames": f["frames"],
             "model": f.get("model"), "output_size": f["output_size"]}
 
 
-def naive(clip: Path, out: Path, model: Path) -> tuple[float, int]:
+def naive(clip: Path, out: Path, model: Path) -> tuple[float, int, float]:
     """iii. decode -> model on the whole frame -> encode, one after another."""
     import av
 
     sess = session(model)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = 0
     with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
         vs = inp.streams.video[0]
@@ -162,7 +167,7 @@ def naive(clip: Path, out: Path, model: Path) -> tuple[float, int]:
             n += 1
         for p in ov.encode(None):
             dst.mux(p)
-    return time.perf_counter() - t0, n
+    return time.perf_counter() - t0, n, time.process_time() - c0
 
 
 def model_alone(frames: list[np.ndarray], model: Path) -> tuple[float, float, list]:
@@ -290,7 +295,7 @@ def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: 
     row["pipeline"] = pipeline(clip, tmp / f"{name}_sronnx.mp4", model, tmp / "r.json")
     row["model_alone_s"], row["model_cpu_s"], outs = model_alone(frames, model)
     os.sync()
-    naive_s, naive_n = naive(clip, tmp / f"{name}_naive.mp4", model)
+    naive_s, naive_n, row["naive_cpu_s"] = naive(clip, tmp / f"{name}_naive.mp4", model)
     row["naive_s"] = naive_s
     why_ff = ffmpeg_reason()
     pipes = None if why_ff else ffmpeg_pipes(clip, tmp / f"{name}_pipes.mp4", model, size)
@@ -321,7 +326,9 @@ def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: 
     row["bound_vs_model_alone"] = fps["overlap_bound"] / fps["model_alone"]
     row["bound_vs_naive"] = fps["overlap_bound"] / fps["naive"]
     w, h = size
-    per = {k: row[k] / n for k in ("model_cpu_s", "decode_cpu_s", "encode_cpu_s")}
+    per = {k: row[k] / n for k in ("model_cpu_s", "decode_cpu_s", "encode_cpu_s",
+                                   "naive_cpu_s")}
+    per["pipeline_cpu_s"] = row["pipeline"]["cpu_s"] / n  # the whole command, start-up in
     print(f"{name} {w}x{h} -> {2 * w}x{2 * h}, {n} frames (frames/s):\n"
           f"  pipeline (sronnx upscale)    {fps['pipeline']:6.2f}  "
           f"({fps['pipeline_wall']:.2f} with start-up)\n"
@@ -333,7 +340,8 @@ def one_size(name: str, size: tuple[int, int], args: argparse.Namespace, model: 
              if "opencv_espcn" in fps else f"  OpenCV ESPCN x2              not run ({reason})\n")
           + f"  decode alone {fps['decode_alone']:.2f}, encode alone {fps['encode_alone']:.2f}; "
           f"CPU s per frame: model {per['model_cpu_s']:.3f}, decode {per['decode_cpu_s']:.3f}, "
-          f"encode {per['encode_cpu_s']:.3f}; overlap bound on {cores} cores "
+          f"encode {per['encode_cpu_s']:.3f}, naive loop {per['naive_cpu_s']:.3f}, pipeline "
+          f"{per['pipeline_cpu_s']:.3f} (whole command); overlap bound on {cores} cores "
           f"{fps['overlap_bound']:.2f}\n"
           f"  pipeline/model alone {row['pipeline_vs_model_alone']:.2f} (target >= 0.85; "
           f"bound {row['bound_vs_model_alone']:.2f}), pipeline/naive "
