@@ -18,6 +18,7 @@ frame would flicker):
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -145,15 +146,16 @@ def model_settings(up: Upscaler, name: str | None, output_size: tuple[int, int])
     """What of the model changes a video's bytes, for its work folder's manifest: the model
     file's name and SHA-256, the tiling, the clamp, the provider, the output size and the
     sronnx version."""
-    from sronnx import __version__
-
+    # the package itself is loaded before any of its modules: read its version from there
+    # (an import of `sronnx` here would be an import circle: sronnx -> engine -> video)
+    version = getattr(sys.modules.get("sronnx"), "__version__", None)
     path = Path(up.model.info.path)
     st = path.stat()
     return {"model": name or path.name, "model_sha256": _file_sha256(str(path), st.st_mtime_ns,
                                                                      st.st_size),
             "tile": up.tile, "overlap": up.overlap, "border": up.border,
             "clamp": bool(up.clamp_range), "provider": up.provider,
-            "output_size": list(output_size), "sronnx": __version__}
+            "output_size": list(output_size), "sronnx": version}
 
 
 @dataclass(frozen=True)

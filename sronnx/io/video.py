@@ -44,7 +44,7 @@ VIDEO_EXTENSIONS = frozenset({
     ".mts", ".flv", ".wmv", ".ogv", ".3gp", ".nut", ".mxf",
 })
 #: the muxer for each extension the output may have (others: Matroska, which holds any codec)
-_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
            ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".nut": "nut",
            ".flv": "flv", ".3gp": "3gp", ".mpg": "mpeg", ".mpeg": "mpeg", ".ogv": "ogg",
            ".wmv": "asf", ".mxf": "mxf"}
@@ -59,7 +59,7 @@ _LOSSLESS_CODECS = frozenset({"ffv1", "rawvideo", "png", "utvideo", "huffyuv", "
                               "magicyuv", "qtrle", "v210", "r210", "zlib", "lagarith"})
 _HDR_TRC = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
 # tags each muxer writes of its own: copying them would only repeat or contradict it
-_MUXER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder",
+MUXER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder",
                          "duration", "vendor_id"})
 
 
@@ -142,10 +142,10 @@ def video_output_extension(source: str | Path) -> str:
     """The output's extension for a video input: its own where sronnx writes that container,
     else .mkv."""
     ext = Path(source).suffix.lower()
-    return ext if ext in _MUXERS else ".mkv"
+    return ext if ext in MUXERS else ".mkv"
 
 
-def _bits(stream) -> int:
+def stream_bits(stream) -> int:
     fmt = stream.codec_context.format
     return max((c.bits for c in fmt.components), default=8) if fmt is not None else 8
 
@@ -166,7 +166,7 @@ def video_info(path: str | Path) -> VideoInfo | None:
             frames = int(s.frames or 0)
             if not frames and c.duration and s.average_rate:  # Matroska says no count
                 frames = round(c.duration / 1_000_000 * float(s.average_rate))
-            return VideoInfo(width, height, frames, s.codec_context.name, _bits(s))
+            return VideoInfo(width, height, frames, s.codec_context.name, stream_bits(s))
     except (av.FFmpegError, OSError, ValueError):
         return None
 
@@ -180,7 +180,7 @@ FrameFunction = Callable[[np.ndarray], np.ndarray | Callable[[], np.ndarray]]
 Start = Callable[[VideoInfo, np.ndarray], FrameFunction]
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
@@ -241,7 +241,7 @@ def _pix_fmt(enc: VideoEncoding, codec, in_fmt: str, bits: int, size: tuple[int,
     return pick
 
 
-def _video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: list[str]):
+def video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: list[str]):
     """The output's video stream: the encoder, size, pixel format, time base (the input's:
     timestamps are copied as they are), frame rate hint, colour description, quality."""
     import av
@@ -249,14 +249,14 @@ def _video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: lis
     try:
         codec = av.Codec(enc.codec, "w")
     except (av.FFmpegError, ValueError) as exc:
-        raise VideoError(f"no video encoder {enc.codec!r} in this PyAV ({_reason(exc)})") \
+        raise VideoError(f"no video encoder {enc.codec!r} in this PyAV ({reason_of(exc)})") \
             from exc
     icc = vs.codec_context
     ov = out.add_stream(enc.codec)
     cc = ov.codec_context
     cc.width, cc.height = size
     cc.pix_fmt = _pix_fmt(enc, codec, icc.format.name if icc.format else "yuv420p",
-                          _bits(vs), size, notes)
+                          stream_bits(vs), size, notes)
     cc.time_base = vs.time_base
     if vs.average_rate:
         cc.framerate = vs.average_rate
@@ -278,11 +278,11 @@ def _video_stream(out, vs, enc: VideoEncoding, size: tuple[int, int], notes: lis
 
 def _stream_metadata(dst, src) -> None:
     for key, value in src.metadata.items():
-        if key.lower() not in _MUXER_TAGS and key.lower() != "handler_name":
+        if key.lower() not in MUXER_TAGS and key.lower() != "handler_name":
             dst.metadata[key] = value
 
 
-def _copy_streams(out, inp, vs, notes: list[str]) -> dict[int, object]:
+def copy_streams(out, inp, vs, notes: list[str]) -> dict[int, object]:
     """Output streams for every input stream but the upscaled one, copied as they are: input
     index -> output stream. One the output container cannot take is left out, with a note."""
     mapping: dict[int, object] = {}
@@ -293,7 +293,7 @@ def _copy_streams(out, inp, vs, notes: list[str]) -> dict[int, object]:
         try:
             o = out.add_stream_from_template(s)
         except (ValueError, TypeError, av_error()) as exc:
-            notes.append(f"{what} left out: {out.format.name} cannot hold it ({_reason(exc)})")
+            notes.append(f"{what} left out: {out.format.name} cannot hold it ({reason_of(exc)})")
             continue
         _stream_metadata(o, s)
         o.disposition = s.disposition
@@ -310,7 +310,7 @@ def av_error() -> type[Exception]:
     return av.FFmpegError
 
 
-def _check_input(vs) -> None:
+def check_input(vs) -> None:
     """Refuse what the models would change without saying: PQ and HLG transfer."""
     trc = int(vs.codec_context.color_trc or 2)
     if trc in _HDR_TRC:
@@ -318,7 +318,7 @@ def _check_input(vs) -> None:
                          "SDR frames and would not keep its brightness; refused")
 
 
-def _close(out) -> None:
+def close_quietly(out) -> None:
     try:
         out.close()
     except Exception:  # noqa: BLE001 - closing after a failure: the failure is the story

@@ -48,8 +48,8 @@ import numpy as np
 
 from sronnx.io.images import atomic_file
 from sronnx.io.video import (
-    _MUXER_TAGS,
-    _MUXERS,
+    MUXER_TAGS,
+    MUXERS,
     SEGMENT_SECONDS,
     FrameFunction,
     Start,
@@ -57,13 +57,13 @@ from sronnx.io.video import (
     VideoError,
     VideoInfo,
     VideoResult,
-    _bits,
-    _check_input,
-    _close,
-    _copy_streams,
-    _reason,
-    _video_stream,
     av_error,
+    check_input,
+    close_quietly,
+    copy_streams,
+    reason_of,
+    stream_bits,
+    video_stream,
 )
 
 __all__ = ["QUEUE_FRAMES", "SEGMENT_SECONDS", "Segment", "SegmentDone", "SegmentJob",
@@ -344,13 +344,13 @@ def encode_segment(job: SegmentJob, fn: FrameFunction,
     try:
         probe = av.open(job.source, metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
+        raise VideoError(f"cannot open as a video: {reason_of(exc)}") from exc
     with probe:
         vs = probe.streams.video[0]
-        rgb = "rgb48le" if _bits(vs) > 8 else "rgb24"
+        rgb = "rgb48le" if stream_bits(vs) > 8 else "rgb24"
         notes: list[str] = []
         holder = av.open(io.BytesIO(), "w", format=job.muxer)  # the output's header flags
-        ov = _video_stream(holder, vs, job.encoding, job.size, notes)
+        ov = video_stream(holder, vs, job.encoding, job.size, notes)
     with atomic_file(path) as fh:
         writer = _SegmentWriter(fh)
         frames = _run_segment(job, fn, ov, writer, rgb, on_frame)
@@ -411,7 +411,7 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
                     raise
                 except (av_error(), OSError) as exc:
                     raise VideoError(f"cannot decode frame {job.frame_offset + count + 1}: "
-                                     f"{_reason(exc)}") from exc
+                                     f"{reason_of(exc)}") from exc
                 if d.pts is None:  # no timestamp: one after the last
                     d.pts = 0 if last_pts is None else last_pts + 1
                 last_pts = d.pts
@@ -538,7 +538,7 @@ def _first_frame(src: str, rgb: str) -> _Decoded:
     except StopIteration:
         raise VideoError("no frame could be decoded") from None
     except (av.FFmpegError, OSError) as exc:
-        raise VideoError(f"cannot decode frame 1: {_reason(exc)}") from exc
+        raise VideoError(f"cannot decode frame 1: {reason_of(exc)}") from exc
 
 
 def _local_runner(fn: FrameFunction, on_frame: Callable[[int], None] | None,
@@ -638,18 +638,18 @@ def transcode_video(src: str | Path, dst: str | Path,
             if not inp.streams.video:
                 raise VideoError("no video stream")
             vs = inp.streams.video[0]
-            _check_input(vs)
+            check_input(vs)
             info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
-                             int(vs.frames or 0), vs.codec_context.name, _bits(vs))
+                             int(vs.frames or 0), vs.codec_context.name, stream_bits(vs))
             interlaced = int(vs.codec_context.field_order or 0) > 1  # 0 unknown, 1 progr.
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"cannot open as a video: {_reason(exc)}") from exc
+        raise VideoError(f"cannot open as a video: {reason_of(exc)}") from exc
     result = VideoResult()
     size = result.size = scale_size(info.width, info.height)
     rgb = "rgb48le" if info.bits > 8 else "rgb24"
     first = _first_frame(str(src), rgb)
     fn = start(info, first.rgb)
-    muxer = _MUXERS.get(dst.suffix.lower(), "matroska")
+    muxer = MUXERS.get(dst.suffix.lower(), "matroska")
     segments = plan_segments(src, enc.segment_seconds)
     key = {"source": source_identity(src), "settings": settings() if settings else {},
            "encoding": asdict(enc), "size": list(size), "muxer": muxer,
@@ -767,7 +767,7 @@ def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
     with av.open(str(src), metadata_errors="ignore") as inp:
         vs = inp.streams.video[0]
         with atomic_file(dst) as fh:
-            muxer = _MUXERS.get(dst.suffix.lower(), "matroska")
+            muxer = MUXERS.get(dst.suffix.lower(), "matroska")
             # Matroska stores presentation times only: a decoding time before zero must
             # not shift every frame's time (FFmpeg's default for it does)
             opts = {"avoid_negative_ts": "disabled"} if muxer in ("matroska", "webm") else {}
@@ -776,16 +776,16 @@ def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
             opts["fflags"] = "+bitexact"
             out = av.open(fh, "w", format=muxer, container_options=opts)
             try:
-                ov = _video_stream(out, vs, enc, size, notes)
+                ov = video_stream(out, vs, enc, size, notes)
                 if rotation:
                     try:
                         ov.set_display_rotation(rotation)
                     except Exception as exc:  # noqa: BLE001 - a PyAV without it: say so
                         notes.append(f"rotation {rotation} degrees not carried "
-                                     f"({_reason(exc)})")
-                mapping = _copy_streams(out, inp, vs, notes)
+                                     f"({reason_of(exc)})")
+                mapping = copy_streams(out, inp, vs, notes)
                 for k, value in inp.metadata.items():
-                    if k.lower() not in _MUXER_TAGS:
+                    if k.lower() not in MUXER_TAGS:
                         out.metadata[k] = value
                 chapters = inp.chapters()
                 if chapters:
@@ -799,7 +799,7 @@ def _join(src: Path, dst: Path, paths: list[Path], enc: VideoEncoding,
                 for _, _, packet in merged:
                     out.mux(packet)
             except av_error() as exc:
-                raise VideoError(f"cannot write the joined video: {_reason(exc)}") from exc
+                raise VideoError(f"cannot write the joined video: {reason_of(exc)}") from exc
             finally:
-                _close(out)
+                close_quietly(out)
     return notes
