@@ -104,13 +104,15 @@ class UpscaleWorker:
         (`FrameSpec`) describes; returns its `SegmentDone`. Raises VideoError for the
         video's own faults."""
         from sronnx.engine.video import segment_function
-        from sronnx.io.video_segments import encode_segment
+        from sronnx.io.video_segments import Coders, encode_segment
 
         self.current = f"{job.source} (segment {job.segment.index + 1})"
         try:
             if getattr(self, "_spec", None) != spec:
                 self._fn, self._spec = segment_function(self.models, spec), spec
-            return encode_segment(job, self._fn)
+            if getattr(self, "_coders", None) is None:
+                self._coders = Coders()  # this actor's two threads, for every segment
+            return encode_segment(job, self._fn, coders=self._coders)
         finally:
             self.current = None
 

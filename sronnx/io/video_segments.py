@@ -66,7 +66,7 @@ from sronnx.io.video import (
     video_stream,
 )
 
-__all__ = ["QUEUE_FRAMES", "SEGMENT_SECONDS", "Segment", "SegmentDone", "SegmentJob",
+__all__ = ["QUEUE_FRAMES", "SEGMENT_SECONDS", "Coders", "Segment", "SegmentDone", "SegmentJob",
            "SegmentRunner", "VideoInterrupted", "encode_segment", "plan_segments",
            "transcode_video"]
 
@@ -178,9 +178,29 @@ class _Failed:
         self.exc = exc
 
 
-def _ahead(items: Iterator[T], size: int) -> Iterator[T]:
-    """`items` made in a thread of their own, at most `size` ahead of the consumer; the
-    thread's failure is raised here, in order. Closing the iterator stops the thread."""
+class Coders:
+    """The two threads beside the model, kept for a whole video (every segment uses the
+    same two, so the memory their allocations hold is reused, not taken anew for each
+    segment): one decodes ahead, one encodes behind. Close with `close` (or `with`)."""
+
+    def __init__(self) -> None:
+        self.decode = ThreadPoolExecutor(1, thread_name_prefix="sronnx-video-decode")
+        self.encode = ThreadPoolExecutor(1, thread_name_prefix="sronnx-video-encode")
+
+    def close(self) -> None:
+        self.decode.shutdown(wait=True)
+        self.encode.shutdown(wait=True)
+
+    def __enter__(self) -> Coders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ahead(items: Iterator[T], size: int, thread: ThreadPoolExecutor) -> Iterator[T]:
+    """`items` made on `thread` (a one-worker pool), at most `size` ahead of the consumer;
+    the maker's failure is raised here, in order. Closing the iterator stops the maker."""
     q: queue.Queue = queue.Queue(maxsize=size)
     stop = threading.Event()
     end = object()
@@ -202,9 +222,11 @@ def _ahead(items: Iterator[T], size: int) -> Iterator[T]:
             put(end)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             put(_Failed(exc))
+        finally:
+            if hasattr(items, "close"):
+                items.close()  # the container is closed on the thread that read it
 
-    thread = threading.Thread(target=produce, name="sronnx-video-decode", daemon=True)
-    thread.start()
+    maker = thread.submit(produce)
     try:
         while True:
             item = q.get()
@@ -215,7 +237,7 @@ def _ahead(items: Iterator[T], size: int) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        thread.join()
+        maker.result()
 
 
 @dataclass
@@ -329,15 +351,18 @@ def _read_segment(path: Path) -> tuple[bytes, Iterator[tuple[int | None, int | N
 
 
 def encode_segment(job: SegmentJob, fn: FrameFunction,
-                   on_frame: Callable[[int], None] | None = None) -> SegmentDone:
+                   on_frame: Callable[[int], None] | None = None,
+                   coders: Coders | None = None) -> SegmentDone:
     """Decode `job.segment` of `job.source` (in a thread, `QUEUE_FRAMES` ahead), pass each
     frame (RGB uint8, or uint16 above 8 bits) through `fn`, encode it at `job.size` as
     `job.encoding` says (in a thread, `QUEUE_FRAMES` behind) and write the segment file
     `job.path` atomically. `fn` may return the frame, or a function that finishes it (the
     model's last step, then run in the encoding thread, so that the model's thread only
     calls the model). `on_frame(n)` hears of each frame through the model (n: frames
-    of this segment so far). Raises VideoError naming the frame where decoding broke,
-    OSError where the file cannot be written."""
+    of this segment so far). `coders`: the decoding and encoding threads to use (a video's
+    runner passes the same for every segment; None: two for this segment). Raises
+    VideoError naming the frame where decoding broke, OSError where the file cannot be
+    written."""
     import av
 
     path = Path(job.path)
@@ -351,28 +376,34 @@ def encode_segment(job: SegmentJob, fn: FrameFunction,
         notes: list[str] = []
         holder = av.open(io.BytesIO(), "w", format=job.muxer)  # the output's header flags
         ov = video_stream(holder, vs, job.encoding, job.size, notes)
-    with atomic_file(path) as fh:
-        writer = _SegmentWriter(fh)
-        frames = _run_segment(job, fn, ov, writer, rgb, on_frame)
-        if not writer.started:
-            writer.start(bytes(ov.codec_context.extradata or b""))
+    own = coders is None
+    coders = coders or Coders()
+    try:
+        with atomic_file(path) as fh:
+            writer = _SegmentWriter(fh)
+            frames = _run_segment(job, fn, ov, writer, rgb, on_frame, coders)
+            if not writer.started:
+                writer.start(bytes(ov.codec_context.extradata or b""))
+    finally:
+        if own:
+            coders.close()
     return SegmentDone(job.segment.index, frames, writer.bytes, writer.hash.hexdigest(), notes)
 
 
 def _run_segment(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
-                 on_frame: Callable[[int], None] | None) -> int:
+                 on_frame: Callable[[int], None] | None, coders: Coders) -> int:
     """Decode -> `fn` -> encode for one segment, the two ends in threads; returns its
     frames. A missed seek restarts the segment from the stream's start, once."""
     for seek in (True, False):
         try:
-            return _through(job, fn, ov, writer, rgb, on_frame, seek)
+            return _through(job, fn, ov, writer, rgb, on_frame, seek, coders)
         except _SeekMissed:
             continue
     raise VideoError("the segment's first frame cannot be found")  # pragma: no cover
 
 
 def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
-             on_frame: Callable[[int], None] | None, seek: bool) -> int:
+             on_frame: Callable[[int], None] | None, seek: bool, coders: Coders) -> int:
     import av
 
     size, count = job.size, 0
@@ -399,36 +430,47 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
             writer.packet(p, bytes(cc.extradata or b""))
 
     last_pts: int | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="sronnx-video-encode") as encoder:
-        decoded = _ahead(_decode_from(job.source, job.segment, rgb, seek), QUEUE_FRAMES)
-        try:
-            while True:
-                try:
-                    d = next(decoded)
-                except StopIteration:
-                    break
-                except _SeekMissed:
-                    raise
-                except (av_error(), OSError) as exc:
-                    raise VideoError(f"cannot decode frame {job.frame_offset + count + 1}: "
-                                     f"{reason_of(exc)}") from exc
-                if d.pts is None:  # no timestamp: one after the last
-                    d.pts = 0 if last_pts is None else last_pts + 1
-                last_pts = d.pts
-                made = fn(d.rgb)
-                while len(pending) >= QUEUE_FRAMES:
-                    pending.pop(0).result()
-                pending.append(encoder.submit(encode, made, d,
-                                              job.frame_offset + count + 1))
-                count += 1
-                if on_frame is not None:
-                    on_frame(count)
-        finally:
-            decoded.close()
-        for f in pending:
-            f.result()
-        encoder.submit(flush).result()
+    decoded = _ahead(_decode_from(job.source, job.segment, rgb, seek), QUEUE_FRAMES,
+                     coders.decode)
+    try:
+        for d in _numbered(decoded, job.frame_offset):
+            if d.pts is None:  # no timestamp: one after the last
+                d.pts = 0 if last_pts is None else last_pts + 1
+            last_pts = d.pts
+            made = fn(d.rgb)
+            while len(pending) >= QUEUE_FRAMES:
+                pending.pop(0).result()
+            pending.append(coders.encode.submit(encode, made, d,
+                                                job.frame_offset + count + 1))
+            count += 1
+            if on_frame is not None:
+                on_frame(count)
+        while pending:
+            pending.pop(0).result()
+        coders.encode.submit(flush).result()
+    finally:
+        decoded.close()
+        for f in pending:  # after a failure: the encoder's queue is left empty
+            f.exception()
     return count
+
+
+def _numbered(decoded: Iterator[_Decoded], offset: int) -> Iterator[_Decoded]:
+    """`decoded`, a decoding failure raised as VideoError naming the frame (`offset`: the
+    frames before this segment)."""
+    import av
+
+    count = 0
+    while True:
+        try:
+            d = next(decoded)
+        except StopIteration:
+            return
+        except (av.FFmpegError, OSError) as exc:
+            raise VideoError(f"cannot decode frame {offset + count + 1}: "
+                             f"{reason_of(exc)}") from exc
+        count += 1
+        yield d
 
 
 # ---- the work folder ------------------------------------------------------------------------
@@ -545,16 +587,16 @@ def _local_runner(fn: FrameFunction, on_frame: Callable[[int], None] | None,
                   base: list[int]) -> SegmentRunner:
     """Segments one after another in this process (their threads included)."""
     def run(jobs: list[SegmentJob]) -> Iterator[SegmentDone]:
-        for job in jobs:
-            start = base[0]
+        with Coders() as coders:  # the same two threads for every segment
+            for job in jobs:
+                start = base[0]
 
-            def tick(n: int, start: int = start) -> None:
-                if on_frame is not None:
-                    on_frame(start + n)
-            job = replace(job, frame_offset=start)
-            done = encode_segment(job, fn, tick)
-            base[0] += done.frames
-            yield done
+                def tick(n: int, start: int = start) -> None:
+                    if on_frame is not None:
+                        on_frame(start + n)
+                done = encode_segment(replace(job, frame_offset=start), fn, tick, coders)
+                base[0] += done.frames
+                yield done
     return run
 
 
