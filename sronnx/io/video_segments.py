@@ -29,6 +29,7 @@ function, and encoding in a thread behind it, through bounded queues: at most
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import heapq
 import io
@@ -387,7 +388,17 @@ def encode_segment(job: SegmentJob, fn: FrameFunction,
     finally:
         if own:
             coders.close()
+        _release(holder, ov)
     return SegmentDone(job.segment.index, frames, writer.bytes, writer.hash.hexdigest(), notes)
+
+
+def _release(holder, ov) -> None:
+    """Free the segment's encoder now (its lookahead and reference frames: megabytes), not
+    whenever the garbage collector would: the container that held it is closed, and the
+    reference cycle between the container and its stream collected."""
+    close_quietly(holder)
+    del holder, ov
+    gc.collect()
 
 
 def _run_segment(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
