@@ -11,6 +11,8 @@ import numpy as np
 from helpers import checked_cli
 from PIL import Image
 
+from sronnx.io import read_image
+
 
 def _psd(rgb: np.ndarray) -> bytes:
     h, w, _ = rgb.shape
@@ -42,3 +44,20 @@ def test_format_choices_come_from_the_table() -> None:
     r = checked_cli("--help")
     for name in ("heic", "avif", "jxl", "ppm", "qoi", "tga"):
         assert name in r.output
+
+
+def test_jxl_output_keeps_exif_and_xmp(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(4).integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "SronnxCam", 6
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><r a="1"/></x:xmpmeta>'
+    Image.fromarray(rgb).save(tmp_path / "e.jpg", quality=95, exif=exif, xmp=xmp)
+    r = checked_cli(tmp_path / "e.jpg", "-o", tmp_path / "e.jxl", "--scale", "2",
+                    "--format", "jxl")
+    assert r.exit_code == 0, r.output
+    back = read_image(tmp_path / "e.jxl")
+    assert np.asarray(back.pixels).shape == (32, 24, 3)  # turned upright, then x2
+    kept = Image.Exif()
+    kept.load(back.metadata.exif)
+    assert kept[0x010F] == "SronnxCam" and kept[0x0112] == 1
+    assert b'<r a="1"/>' in back.metadata.xmp
