@@ -139,22 +139,36 @@ def _encode_srgb(arr: np.ndarray) -> np.ndarray:
     """Linear-light samples (uint8, uint16, or float in [0, 1]) as sRGB-encoded uint16
     (IEC 61966-2-1's transfer function); alpha is scaled only."""
     top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
-    v = arr.astype(np.float64) / top
-    c = _colour_channels(arr)
-    colour = v if v.ndim == 2 else v[..., :c]
-    colour[...] = np.where(colour <= 0.0031308, colour * 12.92,
-                           1.055 * np.power(np.maximum(colour, 0.0031308), 1 / 2.4) - 0.055)
-    return np.round(v * 65535).astype(np.uint16)
+    return _banded(arr, top, _oetf)
 
 
 def _decode_linear(arr: np.ndarray) -> np.ndarray:
     """sRGB-encoded uint16 samples as linear-light uint16 (alpha as it is)."""
-    v = arr.astype(np.float64) / 65535.0
+    return _banded(arr, 65535.0, _eotf)
+
+
+def _oetf(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.0031308, v * 12.92,
+                    1.055 * np.power(np.maximum(v, 0.0031308), 1 / 2.4) - 0.055)
+
+
+def _eotf(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
+
+
+def _banded(arr: np.ndarray, top: float, curve: Any) -> np.ndarray:
+    """`curve` applied to the colour channels of `arr` / `top` (alpha only rescaled), as
+    uint16 0..65535; 256 rows at a time (no full-size float64 copy)."""
     c = _colour_channels(arr)
-    colour = v if v.ndim == 2 else v[..., :c]
-    colour[...] = np.where(colour <= 0.04045, colour / 12.92,
-                           np.power((colour + 0.055) / 1.055, 2.4))
-    return np.round(v * 65535).astype(np.uint16)
+    out = np.empty(arr.shape, np.uint16)
+    for y0 in range(0, arr.shape[0], 256):
+        v = arr[y0:y0 + 256].astype(np.float64) / top
+        if v.ndim == 2:
+            v = curve(v)
+        else:
+            v[..., :c] = curve(v[..., :c])
+        out[y0:y0 + 256] = np.round(v * 65535)
+    return out
 
 
 def _colour_notes(colour: jxlstream.ColourEncoding | None, notes: list[str]) -> None:
