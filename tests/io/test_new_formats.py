@@ -25,7 +25,7 @@ from sronnx.io import (
     written_as_note,
 )
 from sronnx.io.formats import jxlstream
-from sronnx.io.formats.avifitems import add_metadata
+from sronnx.io.formats.avifitems import AvifLayoutError, add_metadata
 from sronnx.io.formats.cicp import cicp_icc, isobmff_colour
 from sronnx.io.formats.jxl import ICC_NOTE
 
@@ -169,6 +169,16 @@ def test_avif_metadata_added_to_every_item_layout() -> None:
         with Image.open(io.BytesIO(data)) as img:
             assert img.info["icc_profile"] == icc and img.info["xmp"] == _XMP
             assert img.getexif()[0x010F] == "SronnxCam"
+
+
+def test_avif_layout_not_handled_is_refused_not_guessed() -> None:
+    data = imagecodecs.avif_encode(_ramp(4, 4, 3, 4095), level=100, bitspersample=12)
+    mdat = data.index(b"mdat") - 4
+    meta = data.index(b"meta") - 4
+    swapped = data[:meta] + data[mdat:] + data[meta:mdat]  # mdat before meta
+    with pytest.raises(AvifLayoutError, match="expected meta, then an mdat"):
+        add_metadata(swapped, _exif(), None, None)
+    assert add_metadata(data) == data  # nothing to add: untouched
 
 
 # ---- JPEG XL ------------------------------------------------------------------------------
