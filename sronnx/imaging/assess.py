@@ -103,7 +103,7 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     step = max(1, math.ceil(math.sqrt(positions / _MAX_PATCHES)))
     estimates = []
     for c in range(x.shape[2]):
-        found = [_patches(r[:, :, c], seen, step) for r, seen in regions]
+        found = [_patches(np.ascontiguousarray(r[:, :, c]), seen, step) for r, seen in regions]
         xi = np.concatenate([f[0] for f in found])
         patches = np.concatenate([f[1] for f in found])
         sigma = _weak_texture_sigma(xi, patches)
