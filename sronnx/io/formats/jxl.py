@@ -227,25 +227,39 @@ def write_jxl(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None
     """An HxW[xC] uint8 or uint16 array (sRGB-encoded) as JPEG XL, tagged sRGB, with the
     EXIF and XMP of `meta` (EXIF resolution from `dpi`) in a container (see the module's
     note). `compress_level` is not used (PNG's)."""
-    import imagecodecs
-
     enc = encoding or registry.Encoding()
     lossless = enc.lossless or enc.quality >= 100
     if icc_profile and notes is not None:
         notes.append(ICC_NOTE)
-    deep = arr.dtype == np.uint16
-    pixels = _decode_linear(arr) if deep and not lossless else arr
-    kwargs: dict[str, Any] = {"lossless": True} if lossless else \
-        {"distance": _distance(enc.quality)}
-    data = imagecodecs.jpegxl_encode(np.ascontiguousarray(pixels), bitspersample=16 if deep
-                                     else 8, **kwargs)
-    stream, level = _codestream(data)
-    if deep:
-        stream = jxlstream.retag_transfer_srgb(stream)
+    stream, level = _encoded_srgb(arr, lossless, enc.quality)
     size = (arr.shape[1], arr.shape[0])
     exif = md.output_exif(meta, size, dpi) if meta else None
     xmp = md.output_xmp(meta, size) if meta else None
     fh.write(_file(stream, level, exif.tobytes() if exif is not None else None, xmp))
+
+
+def _encoded_srgb(arr: np.ndarray, lossless: bool, quality: int) -> tuple[bytes, bytes | None]:
+    """(codestream tagged sRGB, `jxll` body or None) of a uint8 or uint16 sRGB-encoded
+    array. imagecodecs tags uint16 as linear light: lossy (XYB) coding then takes the
+    samples as linear, so they are made linear first; either way the tag is then set to
+    sRGB. Should an imagecodecs tag them otherwise, the samples are encoded as they are."""
+    import imagecodecs
+
+    deep = arr.dtype == np.uint16
+    kwargs: dict[str, Any] = {"lossless": True} if lossless else \
+        {"distance": _distance(quality)}
+    bits = 16 if deep else 8
+    pixels = _decode_linear(arr) if deep and not lossless else arr
+    stream, level = _codestream(imagecodecs.jpegxl_encode(np.ascontiguousarray(pixels),
+                                                          bitspersample=bits, **kwargs))
+    if not deep:
+        return stream, level
+    if jxlstream.colour_encoding(stream).transfer == jxlstream.LINEAR:
+        return jxlstream.retag_transfer_srgb(stream), level
+    if pixels is not arr:
+        return _codestream(imagecodecs.jpegxl_encode(np.ascontiguousarray(arr),
+                                                     bitspersample=bits, **kwargs))
+    return stream, level
 
 
 def _codestream(data: bytes) -> tuple[bytes, bytes | None]:
