@@ -28,7 +28,7 @@ Thresholds and their evidence: `bench/results/robustness/README.md`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,17 +118,23 @@ class ModelChoice:
     def provider(self) -> str:
         return self.upscalers["clean"].provider  # type: ignore[attr-defined]
 
-    def choose(self, pixels: np.ndarray | None, fmt: str | None = None,
-               jpeg_quality: int | None = None, animated: bool = False,
-               lossless: bool = False) -> Choice:
-        """The kind for one input (one model, forced, animation, or `classify`)."""
+    def decide(self, rule: Callable[[], Choice]) -> Choice:
+        """The kind for one input whose own kind `rule` tells: one model for every input
+        (`only`: `clean`, with its reason) or a forced kind (`force`) win without calling
+        `rule`; a `jpeg` kind where this scale ships no JPEG model becomes `photo`, with the
+        rule's reason kept. Every per-input choice (`choose`, a video's) goes through here."""
         if self.fixed is not None:
             return Choice("clean", self.fixed)
         if self.force is not None:
             return Choice(self.force, "forced by --input-kind")
-        if animated:
-            return Choice("clean", "animation")
-        choice = classify(pixels, fmt, jpeg_quality, lossless)
+        choice = rule()
         if choice.kind not in self.upscalers:  # no JPEG model at this scale
             return Choice("photo", choice.reason)
         return choice
+
+    def choose(self, pixels: np.ndarray | None, fmt: str | None = None,
+               jpeg_quality: int | None = None, animated: bool = False,
+               lossless: bool = False) -> Choice:
+        """The kind for one input (one model, forced, animation, or `classify`)."""
+        return self.decide(lambda: Choice("clean", "animation") if animated
+                           else classify(pixels, fmt, jpeg_quality, lossless))

@@ -4,6 +4,7 @@ which model each file gets (sronnx.imaging.assess and sronnx.engine.choice)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,36 @@ def test_model_choice_checks_and_forcing() -> None:
     assert rule.choose(noisy, animated=True).kind == "clean"
     forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="clean")
     assert forced.choose(noisy).kind == "clean"
+
+
+def test_decide_applies_model_force_and_jpeg_fallback_once() -> None:
+    """`ModelChoice.decide`, the step `choose` and a video's choice share: --model and
+    --input-kind win without running the rule; a JPEG kind without a JPEG model is photo."""
+    class Fake:  # only what ModelChoice reads: no model runs here
+        def __init__(self, scale: int) -> None:
+            self.scale, self.provider = scale, "cpu"
+
+    calls = []
+
+    def rule(kind: str) -> Callable[[], Choice]:
+        def run() -> Choice:
+            calls.append(kind)
+            return Choice(kind, f"said {kind}")
+        return run
+
+    names = {"clean": "a", "photo": "b"}
+    two = ModelChoice({"clean": Fake(3), "photo": Fake(3)}, names)
+    assert two.decide(rule("jpeg")) == Choice("photo", "said jpeg")  # no JPEG model here
+    three = ModelChoice({"clean": Fake(2), "photo": Fake(2), "jpeg": Fake(2)},
+                        {**names, "jpeg": "c"})
+    assert three.decide(rule("jpeg")) == Choice("jpeg", "said jpeg")
+    assert three.decide(rule("clean")) == Choice("clean", "said clean")
+    assert calls == ["jpeg", "jpeg", "clean"]
+    only = ModelChoice.only(Fake(2), "m", "--model")
+    forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="photo")
+    assert only.decide(rule("jpeg")) == Choice("clean", "--model")
+    assert forced.decide(rule("jpeg")) == Choice("photo", "forced by --input-kind")
+    assert calls == ["jpeg", "jpeg", "clean"]  # neither ran the rule
 
 
 def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:
