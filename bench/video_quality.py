@@ -60,6 +60,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,16 @@ QUALITIES = (("ffv1", "ffv1", None), ("h264-crf18", "libx264", 18),
 PAN = (4, 1)  # HR pixels a frame, (right, down)
 MARGIN = 1.10  # sronnx's temporal error at most this times bicubic's
 TARGET_DB = 1.0
+BPP_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)  # bits per pixel thresholds tried
+BLOCK_GRID = (1.04, 1.06, 1.08, 1.10, 1.12, 1.14, 1.16, 1.20, 1.24)  # first-frame blocking
+GRAIN = 2.0  # sigma (0..255) of the grain on the still clips of the `grain` section
+GRAIN_QUALITIES = tuple(q for q in QUALITIES if q[0] in ("ffv1", "h264-crf18", "h264-crf23",
+                                                          "h264-crf28"))
+#: the rule `sronnx.engine.video.video_model` applies, as the report states it
+CHOSEN = ("lossy codec: the photo model when its first frame's 8x8 blocking "
+          "(sronnx.imaging.blockiness) is at least 1.10, else the still-image rule on the first "
+          "frame; lossless codec: the still-image rule on the first frame "
+          "(sronnx.engine.choice.classify_video)")
 
 
 # ---------------------------------------------------------------- clips
@@ -226,21 +237,46 @@ class Models:
 # ---------------------------------------------------------------- one clip set
 
 
+def add_grain(frames: list[np.ndarray], sigma: float, seed: int) -> list[np.ndarray]:
+    """Each frame with its own Gaussian noise of `sigma` (0..255 units, seeded), rounded and
+    clipped to uint8: a still shot's sensor grain, different in every frame."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(np.rint(f + rng.normal(0.0, sigma, f.shape)), 0, 255).astype(np.uint8)
+            for f in frames]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What each clip of a set is measured at: scales, (label, encoder, CRF) sources, and
+    the grain sigma (0: none)."""
+
+    scales: tuple[int, ...] = SCALES
+    qualities: tuple[tuple, ...] = QUALITIES
+    grain: float = 0.0
+
+
 def measure_set(folders: Iterable[Path], n_clips: int, size: int, n_frames: int,
-                threads: int, log: Callable[[str], None]) -> list[dict]:
+                threads: int, log: Callable[[str], None], sweep: Sweep = Sweep()
+                ) -> list[dict]:
     """One record per (clip, scale, quality): stream facts, the first frame's `classify`,
     PSNR-Y and temporal figures of bicubic and every default model, and the model
-    `video_model` picks."""
+    `video_model` picks. With `grain` (sigma, 0..255), every clip is still and each input
+    frame gets its own noise before encoding (`add_grain`; the ground truth stays clean)."""
     paths = pick_images(folders, n_clips, size + 16)
-    models = {s: Models(s, threads) for s in SCALES}
+    scales, qualities, grain = sweep.scales, sweep.qualities, sweep.grain
+    models = {s: Models(s, threads) for s in scales}
     records = []
     for i, path in enumerate(paths):
-        motion = "still" if i % 3 == 2 else "pan"  # two panning clips to one still
+        motion = "still" if i % 3 == 2 or grain else "pan"  # two panning clips to one still
         gt = clip_frames(path, size, n_frames, motion)
-        for s in SCALES:
+        if grain:
+            motion = f"still+grain{grain:g}"
+        for s in scales:
             lr = downscale(gt, s)
+            if grain:
+                lr = add_grain(lr, grain, seed=i)
             m = models[s]
-            for label, codec, crf in QUALITIES:
+            for label, codec, crf in qualities:
                 frames, facts = decode(encode(lr, codec, crf))
                 first = frames[0]
                 choice = classify(first)
@@ -262,6 +298,36 @@ def measure_set(folders: Iterable[Path], n_clips: int, size: int, n_frames: int,
                 records.append(rec)
             log(f"clip {i + 1}/{len(paths)} {rec['clip']} {motion} x{s} done")
     return records
+
+
+def rescore(records: list[dict], size: int, n_frames: int) -> None:
+    """Set each record's `rule_model` and `rule_reason` again from `video_model` as the code
+    now stands: each clip re-made and re-encoded exactly as `measure_set` made it (encoders
+    are deterministic), its header facts and first decoded frame given to the rule. No model
+    runs: the PSNR and temporal figures of every model are already in the records."""
+    choices = {s: Models(s, 1).choice for s in SCALES}
+    by_clip = defaultdict(list)
+    for r in records:
+        by_clip[(r["clip"], r["motion"])].append(r)
+    for (clip, motion), recs in by_clip.items():
+        gt = clip_frames(DATA / _folder_of(clip), size, n_frames, motion)
+        for r in recs:
+            codec, crf = next((c, q) for lab, c, q in QUALITIES if lab == r["quality"])
+            frames, facts = decode(encode(downscale(gt, r["scale"]), codec, crf))
+            if blockiness(frames[0]) != r["blockiness"]:
+                raise SystemExit(f"{clip} x{r['scale']} {r['quality']}: the re-made clip's "
+                                 "first frame differs from the measured one")
+            info = VideoInfo(facts["width"], facts["height"], facts["frames"], facts["codec"])
+            _, r["rule_model"], r["rule_reason"] = video_model(choices[r["scale"]], info,
+                                                               frames[0])
+
+
+def _folder_of(clip: str) -> Path:
+    """The image path under DATA of a record's clip name ("BSD200/x.png")."""
+    for base in TRAIN + TEST:
+        if base.name == clip.split("/")[0]:
+            return base.relative_to(DATA) / clip.split("/", 1)[1]
+    raise ValueError(f"no data folder for clip {clip}")
 
 
 # ---------------------------------------------------------------- rules
@@ -308,6 +374,11 @@ def candidate_rules(bpp_grid: Iterable[float]) -> dict[str, Callable[[dict], str
         "oracle (best per clip)": lambda r: min(
             ("clean", "photo", "jpeg"), key=lambda k: -_gain(r, r["kinds"][k])),
     }
+    for t in BLOCK_GRID:
+        for kind in ("photo", "jpeg"):
+            rules[f"lossy: blocking>={t:.2f}->{kind} else classify"] = (
+                lambda r, t=t, kind=kind: kind if r["codec"] not in lossless
+                and (r["blockiness"] or 0.0) >= t else r["classify"])
     for t in bpp_grid:
         rules[f"lossy: bpp>={t:g}->classify else jpeg"] = (
             lambda r, t=t: r["classify"] if r["codec"] in lossless or r["bpp"] >= t
@@ -418,8 +489,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical cores; Python {platform.python_version()}, " \
-           f"PyAV {av.__version__} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec)"
+    codec = ".".join(map(str, av.library_versions["libavcodec"]))
+    return (f"{cpu}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
+            f"PyAV {av.__version__} (libavcodec {codec})")
 
 
 def _fmt(x: float) -> str:
@@ -429,7 +501,9 @@ def _fmt(x: float) -> str:
 def write_md(res: dict, path: Path) -> None:
     """The markdown report of `res` (see `main`)."""
     L = ["# Video quality: model choice, quality target, temporal stability", "",
-         f"Command: `{res['command']}`  ", f"Date: {res['date']}  ", f"Machine: {res['machine']}  ",
+         "Runs (each later one takes in the sections of the earlier ones' JSON):", "",
+         *[f"- `{r['command']}` ({r['date']})" for r in res.get("runs", [])], "",
+         f"Machine: {res['machine']}  ",
          f"Clips: {res['params']['size']}x{res['params']['size']} ground-truth frames, "
          f"{res['params']['frames']} frames each, two panning to one still; "
          "see bench/video_quality.py for how they are made and measured.", ""]
@@ -443,7 +517,7 @@ def write_md(res: dict, path: Path) -> None:
         L += _gain_md(cal["gains"])
         L += ["", "Rules, mean gain over bicubic (dB) on the calibration clips:", ""]
         L += _rules_md(cal["rules"])
-        L += ["", f"Chosen: {res.get('chosen', '?')}", ""]
+        L += ["", f"Rule in sronnx (`video_model`): {res.get('chosen', '?')}", ""]
     if "evaluate" in res:
         ev = res["evaluate"]
         L += ["## Evaluation (Set14 and BSD100 clips: test data, not used to choose)", "",
@@ -455,7 +529,8 @@ def write_md(res: dict, path: Path) -> None:
               "Temporal error: mean |(O[t+1]-O[t]) - (G[t+1]-G[t])| of luma (0..255), O the "
               "output, G the ground truth (on still clips: the output's own flicker). "
               f"Margin: sronnx at most {MARGIN:.2f}x bicubic's.", "",
-              "| clips | bicubic | sronnx | ratio | within margin | excess change bicubic / sronnx |",
+              "| clips | bicubic | sronnx | ratio | within margin "
+              "| excess change bicubic / sronnx |",
               "|---|---|---|---|---|---|"]
         for k, row in sorted(ev["stability"].items()):
             L.append(f"| {k} | {row['bicubic terr']:.3f} | {row['sronnx terr']:.3f} | "
@@ -486,7 +561,8 @@ def write_md(res: dict, path: Path) -> None:
 def _gain_md(gains: dict) -> list[str]:
     cols = sorted({c for row in gains.values() for c in row
                    if c not in ("bpp", "bicubic PSNR-Y", "classify: share not clean")})
-    out = ["| scale, source | bicubic PSNR-Y | bpp | " + " | ".join(cols) + " | classify not clean |",
+    out = ["| scale, source | bicubic PSNR-Y | bpp | " + " | ".join(cols)
+           + " | classify not clean |",
            "|---" * (len(cols) + 4) + "|"]
     for k in sorted(gains, key=lambda k: (k.split()[0], [q[0] for q in QUALITIES].index(
             k.split()[1]))):
@@ -498,7 +574,8 @@ def _gain_md(gains: dict) -> list[str]:
 
 
 def _rules_md(rules: dict) -> list[str]:
-    out = ["| rule | all | x2 | x3 | x4 | behind the best by > 0.1 dB |", "|---|---|---|---|---|---|"]
+    out = ["| rule | all | x2 | x3 | x4 | behind the best by > 0.1 dB |",
+           "|---|---|---|---|---|---|"]
     for name, row in rules.items():
         out.append(f"| {name} | {row['all']:+.3f} | {row.get('x2 all', 0):+.3f} | "
                    f"{row.get('x3 all', 0):+.3f} | {row.get('x4 all', 0):+.3f} | "
@@ -506,44 +583,71 @@ def _rules_md(rules: dict) -> list[str]:
     return out
 
 
+def summarize_set(recs: list[dict], folders: Iterable[Path]) -> dict:
+    """The tables of one clip set: gains, rules (the candidates and `video_model`'s own
+    picks) and stability, with the records they come from."""
+    rules = candidate_rules(BPP_GRID) | {
+        "video_model (shipped rule)": lambda r: next(
+            k for k in ("clean", "photo", "jpeg") if r["kinds"][k] == r["rule_model"])}
+    return {"folders": [str(p.relative_to(DATA)) for p in folders],
+            "clips": len({r["clip"] for r in recs}), "gains": gain_table(recs),
+            "rules": rule_scores(recs, rules), "stability": stability_table(recs),
+            "records": recs}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="calibrate,evaluate,target")
-    ap.add_argument("--clips", type=int, default=18, help="clips per set")
-    ap.add_argument("--frames", type=int, default=24)
-    ap.add_argument("--size", type=int, default=240, help="ground-truth frame side (multiple of 24)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sections", default="calibrate,evaluate,target",
+                    help="calibrate, evaluate, target; rescore: the rule's picks in the "
+                         "stored records again (after a change of the rule), no model runs")
+    ap.add_argument("--clips", type=int, default=12, help="clips per set")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=240,
+                    help="ground-truth frame side (multiple of 24)")
+    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="JSON results of earlier runs (e.g. run in parallel) whose sections "
+                         "are taken in")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "video_quality")
     args = ap.parse_args(argv)
     sections = set(args.sections.split(","))
     jpath, mpath = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     res = json.loads(jpath.read_text()) if jpath.exists() else {}
-    res |= {"command": "python bench/video_quality.py " + " ".join(argv or sys.argv[1:]),
-            "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    runs = res.get("runs", [])
+    for path in args.merge:
+        earlier = json.loads(path.read_text())
+        runs += earlier.get("runs", [{"command": earlier["command"], "date": earlier["date"]}])
+        res |= {k: v for k, v in earlier.items()
+                if k in ("calibrate", "evaluate", "grain", "target")}
+    command = "python bench/video_quality.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    date = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    res |= {"command": command, "date": date,
+            "runs": [*runs, {"command": command, "date": date}],
             "machine": machine(),
             "params": {"size": args.size, "frames": args.frames, "clips": args.clips}}
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    bpp_grid = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
-    if "calibrate" in sections:
-        recs = measure_set(TRAIN, args.clips, args.size, args.frames, args.threads, log)
-        res["calibrate"] = {"folders": [str(p.relative_to(DATA)) for p in TRAIN],
-                            "clips": len({r["clip"] for r in recs}), "gains": gain_table(recs),
-                            "rules": rule_scores(recs, candidate_rules(bpp_grid)),
-                            "records": recs}
-    if "evaluate" in sections:
-        recs = measure_set(TEST, args.clips, args.size, args.frames, args.threads, log)
-        rules = candidate_rules(bpp_grid) | {
-            "video_model (shipped rule)": lambda r: next(
-                k for k in ("clean", "photo", "jpeg") if r["kinds"][k] == r["rule_model"])}
-        res["evaluate"] = {"folders": [str(p.relative_to(DATA)) for p in TEST],
-                           "clips": len({r["clip"] for r in recs}), "gains": gain_table(recs),
-                           "rules": rule_scores(recs, rules),
-                           "stability": stability_table(recs), "records": recs}
+    for name, folders in (("calibrate", TRAIN), ("evaluate", TEST)):
+        if name in sections:
+            recs = measure_set(folders, args.clips, args.size, args.frames, args.threads, log)
+            res[name] = summarize_set(recs, folders)
+        elif "rescore" in sections and name in res:
+            rescore(res[name]["records"], args.size, args.frames)
+            res[name] = summarize_set(res[name]["records"], folders)
+            log(f"{name}: rule picks re-made")
+    if "grain" in sections:
+        recs = measure_set(TEST, args.clips, args.size, args.frames, args.threads, log,
+                           Sweep((2,), GRAIN_QUALITIES, GRAIN))
+        res["grain"] = {"folders": [str(p.relative_to(DATA)) for p in TEST],
+                        "clips": len({r["clip"] for r in recs}),
+                        "stability": stability_table(recs), "gains": gain_table(recs),
+                        "records": recs}
     if "target" in sections:
         res["target"] = run_target(TEST, args.clips, args.size, args.frames, log)
+    res["chosen"] = CHOSEN
     jpath.parent.mkdir(parents=True, exist_ok=True)
     jpath.write_text(json.dumps(res, indent=1, default=float) + "\n")
     write_md(res, mpath)
