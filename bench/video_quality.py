@@ -91,6 +91,8 @@ MARGIN = 1.10  # sronnx's temporal error at most this times bicubic's
 TARGET_DB = 1.0
 BPP_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)  # bits per pixel thresholds tried
 BLOCK_GRID = (1.04, 1.06, 1.08, 1.10, 1.12, 1.14, 1.16, 1.20, 1.24)  # first-frame blocking
+#: the candidate rule (`candidate_rules`) that states what `video_model` does
+SHIPPED_CANDIDATE = "lossy: blocking>=1.10->photo else classify"
 GRAIN = 2.0  # sigma (0..255) of the grain on the still clips of the `grain` section
 GRAIN_QUALITIES = tuple(q for q in QUALITIES if q[0] in ("ffv1", "h264-crf18", "h264-crf23",
                                                           "h264-crf28"))
@@ -146,12 +148,14 @@ def downscale(frames: list[np.ndarray], scale: int) -> list[np.ndarray]:
 
 
 def encode(frames: list[np.ndarray], codec: str, crf: int | None) -> bytes:
-    """`frames` (RGB uint8) as a Matroska file: `codec` at `crf`, 4:2:0, 25 frames/s."""
+    """`frames` (RGB uint8) as a Matroska file: `codec` at `crf`, 4:2:0, 25 frames/s, one
+    encoder thread (x264's threads can change the bytes from run to run)."""
     buf = io.BytesIO()
     with av.open(buf, "w", format="matroska") as out:
         s = out.add_stream(codec, rate=25)
         s.width, s.height = frames[0].shape[1], frames[0].shape[0]
         s.pix_fmt = "yuv420p"
+        s.codec_context.thread_count = 1  # one thread: the same bytes on every run
         if crf is not None:
             s.codec_context.options = {"crf": str(crf)} | (
                 {"b": "0"} if codec == "libvpx-vp9" else {}) | (
@@ -300,26 +304,31 @@ def measure_set(folders: Iterable[Path], n_clips: int, size: int, n_frames: int,
     return records
 
 
-def rescore(records: list[dict], size: int, n_frames: int) -> None:
+def rescore(records: list[dict], size: int, n_frames: int) -> dict[str, int]:
     """Set each record's `rule_model` and `rule_reason` again from `video_model` as the code
-    now stands: each clip re-made and re-encoded exactly as `measure_set` made it (encoders
-    are deterministic), its header facts and first decoded frame given to the rule. No model
-    runs: the PSNR and temporal figures of every model are already in the records."""
+    now stands: each clip re-made and re-encoded as `measure_set` made it, its header facts
+    and first decoded frame given to the rule. No model runs: the PSNR and temporal figures
+    of every model are already in the records. An encode with several x264 threads (before
+    `encode` took one) may come out slightly different: counted in `remade_differs`, with
+    how many picks differ from what the stored features of the measured frame give
+    (`picks_differ`: the candidate rule that states the shipped one)."""
     choices = {s: Models(s, 1).choice for s in SCALES}
     by_clip = defaultdict(list)
     for r in records:
         by_clip[(r["clip"], r["motion"])].append(r)
+    count = {"records": len(records), "remade_differs": 0, "picks_differ": 0}
+    stated = candidate_rules(())[SHIPPED_CANDIDATE]
     for (clip, motion), recs in by_clip.items():
         gt = clip_frames(DATA / _folder_of(clip), size, n_frames, motion)
         for r in recs:
             codec, crf = next((c, q) for lab, c, q in QUALITIES if lab == r["quality"])
             frames, facts = decode(encode(downscale(gt, r["scale"]), codec, crf))
-            if blockiness(frames[0]) != r["blockiness"]:
-                raise SystemExit(f"{clip} x{r['scale']} {r['quality']}: the re-made clip's "
-                                 "first frame differs from the measured one")
+            count["remade_differs"] += blockiness(frames[0]) != r["blockiness"]
             info = VideoInfo(facts["width"], facts["height"], facts["frames"], facts["codec"])
             _, r["rule_model"], r["rule_reason"] = video_model(choices[r["scale"]], info,
                                                                frames[0])
+            count["picks_differ"] += r["rule_model"] != r["kinds"][stated(r)]
+    return count
 
 
 def _folder_of(clip: str) -> Path:
@@ -387,16 +396,17 @@ def candidate_rules(bpp_grid: Iterable[float]) -> dict[str, Callable[[dict], str
 
 
 def gain_table(records: list[dict]) -> dict[str, dict[str, float]]:
-    """{"xS quality": {model: mean gain over bicubic, "bpp": mean bits per pixel}}."""
+    """{"xS quality": {kind: mean gain over bicubic of the kind's model (dB), "bpp": mean
+    bits per pixel, ...}}; "jpeg" is the photo model's figure where no JPEG model ships."""
     by = defaultdict(lambda: defaultdict(list))
     for r in records:
         key = f"x{r['scale']} {r['quality']}"
-        for name in r["psnr"]:
-            if name != "bicubic":
-                kind = [k for k, n in r["kinds"].items() if n == name]
-                by[key][f"{name} ({'/'.join(kind)})"].append(_gain(r, name))
+        for kind in ("clean", "photo", "jpeg"):
+            by[key][kind].append(_gain(r, r["kinds"][kind]))
+        by[key]["jpeg is photo"].append(float(r["kinds"]["jpeg"] == r["kinds"]["photo"]))
         by[key]["bicubic PSNR-Y"].append(r["psnr"]["bicubic"])
         by[key]["bpp"].append(r["bpp"])
+        by[key]["blockiness"].append(r["blockiness"] or 0.0)
         by[key]["classify: share not clean"].append(float(r["classify"] != "clean"))
     return {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in by.items()}
 
@@ -511,9 +521,11 @@ def write_md(res: dict, path: Path) -> None:
         cal = res["calibrate"]
         L += ["## Calibration (training clips only)", "",
               f"{cal['clips']} clips from {', '.join(cal['folders'])}. Mean PSNR-Y gain over "
-              "bicubic (dB) of each shipped CPU default, by scale and source; bpp: the "
-              "input stream's bits per pixel; last column: share of clips whose first frame "
-              "the still-image rule (`classify`) calls photo or JPEG.", ""]
+              "bicubic (dB) of the shipped CPU default of each kind (rsp-xN-int8, "
+              "rsp-xN-photo-int8, rsp-xN-jpeg-int8; x4 ships no JPEG model), by scale and "
+              "source; bpp: the input stream's bits per pixel; blocking: the mean of the first "
+              "frames' `blockiness`; last column: share of clips whose first frame the "
+              "still-image rule (`classify`) calls photo or JPEG.", ""]
         L += _gain_md(cal["gains"])
         L += ["", "Rules, mean gain over bicubic (dB) on the calibration clips:", ""]
         L += _rules_md(cal["rules"])
@@ -525,19 +537,27 @@ def write_md(res: dict, path: Path) -> None:
         L += _gain_md(ev["gains"])
         L += ["", "Rules (\"video_model (shipped rule)\" is what `sronnx upscale` picks):", ""]
         L += _rules_md(ev["rules"])
+        if "rescored" in ev:
+            c = ev["rescored"]
+            L += ["", f"`video_model`'s picks were made again after the rule changed "
+                  f"(`--sections rescore`: each clip re-encoded with one encoder thread, no "
+                  f"model run): of {c['records']} clip sources, {c['remade_differs']} re-made "
+                  f"first frames differ from the measured ones (x264 had run with several "
+                  f"threads), and {c['picks_differ']} picks differ from \"{SHIPPED_CANDIDATE}\" "
+                  "on the measured frames' stored features."]
         L += ["", "## Temporal stability (test clips, model outputs before encoding)", "",
               "Temporal error: mean |(O[t+1]-O[t]) - (G[t+1]-G[t])| of luma (0..255), O the "
               "output, G the ground truth (on still clips: the output's own flicker). "
               f"Margin: sronnx at most {MARGIN:.2f}x bicubic's.", "",
-              "| clips | bicubic | sronnx | ratio | within margin "
-              "| excess change bicubic / sronnx |",
-              "|---|---|---|---|---|---|"]
-        for k, row in sorted(ev["stability"].items()):
-            L.append(f"| {k} | {row['bicubic terr']:.3f} | {row['sronnx terr']:.3f} | "
-                     f"{row['ratio']:.3f} | {'yes' if row['within_margin'] else 'NO'} | "
-                     f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} |")
-        n_ok = sum(r["within_margin"] for r in ev["stability"].values())
-        L += ["", f"Within the margin: {n_ok} of {len(ev['stability'])} groups.", ""]
+              ]
+        L += _stability_md(ev["stability"])
+    if "grain" in res:
+        g = res["grain"]
+        L += ["## Flicker on still shots with grain (test clips, x2)", "",
+              f"{g['clips']} still clips whose input frames each get their own Gaussian "
+              f"grain (sigma {GRAIN:g} of 255) before encoding; the ground truth is the clean "
+              "still frame, so the temporal error is the output's own flicker.", ""]
+        L += _stability_md(g["stability"])
     if "target" in res:
         t = res["target"]["summary"]
         L += ["## Quality target: clean x2 clips, default encoding", "",
@@ -558,18 +578,28 @@ def write_md(res: dict, path: Path) -> None:
     path.write_text("\n".join(L) + "\n")
 
 
+def _stability_md(table: dict) -> list[str]:
+    """The rows of a `stability_table` and how many are within the margin."""
+    out = ["| clips | bicubic | sronnx | ratio | within margin "
+           "| excess change bicubic / sronnx |", "|---|---|---|---|---|---|"]
+    for k, row in sorted(table.items()):
+        out.append(f"| {k} | {row['bicubic terr']:.3f} | {row['sronnx terr']:.3f} | "
+                   f"{row['ratio']:.3f} | {'yes' if row['within_margin'] else 'NO'} | "
+                   f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} |")
+    n_ok = sum(r["within_margin"] for r in table.values())
+    return [*out, "", f"Within the margin: {n_ok} of {len(table)} groups.", ""]
+
+
 def _gain_md(gains: dict) -> list[str]:
-    cols = sorted({c for row in gains.values() for c in row
-                   if c not in ("bpp", "bicubic PSNR-Y", "classify: share not clean")})
-    out = ["| scale, source | bicubic PSNR-Y | bpp | " + " | ".join(cols)
-           + " | classify not clean |",
-           "|---" * (len(cols) + 4) + "|"]
+    out = ["| scale, source | bicubic PSNR-Y | bpp | blocking (mean) | clean | photo "
+           "| jpeg | classify not clean |", "|---|---|---|---|---|---|---|---|"]
     for k in sorted(gains, key=lambda k: (k.split()[0], [q[0] for q in QUALITIES].index(
             k.split()[1]))):
         row = gains[k]
+        jpeg = "(photo)" if row["jpeg is photo"] == 1.0 else f"{row['jpeg']:+.2f}"
         out.append(f"| {k} | {row['bicubic PSNR-Y']:.2f} | {row['bpp']:.3f} | "
-                   + " | ".join(f"{row[c]:+.2f}" if c in row else "" for c in cols)
-                   + f" | {row['classify: share not clean']:.0%} |")
+                   f"{row['blockiness']:.3f} | {row['clean']:+.2f} | {row['photo']:+.2f} | "
+                   f"{jpeg} | {row['classify: share not clean']:.0%} |")
     return out
 
 
@@ -583,16 +613,34 @@ def _rules_md(rules: dict) -> list[str]:
     return out
 
 
-def summarize_set(recs: list[dict], folders: Iterable[Path]) -> dict:
-    """The tables of one clip set: gains, rules (the candidates and `video_model`'s own
-    picks) and stability, with the records they come from."""
-    rules = candidate_rules(BPP_GRID) | {
-        "video_model (shipped rule)": lambda r: next(
-            k for k in ("clean", "photo", "jpeg") if r["kinds"][k] == r["rule_model"])}
-    return {"folders": [str(p.relative_to(DATA)) for p in folders],
-            "clips": len({r["clip"] for r in recs}), "gains": gain_table(recs),
-            "rules": rule_scores(recs, rules), "stability": stability_table(recs),
-            "records": recs}
+def summarize_set(recs: list[dict], folders: Iterable[Path], shipped: bool = True) -> dict:
+    """The tables of one clip set: gains, rules (the candidates, and with `shipped`
+    `video_model`'s own picks and the stability of its outputs) with the records they come
+    from. Calibration takes `shipped=False`: it chooses the rule, so it never scores one."""
+    rules = candidate_rules(BPP_GRID)
+    if shipped:
+        rules["video_model (shipped rule)"] = lambda r: next(
+            k for k in ("clean", "photo", "jpeg") if r["kinds"][k] == r["rule_model"])
+    out = {"folders": [str(p.relative_to(DATA)) for p in folders],
+           "clips": len({r["clip"] for r in recs}), "gains": gain_table(recs),
+           "rules": rule_scores(recs, rules)}
+    if shipped:
+        out["stability"] = stability_table(recs)
+    else:
+        for r in recs:  # what the rule of the day picked when these were measured: not kept
+            r.pop("rule_model", None), r.pop("rule_reason", None)
+    return out | {"records": recs}
+
+
+def _rounded(x: object) -> object:
+    """`x` with every float rounded to 4 decimals (the JSON stays small)."""
+    if isinstance(x, float):
+        return round(x, 4)
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v) for v in x]
+    return x
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -633,11 +681,14 @@ def main(argv: list[str] | None = None) -> None:
     for name, folders in (("calibrate", TRAIN), ("evaluate", TEST)):
         if name in sections:
             recs = measure_set(folders, args.clips, args.size, args.frames, args.threads, log)
-            res[name] = summarize_set(recs, folders)
-        elif "rescore" in sections and name in res:
-            rescore(res[name]["records"], args.size, args.frames)
-            res[name] = summarize_set(res[name]["records"], folders)
+            res[name] = summarize_set(recs, folders, name == "evaluate")
+        elif "rescore" in sections and name == "evaluate" and name in res:
+            count = rescore(res[name]["records"], args.size, args.frames)
+            res[name] = summarize_set(res[name]["records"], folders) | {"rescored": count}
             log(f"{name}: rule picks re-made")
+        elif name in res:  # merged from an earlier run: the tables again from its records
+            res[name] = summarize_set(res[name]["records"], folders, name == "evaluate") | {
+                k: v for k, v in res[name].items() if k == "rescored"}
     if "grain" in sections:
         recs = measure_set(TEST, args.clips, args.size, args.frames, args.threads, log,
                            Sweep((2,), GRAIN_QUALITIES, GRAIN))
@@ -649,7 +700,7 @@ def main(argv: list[str] | None = None) -> None:
         res["target"] = run_target(TEST, args.clips, args.size, args.frames, log)
     res["chosen"] = CHOSEN
     jpath.parent.mkdir(parents=True, exist_ok=True)
-    jpath.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    jpath.write_text(json.dumps(_rounded(res), separators=(",", ":")) + "\n")
     write_md(res, mpath)
     print(mpath.read_text())
 

@@ -37,10 +37,10 @@ switching per frame would flicker):
 Evidence (`bench/video_quality.py`, training clips only): on clips bicubic-downscaled by 2, 3
 and 4 and encoded as H.264 at CRF 18/23, H.265 CRF 28 and VP9 CRF 40, the clean models gain
 the most over bicubic; at H.264 CRF 28 and 33 the photo and JPEG models do (about equal, the
-photo model 0.01 dB ahead on average). The first frame's blocking tells them apart (median
-1.05 at CRF 18, 1.07 at 23, 1.13 at 28, 1.22 at 33, 1.05 for H.265 CRF 28); 1.10 scores best
-of the thresholds tried (1.04 to 1.24). The stream's bits per pixel did worse: it depends on
-the codec and on the frame size as much as on the quality.
+photo model 0.01 dB ahead on average). The first frame's blocking tells them apart (at x2,
+median 1.05 at CRF 18, 1.07 at 23, 1.13 at 28, 1.22 at 33, 1.05 for H.265 CRF 28); 1.10
+scores best of the thresholds tried (1.04 to 1.24). The stream's bits per pixel did worse:
+it depends on the codec and on the frame size as much as on the quality.
 """
 
 from __future__ import annotations
