@@ -1,12 +1,12 @@
 """The README's video picture: one frame crop as input (nearest-upscaled) | bicubic | sronnx |
-ground truth, for a clean (FFV1) and a compressed (H.264 CRF 28) source at x2.
+ground truth, for a clean (FFV1) and a heavily compressed (H.264 CRF 33) source at x2.
 
     python bench/video_crop.py                  # writes bench/results/video_crop.png (+ .json)
 
 The clip is made as bench/video_quality.py makes its clips (`clip_frames`, `downscale`,
 `encode` from there): a 240x240 window of one test photo (Set14 zebra by default; test data
 is only shown here, never used to choose anything) panning 4 pixels right and 1 down a frame,
-24 frames, bicubic-downscaled by 2 and encoded losslessly (FFV1) or as H.264 (libx264 CRF 28,
+24 frames, bicubic-downscaled by 2 and encoded losslessly (FFV1) or as H.264 (libx264 CRF 33,
 4:2:0). Each clip goes through `sronnx upscale` (the CLI, its defaults: the model the video
 rule picks, H.264 CRF 18 output); bicubic is Pillow's on the decoded input frame. The crop:
 the `--crop`-pixel output window with the most luma gradient in the middle frame, the same
@@ -35,7 +35,7 @@ from video_quality import DATA, bicubic, clip_frames, decode, downscale, encode 
 
 from sronnx.imaging import metrics  # noqa: E402
 
-SOURCES = (("FFV1 (lossless)", "ffv1", None), ("H.264 CRF 28", "libx264", 28))
+SOURCES = (("FFV1 (lossless)", "ffv1", None), ("H.264 CRF 33", "libx264", 33))
 
 
 def best_window(frame: np.ndarray, crop: int, margin: int) -> tuple[int, int]:

@@ -291,6 +291,9 @@ def measure_set(folders: Iterable[Path], n_clips: int, size: int, n_frames: int,
                        "classify": choice.kind, "classify_reason": choice.reason,
                        "blockiness": blockiness(first), "noise_sigma": noise_sigma(first),
                        "psnr": {}, "temporal": {}}
+                ys = [luma(f, 0) for f in frames]
+                rec["input_change"] = float(np.mean([np.abs(b - a).mean()
+                                                     for a, b in zip(ys, ys[1:], strict=False)]))
                 outs = {"bicubic": [bicubic(s)(f) for f in frames]}
                 for name in m.ups:
                     outs[name] = m.run(name, frames)
@@ -417,6 +420,8 @@ def stability_table(records: list[dict]) -> dict[str, dict]:
     by = defaultdict(lambda: defaultdict(list))
     for r in records:
         key = f"{r['motion']} x{r['scale']} {r['quality']}"
+        if "input_change" in r:
+            by[key]["input change"].append(r["input_change"])
         for who, name in (("bicubic", "bicubic"), ("sronnx", r["rule_model"])):
             by[key][f"{who} terr"].append(r["temporal"][name]["terr"])
             by[key][f"{who} excess"].append(r["temporal"][name]["excess"])
@@ -556,7 +561,9 @@ def write_md(res: dict, path: Path) -> None:
         L += ["## Flicker on still shots with grain (test clips, x2)", "",
               f"{g['clips']} still clips whose input frames each get their own Gaussian "
               f"grain (sigma {GRAIN:g} of 255) before encoding; the ground truth is the clean "
-              "still frame, so the temporal error is the output's own flicker.", ""]
+              "still frame, so the temporal error is the output's own flicker; the last "
+              "column is the decoded input's own mean frame-to-frame change (luma, at its "
+              "own size).", ""]
         L += _stability_md(g["stability"])
     if "target" in res:
         t = res["target"]["summary"]
@@ -581,11 +588,13 @@ def write_md(res: dict, path: Path) -> None:
 def _stability_md(table: dict) -> list[str]:
     """The rows of a `stability_table` and how many are within the margin."""
     out = ["| clips | bicubic | sronnx | ratio | within margin "
-           "| excess change bicubic / sronnx |", "|---|---|---|---|---|---|"]
+           "| excess change bicubic / sronnx | input's own change |",
+           "|---|---|---|---|---|---|---|"]
     for k, row in sorted(table.items()):
+        own = f"{row['input change']:.3f}" if "input change" in row else ""
         out.append(f"| {k} | {row['bicubic terr']:.3f} | {row['sronnx terr']:.3f} | "
                    f"{row['ratio']:.3f} | {'yes' if row['within_margin'] else 'NO'} | "
-                   f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} |")
+                   f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} | {own} |")
     n_ok = sum(r["within_margin"] for r in table.values())
     return [*out, "", f"Within the margin: {n_ok} of {len(table)} groups.", ""]
 
