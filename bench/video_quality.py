@@ -416,12 +416,16 @@ def gain_table(records: list[dict]) -> dict[str, dict[str, float]]:
 
 def stability_table(records: list[dict]) -> dict[str, dict]:
     """Per motion, scale and quality: mean temporal error and excess change of bicubic and
-    of the model `video_model` picks, their ratio and whether it is within `MARGIN`."""
+    of the model `video_model` picks, their ratio and whether it is within `MARGIN`; the
+    temporal error of the clean and photo models whichever was picked, and the decoded
+    input's own change where measured."""
     by = defaultdict(lambda: defaultdict(list))
     for r in records:
         key = f"{r['motion']} x{r['scale']} {r['quality']}"
         if "input_change" in r:
             by[key]["input change"].append(r["input_change"])
+        for kind in ("clean", "photo"):
+            by[key][f"{kind} model terr"].append(r["temporal"][r["kinds"][kind]]["terr"])
         for who, name in (("bicubic", "bicubic"), ("sronnx", r["rule_model"])):
             by[key][f"{who} terr"].append(r["temporal"][name]["terr"])
             by[key][f"{who} excess"].append(r["temporal"][name]["excess"])
@@ -519,6 +523,10 @@ def write_md(res: dict, path: Path) -> None:
          "Runs (each later one takes in the sections of the earlier ones' JSON):", "",
          *[f"- `{r['command']}` ({r['date']})" for r in res.get("runs", [])], "",
          f"Machine: {res['machine']}  ",
+         "No timings here: the runs shared the two cores with other jobs, which changes no "
+         "figure, only how long they took. Encoding: one encoder thread from the `grain` and "
+         "`target` runs on; the `calibrate` and `evaluate` runs let x264 use several (see "
+         "`rescore` below).  ",
          f"Clips: {res['params']['size']}x{res['params']['size']} ground-truth frames, "
          f"{res['params']['frames']} frames each, two panning to one still; "
          "see bench/video_quality.py for how they are made and measured.", ""]
@@ -565,6 +573,7 @@ def write_md(res: dict, path: Path) -> None:
               "column is the decoded input's own mean frame-to-frame change (luma, at its "
               "own size).", ""]
         L += _stability_md(g["stability"])
+        L += ["Gain over bicubic on these clips (dB):", "", *_gain_md(g["gains"]), ""]
     if "target" in res:
         t = res["target"]["summary"]
         L += ["## Quality target: clean x2 clips, default encoding", "",
@@ -588,13 +597,14 @@ def write_md(res: dict, path: Path) -> None:
 def _stability_md(table: dict) -> list[str]:
     """The rows of a `stability_table` and how many are within the margin."""
     out = ["| clips | bicubic | sronnx | ratio | within margin "
-           "| excess change bicubic / sronnx | input's own change |",
-           "|---|---|---|---|---|---|---|"]
+           "| excess change bicubic / sronnx | clean / photo model | input's own change |",
+           "|---|---|---|---|---|---|---|---|"]
     for k, row in sorted(table.items()):
         own = f"{row['input change']:.3f}" if "input change" in row else ""
         out.append(f"| {k} | {row['bicubic terr']:.3f} | {row['sronnx terr']:.3f} | "
                    f"{row['ratio']:.3f} | {'yes' if row['within_margin'] else 'NO'} | "
-                   f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} | {own} |")
+                   f"{row['bicubic excess']:+.3f} / {row['sronnx excess']:+.3f} | "
+                   f"{row['clean model terr']:.3f} / {row['photo model terr']:.3f} | {own} |")
     n_ok = sum(r["within_margin"] for r in table.values())
     return [*out, "", f"Within the margin: {n_ok} of {len(table)} groups.", ""]
 
@@ -705,6 +715,9 @@ def main(argv: list[str] | None = None) -> None:
                         "clips": len({r["clip"] for r in recs}),
                         "stability": stability_table(recs), "gains": gain_table(recs),
                         "records": recs}
+    elif "grain" in res:  # merged from an earlier run: the tables again from its records
+        res["grain"] |= {"stability": stability_table(res["grain"]["records"]),
+                         "gains": gain_table(res["grain"]["records"])}
     if "target" in sections:
         res["target"] = run_target(TEST, args.clips, args.size, args.frames, log)
     res["chosen"] = CHOSEN
