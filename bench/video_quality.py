@@ -2,18 +2,21 @@
 shipped model a compressed video should get, how much the default encoding keeps of the
 model's gain, and whether frame-by-frame upscaling flickers more than bicubic.
 
-    python bench/video_quality.py --sections calibrate          # training clips only
-    python bench/video_quality.py --sections evaluate,target    # test clips, evaluation only
-    python bench/video_quality.py                               # all, then the report
+    python bench/video_quality.py --sections calibrate                # training clips only
+    python bench/video_quality.py --sections evaluate,grain,target    # test clips
+    python bench/video_quality.py                                     # all of them
+    python bench/video_quality.py --sections rescore   # the rule's picks again, no model run
+    python bench/video_quality.py --sections none --merge A.json B.json   # one report
 
 Clips are made here, never read from anywhere else: a 240x240 window (`--size`) of one image,
-`--frames` frames, either still (the same window every frame: a static shot) or panning
-(the window moves 4 pixels right and 1 down a frame, less where the image has no room). The
-ground truth is those frames; the input is each frame bicubic-downscaled (Pillow, the
-training protocol) by 2, 3 and 4 (120, 80 and 60 pixels: every scale's input is even-sized,
-so 4:2:0 holds it) and then encoded as video would be: FFV1 (lossless), H.264 (libx264,
-preset medium) at CRF 18, 23, 28 and 33, H.265 (libx265) at CRF 28 and VP9 (libvpx-vp9,
-constant quality) at CRF 40, all 4:2:0 at 25 frames/s, in Matroska, through PyAV.
+`--frames` (16) frames, `--clips` (12) per set, two panning to one still: still (the same
+window every frame: a static shot) or panning (the window moves 4 pixels right and 1 down a
+frame, less where the image has no room). The ground truth is those frames; the input is
+each frame bicubic-downscaled (Pillow, the training protocol) by 2, 3 and 4 (120, 80 and 60
+pixels: every scale's input is even-sized, so 4:2:0 holds it) and then encoded as video
+would be: FFV1 (lossless), H.264 (libx264, preset medium) at CRF 18, 23, 28 and 33, H.265
+(libx265) at CRF 28 and VP9 (libvpx-vp9, constant quality) at CRF 40, all 4:2:0 at 25
+frames/s, in Matroska, through PyAV.
 
 Calibration clips come from the training images only (../shared/data/train, BSD200 and T91,
 sides of at least 256 pixels); evaluation clips from Set14 and BSD100 (test data, used only
@@ -27,7 +30,12 @@ bits per pixel: the stream's packet bytes x 8 / (width x height x frames)) and w
 `sronnx.engine.classify` says of its first decoded frame. Candidate rules are scored on the
 calibration clips; `evaluate` scores the rule `sronnx.engine.video.video_model` really applies
 (called here on each clip's header facts and first frame) beside the fixed models and the
-per-clip best (oracle).
+per-clip best (oracle). rescore: `video_model`'s picks in stored `evaluate` records again,
+after a change of the rule (each clip re-encoded, no model run).
+
+grain: still test clips at x2 whose input frames each get their own Gaussian grain (sigma
+`GRAIN`, 0..255) before encoding (FFV1, H.264 CRF 18/23/28): the flicker a still shot's
+sensor noise makes, against the decoded input's own frame-to-frame change.
 
 target: clean clips at x2 (FFV1 source, test images) through `sronnx upscale` (the CLI, its
 default encoding: H.264 CRF 18), against bicubic frames encoded by the same encoder at CRF 18
@@ -42,9 +50,11 @@ excess change mean |O[t+1] - O[t]| - mean |G[t+1] - G[t]|. The margin, fixed bef
 measuring: sronnx's temporal error at most 1.10x bicubic's (10% more), per motion, scale and
 source quality, averaged over the clips.
 
-The report (`--out`, default bench/results/video_quality.{json,md}) names the command,
-machine and date. Timings are not measured here; the CPUs were shared with other jobs, which
-changes nothing in these figures (all deterministic), only how long the run took.
+The report (`--out`, default bench/results/video_quality.{json,md}) names every command that
+made it (`--merge` takes in the sections of earlier runs' JSON, e.g. of sections run in
+parallel), the machine and the dates. Timings are not measured here; CPUs shared with other
+jobs change no figure (one encoder thread: the same frames every run), only how long a run
+takes: about 20 minutes per set of 12 clips on two busy cores.
 """
 
 from __future__ import annotations
@@ -664,9 +674,10 @@ def _rounded(x: object) -> object:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="calibrate,evaluate,target",
-                    help="calibrate, evaluate, target; rescore: the rule's picks in the "
-                         "stored records again (after a change of the rule), no model runs")
+    ap.add_argument("--sections", default="calibrate,evaluate,grain,target",
+                    help="calibrate, evaluate, grain, target; rescore: the rule's picks in the "
+                         "stored records again (after a change of the rule), no model runs; "
+                         "none: only the report, from --merge and --out's JSON")
     ap.add_argument("--clips", type=int, default=12, help="clips per set")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--size", type=int, default=240,
