@@ -1,6 +1,6 @@
 """Models on ONNX Runtime: opening a file as a session on a provider (`load_model`,
-`open_model`), probing what it needs, adapting tensors to it, the memory limit for models.
-No torch.
+`open_model`; the providers by name: `providers`), probing what it needs, adapting tensors
+to it, the memory limit for models. No torch.
 
 The names below are the package's public face: scripts and other packages import them from
 here, and the modules behind them may move."""
@@ -15,7 +15,13 @@ from sronnx.core import lazy_exports
 _EXPORTS = {
     "LoadedModel": "session",
     "Overrides": "probe",
-    "PROVIDERS": "session",
+    "PROVIDERS": "providers",
+    "PROVIDER_CHOICES": "providers",
+    "ProfileFn": "session",
+    "ShapeProfile": "providers",
+    "needs_gpu": "providers",
+    "provider_unavailable_reason": "providers",
+    "runs_on_cpu": "providers",
     "ProviderError": "session",
     "available_cpus": "session",
     "cuda_unavailable_reason": "session",
@@ -31,6 +37,12 @@ __all__ = [
     "LoadedModel",
     "Overrides",
     "PROVIDERS",
+    "PROVIDER_CHOICES",
+    "ProfileFn",
+    "ShapeProfile",
+    "needs_gpu",
+    "provider_unavailable_reason",
+    "runs_on_cpu",
     "ProviderError",
     "available_cpus",
     "cuda_unavailable_reason",
@@ -51,9 +63,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from sronnx.runtime.probe import (
         Overrides,
     )
-    from sronnx.runtime.session import (
+    from sronnx.runtime.providers import (
+        PROVIDER_CHOICES,
         PROVIDERS,
+        ShapeProfile,
+        needs_gpu,
+        provider_unavailable_reason,
+        runs_on_cpu,
+    )
+    from sronnx.runtime.session import (
         LoadedModel,
+        ProfileFn,
         ProviderError,
         available_cpus,
         cuda_unavailable_reason,
