@@ -20,6 +20,7 @@ _EXPORTS = {
     "ProfileFn": "session",
     "ShapeProfile": "providers",
     "needs_gpu": "providers",
+    "provider_options": "providers",
     "provider_unavailable_reason": "providers",
     "runs_on_cpu": "providers",
     "ProviderError": "session",
@@ -41,6 +42,7 @@ __all__ = [
     "ProfileFn",
     "ShapeProfile",
     "needs_gpu",
+    "provider_options",
     "provider_unavailable_reason",
     "runs_on_cpu",
     "ProviderError",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         PROVIDERS,
         ShapeProfile,
         needs_gpu,
+        provider_options,
         provider_unavailable_reason,
         runs_on_cpu,
     )
