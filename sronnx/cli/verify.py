@@ -26,8 +26,9 @@ from sronnx.runtime.providers import PROVIDERS
               help="Also compare on (crops of) the images in this folder.")
 @click.option("--no-reference", is_flag=True, help="Skip the onnx.reference evaluator run.")
 @click.option("--runtimes", "runtimes_text", default=None, metavar="LIST",
-              help="Runtimes of the matrix, comma-separated: ort, ort-cuda, onnx-reference, "
-                   "opencv, ort-web, ort-node, ncnn, or all [default: "
+              help="Runtimes of the matrix, comma-separated: ort, ort-cuda, ort-tensorrt, "
+                   "ort-openvino, ort-dml, ort-coreml, onnx-reference, opencv, ort-web, "
+                   "ort-node, ncnn, or all [default: "
                    "ort,ort-cuda,onnx-reference,opencv: the cheap ones; ort-cuda only where "
                    "the CUDA provider is available; none for community and foreign models]. "
                    "Runtimes not installed are listed as such.")
