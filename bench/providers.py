@@ -4,12 +4,15 @@ for, interleaved round by round so that a busy machine's drift falls on all alik
 
     python bench/providers.py --providers cpu,openvino [--models rsp-x3-int8,rsp-x3]
                               [--images 20] [--rounds 3] [--json FILE]
+                              [--other-python LABEL=PYTHON ...]
 
 Run from an environment whose onnxruntime offers every provider named (onnxruntime-openvino
 offers cpu and openvino: README, Providers). Prints, per model, the median milliseconds of
 one 1920x1080 output on each provider and each one's speed against the first; then the
 folder (20 BSD100 photos at 640x360, x3 to 1920x1080, PNG in and out, the shipped x3 default
 of each provider unless --folder-model says) in images per second and against the first.
+--other-python adds, to the folder rounds only, `sronnx upscale --provider cpu` run by another
+interpreter (another venv, e.g. the main one with plain onnxruntime), under LABEL.
 """
 
 from __future__ import annotations
@@ -58,23 +61,26 @@ def model_rows(names: list[str], providers: list[str], threads: int,
 
 
 def folder_rows(providers: list[str], model: str | None, images: int, rounds: int,
-                tmp: Path) -> dict[str, dict]:
-    """provider -> {"model", "seconds": [...], "images_per_s"}: `sronnx upscale --provider`
-    on the folder, each round running every provider once, in turn."""
+                tmp: Path, others: dict[str, str] | None = None) -> dict[str, dict]:
+    """contender -> {"model", "seconds": [...], "images_per_s"}: `sronnx upscale --provider`
+    on the folder for each provider (and `--provider cpu` under each of `others`: label ->
+    another Python), each round running every contender once, in turn."""
     inputs = make_inputs(tmp / "in", images)
-    files = {p: resolve_model(model, 3, defaults_key(p)) for p in providers}
-    seconds: dict[str, list[float]] = {p: [] for p in providers}
+    runs = {p: (sys.executable, p) for p in providers}
+    runs.update({label: (python, "cpu") for label, python in (others or {}).items()})
+    files = {k: resolve_model(model, 3, defaults_key(p)) for k, (_, p) in runs.items()}
+    seconds: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
-        for p in providers:
-            cmd = [sys.executable, "-m", "sronnx", "upscale", str(tmp / "in"), "-o",
-                   str(tmp / f"out-{p}"), "--model", str(files[p]), "--provider", p,
-                   "--quiet", "--overwrite"]
+        for k, (python, p) in runs.items():
+            cmd = [python, "-m", "sronnx", "upscale", str(tmp / "in"), "-o",
+                   str(tmp / f"out-{len(seconds[k])}-{p}"), "--model", str(files[k]),
+                   "--provider", p, "--quiet", "--overwrite"]
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True)
             seconds[p].append(time.perf_counter() - t0)
     res = {p: {"model": files[p].name, "seconds": s,
                "images_per_s": len(inputs) / float(np.median(s))} for p, s in seconds.items()}
-    first = res[providers[0]]["images_per_s"]
+    first = res[next(iter(runs))]["images_per_s"]
     print(f"folder: {len(inputs)} images 640x360 -> 1920x1080, PNG, median of {rounds} "
           "rounds: " + ", ".join(f"{p} ({r['model']}) {r['images_per_s']:.2f} img/s "
                                  f"({r['images_per_s'] / first:.2f}x)" for p, r in res.items()),
@@ -93,7 +99,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--other-python", action="append", default=[], metavar="LABEL=PYTHON",
+                    help="also run the folder with --provider cpu under this interpreter")
     args = ap.parse_args()
+    others = dict(o.split("=", 1) for o in args.other_python)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()]
     for p in providers:
         if p != "cpu" and (why := provider_unavailable_reason(p)):
@@ -103,10 +112,11 @@ def main() -> int:
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "providers": providers,
                  "machine": describe(machine_info(threads or cpus)), "threads": threads}
     print(res["machine"], flush=True)
-    res["models_ms"] = model_rows(args.models.split(","), providers, threads, args.rounds)
+    names = [n for n in args.models.split(",") if n]
+    res["models_ms"] = model_rows(names, providers, threads, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         res["folder"] = folder_rows(providers, args.folder_model, args.images, args.rounds,
-                                    Path(tmp))
+                                    Path(tmp), others)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1) + "\n")
     return 0

@@ -147,9 +147,10 @@ def markdown(meta: dict, results: list[dict]) -> str:
         "runs of the 640x360 input, all runtimes side by side in one process (ort and "
         "ort-node: 2 threads; ort-web: WebAssembly, 1 thread; opencv and ncnn: their "
         "default, 2 threads).",
-        *[f"Rows of {', '.join(a['runtimes'])} added {a['date']} by `bench/runtimes.py "
-          f"--merge` ({a['seconds']} s, {a['machine']}, Python {a['python']}): {a['note']}"
-          for a in meta.get("added", [])],
+        *[line for a in meta.get("added", []) for line in (
+            "", f"Rows of {', '.join(a['runtimes'])} added {a['date']} by `bench/runtimes.py "
+                f"--merge` ({a['seconds']} s, {a['machine']}, Python {a['python']}): "
+                f"{a['note']}.")],
         "",
         "| model | runtime | precision | max abs | PSNR dB | 640x360 ms | status |",
         "|---|---|---|---:|---:|---:|---|",
