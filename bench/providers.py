@@ -77,7 +77,7 @@ def folder_rows(providers: list[str], model: str | None, images: int, rounds: in
                    "--provider", p, "--quiet", "--overwrite"]
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True)
-            seconds[p].append(time.perf_counter() - t0)
+            seconds[k].append(time.perf_counter() - t0)
     res = {p: {"model": files[p].name, "seconds": s,
                "images_per_s": len(inputs) / float(np.median(s))} for p, s in seconds.items()}
     first = res[next(iter(runs))]["images_per_s"]
