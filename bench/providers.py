@@ -11,8 +11,10 @@ offers cpu and openvino: README, Providers). Prints, per model, the median milli
 one 1920x1080 output on each provider and each one's speed against the first; then the
 folder (20 BSD100 photos at 640x360, x3 to 1920x1080, PNG in and out, the shipped x3 default
 of each provider unless --folder-model says) in images per second and against the first.
---other-python adds, to the folder rounds only, `sronnx upscale --provider cpu` run by another
-interpreter (another venv, e.g. the main one with plain onnxruntime), under LABEL.
+--other-python adds the CPU provider of another interpreter (another venv, e.g. the main one
+with plain onnxruntime) under LABEL: in each round of a model, one subprocess that opens the
+model there and times it the same way; in each folder round, its `sronnx upscale --provider
+cpu`.
 """
 
 from __future__ import annotations
@@ -36,23 +38,44 @@ from sronnx.core import resolve_model, shipped_models  # noqa: E402
 from sronnx.runtime import load_model, provider_unavailable_reason  # noqa: E402
 from sronnx.runtime.providers import defaults_key  # noqa: E402
 
+_OTHER = """
+import sys
+import numpy as np
+from sronnx.benchmark import default_input_size, time_calls
+from sronnx.runtime import load_model
+loaded = load_model(sys.argv[1], "cpu", int(sys.argv[3]) if sys.argv[3] != "None" else None)
+w, h = default_input_size(int(sys.argv[2]))
+x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+print(time_calls(lambda: loaded.run(x), warmup=1, repeats=3, min_time=0.0).p50 * 1000)
+"""
 
-def model_rows(names: list[str], providers: list[str], threads: int,
-               rounds: int) -> dict[str, dict[str, float]]:
-    """name -> provider -> median ms of one 1080p output, `rounds` interleaved rounds of
-    `time_calls` (each round's median; the median of those)."""
+
+def _other_ms(python: str, path: Path, scale: int, threads: int | None) -> float:
+    """One round's median ms of the model on another interpreter's CPU provider."""
+    out = subprocess.run([python, "-c", _OTHER, str(path), str(scale), str(threads)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
+def model_rows(names: list[str], providers: list[str], threads: int | None, rounds: int,
+               others: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    """name -> provider (or `others` label) -> median ms of one 1080p output, `rounds`
+    interleaved rounds of `time_calls` (each round's median; the median of those)."""
     out: dict[str, dict[str, float]] = {}
+    others = others or {}
     for name in names:
         m = next(s for s in shipped_models() if s.name == name)
         w, h = default_input_size(m.scale)
         x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
         sessions = {p: load_model(m.path, p, threads) for p in providers}
-        times: dict[str, list[float]] = {p: [] for p in providers}
+        times: dict[str, list[float]] = {p: [] for p in [*providers, *others]}
         for _ in range(rounds):
             for p, loaded in sessions.items():
                 t = time_calls(lambda loaded=loaded, x=x: loaded.run(x), warmup=1, repeats=3,
                                min_time=0.0)
                 times[p].append(t.p50 * 1000)
+            for label, python in others.items():
+                times[label].append(_other_ms(python, m.path, m.scale, threads))
         out[name] = {p: float(np.median(v)) for p, v in times.items()}
         first = out[name][providers[0]]
         print(f"{name} ({m.precision}): " + ", ".join(
@@ -113,7 +136,7 @@ def main() -> int:
                  "machine": describe(machine_info(threads or cpus)), "threads": threads}
     print(res["machine"], flush=True)
     names = [n for n in args.models.split(",") if n]
-    res["models_ms"] = model_rows(names, providers, threads, args.rounds)
+    res["models_ms"] = model_rows(names, providers, threads, args.rounds, others)
     with tempfile.TemporaryDirectory() as tmp:
         res["folder"] = folder_rows(providers, args.folder_model, args.images, args.rounds,
                                     Path(tmp), others)
