@@ -182,8 +182,7 @@ def main() -> int:
 
     from sronnx.benchmark import describe, machine_info
     from sronnx.core import resolve_model
-    from sronnx.runtime import load_model
-    from sronnx.runtime.providers import defaults_key
+    from sronnx.runtime import defaults_key, load_model
 
     model = resolve_model(args.model, 3, defaults_key(args.provider))
     info = load_model(model).info

@@ -35,8 +35,11 @@ from e2e import make_inputs  # noqa: E402 - the e2e bench's own folder of inputs
 
 from sronnx.benchmark import default_input_size, describe, machine_info, time_calls  # noqa: E402
 from sronnx.core import resolve_model, shipped_models  # noqa: E402
-from sronnx.runtime import load_model, provider_unavailable_reason  # noqa: E402
-from sronnx.runtime.providers import defaults_key  # noqa: E402
+from sronnx.runtime import (  # noqa: E402
+    defaults_key,
+    load_model,
+    provider_unavailable_reason,
+)
 
 _OTHER = """
 import sys

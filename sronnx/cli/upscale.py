@@ -43,7 +43,7 @@ from sronnx.cli.upscale_report import (
     stop_reason,
 )
 from sronnx.io import writable_choices, writable_formats
-from sronnx.runtime.providers import PROVIDER_CHOICES
+from sronnx.runtime import PROVIDER_CHOICES
 
 __all__ = [  # the command, and the names importable from here before the split
     "DEFAULT_MAX_OUTPUT_PIXELS", "EXIT_FAILED_FILES", "EXIT_INTERRUPTED", "EXIT_TERMINATED",

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from sronnx.runtime.providers import PROVIDERS
+from sronnx.runtime import PROVIDERS
 
 
 @click.command()
