@@ -82,8 +82,7 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 
 from sronnx.core import default_models  # noqa: E402
-from sronnx.engine import ModelChoice, Upscaler, classify  # noqa: E402
-from sronnx.engine.video import video_model  # noqa: E402
+from sronnx.engine import ModelChoice, Upscaler, classify, video_model  # noqa: E402
 from sronnx.imaging import blockiness, metrics, noise_sigma  # noqa: E402
 from sronnx.io import VideoInfo  # noqa: E402
 

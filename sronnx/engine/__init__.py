@@ -52,6 +52,7 @@ _EXPORTS = {
     "upscale_animation": "animation",
     "upscale_image": "api",
     "upscale_pil": "upscaler",
+    "video_model": "video",
     "writes_file": "planner",
 }
 
@@ -95,6 +96,7 @@ __all__ = [
     "upscale_animation",
     "upscale_image",
     "upscale_pil",
+    "video_model",
     "writes_file",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -157,4 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         TileCallback,
         Upscaler,
         upscale_pil,
+    )
+    from sronnx.engine.video import (
+        video_model,
     )
