@@ -1,9 +1,12 @@
 """End-to-end throughput of `sronnx upscale` on a folder, beside a naive loop and OpenCV
 (the performance issue's targets), every figure measured side by side in one run.
 
-    python bench/e2e.py [--model NAME|FILE] [--images 20] [--json FILE] [--workdir DIR]
+    python bench/e2e.py [--model NAME|FILE] [--provider cpu|openvino|...] [--images 20]
+                        [--json FILE] [--workdir DIR]
 
-The model is `sronnx upscale --scale 3`'s default on CPUs (rsp-x3-int8) unless --model says.
+The model is `sronnx upscale --scale 3`'s default on the provider (rsp-x3-int8 on CPUs and
+OpenVINO) unless --model says. --provider (default cpu) runs sections 1, 2 (`sronnx upscale`)
+and 5 on that ONNX Runtime provider; the naive loop stays on ONNX Runtime's CPU provider.
 1. Model efficiency: ONNX Runtime CPU on the 1080p-output input, as 2 x MACs / s, against
    the machine's float32 matrix-multiply rate (2048^3: the faster of ONNX Runtime's MatMul
    with the same threads and numpy's BLAS),
@@ -80,7 +83,10 @@ def matmul_gflops(threads: int) -> float:
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
          helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR 10: what every onnxruntime sronnx takes reads (onnx 1.23 writes 14 by default,
+    # which onnxruntime-openvino 1.24 refuses)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=10)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     sess = ort.InferenceSession(model.SerializeToString(), opts,
@@ -92,11 +98,11 @@ def matmul_gflops(threads: int) -> float:
     return 2 * n**3 / min(t, t_np) / 1e9
 
 
-def ort_session(path: Path, threads: int):
-    """The model on ONNX Runtime CPU with `threads`, as sronnx opens it."""
+def ort_session(path: Path, threads: int, provider: str = "cpu"):
+    """The model on ONNX Runtime `provider` with `threads`, as sronnx opens it."""
     from sronnx.runtime import load_model
 
-    return load_model(path, "cpu", threads).session
+    return load_model(path, provider, threads).session
 
 
 def naive_loop(model: Path, inputs: list[Path], out: Path) -> float:
@@ -128,9 +134,10 @@ def opencv_loop(inputs: list[Path], out: Path, threads: int) -> float:
     return time.perf_counter() - t0
 
 
-def sronnx_run(model: Path, folder: Path, out: Path, report: Path) -> dict:
+def sronnx_run(model: Path, folder: Path, out: Path, report: Path,
+               provider: str = "cpu") -> dict:
     cmd = [sys.executable, "-m", "sronnx", "upscale", str(folder), "-o", str(out), "--model",
-           str(model), "--provider", "cpu", "--quiet", "--overwrite", "--json", str(report)]
+           str(model), "--provider", provider, "--quiet", "--overwrite", "--json", str(report)]
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -144,11 +151,13 @@ def sronnx_run(model: Path, folder: Path, out: Path, report: Path) -> dict:
             "stages_s": stages}
 
 
-def set5_psnr(model: Path, scale: int) -> float:
-    """Set5 PSNR-Y by the bench protocol (the figure index.json and `sronnx bench` state)."""
+def set5_psnr(model: Path, scale: int, provider: str = "cpu") -> float:
+    """Set5 PSNR-Y by the bench protocol (the figure index.json and `sronnx bench` state),
+    the model on `provider`."""
     from sronnx.benchmark import evaluate, load_dataset, onnx_upscaler
 
-    return evaluate(onnx_upscaler(model), load_dataset(DATA / "test" / "Set5"), scale)["psnr_y"]
+    return evaluate(onnx_upscaler(model, provider=provider),
+                    load_dataset(DATA / "test" / "Set5"), scale)["psnr_y"]
 
 
 def _int8_pairs() -> list[tuple[Path, Path, int]]:
@@ -164,6 +173,8 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="default: the CPU default for x3")
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--provider", default="cpu",
+                    help="ONNX Runtime provider of sronnx's runs (cpu, openvino, cuda, ...)")
     ap.add_argument("--rounds", type=int, default=3, help="folder runs of each kind (median)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--workdir", type=Path, default=None)
@@ -171,26 +182,27 @@ def main() -> int:
 
     from sronnx.benchmark import describe, machine_info
     from sronnx.core import resolve_model
-    from sronnx.runtime import load_model
+    from sronnx.runtime import defaults_key, load_model
 
-    model = resolve_model(args.model, 3, "cpu")
+    model = resolve_model(args.model, 3, defaults_key(args.provider))
     info = load_model(model).info
     scale = info.descriptor.scale
     res: dict = {"date": time.strftime("%Y-%m-%d"), "model": str(model.name),
-                 "machine": describe(machine_info(args.threads)), "threads": args.threads}
-    print(res["machine"])
+                 "machine": describe(machine_info(args.threads)), "threads": args.threads,
+                 "provider": args.provider}
+    print(f"{res['machine']}; provider {args.provider}")
     print(f"model {model.name}: {info.card.spec} x{scale}, "
           f"{info.card.precision or 'float32'}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        _efficiency(res, model, info, args.threads)
+        _efficiency(res, model, info, args.threads, args.provider)
         _folder_runs(res, model, Path(tmp), args)
-        _int8(res, args.threads)
+        _int8(res, args.threads, args.provider)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0
 
 
-def _efficiency(res: dict, model: Path, info, threads: int) -> None:
+def _efficiency(res: dict, model: Path, info, threads: int, provider: str = "cpu") -> None:
     """1. The model's (and its int8 twin's) GFLOP/s on a 1080p output against a float32
     matmul's, into `res`."""
     from sronnx.benchmark import default_input_size
@@ -205,7 +217,7 @@ def _efficiency(res: dict, model: Path, info, threads: int) -> None:
     if twin is not None:
         candidates.append(twin)
     for m in candidates:
-        sess = ort_session(m, threads)
+        sess = ort_session(m, threads, provider)
         t = median_time(lambda sess=sess: sess.run(None, {"input": x}))
         rate = 2 * macs * 1920 * 1080 / t / 1e9
         res["efficiency"][m.name] = {"gflops": rate, "latency_ms": t * 1000}
@@ -230,7 +242,8 @@ def _folder_runs(res: dict, model: Path, tmp: Path, args: argparse.Namespace) ->
         os.sync()
         naive_t.append(naive_loop(model, inputs, tmp / "naive"))
         os.sync()
-        runs.append(sronnx_run(model, tmp / "in", tmp / "sronnx", tmp / "report.json"))
+        runs.append(sronnx_run(model, tmp / "in", tmp / "sronnx", tmp / "report.json",
+                               args.provider))
         os.sync()
         try:
             opencv_t.append(opencv_loop(inputs, tmp / "opencv", args.threads))
@@ -260,7 +273,7 @@ def _folder_runs(res: dict, model: Path, tmp: Path, args: argparse.Namespace) ->
     print(f"4. peak RSS {run['peak_rss_mb']:.0f} MB (target < 1024 MB)")
 
 
-def _int8(res: dict, threads: int) -> None:
+def _int8(res: dict, threads: int, provider: str = "cpu") -> None:
     """5. Each shipped int8 model's speed-up over its float32 twin and their Set5 PSNR-Y,
     into `res`."""
     from sronnx.benchmark import default_input_size
@@ -268,10 +281,10 @@ def _int8(res: dict, threads: int) -> None:
     res["int8"] = {}
     for fp32, q, sc in _int8_pairs():
         xs = np.random.rand(1, 3, *reversed(default_input_size(sc))).astype(np.float32)
-        s32, s8 = ort_session(fp32, threads), ort_session(q, threads)
+        s32, s8 = ort_session(fp32, threads, provider), ort_session(q, threads, provider)
         t32 = median_time(lambda s32=s32, xs=xs: s32.run(None, {"input": xs}))
         t8 = median_time(lambda s8=s8, xs=xs: s8.run(None, {"input": xs}))
-        p32, p8 = set5_psnr(fp32, sc), set5_psnr(q, sc)
+        p32, p8 = set5_psnr(fp32, sc, provider), set5_psnr(q, sc, provider)
         res["int8"][q.name] = {"speedup": t32 / t8, "ms_fp32": t32 * 1000,
                                "ms_int8": t8 * 1000, "psnr_fp32": p32, "psnr_int8": p8}
         print(f"5. {q.name}: {t32 / t8:.2f}x float32 inference ({t8 * 1000:.0f} vs "

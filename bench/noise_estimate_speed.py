@@ -1,6 +1,8 @@
 """Cost of the noise estimate (`sronnx.imaging.noise_sigma`, run once per file by the
-default-model rule) per megapixel, beside the estimate it replaced in issue 24 (the
-flattest 8x8 blocks' Haar HH, read from git at commit 8164324).
+default-model rule) per megapixel, beside two earlier versions read from git: the estimate
+it replaced in issue 24 (the flattest 8x8 blocks' Haar HH, commit 8164324) and Liu et al.'s
+weak-texture PCA as first merged (commit f4b9c1b, before it was made cheaper without
+changing its values: `bench/noise_estimate_check.py`). All three are timed in one run.
 
 Inputs: the first 20 BSD200 training photos at full size (481x321, 0.15 MP) and one of them
 enlarged (Pillow bicubic) to 1920x1080 and 4000x3000; the best of 3 runs each.
@@ -24,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from sronnx.imaging import noise_sigma  # noqa: E402
 
-OLD_COMMIT = "8164324"
+OLD_COMMITS = {"Haar HH (8164324)": "8164324", "Liu first merged (f4b9c1b)": "f4b9c1b"}
 TRAIN = ROOT.parent / "shared" / "data" / "train" / "BSD200"
 
 
-def old_estimate():
-    source = subprocess.run(["git", "show", f"{OLD_COMMIT}:sronnx/imaging/assess.py"],
+def old_estimate(commit: str):
+    source = subprocess.run(["git", "show", f"{commit}:sronnx/imaging/assess.py"],
                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
     space: dict = {"__name__": "old_assess"}
     exec(compile(source, "old_assess.py", "exec"), space)  # noqa: S102
@@ -47,7 +49,8 @@ def best_ms(f, images: list[np.ndarray]) -> float:
 
 
 def main() -> int:
-    old = old_estimate()
+    estimates = {name: old_estimate(commit) for name, commit in OLD_COMMITS.items()}
+    estimates["Liu now"] = noise_sigma
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(TRAIN.glob("*.png"))[:20]]
     big = Image.fromarray(photos[0])
     sets = {"20 photos 481x321": photos,
@@ -55,12 +58,14 @@ def main() -> int:
             "4000x3000": [np.asarray(big.resize((4000, 3000), Image.Resampling.BICUBIC))]}
     print(f"# noise estimate cost: {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')} (machine shared with other jobs)")
-    print("| input | megapixels | old ms | old ms/MP | new ms | new ms/MP |")
-    print("|---|---|---|---|---|---|")
+    print("| input | megapixels | " + " | ".join(f"{e} ms (ms/MP)" for e in estimates)
+          + " | first merged / now |")
+    print("|---|---|" + "---|" * (len(estimates) + 1))
     for name, images in sets.items():
         mp = sum(x.shape[0] * x.shape[1] for x in images) / 1e6
-        o, n = best_ms(old, images), best_ms(noise_sigma, images)
-        print(f"| {name} | {mp:.2f} | {o:.0f} | {o / mp:.0f} | {n:.0f} | {n / mp:.0f} |")
+        ms = [best_ms(f, images) for f in estimates.values()]
+        cells = " | ".join(f"{t:.0f} ({t / mp:.0f})" for t in ms)
+        print(f"| {name} | {mp:.2f} | {cells} | {ms[1] / ms[2]:.1f}x |")
     return 0
 
 

@@ -6,6 +6,12 @@ all runtimes measured side by side in the same process. Writes bench/results/run
 and runtimes.json, with the machine (lscpu model name, cores) and the date.
 
 Run: nice -n 10 python bench/runtimes.py [--only rsp-x2,rsp-x3-int8] [--runtimes LIST]
+         [--merge [--note TEXT]]
+
+--merge adds the rows of the runtimes asked for to the committed runtimes.json (replacing
+that runtime's earlier rows) instead of rewriting it, with this run's date, machine and
+--note: for a runtime that needs another install, e.g. ort-openvino from a venv where
+onnxruntime-openvino replaces onnxruntime (README, Providers).
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=None, help="comma-separated shipped model names")
     ap.add_argument("--runtimes", default="all", help=f"of {', '.join(RUNTIMES)} (or all)")
+    ap.add_argument("--merge", action="store_true",
+                    help="add these runtimes' rows to the committed matrix")
+    ap.add_argument("--note", default="", help="with --merge: what to say of this run")
     args = ap.parse_args()
     runtimes = parse_runtimes(args.runtimes)
     only = set(args.only.split(",")) if args.only else None
@@ -82,11 +91,31 @@ def main() -> None:
     meta = {"date": _dt.date.today().isoformat(), "machine": machine(),
             "python": platform.python_version(), "runtimes": runtimes,
             "seconds": round(time.time() - started)}
+    if args.merge:
+        meta, results = merged(json.loads((OUT / "runtimes.json").read_text()), meta,
+                               results, args.note)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "runtimes.json").write_text(json.dumps({"meta": meta, "models": results},
                                                   indent=1) + "\n")
     (OUT / "runtimes.md").write_text(markdown(meta, results))
     print(f"wrote {OUT / 'runtimes.md'} and runtimes.json")
+
+
+def merged(old: dict, meta: dict, results: list[dict], note: str) -> tuple[dict, list[dict]]:
+    """The committed matrix `old` ({"meta", "models"}) with this run's rows (`results`, of
+    the runtimes in `meta`) in place of those runtimes' earlier rows, each model's rows in
+    `RUNTIMES` order; its meta keeps the first run's and lists this one under "added"."""
+    ran = set(meta["runtimes"])
+    order = {r: k for k, r in enumerate(RUNTIMES)}
+    models = {res["model"]: res for res in old["models"]}
+    for res in results:
+        base = models.setdefault(res["model"], {**res, "rows": []})
+        rows = [r for r in base["rows"] if r["runtime"] not in ran] + res["rows"]
+        base["rows"] = sorted(rows, key=lambda r: order.get(r["runtime"], len(order)))
+    first = old["meta"]
+    added = [a for a in first.get("added", []) if not ran & set(a["runtimes"])]
+    first["added"] = [*added, {**meta, "note": note}]
+    return first, list(models.values())
 
 
 def _num(v, fmt: str) -> str:
@@ -118,6 +147,10 @@ def markdown(meta: dict, results: list[dict]) -> str:
         "runs of the 640x360 input, all runtimes side by side in one process (ort and "
         "ort-node: 2 threads; ort-web: WebAssembly, 1 thread; opencv and ncnn: their "
         "default, 2 threads).",
+        *[line for a in meta.get("added", []) for line in (
+            "", f"Rows of {', '.join(a['runtimes'])} added {a['date']} by `bench/runtimes.py "
+                f"--merge` ({a['seconds']} s, {a['machine']}, Python {a['python']}): "
+                f"{a['note']}.")],
         "",
         "| model | runtime | precision | max abs | PSNR dB | 640x360 ms | status |",
         "|---|---|---|---:|---:|---:|---|",

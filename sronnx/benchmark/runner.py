@@ -19,7 +19,9 @@ from sronnx.benchmark.rows import make_row
 from sronnx.benchmark.speed import RuntimeUnavailable
 from sronnx.runtime import available_cpus
 
-RUNTIMES = ("torch", "cpu", "cuda")
+RUNTIMES = ("torch", "cpu", "cuda")  # the default: those asked for with no --runtimes
+#: every runtime --runtimes takes: PyTorch and each ONNX Runtime provider by sronnx's name
+KNOWN_RUNTIMES = ("torch", "cpu", "cuda", "tensorrt", "openvino", "dml", "coreml")
 
 
 def bicubic(scale: int) -> BenchModel:
@@ -68,13 +70,13 @@ def runtime_unavailable_reason(runtime: str) -> str | None:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed (pip install 'sronnx[train]')"
         return None
-    if runtime == "cuda":
-        from sronnx.runtime import cuda_unavailable_reason
-
-        return cuda_unavailable_reason()
     if runtime == "cpu":
         return None
-    raise BenchInputError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    if runtime in KNOWN_RUNTIMES:
+        from sronnx.runtime import provider_unavailable_reason
+
+        return provider_unavailable_reason(runtime)
+    raise BenchInputError(f"unknown runtime {runtime!r}; known: {', '.join(KNOWN_RUNTIMES)}")
 
 
 def _runtimes(requested: Sequence[str] | None, notes: list[str]) -> list[str]:
@@ -218,10 +220,13 @@ def _runner(model: BenchModel, runtime: str, size: tuple[int, int],
                                      "row would time the float32 network under its name)")
         fn, note = speed.torch_runner(model, size, threads)
         return fn, threads, f"PyTorch eager, {note}"
-    if runtime == "cuda":
-        return speed.ort_runner(model, "cuda", size, None), None, \
+    from sronnx.runtime import runs_on_cpu
+
+    if not runs_on_cpu(runtime):  # a GPU's provider: its own threads, copies included
+        return speed.ort_runner(model, runtime, size, None), None, \
             "includes host-device copies"
-    return speed.ort_runner(model, "cpu", size, threads), threads, None
+    note = None if runtime == "cpu" else f"ONNX Runtime's {runtime} provider"
+    return speed.ort_runner(model, runtime, size, threads), threads, note
 
 
 def speed_rows(p: BenchPlan, cfg: BenchConfig, on_event: Event) -> list[dict[str, Any]]:

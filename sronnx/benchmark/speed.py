@@ -70,12 +70,14 @@ def _input(w: int, h: int) -> np.ndarray:
 
 def ort_runner(model: BenchModel, provider: str, size: tuple[int, int],
                threads: int | None) -> Callable[[], Any]:
-    """One inference on onnxruntime ("cpu" or "cuda"), numpy in and out: on CUDA that includes
-    the host-device copies, as the upscaler sees them."""
+    """One inference on onnxruntime's `provider` ("cpu", "cuda", "openvino", ...: see
+    `sronnx.runtime.providers`) with `threads` (None: its default), numpy in and out: on a
+    GPU that includes the host-device copies, as the upscaler sees them.
+    RuntimeUnavailable where the provider cannot run here."""
     from sronnx.runtime import ProviderError, load_model
 
     try:
-        loaded = load_model(model.path, provider, threads if provider == "cpu" else None)
+        loaded = load_model(model.path, provider, threads)
     except ProviderError as exc:
         raise RuntimeUnavailable(str(exc)) from exc
     x = _input(*size)

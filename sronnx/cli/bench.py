@@ -103,8 +103,10 @@ def _command_line(prefix: str) -> str:
 @click.option("--scales", default="2,3,4", show_default=True,
               help="Scales to measure (bicubic rows and model filter).")
 @click.option("--runtimes", default=None,
-              help="Comma-separated of torch, cpu, cuda [default: torch (if installed), cpu, "
-                   "cuda (if usable)].")
+              help="Comma-separated of torch, cpu, cuda, tensorrt, openvino, dml, coreml "
+                   "(ONNX Runtime's providers by name; one this onnxruntime build lacks is "
+                   "skipped with the reason) [default: torch (if installed), cpu, cuda (if "
+                   "usable)].")
 @click.option("--size", default=None, metavar="WxH",
               help="Input size for speed [default: output 1920x1080 per scale].")
 @click.option("--threads", type=click.IntRange(1), default=None,

@@ -70,7 +70,9 @@ def models(as_json: bool, scale: int, paths: bool) -> None:
                               + [{"kind": "shipped", **{("input_kind" if k == "kind" else k): v
                                                         for k, v in s.items()}}
                                  for s in shipped]
-                              + [{"kind": "rule", "text": _rule_text()}], indent=2))
+                              + [{"kind": "rule", "text": _rule_text()},
+                                 {"kind": "video_rule", "text": _video_rule_text()}],
+                              indent=2))
         return
     click.echo(f"Architectures (counted at x{scale}; every one takes scales 2, 3, 4):")
     if archs and "params" not in archs[0]:
@@ -96,6 +98,8 @@ def models(as_json: bool, scale: int, paths: bool) -> None:
     if any(s["kind"] == "photo" for s in shipped):
         click.echo("Without --model, sronnx upscale picks per file (--input-kind auto):")
         click.echo("  " + _rule_text())
+        click.echo("Videos get one model for the whole video:")
+        click.echo("  " + _video_rule_text())
 
 
 def _rule_text() -> str:
@@ -107,3 +111,15 @@ def _rule_text() -> str:
             f"noise sigma is at least {NOISE_SIGMA:g} (of 255) the photo model; any other "
             "image, and every animation, the clean model. --input-kind clean|photo|jpeg "
             "gives every file one of them.")
+
+
+def _video_rule_text() -> str:
+    from sronnx.engine import VIDEO_BLOCKINESS
+
+    return (f"a lossy video (H.264, HEVC, VP9, AV1, ...) whose first frame shows 8x8 "
+            f"blocking of at least {VIDEO_BLOCKINESS:.2f} gets the photo model (measured on "
+            "training clips: at H.264 CRF 28 and above the photo and JPEG models beat the "
+            "clean one, at CRF 23 and below, and at H.265 CRF 28 and VP9 CRF 40, the clean "
+            "model wins or ties); any other video, lossless ones too, the rule above on its first "
+            "frame. --model and --input-kind apply as for images. Figures: "
+            "bench/results/video_quality.md.")

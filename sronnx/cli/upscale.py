@@ -43,6 +43,7 @@ from sronnx.cli.upscale_report import (
     stop_reason,
 )
 from sronnx.io import writable_choices, writable_formats
+from sronnx.runtime import PROVIDER_CHOICES
 
 __all__ = [  # the command, and the names importable from here before the split
     "DEFAULT_MAX_OUTPUT_PIXELS", "EXIT_FAILED_FILES", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
@@ -140,10 +141,12 @@ def _format_help() -> str:
                    "the rest (sronnx models shows the rule); clean, photo or jpeg: that "
                    "model for every file.")
 @model_options
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True,
-              help="Where the model runs: cpu; cuda (refused, exit 2, unless the session "
-                   "really runs on CUDA); auto: CUDA when it really loads, else the CPU.")
+              help="Where the model runs: cpu; cuda, tensorrt, openvino, dml (DirectML) or "
+                   "coreml (each refused in one line, exit 2, unless the session really runs "
+                   "on it: see the README's provider table for the install each needs); "
+                   "auto: CUDA when it really loads, else the CPU.")
 @click.option("--tile", type=click.IntRange(0), default=None, callback=_tile,
               help="Largest tile side in input pixels (at least 8); tiles are balanced to "
                    "equal sizes (default: 512, or the model's fixed size). 0: no tiling, the "
@@ -215,7 +218,8 @@ def _format_help() -> str:
                    "outputs, report) on Ray actors, one ONNX Runtime session each, on a "
                    "local Ray cluster started for the run or one joined with --ray-address; "
                    "needs pip install 'sronnx[cluster]'. With ray, --workers is the number "
-                   "of actors [default: one per cluster CPU (per GPU with --provider cuda)] "
+                   "of actors [default: one per cluster CPU (per GPU with --provider cuda or "
+                   "tensorrt)] "
                    "and --threads the ONNX Runtime threads of each [default: 1 on CPUs].")
 @click.option("--ray-address", default=None, metavar="ADDRESS",
               help="With --engine ray: the cluster to join (auto: the one `ray start --head` "

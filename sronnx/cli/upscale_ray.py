@@ -19,11 +19,12 @@ def start_ray(o: UpscaleOptions, opened, opts, max_pixels: int, jobs: int, rep: 
     from dataclasses import replace
 
     from sronnx.engine import EngineError, RayEngine
+    from sronnx.runtime import needs_gpu
 
     threads, workers, address, quiet = o.threads, o.workers, o.ray_address, o.quiet
 
-    cuda = opened.choice.provider == "cuda"
-    spec = replace(opened.pinned(), threads=threads if threads is not None or cuda else 1)
+    gpu = needs_gpu(opened.choice.provider)
+    spec = replace(opened.pinned(), threads=threads if threads is not None or gpu else 1)
     engine = RayEngine(spec, opts, max_pixels, address, workers, jobs, quiet=quiet)
     try:
         engine.start()
@@ -32,7 +33,7 @@ def start_ray(o: UpscaleOptions, opened, opts, max_pixels: int, jobs: int, rep: 
     rep.model.update(ray_address=address, actors=len(engine.handles))
     if not quiet:
         where = f"joined {address}" if address else "a local Ray cluster"
-        each = "1 GPU" if cuda else f"{spec.threads} ONNX Runtime thread(s)"
+        each = "1 GPU" if gpu else f"{spec.threads} ONNX Runtime thread(s)"
         click.echo(f"engine ray: {len(engine.handles)} actor(s) on {where}, {each} each",
                    err=True)
     return engine

@@ -79,7 +79,7 @@ from sronnx.io import (
     output_extension_for,
     remove_stale_parts,
 )
-from sronnx.runtime import intended_provider
+from sronnx.runtime import intended_provider, runs_on_cpu
 
 __all__ = ["Ready", "prepare", "run"]
 
@@ -326,7 +326,7 @@ def _open(o: UpscaleOptions, opts: OutputOptions, jobs: list, headers: _Headers,
         request = replace(request, scale=scale_for_sizes(
             request, (h.size for j in jobs if (h := headers(j)) is not None), o.outscale,
             o.width, o.height))
-    on_cpu = intended_provider(o.provider) == "cpu"
+    on_cpu = runs_on_cpu(intended_provider(o.provider))
     workers, threads = parallelism(o.workers, o.threads, on_cpu, o.pipeline, len(jobs))
     try:
         opened = open_models(replace(request, threads=threads))
@@ -488,7 +488,7 @@ def _process(o: UpscaleOptions, ready: Ready, progress: Progress,
                                max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
                                on_result=on_result,
                                layout=Layout(pipeline=pipeline, workers=workers
-                                             if up.provider == "cpu" else 1),
+                                             if runs_on_cpu(up.provider) else 1),
                                on_pixels=progress.on_pixels if progress.bar is not None
                                or ready.videos else None)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the files in progress ended

@@ -6,14 +6,18 @@ import sys
 
 import click
 
+from sronnx.runtime import PROVIDERS
+
 
 @click.command()
 @click.argument("model_path", metavar="MODEL")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The training checkpoint (default: rebuild from the card and the file's "
                    "weights, trusted when their hash matches the card).")
-@click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu",
-              show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDERS), default="cpu",
+              show_default=True,
+              help="The ONNX Runtime provider of the comparisons (refused, exit 2, unless the "
+                   "session really runs on it).")
 @click.option("--tolerance", type=float, default=None,
               help="Largest absolute difference accepted [default: 1e-4 for float32 (1e-3 on "
                    "CUDA, which computes in TF32), 2e-2 for float16; int8 models must reach "
@@ -22,8 +26,9 @@ import click
               help="Also compare on (crops of) the images in this folder.")
 @click.option("--no-reference", is_flag=True, help="Skip the onnx.reference evaluator run.")
 @click.option("--runtimes", "runtimes_text", default=None, metavar="LIST",
-              help="Runtimes of the matrix, comma-separated: ort, ort-cuda, onnx-reference, "
-                   "opencv, ort-web, ort-node, ncnn, or all [default: "
+              help="Runtimes of the matrix, comma-separated: ort, ort-cuda, ort-tensorrt, "
+                   "ort-openvino, ort-dml, ort-coreml, onnx-reference, opencv, ort-web, "
+                   "ort-node, ncnn, or all [default: "
                    "ort,ort-cuda,onnx-reference,opencv: the cheap ones; ort-cuda only where "
                    "the CUDA provider is available; none for community and foreign models]. "
                    "Runtimes not installed are listed as such.")
@@ -52,7 +57,8 @@ def verify(model_path: str, checkpoint: str | None, provider: str, tolerance: fl
 
     Exit 0 when every difference is within the tolerance, 1 when not (in the comparisons or
     on any runtime of the matrix), 2 when verification cannot run (e.g. an unknown model,
-    --provider cuda without CUDA, an unknown runtime)."""
+    a --provider this onnxruntime build does not offer or cannot start, an unknown
+    runtime)."""
     from sronnx.cli import require_torch
 
     require_torch("sronnx verify")

@@ -69,7 +69,8 @@ def shipped_models() -> list[ShippedModel]:
 
 def default_model_name(scale: int = DEFAULT_SCALE, provider: str = "cpu",
                        kind: str = "clean") -> str:
-    """The shipped model `sronnx upscale` uses for `scale` on `provider` ("cpu" or "cuda")
+    """The shipped model `sronnx upscale` uses for `scale` on `provider` ("cpu" or "cuda":
+    the index's keys; `sronnx.runtime.providers.defaults_key` maps every provider to one)
     for inputs of `kind` ("clean" or "photo", see `sronnx.engine.choice`). LookupError
     when there is none (a photo model is never stood in for by a clean one)."""
     _, data = _index()

@@ -34,7 +34,9 @@ _EXPORTS = {
     "TileError": "tilepass",
     "TilePass": "tilepass",
     "Upscaler": "upscaler",
+    "VIDEO_BLOCKINESS": "choice",
     "classify": "choice",
+    "classify_video": "choice",
     "folder_problem": "planner",
     "image_header": "planner",
     "open_models": "opening",
@@ -50,6 +52,7 @@ _EXPORTS = {
     "upscale_animation": "animation",
     "upscale_image": "api",
     "upscale_pil": "upscaler",
+    "video_model": "video",
     "writes_file": "planner",
 }
 
@@ -75,7 +78,9 @@ __all__ = [
     "TileError",
     "TilePass",
     "Upscaler",
+    "VIDEO_BLOCKINESS",
     "classify",
+    "classify_video",
     "folder_problem",
     "image_header",
     "open_models",
@@ -91,6 +96,7 @@ __all__ = [
     "upscale_animation",
     "upscale_image",
     "upscale_pil",
+    "video_model",
     "writes_file",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -110,8 +116,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         BLOCKINESS,
         JPEG_MAX_QUALITY,
         NOISE_SIGMA,
+        VIDEO_BLOCKINESS,
         ModelChoice,
         classify,
+        classify_video,
     )
     from sronnx.engine.opening import (
         InputKind,
@@ -151,4 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         TileCallback,
         Upscaler,
         upscale_pil,
+    )
+    from sronnx.engine.video import (
+        video_model,
     )

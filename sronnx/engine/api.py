@@ -89,7 +89,8 @@ def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
         and noisy photos), "jpeg" (JPEG-compressed inputs, where the scale ships one, else
         the photo model), or "auto": the CLI's per-file rule (`sronnx.engine.classify`) on
         this image's pixels, and for a PIL image its format and JPEG quantization tables.
-    provider: "cpu", "cuda" or "auto" (see `sronnx.runtime.session.load_model`).
+    provider: "cpu", "cuda", "tensorrt", "openvino", "dml", "coreml" or "auto" (see
+        `sronnx.runtime.session.load_model` and `sronnx.runtime.providers`).
     outscale: the output's size factor, any positive number: the model runs, then its result
         is resampled to (round(w * outscale), round(h * outscale)), Lanczos where that is
         larger than the model's output, area averaging where smaller. None: the model's own
@@ -99,8 +100,8 @@ def upscale_image(image: Image.Image | np.ndarray, scale: int | None = None,
     `PIL.ImageOps.exif_transpose` first). Raises ValueError for what `Upscaler.upscale`
     refuses, a `scale` the model does not have, or an `outscale` that is not a positive number;
     LookupError for an unknown model name or scale; `sronnx.core.card.ModelFileError` for a file
-    that is not a usable model; `sronnx.runtime.session.ProviderError` when CUDA was asked
-    for and cannot run.
+    that is not a usable model; `sronnx.runtime.session.ProviderError` when the provider
+    asked for cannot run here (never a quiet run on the CPU instead).
     """
     from sronnx.imaging import resize_array, size_problem
 

@@ -22,9 +22,17 @@ from typing import Literal
 
 from sronnx.core import ModelFileError, shipped_models
 from sronnx.engine.choice import ModelChoice
+from sronnx.engine.profile import tile_profile
 from sronnx.engine.upscaler import Upscaler
 from sronnx.imaging import needed_factor, pick_scale
-from sronnx.runtime import LoadedModel, Overrides, ProviderError, available_cpus, open_model
+from sronnx.runtime import (
+    LoadedModel,
+    Overrides,
+    ProfileFn,
+    ProviderError,
+    available_cpus,
+    open_model,
+)
 
 __all__ = ["InputKind", "ModelOpenError", "ModelRequest", "OpenedModels", "open_models",
            "parallelism", "scale_for_sizes"]
@@ -57,7 +65,10 @@ class ModelRequest:
         input_kind: with no `model`, "auto" opens the clean, photo and JPEG models and lets
             each file's kind choose (`ModelChoice`); "clean", "photo" or "jpeg" opens that one
             for every file. Must be "auto" with a named `model`.
-        provider: "cpu", "cuda" or "auto" (CUDA where it can run, else the CPU).
+        provider: "cpu", "cuda", "tensorrt", "openvino", "dml", "coreml" (refused where
+            the session would not really run on it: `sronnx.runtime.providers`) or "auto"
+            (CUDA where it can run, else the CPU). TensorRT builds its engine for the shapes
+            the tiling makes (`sronnx.engine.profile`).
         threads: ONNX Runtime intra-op threads per session; None for its default.
         overrides: the value range and channel order of a named model made elsewhere.
         tile, overlap, batch, clamp: the `Upscaler`'s tiling (input pixels; None: the
@@ -150,8 +161,9 @@ def open_models(request: ModelRequest) -> OpenedModels:
         raise ModelOpenError("--input-kind chooses among the shipped default models; it "
                              "cannot go with --model")
     first_kind = "clean" if request.input_kind == "auto" else request.input_kind
+    profile = tile_profile(request.tile, request.overlap, request.batch)
     path, loaded = _open(request.model, request.scale, request.provider, request.threads,
-                         first_kind, request.overrides)
+                         first_kind, request.overrides, profile=profile)
     if request.scale is not None and loaded.info.descriptor.scale != request.scale:
         raise ModelOpenError(f"model {path} is x{loaded.info.descriptor.scale}, "
                              f"not x{request.scale}", path)
@@ -161,7 +173,8 @@ def open_models(request: ModelRequest) -> OpenedModels:
         for kind in _SIBLINGS:
             try:
                 files[kind], sessions[kind] = _open(None, request.scale, loaded.provider,
-                                                    request.threads, kind, sibling=True)
+                                                    request.threads, kind, sibling=True,
+                                                    profile=profile)
             except LookupError:  # no such model at this scale
                 if kind == "photo":
                     break
@@ -174,23 +187,25 @@ def open_models(request: ModelRequest) -> OpenedModels:
 def _open_pinned(request: ModelRequest) -> OpenedModels:
     """`open_models` for a request naming its files (`OpenedModels.pinned`)."""
     files = {kind: Path(p) for kind, p in (request.files or {}).items()}
+    profile = tile_profile(request.tile, request.overlap, request.batch)
     sessions = {}
     for kind, path in files.items():
         options = request.overrides if kind == "clean" else None
         sessions[kind] = _open(str(path), None, request.provider, request.threads,
-                               options=options)[1]
+                               options=options, profile=profile)[1]
     upscalers = _upscalers(sessions, request)
     choice = _choice(upscalers, {k: p.stem for k, p in files.items()}, request.only)
     return OpenedModels(choice, files, request.only, request)
 
 
 def _open(model: str | None, scale: int | None, provider: str, threads: int | None,
-          kind: str = "clean", options: Overrides | None = None, *, sibling: bool = False
-          ) -> tuple[Path, LoadedModel]:
+          kind: str = "clean", options: Overrides | None = None, *, sibling: bool = False,
+          profile: ProfileFn | None = None) -> tuple[Path, LoadedModel]:
     """`sronnx.runtime.open_model`, its refusals as ModelOpenError; with `sibling` (a photo or
-    JPEG model of the rule), LookupError passes: a scale without one is no error."""
+    JPEG model of the rule), LookupError passes: a scale without one is no error. `profile`:
+    the shapes TensorRT builds for (`sronnx.engine.profile`)."""
     try:
-        return open_model(model, scale, provider, threads, kind, options)
+        return open_model(model, scale, provider, threads, kind, options, profile)
     except LookupError as exc:
         if sibling:
             raise

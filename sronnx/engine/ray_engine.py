@@ -39,6 +39,7 @@ from sronnx.core import first_line
 from sronnx.engine.batch import FileResult
 from sronnx.engine.opening import ModelRequest, open_models
 from sronnx.engine.planner import Job, OutputOptions
+from sronnx.runtime import needs_gpu
 
 INSTALL_HINT = "pip install 'sronnx[cluster]'"
 NAMESPACE = "sronnx"  # where the actors are named (sronnx-upscale-RUN-K), for tools and tests
@@ -188,13 +189,13 @@ class RayEngine:
                 if on_term is not None:  # ray.init replaces it with sys.exit: keep the caller's
                     signal.signal(signal.SIGTERM, on_term)
             self.started_ray = True
-        cuda = self.spec.provider == "cuda"
+        cuda = needs_gpu(self.spec.provider)  # CUDA or TensorRT: an NVIDIA GPU each
         resources = ray.cluster_resources()
         threads = self.spec.threads or 1
         cpus, gpus = resources.get("CPU", 0.0), int(resources.get("GPU", 0))
         if cuda and gpus < 1:
             self.close()
-            raise EngineError("--provider cuda: the Ray cluster has no GPU")
+            raise EngineError(f"--provider {self.spec.provider}: the Ray cluster has no GPU")
         room = gpus if cuda else max(1, int(cpus) // threads)
         count = max(1, min(self.actors or room, self.files))
         options: dict = {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_TASK_RETRIES,

@@ -4,15 +4,10 @@ resumable segments; this module gives it the model, the output size and what of 
 changes the output's bytes). `sronnx.engine.batch.process_one` sends every job whose
 input is a video here, so every scheduler (local, staged, Ray) treats videos alike.
 
-Which model a video gets, without --model (one model for the whole video: switching per
-frame would flicker):
-
-* a lossy codec (H.264, HEVC, VP9, AV1, MPEG-4, ...): the `jpeg` kind (the JPEG model; the
-  photo model where the scale ships none). Block-transform coding with quantisation leaves
-  the blocking, ringing and smeared texture the JPEG models are trained to undo; measuring
-  the clean, photo and JPEG models on compressed frames is left to a later change.
-* a lossless codec (FFV1, raw, PNG, ...): the still-image rule (`classify`) on the first
-  frame: clean unless it shows noise or blocking.
+Which model a video gets, without --model: one for the whole video (switching per frame
+would flicker), by `sronnx.engine.choice.classify_video` on its codec and first frame (a
+lossy video showing blocking gets the photo model, any other the still-image rule; the
+rule and its evidence are in that module).
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sronnx.engine.choice import ModelChoice, classify
+from sronnx.engine.choice import ModelChoice, classify_video
 from sronnx.engine.planner import OutputOptions
 from sronnx.engine.upscaler import DEFAULT_TILE, Upscaler
 from sronnx.imaging import resize_array
@@ -62,21 +57,12 @@ class VideoJob:
 def video_model(models: Upscaler | ModelChoice, info: VideoInfo,
                 first: np.ndarray) -> tuple[Upscaler, str | None, str | None]:
     """The upscaler for a whole video, with its model's name and the reason (None, None for
-    a single Upscaler): see the module."""
+    a single Upscaler): `classify_video` on its codec and first frame, through
+    `ModelChoice.decide` (--model, --input-kind and the missing JPEG model)."""
     if isinstance(models, Upscaler):
         return models, None, None
-    if models.fixed is not None:
-        kind, reason = "clean", models.fixed
-    elif models.force is not None:
-        kind, reason = models.force, "forced by --input-kind"
-    elif info.lossless:
-        choice = classify(first)
-        kind, reason = choice.kind, f"lossless video ({info.codec}), {choice.reason}"
-    else:
-        kind, reason = "jpeg", f"lossy video ({info.codec})"
-    if kind not in models.upscalers:  # no JPEG model at this scale
-        kind = "photo"
-    return models.upscalers[kind], models.names[kind], reason  # type: ignore[return-value]
+    choice = models.decide(lambda: classify_video(first, info.codec, info.lossless))
+    return models.upscalers[choice.kind], models.names[choice.kind], choice.reason  # type: ignore[return-value]
 
 
 def whole_frame_bytes(up: Upscaler, size: tuple[int, int]) -> int:

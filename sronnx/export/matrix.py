@@ -1,10 +1,12 @@
 """The runtime matrix of `sronnx verify --runtimes`: one ONNX file on several runtimes, the
 same inputs, each output against one reference, each runtime held to its own bound.
 
-Runtimes (`RUNTIMES`): ort (ONNX Runtime CPU, Python), ort-cuda (when the CUDA provider
-loads), onnx-reference (onnx.reference, small inputs only), opencv (cv2.dnn), ort-web
-(onnxruntime-web's WebAssembly build under Node, from web/node_modules), ort-node
-(onnxruntime-node, from examples/node/node_modules) and ncnn (converted with pnnx, run with
+Runtimes (`RUNTIMES`): ort (ONNX Runtime CPU, Python); ort-cuda, ort-tensorrt, ort-openvino,
+ort-dml and ort-coreml (ONNX Runtime's providers of those names, `sronnx.runtime.providers`,
+where the installed onnxruntime offers them and the session really runs on them);
+onnx-reference (onnx.reference, small inputs only); opencv (cv2.dnn); ort-web
+(onnxruntime-web's WebAssembly build under Node, from web/node_modules); ort-node
+(onnxruntime-node, from examples/node/node_modules); ncnn (converted with pnnx, run with
 ncnn's Python binding). A runtime that is not installed is reported "not installed"; one
 that cannot load the file (ncnn and int8 QDQ, onnx.reference and DequantizeLinear-18, an
 old OpenCV and dynamic shapes) "unsupported" with the reason; neither counts as a failure.
@@ -38,13 +40,16 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout (examples/ is not in 
 NODE_RUNNER = KIT / "verify_runner.mjs"
 ORT_NODE_DIR = ROOT / "examples" / "node" / "node_modules" / "onnxruntime-node"
 
-RUNTIMES = ("ort", "ort-cuda", "onnx-reference", "opencv", "ort-web", "ort-node", "ncnn")
+#: ONNX Runtime's providers other than the CPU, as runtimes of the matrix: "ort-NAME"
+PROVIDER_RUNTIMES = ("ort-cuda", "ort-tensorrt", "ort-openvino", "ort-dml", "ort-coreml")
+RUNTIMES = ("ort", *PROVIDER_RUNTIMES, "onnx-reference", "opencv", "ort-web", "ort-node", "ncnn")
 # In-process and cheap (a few seconds on a shipped model): the default of `sronnx verify`.
 # ort-web (WebAssembly: about 3 s per 640x360 run on 2 cores), ort-node (a Node process)
 # and ncnn (a pnnx conversion) come with --runtimes all or by name.
 DEFAULT_RUNTIMES = ("ort", "ort-cuda", "onnx-reference", "opencv")
 # The name each runtime has in `sronnx.export.verify.criterion`.
-CRITERION_NAME = {"ort": "onnxruntime-cpu", "ort-cuda": "onnxruntime-cuda"}
+CRITERION_NAME = {"ort": "onnxruntime-cpu",
+                  **{r: f"onnxruntime-{r.removeprefix('ort-')}" for r in PROVIDER_RUNTIMES}}
 TIMING_SHAPE = (1, 3, 360, 640)
 TIMING_REPEATS = 3
 NODE_TIMEOUT_S = 600
@@ -124,15 +129,15 @@ def _ort_folder(kind: str) -> Path | None:
 
 def installed(runtime: str) -> tuple[str | None, str]:
     """(version, "") when `runtime` can run here, else (None, why not)."""
-    if runtime in ("ort", "ort-cuda"):
+    if runtime == "ort" or runtime in PROVIDER_RUNTIMES:
         import onnxruntime as ort
 
-        if runtime == "ort-cuda":
-            from sronnx.runtime import cuda_unavailable_reason
+        if runtime != "ort":
+            from sronnx.runtime import PROVIDERS, provider_unavailable_reason
 
-            reason = cuda_unavailable_reason()
-            if reason:
-                return None, "no CUDA execution provider in this onnxruntime build"
+            if provider_unavailable_reason(runtime.removeprefix("ort-")):
+                name = PROVIDERS[runtime.removeprefix("ort-")]
+                return None, f"no {name} in this onnxruntime build"
         return ort.__version__, ""
     if runtime == "onnx-reference":
         try:
@@ -232,9 +237,12 @@ def _timed(fn: Callable[[np.ndarray], np.ndarray], inputs: Sequence[np.ndarray],
 
 def _run_ort(provider: str) -> Runner:
     def run(path, inputs, timed, repeats):
-        from sronnx.runtime import load_model
+        from sronnx.runtime import ProviderError, load_model
 
-        loaded = load_model(path, provider)
+        try:
+            loaded = load_model(path, provider)
+        except ProviderError as exc:  # offered, but no device or library for it here
+            raise Unsupported(str(exc)) from exc
         name = loaded.input_name
         return _timed(lambda x: loaded.session.run(None, {name: x})[0], inputs, timed, repeats)
     return run
@@ -326,7 +334,8 @@ def _run_ncnn(path, inputs, timed, repeats):
 
 
 RUNNERS: dict[str, Runner] = {
-    "ort": _run_ort("cpu"), "ort-cuda": _run_ort("cuda"), "onnx-reference": _run_reference,
+    "ort": _run_ort("cpu"), **{r: _run_ort(r.removeprefix("ort-")) for r in PROVIDER_RUNTIMES},
+    "onnx-reference": _run_reference,
     "opencv": _run_opencv, "ort-web": _run_node("web"), "ort-node": _run_node("node"),
     "ncnn": _run_ncnn,
 }

@@ -38,13 +38,14 @@ def criterion(precision: str, runtime: str, tolerance: float | None = None
     """(max abs error, min PSNR dB, words) a comparison on `runtime` must meet.
 
     `tolerance` overrides the default bound. Defaults: float32 1e-4, or 1e-3 on
-    onnxruntime-cuda (TF32); float16 2e-2; int8 a PSNR floor of 30 dB against float32.
+    onnxruntime-cuda and onnxruntime-tensorrt (TF32, which TensorRT also takes by default);
+    float16 2e-2; int8 a PSNR floor of 30 dB against float32.
     """
     if tolerance is not None:
         tol, min_psnr = tolerance, None
     elif precision == "int8":
         tol, min_psnr = None, INT8_MIN_PSNR_DB
-    elif precision == "float32" and runtime == "onnxruntime-cuda":
+    elif precision == "float32" and runtime in ("onnxruntime-cuda", "onnxruntime-tensorrt"):
         tol, min_psnr = CUDA_FLOAT32_TOLERANCE, None
     else:
         tol, min_psnr = DEFAULT_TOLERANCE.get(precision), None

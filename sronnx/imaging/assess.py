@@ -6,13 +6,11 @@ numpy only; pure functions.
 * `jpeg_quality(tables)`: the quality (1..100, libjpeg's scale) of a JPEG from its
   quantization tables (`sronnx.io.formats.jpeg`, re-exported here).
 * `noise_sigma(pixels)`: the standard deviation of white noise in an image, in 0..255
-  units, from its flattest blocks: the finest diagonal wavelet detail (Haar HH) of each
-  channel, its RMS per 8x8-pixel block, the 2nd percentile over the blocks that are not
-  near black or white (where noise is clipped), corrected for the percentile's bias under
-  pure Gaussian noise. Texture raises a block's figure, never lowers it, so the flattest
-  blocks measure the noise (the idea of block-based estimators such as Lee & Hoppel 1989;
-  the Haar HH detail as in Donoho & Johnstone 1994). Blocks with any pixel less than fully
-  opaque are left out (colour under transparency is not what is seen).
+  units, by weak-texture patch selection and principal component analysis (Liu, Tanaka &
+  Okutomi 2013): the smallest eigenvalue of the covariance of the 5x5 patches whose texture
+  strength is no more than noise of that level would give, iterated; None where no area
+  of the image is as flat as noise (see its docstring). Patches with a clipped or a less
+  than fully opaque pixel are left out.
 * `blockiness(pixels)`: how much larger the luma steps across the 8x8 grid of a JPEG
   (between columns 7|8, 15|16, ... and the same rows) are than the steps elsewhere: about 1
   for images that never were JPEGs, 1.3 (median) for JPEG quality 50 written again as a
@@ -105,7 +103,7 @@ def noise_sigma(pixels: np.ndarray) -> float | None:
     step = max(1, math.ceil(math.sqrt(positions / _MAX_PATCHES)))
     estimates = []
     for c in range(x.shape[2]):
-        found = [_patches(r[:, :, c], seen, step) for r, seen in regions]
+        found = [_patches(np.ascontiguousarray(r[:, :, c]), seen, step) for r, seen in regions]
         xi = np.concatenate([f[0] for f in found])
         patches = np.concatenate([f[1] for f in found])
         sigma = _weak_texture_sigma(xi, patches)
@@ -128,50 +126,88 @@ def _regions(x: np.ndarray, opaque: np.ndarray | None
     return [(x[t:t + _BAND], None if opaque is None else opaque[t:t + _BAND]) for t in tops]
 
 
-def _box(a: np.ndarray, dh: int, dw: int) -> np.ndarray:
-    """Sums of the HxW array `a` over every dh x dw window: (H-dh+1)x(W-dw+1), float64."""
-    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
-    c[1:, 1:] = a.cumsum(0, dtype=np.float64).cumsum(1)
-    return c[dh:, dw:] - c[:-dh, dw:] - c[dh:, :-dw] + c[:-dh, :-dw]
-
-
 def _patches(x: np.ndarray, opaque: np.ndarray | None, step: int
              ) -> tuple[np.ndarray, np.ndarray]:
-    """(texture strength per patch (n,), the patches' pixels (n, 25) float32) of the usable
-    5x5 patches of the HxW channel `x` (0..255) at every `step`-th position each way."""
+    """(texture strength per patch (n,) float64, the patches' pixels (n, 25) float32) of the
+    usable 5x5 patches of the HxW channel `x` (0..255) at every `step`-th position each way.
+
+    Only the sampled positions are summed: the squared neighbour differences (float32, as
+    `np.diff` gives them) over each sampled window in float64, and the clipped or
+    transparent pixels ORed over it, by adding shifted strided slices (separably: columns,
+    then rows); the kept windows are gathered once from a strided view."""
     p = _PATCH
     if x.shape[0] < p or x.shape[1] < p:
         return np.zeros(0), np.zeros((0, p * p), np.float32)
-    xi = _box(np.diff(x, axis=1) ** 2, p, p - 1) + _box(np.diff(x, axis=0) ** 2, p - 1, p)
+    grid = (len(range(0, x.shape[0] - p + 1, step)), len(range(0, x.shape[1] - p + 1, step)))
     bad = (x <= 0.5) | (x >= 254.5)
     if opaque is not None:
         bad |= ~opaque
-    keep = (_box(bad, p, p) == 0)[::step, ::step]
+    keep = ~_window_sums(bad, (p, p), step, grid)
+    xi = (_window_sums(np.square(np.diff(x, axis=1)), (p, p - 1), step, grid)
+          + _window_sums(np.square(np.diff(x, axis=0)), (p - 1, p), step, grid))
     windows = np.lib.stride_tricks.sliding_window_view(x, (p, p))[::step, ::step]
-    return xi[::step, ::step][keep], windows[keep].reshape(-1, p * p)
+    return xi[keep], windows[keep].reshape(-1, p * p)
 
 
-def _noise_floor(patches: np.ndarray) -> float:
-    """sigma^2 from (n, d) patches: their covariance's smallest eigenvalue over the
-    Marchenko-Pastur lower edge (1 - sqrt(d / n))^2 (its expected value under white noise
-    alone, for n > d)."""
+def _window_sums(a: np.ndarray, window: tuple[int, int], step: int, grid: tuple[int, int]
+                 ) -> np.ndarray:
+    """Sums of the 2-D array `a` over the (dh, dw) `window` at every `step`-th position each
+    way, the first grid[0] x grid[1] of them: float64 for a number array, OR for a bool one
+    (numpy adds bools as OR)."""
+    (dh, dw), (rows, cols) = window, grid
+    kind = bool if a.dtype == bool else np.float64
+    across = np.zeros((a.shape[0], cols), kind)
+    for dx in range(dw):
+        across += a[:, dx:dx + step * (cols - 1) + 1:step]
+    out = np.zeros((rows, cols), kind)
+    for dy in range(dh):
+        out += across[dy:dy + step * (rows - 1) + 1:step]
+    return out
+
+
+def _centred(patches: np.ndarray) -> np.ndarray:
+    """The (N, d) patches as float64 less their overall mean, so that a prefix's covariance
+    taken from its raw sums (`_noise_floor`) loses nothing that matters to rounding (about
+    1e-16 of the patches' variance)."""
     q = patches.astype(np.float64)
-    q -= q.mean(axis=0)
-    smallest = float(np.linalg.eigvalsh(q.T @ q / len(q))[0])
-    return max(smallest, 0.0) / (1.0 - math.sqrt(q.shape[1] / len(q))) ** 2
+    q -= _column_sums(q) / len(q)
+    return q
+
+
+def _column_sums(q: np.ndarray) -> np.ndarray:
+    """Sums over the rows of the (n, d) float64 array `q`: (d,), one matrix-vector product
+    (BLAS; numpy's own reduction over the long axis is several times slower)."""
+    return np.ones(len(q)) @ q
+
+
+def _noise_floor(centred: np.ndarray, n: int) -> float:
+    """sigma^2 from the first n of the patches `centred` (`_centred`): their covariance's
+    smallest eigenvalue over the Marchenko-Pastur lower edge (1 - sqrt(d / n))^2 (its
+    expected value under white noise alone, for n > d). The covariance is one matrix
+    product of the prefix (a view, no copy) less the outer product of its mean."""
+    q = centred[:n]
+    mean = _column_sums(q) / n
+    cov = q.T @ q / n - np.outer(mean, mean)
+    smallest = float(np.linalg.eigvalsh(cov)[0])
+    return max(smallest, 0.0) / (1.0 - math.sqrt(q.shape[1] / n)) ** 2
 
 
 def _weak_texture_sigma(xi: np.ndarray, patches: np.ndarray) -> float | None:
     """Liu et al.'s iteration on one channel's patches (see `noise_sigma`): sigma, or None
-    with fewer than `_MIN_PATCHES` patches as flat as noise of the estimate."""
+    with fewer than `_MIN_PATCHES` patches as flat as noise of the estimate. The patches
+    are sorted by texture strength once, so each round's weak-texture set (xi below a
+    threshold) is a prefix of them, found by a binary search."""
     if len(xi) < _MIN_PATCHES:
         return None
-    var = _noise_floor(patches)
+    order = np.argsort(xi)  # ties: all in a prefix or none, so their order does not matter
+    xi = xi[order]
+    centred = _centred(patches[order])
+    var = _noise_floor(centred, len(xi))
     for _ in range(_ITERATIONS):
-        weak = xi < _TAU * var
-        if int(weak.sum()) < _MIN_PATCHES:
+        weak = int(np.searchsorted(xi, _TAU * var, side="left"))  # how many xi < _TAU var
+        if weak < _MIN_PATCHES:
             return None
-        new = _noise_floor(patches[weak])
+        new = _noise_floor(centred, weak)
         settled = abs(new - var) <= 1e-3 * var
         var = new
         if settled:

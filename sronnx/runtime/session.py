@@ -11,13 +11,16 @@ import functools
 import io
 import os
 import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from sronnx.core import ModelFileError, ModelInfo, first_line
+from sronnx.core import ModelDescriptor, ModelFileError, ModelInfo, first_line
 from sronnx.runtime.memory import (
     DEFAULT_MODEL_MEMORY,
     MEMORY_ENV,
@@ -25,8 +28,22 @@ from sronnx.runtime.memory import (
     model_memory_limit,
 )
 from sronnx.runtime.probe import Overrides, RunTimeout, describe_model, quiet_call
+from sronnx.runtime.providers import (
+    PROVIDERS,
+    ShapeProfile,
+    check_name,
+    defaults_key,
+    fell_back,
+    got,
+    prepare_options,
+    printed_reason,
+    provider_unavailable_reason,
+    session_providers,
+)
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: a function of the model's needs giving the shapes an engine is built for (TensorRT)
+ProfileFn = Callable[[ModelDescriptor], ShapeProfile | None]
+
 _TRIAL_PIXELS = 1 << 18  # the load's trial run: at most 512 x 512 pixels in all
 _TRIAL_OUTPUT_PIXELS = 1 << 22  # and at most 4 megapixels out
 
@@ -43,7 +60,7 @@ class LoadedModel:
 
     session: ort.InferenceSession
     info: ModelInfo
-    provider: str  # "cpu" or "cuda": what the session really runs on
+    provider: str  # "cpu", "cuda", "tensorrt", ...: what the session really runs on
     input_name: str
     output_name: str
     sources: dict[str, str] = field(default_factory=dict)
@@ -72,13 +89,7 @@ def _plain(d) -> bool:
 
 def cuda_unavailable_reason() -> str | None:
     """None when the CUDA provider is offered by this onnxruntime build, else why not."""
-    if PROVIDERS["cuda"] not in ort.get_available_providers():
-        return (
-            "this onnxruntime build has no CUDA execution provider "
-            f"(available: {', '.join(ort.get_available_providers())}); install the gpu extra: "
-            "pip uninstall -y onnxruntime && pip install 'sronnx[gpu]'"
-        )
-    return None
+    return provider_unavailable_reason("cuda")
 
 
 @functools.cache
@@ -108,7 +119,10 @@ def _limited_arena(limit: int) -> bool:
     return True
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, provider: str = "cpu") -> ort.SessionOptions:
+    """ONNX Runtime's session options for sronnx: full graph optimization, fatal-only
+    logging, the model memory limit, `threads` intra-op threads, and what `provider`
+    requires (`sronnx.runtime.providers.prepare_options`)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # fatal only: a refused file's error is raised and reported in one line naming the file;
@@ -120,6 +134,7 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+    prepare_options(provider, opts)
     return opts
 
 
@@ -133,47 +148,121 @@ def _check_model_file(path: Path) -> None:
 
 
 def load_model(path: str | Path, provider: str = "cpu", threads: int | None = None,
-               options: Overrides | None = None) -> LoadedModel:
-    """Open an ONNX super-resolution model on `provider` ("cpu", "cuda" or "auto").
+               options: Overrides | None = None, profile: ProfileFn | None = None
+               ) -> LoadedModel:
+    """Open an ONNX super-resolution model on `provider`: "cpu", "cuda", "tensorrt",
+    "openvino", "dml", "coreml" (`sronnx.runtime.providers`) or "auto".
 
     An sronnx file's needs come from its metadata; a model made elsewhere is probed
     (`sronnx.runtime.probe`), and `options` say what no probe can find (value range,
-    channel order). "cuda" raises ProviderError unless the session really runs on CUDA;
-    "auto" takes CUDA when it really loads, otherwise the CPU (the caller reports which).
+    channel order). A named provider raises ProviderError, one line naming it and the
+    reason, unless the session really runs on it: never a quiet CPU session. "auto" takes
+    CUDA when it really loads, otherwise the CPU (the caller reports which). `profile`, for
+    TensorRT: the shapes its engine is built for, from the model's needs (the tile plan:
+    `sronnx.engine.opening`); without it TensorRT builds for the shapes it meets.
     Raises ModelFileError, naming the file and the reason, for a file that is missing, not
-    ONNX, or not a model sronnx can run.
+    ONNX, or not a model sronnx can run; ValueError for an unknown provider name.
     """
     path = Path(path)
-    if provider not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"provider must be cpu, cuda or auto, got {provider!r}")
+    check_name(provider)
     _check_model_file(path)
     model_memory_limit()  # a bad SRONNX_MODEL_MEMORY is the setting's fault, not the file's
-    if provider == "cuda" and (reason := cuda_unavailable_reason()):
-        raise ProviderError(f"--provider cuda: {reason}")
-    want_cuda = provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None)
-    providers = [PROVIDERS["cuda"], PROVIDERS["cpu"]] if want_cuda else [PROVIDERS["cpu"]]
-    if want_cuda:
+    want = intended_provider(provider)
+    if want != "cpu" and (reason := provider_unavailable_reason(want)):
+        raise ProviderError(f"--provider {want}: {reason}")
+    if want in ("cuda", "tensorrt"):
         _preload_cuda_libraries()
+    shapes = None
+    if want == "tensorrt" and profile is not None:  # the model's needs first, on the CPU
+        cpu_session = _session(path, "cpu", threads)
+        descriptor = _describe(path, cpu_session, options, trial=False)[0]
+        del cpu_session
+        shapes = profile(descriptor)
+    with _ort_stderr(want != "cpu") as printed:
+        session = _session(path, want, threads, shapes, auto=provider == "auto")
+    if not got(want, session):
+        if provider != "auto":
+            raise ProviderError(f"--provider {want}: {fell_back(want, printed_reason(printed))}")
+        want = "cpu"
+    elif printed:  # a provider that started and had something to say: passed on, unchanged
+        sys.stderr.write("\n".join(printed) + "\n")
+    descriptor, card, sources, names = _describe(path, session, options)
+    return LoadedModel(
+        session=session,
+        info=ModelInfo(path, descriptor, card),
+        provider=want,
+        input_name=names[0],
+        output_name=names[1],
+        sources=sources,
+    )
+
+
+@contextlib.contextmanager
+def _ort_stderr(capture: bool) -> Iterator[list[str]]:
+    """With `capture`, the lines written on file descriptor 2 inside the block (ONNX
+    Runtime's own log of a provider that fails to start: it says why, on its own line and
+    in colour, then quietly gives a CPU session), in the list it yields once the block
+    ends; without, nothing changes."""
+    lines: list[str] = []
+    if not capture:
+        yield lines
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(ln for ln in tmp.read().decode("utf-8", "replace").splitlines()
+                         if ln.strip())
+
+
+def _session(path: Path, provider: str, threads: int | None,
+             profile: ShapeProfile | None = None, auto: bool = False
+             ) -> ort.InferenceSession:
+    """An ONNX Runtime session of `path` on `provider` (with the CPU for the nodes it leaves)
+    and ONNX Runtime's own fallback off: a provider that cannot start raises here. Where
+    the provider fails and a CPU session of the file opens, the provider is at fault
+    (ProviderError; with `auto`, that CPU session is returned); where neither opens, the
+    file is (ModelFileError)."""
+    name = None if profile is None else _input_name(path, threads)
     try:
-        session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+        session = ort.InferenceSession(
+            str(path), session_options(threads, provider),
+            providers=session_providers(provider, threads, profile, name), enable_fallback=0)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
-        if want_cuda and provider == "cuda" and "CUDA" in str(exc):
-            raise ProviderError(f"--provider cuda: CUDA provider failed to load: {exc}") from exc
-        raise ModelFileError(f"{path}: {_load_failure(exc)}") from exc
+        if provider == "cpu":
+            raise ModelFileError(f"{path}: {_load_failure(exc)}") from exc
+        cpu = _session(path, "cpu", threads)  # raises ModelFileError for the file's fault
+        if auto:
+            return cpu
+        raise ProviderError(f"--provider {provider}: {PROVIDERS[provider]} failed to start: "
+                            f"{_ort_reason(exc)}") from exc
     # a failed run is the model's fault, not the provider's: no "EP Error ... retrying" pages
     session.disable_fallback()
-    got_cuda = PROVIDERS["cuda"] in session.get_providers()
-    if provider == "cuda" and not got_cuda:
-        raise ProviderError(
-            "--provider cuda: onnxruntime offers CUDA but the session fell back to the CPU; "
-            "the CUDA or cuDNN libraries it needs are missing or do not match "
-            "(see onnxruntime's CUDA requirements)"
-        )
+    return session
+
+
+def _input_name(path: Path, threads: int | None) -> str:
+    """The model's first input name (read from a CPU session)."""
+    return _session(path, "cpu", threads).get_inputs()[0].name
+
+
+def _describe(path: Path, session: ort.InferenceSession, options: Overrides | None,
+              trial: bool = True
+              ) -> tuple[ModelDescriptor, object, dict[str, str], tuple[str, str]]:
+    """(descriptor, card, sources, (input name, output name)) of the model in `session`
+    (`describe_model`), checked by a trial run unless `trial` is False; ModelFileError
+    naming the file where either fails."""
     try:
         descriptor, card, sources = describe_model(session, str(path), options)
-        _trial_run(session, descriptor, str(path))
-        input_name = session.get_inputs()[0].name
-        output_name = session.get_outputs()[0].name
+        if trial:
+            _trial_run(session, descriptor, str(path))
+        names = (session.get_inputs()[0].name, session.get_outputs()[0].name)
     except RunTimeout as exc:  # a probe or the trial run that never ends
         raise ModelFileError(f"{path}: refused: {exc}") from exc
     except UnicodeError as exc:  # onnxruntime decodes names, dims and types as it is asked
@@ -183,14 +272,7 @@ def load_model(path: str | Path, provider: str = "cpu", threads: int | None = No
         raise
     except ValueError as exc:  # a descriptor the session's shapes make impossible
         raise ModelFileError(f"{path}: not a model sronnx can run ({first_line(exc)})") from exc
-    return LoadedModel(
-        session=session,
-        info=ModelInfo(path, descriptor, card),
-        provider="cuda" if got_cuda else "cpu",
-        input_name=input_name,
-        output_name=output_name,
-        sources=sources,
-    )
+    return descriptor, card, sources, names
 
 
 def _trial_run(session: ort.InferenceSession, d, path: str) -> None:
@@ -242,29 +324,32 @@ def available_cpus() -> int:
 
 
 def intended_provider(provider: str) -> str:
-    """What "cpu", "cuda" or "auto" asks for on this machine: "cuda" or "cpu"."""
-    if provider == "cuda" or (provider == "auto" and cuda_unavailable_reason() is None):
-        return "cuda"
-    return "cpu"
+    """What `provider` asks for on this machine: "auto" is "cuda" where this onnxruntime
+    build offers CUDA, else "cpu"; a provider name is itself."""
+    if provider == "auto":
+        return "cuda" if cuda_unavailable_reason() is None else "cpu"
+    return provider
 
 
 def open_model(model: str | Path | None, scale: int | None = None, provider: str = "cpu",
                threads: int | None = None, kind: str = "clean",
-               options: Overrides | None = None) -> tuple[Path, LoadedModel]:
+               options: Overrides | None = None, profile: ProfileFn | None = None
+               ) -> tuple[Path, LoadedModel]:
     """A shipped name, an .onnx path, or None, opened on `provider`: (file, session).
-    `options` (value range, channel order) apply to a named model (see `load_model`).
+    `options` (value range, channel order) apply to a named model, `profile` to TensorRT
+    (see `load_model`).
 
     None takes the shipped default for `scale` and input `kind` ("clean" or "photo", see
     `sronnx.engine.choice`) *on the provider the session really got* (an int8 file on
-    CPUs, float32 on CUDA), so "auto" falling back to the CPU gets the CPU's default rather
-    than CUDA's.
+    CPUs and OpenVINO, float32 on GPUs: `sronnx.runtime.providers.defaults_key`), so
+    "auto" falling back to the CPU gets the CPU's default rather than CUDA's.
     """
     from sronnx.core import resolve_model, shipped_models
 
     if model is not None:
         path = resolve_model(model, scale)
         try:
-            return path, load_model(path, provider, threads, options)
+            return path, load_model(path, provider, threads, options, profile)
         except ModelFileError as exc:
             text = str(model)
             base = text[:-len(".onnx")] if text.lower().endswith(".onnx") else None
@@ -273,10 +358,10 @@ def open_model(model: str | Path | None, scale: int | None = None, provider: str
                 raise ModelFileError(f"{exc} (did you mean the shipped model {base}?)") from exc
             raise
     wanted = intended_provider(provider)
-    path = resolve_model(None, scale, wanted, kind)
-    loaded = load_model(path, provider, threads)
-    if loaded.provider != wanted:
-        path = resolve_model(None, scale, loaded.provider, kind)
+    path = resolve_model(None, scale, defaults_key(wanted), kind)
+    loaded = load_model(path, provider, threads, profile=profile)
+    if defaults_key(loaded.provider) != defaults_key(wanted):  # "auto" fell back to the CPU
+        path = resolve_model(None, scale, defaults_key(loaded.provider), kind)
         loaded = load_model(path, "cpu", threads)
     return path, loaded
 
@@ -290,12 +375,19 @@ _ORT_WHERE = re.compile(r"^(?:Exception during initialization: )?(?:/\S+\.cc:\d+
                         r"(?:\w+\.cc:\d+ \w+ )?")
 
 
+def _ort_reason(exc: BaseException) -> str:
+    """ONNX Runtime's own reason for `exc`, without its status prefixes and source
+    locations, at most 300 characters on one line."""
+    text = first_line(exc, 2000)
+    return _ORT_WHERE.sub("", _ORT_STATUS.split(text)[-1]).strip()[:300] or text[:300]
+
+
 def _load_failure(exc: BaseException) -> str:
     """Why ONNX Runtime could not open a model file, in words: where its external data
     points (outside the model's folder, a missing file, past the end of the file), else
     ONNX Runtime's own reason without its status prefixes and source locations."""
     text = first_line(exc, 2000)
-    reason = _ORT_WHERE.sub("", _ORT_STATUS.split(text)[-1]).strip()[:300] or text[:300]
+    reason = _ort_reason(exc)
     low = text.lower()
     if "escapes model directory" in low or "absolute path not allowed" in low:
         return f"refused: its external data must lie inside the model's folder ({reason})"
@@ -306,6 +398,7 @@ def _load_failure(exc: BaseException) -> str:
     return f"not a loadable ONNX model ({reason})"
 
 
-__all__ = ["DEFAULT_MODEL_MEMORY", "MEMORY_ENV", "LoadedModel", "ProviderError", "available_cpus",
+__all__ = ["DEFAULT_MODEL_MEMORY", "MEMORY_ENV", "PROVIDERS", "LoadedModel", "ProfileFn",
+           "ProviderError", "available_cpus",
            "cuda_unavailable_reason", "intended_provider", "load_model", "memory_refusal",
            "model_memory_limit", "open_model", "session_options"]

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sronnx.archs.registry import ARCHITECTURES
 from sronnx.cli import main
 from sronnx.core.shipped import float32_twin, resolve_model, shipped_models
+from sronnx.engine import VIDEO_BLOCKINESS
 
 
 def test_models_json_lists_architectures_and_shipped() -> None:
@@ -51,8 +52,12 @@ def test_models_table_shows_each_files_own_set5_and_no_paths() -> None:
     # an int8 file's line is its own figure, not its float32 twin's (they differ at 2 decimals)
     assert any(f"{m.set5_psnr_y:.2f}" != f"{float32_twin(m.name).set5_psnr_y:.2f}"
                for m in int8)
+    video = r.output.splitlines()[r.output.splitlines().index(
+        "Videos get one model for the whole video:") + 1]
+    assert f"blocking of at least {VIDEO_BLOCKINESS:.2f} gets the photo model" in video
     r = CliRunner().invoke(main, ["models", "--paths"])
     assert r.exit_code == 0 and folder in r.output
     rows = json.loads(CliRunner().invoke(main, ["models", "--json"]).output)
     shipped = [x for x in rows if x["kind"] == "shipped"]
     assert all(Path(x["path"]).is_absolute() and x["set5_psnr_y"] for x in shipped)
+    assert [x["text"] for x in rows if x["kind"] == "video_rule"] == [video.strip()]

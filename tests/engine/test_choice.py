@@ -4,6 +4,7 @@ which model each file gets (sronnx.imaging.assess and sronnx.engine.choice)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 from helpers import data_dir
 from PIL import Image
 
-from sronnx.engine.choice import JPEG_MAX_QUALITY, NOISE_SIGMA, Choice, ModelChoice, classify
+from sronnx.engine.choice import (
+    JPEG_MAX_QUALITY,
+    NOISE_SIGMA,
+    VIDEO_BLOCKINESS,
+    Choice,
+    ModelChoice,
+    classify,
+    classify_video,
+)
 from sronnx.imaging import degrade
 from sronnx.imaging.assess import noise_sigma
 from sronnx.io.formats.jpeg import jpeg_quality
@@ -174,6 +183,70 @@ def test_model_choice_checks_and_forcing() -> None:
     assert rule.choose(noisy, animated=True).kind == "clean"
     forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="clean")
     assert forced.choose(noisy).kind == "clean"
+
+
+def test_decide_applies_model_force_and_jpeg_fallback_once() -> None:
+    """`ModelChoice.decide`, the step `choose` and a video's choice share: --model and
+    --input-kind win without running the rule; a JPEG kind without a JPEG model is photo."""
+    class Fake:  # only what ModelChoice reads: no model runs here
+        def __init__(self, scale: int) -> None:
+            self.scale, self.provider = scale, "cpu"
+
+    calls = []
+
+    def rule(kind: str) -> Callable[[], Choice]:
+        def run() -> Choice:
+            calls.append(kind)
+            return Choice(kind, f"said {kind}")
+        return run
+
+    names = {"clean": "a", "photo": "b"}
+    two = ModelChoice({"clean": Fake(3), "photo": Fake(3)}, names)
+    assert two.decide(rule("jpeg")) == Choice("photo", "said jpeg")  # no JPEG model here
+    three = ModelChoice({"clean": Fake(2), "photo": Fake(2), "jpeg": Fake(2)},
+                        {**names, "jpeg": "c"})
+    assert three.decide(rule("jpeg")) == Choice("jpeg", "said jpeg")
+    assert three.decide(rule("clean")) == Choice("clean", "said clean")
+    assert calls == ["jpeg", "jpeg", "clean"]
+    only = ModelChoice.only(Fake(2), "m", "--model")
+    forced = ModelChoice({"clean": Fake(2), "photo": Fake(2)}, names, force="photo")
+    assert only.decide(rule("jpeg")) == Choice("clean", "--model")
+    assert forced.decide(rule("jpeg")) == Choice("photo", "forced by --input-kind")
+    assert calls == ["jpeg", "jpeg", "clean"]  # neither ran the rule
+
+
+def _first_frame(rgb: np.ndarray, codec: str, crf: int | None) -> np.ndarray:
+    """The first frame of `rgb` (three copies) encoded with PyAV at `crf` and decoded."""
+    av = pytest.importorskip("av")
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+        if crf is not None:
+            s.codec_context.options = {"crf": str(crf)}
+        for _ in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with av.open(io.BytesIO(buf.getvalue())) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def test_classify_video_by_the_first_frames_blocking() -> None:
+    """A real photo encoded by x264: near-lossless (CRF 12) stays clean, heavy compression
+    (CRF 36) shows its blocking and gets the photo model; FFV1 gets the still-image rule."""
+    lr = _lr("108041.png")[:96, :128]
+    light = classify_video(_first_frame(lr, "libx264", 12), "h264", lossless=False)
+    heavy = classify_video(_first_frame(lr, "libx264", 36), "h264", lossless=False)
+    assert light.kind == "clean" and light.reason.startswith("lossy video (h264), blocking")
+    assert heavy.kind == "photo" and heavy.reason.startswith("lossy video (h264), blocking")
+    blocks = [float(c.reason.split("blocking ")[1].split(",")[0]) for c in (light, heavy)]
+    assert blocks[0] < VIDEO_BLOCKINESS <= blocks[1]
+    exact = classify_video(_first_frame(lr, "ffv1", None), "ffv1", lossless=True)
+    assert exact.kind == "clean" and exact.reason.startswith("lossless video (ffv1), ")
+    assert exact.reason.removeprefix("lossless video (ffv1), ") == classify(lr).reason
+    assert classify_video(None, "h264", lossless=False).kind == "clean"
 
 
 def test_batch_gives_each_file_its_model(exported_models, tmp_path) -> None:

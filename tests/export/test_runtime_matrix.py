@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import CI, MODELS, ROOT
 
-from sronnx.export.matrix import installed, matrix_cases
+from sronnx.export.matrix import PROVIDER_RUNTIMES, installed, matrix_cases
 
 
 def sronnx(*args: str) -> subprocess.CompletedProcess:
@@ -45,8 +45,8 @@ def test_rsp_x2_passes_on_every_installed_runtime() -> None:
     res = sronnx("verify", "rsp-x2", "--runtimes", "all", "--no-timing")
     assert res.returncode == 0, res.stdout + res.stderr
     rows = matrix_rows(res.stdout)
-    for runtime in ("ort", "ort-cuda", "onnx-reference", "opencv", "ort-web", "ort-node",
-                    "ncnn"):
+    for runtime in ("ort", *PROVIDER_RUNTIMES, "onnx-reference", "opencv", "ort-web",
+                    "ort-node", "ncnn"):
         version, why = installed(runtime)
         line = rows[runtime]
         if version is None:

@@ -188,4 +188,4 @@ def test_the_shipped_formats_make_the_tables_they_replaced() -> None:
         "PNG": {"EXIF", "XMP", "IPTC", "TEXT", "COMMENT", "ICC", "GAMMA", "ASPECT"},
         "TIFF": {"EXIF", "XMP", "IPTC", "ICC"}, "WEBP": {"EXIF", "XMP", "ICC"},
         "GIF": {"COMMENT"}, "HEIF": {"EXIF", "XMP", "ICC"}, "AVIF": {"EXIF", "XMP", "ICC"},
-        "MPO": {"EXIF", "XMP"}}
+        "MPO": {"EXIF", "XMP"}, "JXL": {"EXIF", "XMP"}}

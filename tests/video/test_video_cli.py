@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from helpers import checked_cli, make_clip, photo, save
 
+from sronnx.engine import VIDEO_BLOCKINESS
+
 av = pytest.importorskip("av")
 
 VFR = [0, 40, 120, 130, 300]  # ms: gaps of 40, 80, 10 and 170 ms
@@ -53,7 +55,10 @@ def test_mp4_frames_timestamps_audio_subtitles_metadata_rotation(tmp_path: Path)
         assert c.streams.video[0].codec_context.name == "h264"
     file = _report(tmp_path)["files"][0]
     assert file["frames"] == 5 and file["output_size"] == [128, 96]
-    assert file["model"] == "rsp-x2-jpeg-int8" and "lossy video (h264)" in file["model_reason"]
+    reason = file["model_reason"]  # the video rule: photo model where the first frame blocks
+    assert reason.startswith("lossy video (h264), blocking ")
+    blocks = float(reason.split("blocking ")[1].split(",")[0])
+    assert file["model"] == ("rsp-x2-photo-int8" if blocks >= VIDEO_BLOCKINESS else "rsp-x2-int8")
 
 
 def test_mkv_to_named_output_with_subrip_and_colour(tmp_path: Path) -> None:
