@@ -171,8 +171,9 @@ class Progress:
                 frames = f"{r.frames} frames, " if r.frames and r.status == "done" else ""
                 if frames and key in self.videos and r.seconds > 0:
                     frames += f"{r.frames / r.seconds:.2f} frames/s, "
-                click.echo(f"{r.status}: {r.input} -> {r.output} ({frames}{r.seconds:.2f} s)",
-                           err=True)
+                model = f"{r.model}: {r.model_reason}, " if r.model and r.status == "done" else ""
+                click.echo(f"{r.status}: {r.input} -> {r.output} ({model}{frames}"
+                           f"{r.seconds:.2f} s)", err=True)
             if not self.quiet:
                 for note in getattr(r, "notes", ()):
                     click.echo(f"note: {r.input}: {note}", err=True)

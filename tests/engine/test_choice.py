@@ -322,6 +322,11 @@ def test_cli_upscale_picks_the_shipped_model_per_file(tmp_path) -> None:
         "JPEG quality 50"
     assert files["b.png"]["model"] == clean
     assert files["c.png"]["model"] == photo and "noise sigma" in files["c.png"]["model_reason"]
+    # the console's done line names each file's model and the reason, as the report does
+    done = {Path(ln.split(" -> ")[0].removeprefix("done: ")).name: ln
+            for ln in r.output.splitlines() if ln.startswith("done: ")}
+    for name, f in files.items():
+        assert f"({f['model']}: {f['model_reason']}, " in done[name], done[name]
     # forced: every file the clean model, byte-identical to --model CLEAN
     for args, name in ((["--input-kind", "clean"], "forced"), (["--model", clean], "named")):
         r = runner.invoke(main, ["upscale", str(src), "-o", str(tmp_path / name), "--scale",
