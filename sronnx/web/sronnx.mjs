@@ -413,7 +413,11 @@ export class Upscaler {
       for (let i = 0; i < W * H; i++) alphaPlane[i] = data[i * 4 + 3];
       kernels = bicubicPhaseKernels(s);
     }
-    const eps = 0.5 / 255;
+    // unpremultiply's threshold as numpy applies it: `alpha > 0.5 / peak` compares a float32
+    // array with a Python float in float32 (NumPy 2), so the bound is float32(0.5 / 255). A
+    // double bound differs from it exactly where bicubic alpha is float32(0.5 / 255) (x3
+    // models around alpha 1/255): there the colour would be divided by ~0.002 instead of 1.
+    const eps = f32(0.5 / 255);
     let index = 0;
     for (const r of rows) {
       for (const c of cols) {
