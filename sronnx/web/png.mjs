@@ -101,31 +101,82 @@ function chunk(type, body) {
   return out;
 }
 
+const IDAT_BYTES = 1 << 20; // compressed bytes gathered into one IDAT chunk
+const BAND_BYTES = 4 << 20; // filtered rows handed to the compressor at a time
+
+function concat(parts, length) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Rows y0..y1 of RGBA `data` (width w), Sub-filtered with `ch` channels (3 drops alpha). */
+function filterRows(data, w, y0, y1, ch) {
+  const stride = w * ch;
+  const raw = new Uint8Array((y1 - y0) * (stride + 1));
+  for (let y = y0; y < y1; y++) {
+    const dst = (y - y0) * (stride + 1);
+    raw[dst] = 1; // Sub
+    const row = y * w * 4;
+    for (let c = 0; c < ch; c++) raw[dst + 1 + c] = data[row + c];
+    for (let x = 1; x < w; x++) {
+      const s = row + x * 4;
+      const d = dst + 1 + x * ch;
+      for (let c = 0; c < ch; c++) raw[d + c] = (data[s + c] - data[s - 4 + c]) & 0xff;
+    }
+  }
+  return raw;
+}
+
 /** {width, height, data: RGBA} -> a PNG Blob: RGBA when some pixel is not opaque, else RGB;
- * rows filtered with Sub (a good default for photos). */
-export async function encodePNG({ width: w, height: h, data }) {
+ * rows filtered with Sub (a good default for photos). The rows go to the compressor in bands
+ * of about 4 MB and the compressed bytes come out as IDAT chunks of about 1 MB, so no
+ * full-size copy of the image is made besides the PNG itself (a 12000 x 12000 image would
+ * otherwise need its 430 MB of filtered rows twice more). onProgress(rowsDone, height) after
+ * each band. */
+export async function encodePNGChunked({ width: w, height: h, data }, onProgress) {
   let opaque = true;
   for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) { opaque = false; break; }
   const ch = opaque ? 3 : 4;
-  const stride = w * ch;
-  const raw = new Uint8Array(h * (stride + 1));
-  for (let y = 0; y < h; y++) {
-    const dst = y * (stride + 1);
-    raw[dst] = 1; // Sub
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < ch; c++) {
-        const v = data[(y * w + x) * 4 + c];
-        const left = x > 0 ? data[(y * w + x - 1) * 4 + c] : 0;
-        raw[dst + 1 + x * ch + c] = (v - left) & 0xff;
-      }
-    }
-  }
   const ihdr = new Uint8Array(13);
   const hv = new DataView(ihdr.buffer);
   hv.setUint32(0, w);
   hv.setUint32(4, h);
   ihdr.set([8, opaque ? 2 : 6, 0, 0, 0], 8);
-  const idat = await through(raw, new CompressionStream('deflate'));
-  return new Blob([new Uint8Array(SIGNATURE), chunk('IHDR', ihdr), chunk('IDAT', idat),
-    chunk('IEND', new Uint8Array(0))], { type: 'image/png' });
+  const parts = [new Uint8Array(SIGNATURE), chunk('IHDR', ihdr)];
+  const stream = new CompressionStream('deflate');
+  const writer = stream.writable.getWriter();
+  const reading = (async () => {
+    const reader = stream.readable.getReader();
+    let pending = [];
+    let size = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value && value.length) { pending.push(value); size += value.length; }
+      if ((done && size) || size >= IDAT_BYTES) {
+        parts.push(chunk('IDAT', concat(pending, size)));
+        pending = [];
+        size = 0;
+      }
+      if (done) return;
+    }
+  })();
+  const band = Math.max(1, Math.floor(BAND_BYTES / (w * ch + 1)));
+  for (let y = 0; y < h; y += band) {
+    const y1 = Math.min(h, y + band);
+    await writer.ready;
+    await writer.write(filterRows(data, w, y, y1, ch));
+    if (onProgress) onProgress(y1, h);
+  }
+  await writer.close();
+  await reading;
+  parts.push(chunk('IEND', new Uint8Array(0)));
+  return new Blob(parts, { type: 'image/png' });
+}
+
+/** As encodePNGChunked, without progress. */
+export function encodePNG(image) {
+  return encodePNGChunked(image);
 }

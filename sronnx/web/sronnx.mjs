@@ -311,6 +311,26 @@ function localRange(win, C, h, w, radius, r0, rn, c0, cn, hideColour) {
 
 // ---- the upscaler ---------------------------------------------------------------------------
 
+/** The execution provider `sessionOptions` asks for first ('webgpu', 'wasm', ...), 'cpu'
+ * when it names none. */
+export function backendOf(sessionOptions) {
+  const eps = sessionOptions?.executionProviders;
+  if (!eps || eps.length === 0) return 'cpu';
+  return typeof eps[0] === 'string' ? eps[0] : String(eps[0].name);
+}
+
+/** Rough peak memory (bytes) of the demo page upscaling a width x height RGBA image `scale`
+ * times: the input three times (the page's pixels, its canvas, the worker's copy), the RGBA
+ * output once, the PNG made from it (at most its raw size: rows of RGB or RGBA plus a filter
+ * byte; photos compress to about half), a preview of at most 16 MP drawn twice, and 256 MB
+ * for the runtime and the tiles in flight. */
+export function estimateBytes(width, height, scale) {
+  const input = width * height * 4;
+  const output = input * scale * scale;
+  const preview = Math.min(output, 16e6 * 4);
+  return 3 * input + output + output * 0.5 + 2 * preview + 256 * 2 ** 20;
+}
+
 /** True when some pixel of RGBA `data` is not fully opaque. */
 export function hasAlpha(data) {
   for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
@@ -331,11 +351,24 @@ export class Upscaler {
     this.clampRadius = options.clampRange === false ? null : clampRadius(d.receptive_field);
     this.inputName = session.inputNames[0];
     this.outputName = session.outputNames[0];
+    this.backend = options.backend ?? backendOf(options.sessionOptions);
+  }
+
+  /** The tiles of a width x height image: {tiles, windowPixels} (input pixels the model
+   * reads, context included: what its time grows with). */
+  plan(width, height) {
+    const m = this.descriptor.tile_multiple || 1;
+    const rows = planAxis(height, this.tile, this.overlap, m, this.border);
+    const cols = planAxis(width, this.tile, this.overlap, m, this.border);
+    const sum = (spans) => spans.reduce((a, sp) => a + sp.we - sp.ws, 0);
+    return { tiles: rows.length * cols.length, windowPixels: sum(rows) * sum(cols) };
   }
 
   /** An upscaler for the ONNX file in `modelBytes` (ArrayBuffer or Uint8Array), run by `ort`
    * (onnxruntime-web or onnxruntime-node). options: tile, overlap, border, clampRange
-   * (default true), sessionOptions (passed to InferenceSession.create). */
+   * (default true), sessionOptions (passed to InferenceSession.create), backend (the name
+   * `backend` and each result report; default the first of sessionOptions.executionProviders,
+   * 'cpu' when none is given: onnxruntime's default). */
   static async create(ort, modelBytes, options = {}) {
     const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
     const d = readDescriptor(bytes);
@@ -389,9 +422,13 @@ export class Upscaler {
   }
 
   /** `image`: {width, height, data} with RGBA 8-bit data (an ImageData, or pngjs's PNG) ->
-   * {width, height, data: Uint8ClampedArray RGBA}, `scale` times larger. Fully opaque images
-   * come back opaque; others go through the alpha path. onProgress(done, total) after each
-   * tile, in output pixels. */
+   * {width, height, data: Uint8ClampedArray RGBA, backend}, `scale` times larger (backend:
+   * the execution provider the session was made for, as `this.backend`). Fully opaque images
+   * come back opaque; others go through the alpha path. onProgress(done, total, {tile,
+   * tiles, phase}) in output pixels: with phase 'model' (done not yet counting the tile)
+   * just before tile number `tile` (1-based) of `tiles` goes into the model, so a caller can
+   * show that a long single tile is under way, and with phase 'tile' once its pixels are
+   * written. */
   async upscale(image, { onProgress } = {}) {
     const { width: W, height: H, data } = image;
     if (!(W >= 1 && H >= 1)) throw new Error(`empty image ${W}x${H}`);
@@ -443,6 +480,7 @@ export class Upscaler {
           }
         }
         let y;
+        if (onProgress) onProgress(done, total, { tile: index, tiles: rows.length * cols.length, phase: 'model' });
         try {
           y = await this.run(x, wh, ww);
         } catch (err) {
@@ -500,9 +538,9 @@ export class Upscaler {
           }
         }
         done += rn * cn * s * s;
-        if (onProgress) onProgress(done, total);
+        if (onProgress) onProgress(done, total, { tile: index, tiles: rows.length * cols.length, phase: 'tile' });
       }
     }
-    return { width: OW, height: H * s, data: out };
+    return { width: OW, height: H * s, data: out, backend: this.backend };
   }
 }
