@@ -18,7 +18,7 @@
 //               | {id, type: 'done', png: Blob, preview: ImageData, width, height, scale,
 //                  seconds, encodeSeconds, backend, threads, name}
 //               | {id, type: 'error', message}
-import { Upscaler, estimateBytes } from './sronnx.mjs';
+import { Upscaler, estimateBytes, readDescriptor, unsupported } from './sronnx.mjs';
 import { encodePNGChunked } from './png.mjs';
 
 const DIST = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
@@ -27,7 +27,7 @@ const DIST = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).hr
 const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 
 let runtime = null; // {ort, backend: 'webgpu' | 'wasm', reason}
-let loaded = { url: null, upscaler: null };
+let loaded = { url: null, upscaler: null, reason: null };
 
 /** Why WebGPU cannot be used here, or null when an adapter is there. */
 async function webgpuUnavailable() {
@@ -64,11 +64,23 @@ async function upscalerFor(modelUrl, wanted, id) {
     const response = await fetch(modelUrl);
     if (!response.ok) throw new Error(`${modelUrl}: HTTP ${response.status}`);
     const bytes = await response.arrayBuffer();
-    loaded = { url: null, upscaler: null };
-    const upscaler = await Upscaler.create(rt.ort, bytes, {
-      sessionOptions: { executionProviders: [rt.backend], graphOptimizationLevel: 'all' },
+    loaded = { url: null, upscaler: null, reason: null };
+    const make = (backend) => Upscaler.create(rt.ort, bytes, {
+      sessionOptions: { executionProviders: [backend], graphOptimizationLevel: 'all' },
     });
-    loaded = { url: modelUrl, upscaler };
+    const why = unsupported(readDescriptor(new Uint8Array(bytes)));
+    if (why) throw new Error(why);
+    let upscaler;
+    let reason = rt.reason;
+    try {
+      upscaler = await make(rt.backend);
+    } catch (err) {
+      if (rt.backend !== 'webgpu') throw err;
+      // the WebGPU build runs WebAssembly too: said on the page, never silent
+      reason = `WebGPU could not load this model: ${err.message ?? err}`;
+      upscaler = await make('wasm');
+    }
+    loaded = { url: modelUrl, upscaler, reason };
   }
   return loaded.upscaler;
 }
@@ -104,15 +116,15 @@ async function estimate(msg) {
   const tiles = up.plan(msg.width, msg.height);
   postMessage({
     id: msg.id, type: 'estimate', key: msg.key, rate, seconds: rate * tiles.windowPixels,
-    bytes: estimateBytes(msg.width, msg.height, up.scale), backend: runtime.backend,
+    bytes: estimateBytes(msg.width, msg.height, up.scale), backend: up.backend,
   });
 }
 
 async function run(msg) {
   const { id, modelUrl, image } = msg;
   const up = await upscalerFor(modelUrl, msg.backend, id);
-  const label = runtime.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly';
-  postMessage({ id, type: 'backend', backend: runtime.backend, reason: runtime.reason });
+  const label = up.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly';
+  postMessage({ id, type: 'backend', backend: up.backend, reason: loaded.reason });
   postMessage({ id, type: 'status', text: `Upscaling x${up.scale} on ${label}...` });
   const started = performance.now();
   const out = await up.upscale(image, {
