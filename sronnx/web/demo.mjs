@@ -158,6 +158,10 @@ function estimateIfLarge() {
 
 function showEstimate(msg) {
   const { width: w, height: h } = input.image;
+  if (msg.error) {
+    setWarning(`Large image: ${w} x ${h} (${(w * h / 1e6).toFixed(1)} MP); no estimate (${msg.error}).`);
+    return;
+  }
   setWarning(`Large image: ${w} x ${h} (${(w * h / 1e6).toFixed(1)} MP). Expected about `
     + `${formatSeconds(msg.seconds)} on ${BACKEND_NAMES[msg.backend]} (measured here: `
     + `${(1e-6 / msg.rate).toFixed(2)} MP of model input per second) and about `

@@ -13,7 +13,7 @@
 //               {id, type: 'estimate', key, modelUrl, width, height, backend}
 // Messages out: {id, type: 'status', text} | {id, type: 'backend', backend, reason}
 //               | {id, type: 'progress', done, total, tile, tiles, phase}
-//               | {id, type: 'estimate', key, seconds, bytes, rate, backend}
+//               | {id, type: 'estimate', key, seconds, bytes, rate, backend} (or {.., error})
 //               | {id, type: 'encoding', done, total}
 //               | {id, type: 'done', png: Blob, preview: ImageData, width, height, scale,
 //                  seconds, encodeSeconds, backend, threads, name}
@@ -111,7 +111,7 @@ function preview(out, maxPixels) {
 }
 
 async function estimate(msg) {
-  const up = await upscalerFor(msg.modelUrl, msg.backend, msg.id);
+  const up = await upscalerFor(msg.modelUrl, msg.backend, null); // no status: not a run
   const rate = await measureRate(up);
   const tiles = up.plan(msg.width, msg.height);
   postMessage({
@@ -147,7 +147,9 @@ async function handle(msg) {
     if (msg.type === 'estimate') await estimate(msg);
     else await run(msg);
   } catch (err) {
-    postMessage({ id: msg.id, type: 'error', message: String(err && err.message ? err.message : err) });
+    const message = String(err && err.message ? err.message : err);
+    if (msg.type === 'estimate') postMessage({ id: msg.id, type: 'estimate', key: msg.key, error: message });
+    else postMessage({ id: msg.id, type: 'error', message });
   }
 }
 
