@@ -302,7 +302,8 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
     """An unreadable file clears the page; a chosen .onnx file shows in the model menu and
     names the download; a one-tile image shows the model running, not 0 %; a large image
     (here: the threshold lowered by ?large=) is warned of with time and memory before the
-    result; the end says it is encoding the PNG."""
+    result; the end says it is encoding the PNG; without a WebGPU adapter the page says it
+    ran on WebAssembly and why."""
     from playwright.sync_api import sync_playwright
 
     chromium = chromium_exe()
@@ -314,7 +315,7 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(accept_downloads=True)
-            page.goto(server + "?backend=wasm&large=200000")
+            page.goto(server + "?large=200000")  # backend auto: Chromium here gives no adapter
             page.set_input_files("#file", str(images["rgb"]))
             page.wait_for_function("document.getElementById('status').textContent"
                                    ".startsWith('Ready')")
@@ -353,6 +354,10 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
             assert name == "bird_512-x3-mine.png", name
             assert Image.open(saved).size == (1536, 1536)
             assert "Output: x3 (mine), 1536 x 1536" == page.text_content("#output-caption")
+            # WebGPU was wanted (auto) but this Chromium has no adapter: said, not silent
+            used = page.text_content("#backend-used")
+            assert used.startswith("Backend: WebAssembly (") and "WebGPU" in used, used
+            assert "on WebAssembly" in status, status
         finally:
             browser.close()
 
