@@ -165,7 +165,7 @@ function showEstimate(msg) {
   setWarning(`Large image: ${w} x ${h} (${(w * h / 1e6).toFixed(1)} MP). Expected about `
     + `${formatSeconds(msg.seconds)} on ${BACKEND_NAMES[msg.backend]} (measured here: `
     + `${(1e-6 / msg.rate).toFixed(2)} MP of model input per second) and about `
-    + `${(msg.bytes / 2 ** 30).toFixed(1)} GB of memory; Stop ends it.`);
+    + `${(msg.bytes / 2 ** 30).toFixed(1)} GB of memory besides the browser's own; Stop ends it.`);
 }
 
 function startTicker() {
