@@ -4,14 +4,15 @@
 // canvas, which keeps opaque pixels exact. The worker upscales and encodes the PNG; the page
 // gets the file and a preview to draw (the full image when it has at most 16 MP).
 //
-// URL parameters: ?large=N (input pixels from which the page warns of time and memory,
-// default 4,000,000).
+// URL parameters: ?backend=auto|webgpu|wasm (the menu's first choice), ?large=N (input
+// pixels from which the page warns of time and memory, default 4,000,000), ?preview=N (the
+// most output pixels drawn, default 16,000,000; a larger output is drawn every k-th pixel).
 import { decodePNG } from './png.mjs';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const LARGE = Number(params.get('large')) || 4e6;
-const PREVIEW_PIXELS = 16e6;
+const PREVIEW_PIXELS = Number(params.get('preview')) || 16e6;
 const BACKEND_NAMES = { webgpu: 'WebGPU', wasm: 'WebAssembly' };
 let worker = null;
 let input = null; // {name, image: ImageData}
@@ -243,7 +244,8 @@ function onMessage(event) {
   } else if (msg.type === 'progress') onProgress(msg);
   else if (msg.type === 'encoding') {
     $('progress').value = msg.done / msg.total;
-    status(`Encoding PNG: ${Math.round((100 * msg.done) / msg.total)}%`);
+    status(msg.done === msg.total ? 'Encoding PNG: the last rows...'
+      : `Encoding PNG: ${Math.round((100 * msg.done) / msg.total)}%`);
   } else if (msg.type === 'error') {
     stopTicker();
     status(`Error: ${msg.message}`);

@@ -130,50 +130,81 @@ function filterRows(data, w, y0, y1, ch) {
   return raw;
 }
 
-/** {width, height, data: RGBA} -> a PNG Blob: RGBA when some pixel is not opaque, else RGB;
- * rows filtered with Sub (a good default for photos). The rows go to the compressor in bands
- * of about 4 MB and the compressed bytes come out as IDAT chunks of about 1 MB, so no
- * full-size copy of the image is made besides the PNG itself (a 12000 x 12000 image would
- * otherwise need its 430 MB of filtered rows twice more). onProgress(rowsDone, height) after
- * each band. */
+/** A PNG written band by band: `new PNGStream(width, height, alpha)`, then `write(rgba)`
+ * with the next whole rows (RGBA, width x n x 4, top to bottom) as often as needed, then
+ * `finish()` -> the Blob (RGBA when `alpha`, else RGB). Rows are Sub-filtered (a good default
+ * for photos) and handed to the browser's deflate in bands of about 4 MB; the compressed
+ * bytes come out as IDAT chunks of about 1 MB. Only the compressed file is kept: no
+ * full-size copy of the image is made. */
+export class PNGStream {
+  constructor(width, height, alpha) {
+    this.width = width;
+    this.height = height;
+    this.channels = alpha ? 4 : 3;
+    this.rows = 0;
+    const ihdr = new Uint8Array(13);
+    const hv = new DataView(ihdr.buffer);
+    hv.setUint32(0, width);
+    hv.setUint32(4, height);
+    ihdr.set([8, alpha ? 6 : 2, 0, 0, 0], 8);
+    this.parts = [new Uint8Array(SIGNATURE), chunk('IHDR', ihdr)];
+    const stream = new CompressionStream('deflate');
+    this.writer = stream.writable.getWriter();
+    this.reading = (async () => {
+      const reader = stream.readable.getReader();
+      let pending = [];
+      let size = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (value && value.length) { pending.push(value); size += value.length; }
+        if ((done && size) || size >= IDAT_BYTES) {
+          this.parts.push(chunk('IDAT', concat(pending, size)));
+          pending = [];
+          size = 0;
+        }
+        if (done) return;
+      }
+    })();
+  }
+
+  /** The next rows: RGBA `data` holding a whole number of rows of `width` pixels. */
+  async write(data) {
+    const w = this.width;
+    const n = data.length / (w * 4);
+    if (!Number.isInteger(n) || this.rows + n > this.height) {
+      throw new Error(`PNGStream: ${data.length} bytes are not whole rows within the image`);
+    }
+    const band = Math.max(1, Math.floor(BAND_BYTES / (w * this.channels + 1)));
+    for (let y = 0; y < n; y += band) {
+      await this.writer.ready;
+      await this.writer.write(filterRows(data, w, y, Math.min(n, y + band), this.channels));
+    }
+    this.rows += n;
+  }
+
+  /** The PNG file, once every row was written. */
+  async finish() {
+    if (this.rows !== this.height) throw new Error(`PNGStream: ${this.rows} of ${this.height} rows written`);
+    await this.writer.close();
+    await this.reading;
+    this.parts.push(chunk('IEND', new Uint8Array(0)));
+    return new Blob(this.parts, { type: 'image/png' });
+  }
+}
+
+/** {width, height, data: RGBA} -> a PNG Blob: RGBA when some pixel is not opaque, else RGB,
+ * through PNGStream (no full-size copy). onProgress(rowsDone, height) after each band. */
 export async function encodePNGChunked({ width: w, height: h, data }, onProgress) {
   let opaque = true;
   for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) { opaque = false; break; }
-  const ch = opaque ? 3 : 4;
-  const ihdr = new Uint8Array(13);
-  const hv = new DataView(ihdr.buffer);
-  hv.setUint32(0, w);
-  hv.setUint32(4, h);
-  ihdr.set([8, opaque ? 2 : 6, 0, 0, 0], 8);
-  const parts = [new Uint8Array(SIGNATURE), chunk('IHDR', ihdr)];
-  const stream = new CompressionStream('deflate');
-  const writer = stream.writable.getWriter();
-  const reading = (async () => {
-    const reader = stream.readable.getReader();
-    let pending = [];
-    let size = 0;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (value && value.length) { pending.push(value); size += value.length; }
-      if ((done && size) || size >= IDAT_BYTES) {
-        parts.push(chunk('IDAT', concat(pending, size)));
-        pending = [];
-        size = 0;
-      }
-      if (done) return;
-    }
-  })();
-  const band = Math.max(1, Math.floor(BAND_BYTES / (w * ch + 1)));
+  const png = new PNGStream(w, h, !opaque);
+  const band = Math.max(1, Math.floor(BAND_BYTES / (w * 4)));
   for (let y = 0; y < h; y += band) {
     const y1 = Math.min(h, y + band);
-    await writer.ready;
-    await writer.write(filterRows(data, w, y, y1, ch));
+    await png.write(data.subarray(y * w * 4, y1 * w * 4));
     if (onProgress) onProgress(y1, h);
   }
-  await writer.close();
-  await reading;
-  parts.push(chunk('IEND', new Uint8Array(0)));
-  return new Blob(parts, { type: 'image/png' });
+  return png.finish();
 }
 
 /** As encodePNGChunked, without progress. */

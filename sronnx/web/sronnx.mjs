@@ -320,15 +320,16 @@ export function backendOf(sessionOptions) {
 }
 
 /** Rough peak memory (bytes) of the demo page upscaling a width x height RGBA image `scale`
- * times: the input three times (the page's pixels, its canvas, the worker's copy), the RGBA
- * output once, the PNG made from it (at most its raw size: rows of RGB or RGBA plus a filter
- * byte; photos compress to about half), a preview of at most 16 MP drawn twice, and 256 MB
- * for the runtime and the tiles in flight. */
+ * times, besides the browser's own: the input three times (the page's pixels, its canvas,
+ * the worker's copy), the PNG written as the rows come (photos compress to about half the
+ * RGBA size), one band of output rows (a row of 512-pixel tiles), a preview of at most 16 MP
+ * drawn twice, and 256 MB for the runtime and the tile in flight. */
 export function estimateBytes(width, height, scale) {
   const input = width * height * 4;
   const output = input * scale * scale;
+  const band = Math.min(output, 512 * scale * width * scale * 4);
   const preview = Math.min(output, 16e6 * 4);
-  return 3 * input + output + output * 0.5 + 2 * preview + 256 * 2 ** 20;
+  return 3 * input + output * 0.5 + band + 2 * preview + 256 * 2 ** 20;
 }
 
 /** True when some pixel of RGBA `data` is not fully opaque. */
@@ -428,8 +429,12 @@ export class Upscaler {
    * tiles, phase}) in output pixels: with phase 'model' (done not yet counting the tile)
    * just before tile number `tile` (1-based) of `tiles` goes into the model, so a caller can
    * show that a long single tile is under way, and with phase 'tile' once its pixels are
-   * written. */
-  async upscale(image, { onProgress } = {}) {
+   * written. With onRows({y0, y1, data}) the output is handed over a row of tiles at a time
+   * (output rows y0..y1, RGBA, top to bottom) and awaited, the result's data is null, and
+   * only one such band is ever held (its buffer is reused once onRows resolves: copy what
+   * you keep), so a PNG can be written while the image is upscaled without the full-size
+   * output in memory. */
+  async upscale(image, { onProgress, onRows } = {}) {
     const { width: W, height: H, data } = image;
     if (!(W >= 1 && H >= 1)) throw new Error(`empty image ${W}x${H}`);
     if (data.length !== W * H * 4) throw new Error('expected RGBA data of width x height x 4');
@@ -440,7 +445,9 @@ export class Upscaler {
     const rows = planAxis(H, this.tile, this.overlap, multiple, this.border);
     const cols = planAxis(W, this.tile, this.overlap, multiple, this.border);
     const OW = W * s;
-    const out = new Uint8ClampedArray(OW * H * s * 4);
+    // with onRows, one band of output rows (a row of tiles) at a time, reused; else the image
+    const bandRows = Math.max(...rows.map((r) => r.ce - r.cs)) * s;
+    let out = new Uint8ClampedArray(OW * (onRows ? bandRows : H * s) * 4);
     const total = OW * H * s;
     let done = 0;
     let alphaPlane = null;
@@ -457,6 +464,7 @@ export class Upscaler {
     const eps = f32(0.5 / 255);
     let index = 0;
     for (const r of rows) {
+      const top = onRows ? r.cs * s : 0; // the output row at out's start
       for (const c of cols) {
         index++;
         const wh = r.we - r.ws;
@@ -501,7 +509,7 @@ export class Upscaler {
         for (let oy = 0; oy < rn * s; oy++) {
           const iy = Math.floor(oy / s);
           const srcRow = (r0 * s + oy) * yw + c0 * s;
-          const dstRow = ((r.cs * s + oy) * OW + c.cs * s) * 4;
+          const dstRow = ((r.cs * s + oy - top) * OW + c.cs * s) * 4;
           for (let ox = 0; ox < cn * s; ox++) {
             const b = iy * cn + Math.floor(ox / s); // the input pixel's bounds
             const dst = dstRow + ox * 4;
@@ -540,7 +548,9 @@ export class Upscaler {
         done += rn * cn * s * s;
         if (onProgress) onProgress(done, total, { tile: index, tiles: rows.length * cols.length, phase: 'tile' });
       }
+      if (onRows) await onRows({ y0: r.cs * s, y1: r.ce * s, data: out.subarray(0, (r.ce - r.cs) * s * OW * 4) });
     }
+    if (onRows) out = null;
     return { width: OW, height: H * s, data: out, backend: this.backend };
   }
 }

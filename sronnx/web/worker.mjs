@@ -1,6 +1,7 @@
 // The page's worker: loads a model with onnxruntime-web and upscales one image per message, so
-// the page stays responsive; the PNG is encoded here too, in chunks, so the full-size pixels
-// never travel to the page (it gets a preview to draw and the PNG file).
+// the page stays responsive; the PNG is written here too, each row of tiles as it is done, so
+// the full-size output is never held, nor sent to the page (it gets a preview to draw and the
+// PNG file).
 //
 // Backend: WebGPU (onnxruntime-web's WebGPU build, ort.webgpu.min.mjs, whose WebAssembly runs
 // what WebGPU does not) when asked and the browser gives an adapter
@@ -18,8 +19,8 @@
 //               | {id, type: 'done', png: Blob, preview: ImageData, width, height, scale,
 //                  seconds, encodeSeconds, backend, threads, name}
 //               | {id, type: 'error', message}
-import { Upscaler, estimateBytes, readDescriptor, unsupported } from './sronnx.mjs';
-import { encodePNGChunked } from './png.mjs';
+import { Upscaler, estimateBytes, hasAlpha, readDescriptor, unsupported } from './sronnx.mjs';
+import { PNGStream } from './png.mjs';
 
 const DIST = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
 // Threads need SharedArrayBuffer, which only a cross-origin isolated page has (COOP + COEP
@@ -95,19 +96,23 @@ async function measureRate(up) {
   return (performance.now() - t0) / 1000 / (n * n);
 }
 
-/** A preview of RGBA `out` with at most `maxPixels` pixels (every k-th pixel, k >= 1). */
-function preview(out, maxPixels) {
-  const k = Math.max(1, Math.ceil(Math.sqrt((out.width * out.height) / maxPixels)));
-  if (k === 1) return { image: new ImageData(out.data, out.width, out.height), step: 1 };
-  const w = Math.ceil(out.width / k);
-  const h = Math.ceil(out.height / k);
-  const data = new Uint8ClampedArray(w * h * 4);
-  const src = new Uint32Array(out.data.buffer, out.data.byteOffset, out.width * out.height);
-  const dst = new Uint32Array(data.buffer);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) dst[y * w + x] = src[y * k * out.width + x * k];
-  }
-  return { image: new ImageData(data, w, h), step: k };
+/** A preview of a width x height image with at most `maxPixels` pixels (every k-th pixel of
+ * every k-th row, k >= 1), filled band by band with `add({y0, y1, data})`. */
+function previewOf(width, height, maxPixels) {
+  const k = Math.max(1, Math.ceil(Math.sqrt((width * height) / maxPixels)));
+  const w = Math.ceil(width / k);
+  const h = Math.ceil(height / k);
+  const image = new ImageData(w, h);
+  const dst = new Uint32Array(image.data.buffer);
+  const add = ({ y0, y1, data }) => {
+    const src = new Uint32Array(data.buffer, data.byteOffset, (y1 - y0) * width);
+    for (let y = Math.ceil(y0 / k) * k; y < y1; y += k) {
+      const row = (y - y0) * width;
+      const out = (y / k) * w;
+      for (let x = 0; x < w; x++) dst[out + x] = src[row + x * k];
+    }
+  };
+  return { image, step: k, add };
 }
 
 async function estimate(msg) {
@@ -127,17 +132,29 @@ async function run(msg) {
   postMessage({ id, type: 'backend', backend: up.backend, reason: loaded.reason });
   postMessage({ id, type: 'status', text: `Upscaling x${up.scale} on ${label}...` });
   const started = performance.now();
+  const [width, height] = [image.width * up.scale, image.height * up.scale];
+  // the PNG is written as the rows of tiles finish: RGBA when the input has alpha (as Python
+  // keeps an RGBA image's mode), and no full-size output is ever held
+  const png = new PNGStream(width, height, hasAlpha(image.data));
+  const shown = previewOf(width, height, msg.previewPixels ?? 16e6);
+  let encodeMs = 0;
   const out = await up.upscale(image, {
     onProgress: (done, total, info = {}) => postMessage({ id, type: 'progress', done, total, ...info }),
+    onRows: async (band) => {
+      const t = performance.now();
+      shown.add(band);
+      await png.write(band.data);
+      encodeMs += performance.now() - t;
+    },
   });
-  const seconds = (performance.now() - started) / 1000;
+  postMessage({ id, type: 'encoding', done: height, total: height });
   const t1 = performance.now();
-  const png = await encodePNGChunked(out, (done, total) => postMessage({ id, type: 'encoding', done, total }));
-  const encodeSeconds = (performance.now() - t1) / 1000;
-  const shown = preview(out, msg.previewPixels ?? 16e6);
+  const file = await png.finish();
+  const encodeSeconds = (encodeMs + performance.now() - t1) / 1000;
+  const seconds = (performance.now() - started) / 1000 - encodeSeconds;
   postMessage({
-    id, type: 'done', png, preview: shown.image, step: shown.step, width: out.width,
-    height: out.height, scale: up.scale, seconds, encodeSeconds, backend: out.backend, threads,
+    id, type: 'done', png: file, preview: shown.image, step: shown.step, width, height,
+    scale: up.scale, seconds, encodeSeconds, backend: out.backend, threads,
     crossOriginIsolated: self.crossOriginIsolated,
   }, [shown.image.data.buffer]);
 }

@@ -77,8 +77,12 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     crop.crop((0, 0, 50, 40)).save(rgb_small)
     big = folder / "bird_512.png"
     bird.resize((512, 512)).save(big)
+    tall = np.asarray(bird.resize((160, 1100)).convert("RGBA")).copy()  # 3 rows of tiles
+    tall[..., 3] = np.clip(np.mgrid[:1100, :160][0] % 300 - 20, 0, 255).astype(np.uint8)
+    rgba_tall = folder / "bird_tall_rgba.png"
+    Image.fromarray(tall).save(rgba_tall)
     return {"rgb": rgb, "rgba": rgba, "palette": palette, "rgba_faint": rgba_faint,
-            "rgb_small": rgb_small, "big": big}
+            "rgb_small": rgb_small, "big": big, "rgba_tall": rgba_tall}
 
 
 def test_faint_alpha_reaches_the_threshold(images: dict[str, Path]) -> None:
@@ -244,6 +248,7 @@ def test_web_page_matches_python(server: str, images: dict[str, Path], tmp_path:
             assert page.evaluate("crossOriginIsolated") is True
             cases = [("rgb", "rsp-x2-int8"), ("rgb", "rsp-x2"), ("rgba", "rsp-x2"),
                      ("palette", "rsp-x2-int8"), ("rgba_faint", "rsp-x3"),
+                     ("rgba_tall", "rsp-x2-int8"),  # the PNG written in 3 bands of rows
                      ("rgb", "rsp-x2")]  # the last: the screenshot
             for kind, model in cases:
                 started = time.perf_counter()
@@ -315,7 +320,8 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(accept_downloads=True)
-            page.goto(server + "?large=200000")  # backend auto: Chromium here gives no adapter
+            # backend auto: Chromium here gives no adapter; outputs over 0.2 MP drawn 1/k
+            page.goto(server + "?large=200000&preview=200000")
             page.set_input_files("#file", str(images["rgb"]))
             page.wait_for_function("document.getElementById('status').textContent"
                                    ".startsWith('Ready')")
@@ -353,7 +359,9 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
             assert any(text.startswith("Encoding PNG") for _, text in seen), seen
             assert name == "bird_512-x3-mine.png", name
             assert Image.open(saved).size == (1536, 1536)
-            assert "Output: x3 (mine), 1536 x 1536" == page.text_content("#output-caption")
+            caption = page.text_content("#output-caption")
+            assert caption == "Output: x3 (mine), 1536 x 1536 (shown at 1/4)", caption
+            assert page.evaluate("document.getElementById('output').width") == 384
             # WebGPU was wanted (auto) but this Chromium has no adapter: said, not silent
             used = page.text_content("#backend-used")
             assert used.startswith("Backend: WebAssembly (") and "WebGPU" in used, used
