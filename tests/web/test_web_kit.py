@@ -366,6 +366,15 @@ def test_web_page_as_a_user_meets_it(server: str, images: dict[str, Path],
             used = page.text_content("#backend-used")
             assert used.startswith("Backend: WebAssembly (") and "WebGPU" in used, used
             assert "on WebAssembly" in status, status
+
+            # Stop ends a run (a new worker), and the page runs again after it
+            page.click("#run")
+            page.wait_for_selector("#stop", state="visible")
+            page.click("#stop")
+            assert page.text_content("#status") == "Stopped."
+            assert page.is_enabled("#run") and page.is_hidden("#stop")
+            status, _ = press_upscale(page, tmp_path / "again.png")
+            assert status.startswith("Done in"), status
         finally:
             browser.close()
 
