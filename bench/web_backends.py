@@ -131,7 +131,10 @@ def run_page(page, image: Path, model: str, timeout_s: float) -> dict:  # noqa: 
     if page.evaluate("document.body.dataset.state") != "done":
         raise RuntimeError(status)
     log = page.evaluate("window.statusLog")
-    return {"wall": wall, "status": status, "log": log}
+    warning = page.evaluate("document.getElementById('warning')?.textContent ?? ''")
+    expected = warning.split("Expected about ", 1)[1].split(" on ", 1)[0] if "Expected" in warning \
+        else "-"
+    return {"wall": wall, "status": status, "log": log, "expected": expected}
 
 
 def page_seconds(status: str) -> float:
@@ -182,8 +185,8 @@ def large(chromium: str, urls: dict[str, str], image: Path) -> list[str]:
              "",
              "| page | Upscale to download (s) | page's upscale (s) | longest status silence (s) | "
              "from 'Upscaling: 100%' to the end (s) | longest silence in it (s) | "
-             "Chromium peak PSS (GB) |",
-             "|---|---|---|---|---|---|---|"]
+             "Chromium peak PSS (GB) | the page's estimate beforehand |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, url in urls.items():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium,
@@ -202,7 +205,7 @@ def large(chromium: str, urls: dict[str, str], image: Path) -> list[str]:
                 quiet = max((b - a for a, b in zip(end, end[1:], strict=False)), default=0)
                 lines.append(f"| {label} | {r['wall']:.1f} | {page_seconds(r['status']):.1f} | "
                              f"{max(gaps) / 1000:.1f} | {tail:.1f} | {quiet / 1000:.1f} | "
-                             f"{mem.peak / 2**30:.2f} |")
+                             f"{mem.peak / 2**30:.2f} | {r['expected']} |")
                 print(label, r["status"], lines[-1], flush=True)
             finally:
                 browser.close()
