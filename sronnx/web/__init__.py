@@ -2,7 +2,9 @@
 the wheel), and where the onnxruntime-web runtime it imports is found.
 
 The kit loads onnxruntime-web from `node_modules/onnxruntime-web/dist/` relative to itself. That
-package (about 140 MB, of which the page needs 15) is not in the wheel; it is looked for in:
+package (about 140 MB, of which the page needs 15 for WebAssembly and 28 more for WebGPU:
+`ort.webgpu.min.mjs` and `ort-wasm-simd-threaded.asyncify.wasm`) is not in the wheel; it is
+looked for in:
 
 1. `<kit>/node_modules/onnxruntime-web` (`npm ci` in a source checkout's `sronnx/web/`);
 2. `<cache>/node_modules/onnxruntime-web`, where `<cache>` is `$SRONNX_WEB_RUNTIME`, else

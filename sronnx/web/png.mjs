@@ -101,31 +101,113 @@ function chunk(type, body) {
   return out;
 }
 
-/** {width, height, data: RGBA} -> a PNG Blob: RGBA when some pixel is not opaque, else RGB;
- * rows filtered with Sub (a good default for photos). */
-export async function encodePNG({ width: w, height: h, data }) {
-  let opaque = true;
-  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) { opaque = false; break; }
-  const ch = opaque ? 3 : 4;
+const IDAT_BYTES = 1 << 20; // compressed bytes gathered into one IDAT chunk
+const BAND_BYTES = 4 << 20; // filtered rows handed to the compressor at a time
+
+function concat(parts, length) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Rows y0..y1 of RGBA `data` (width w), Sub-filtered with `ch` channels (3 drops alpha). */
+function filterRows(data, w, y0, y1, ch) {
   const stride = w * ch;
-  const raw = new Uint8Array(h * (stride + 1));
-  for (let y = 0; y < h; y++) {
-    const dst = y * (stride + 1);
+  const raw = new Uint8Array((y1 - y0) * (stride + 1));
+  for (let y = y0; y < y1; y++) {
+    const dst = (y - y0) * (stride + 1);
     raw[dst] = 1; // Sub
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < ch; c++) {
-        const v = data[(y * w + x) * 4 + c];
-        const left = x > 0 ? data[(y * w + x - 1) * 4 + c] : 0;
-        raw[dst + 1 + x * ch + c] = (v - left) & 0xff;
-      }
+    const row = y * w * 4;
+    for (let c = 0; c < ch; c++) raw[dst + 1 + c] = data[row + c];
+    for (let x = 1; x < w; x++) {
+      const s = row + x * 4;
+      const d = dst + 1 + x * ch;
+      for (let c = 0; c < ch; c++) raw[d + c] = (data[s + c] - data[s - 4 + c]) & 0xff;
     }
   }
-  const ihdr = new Uint8Array(13);
-  const hv = new DataView(ihdr.buffer);
-  hv.setUint32(0, w);
-  hv.setUint32(4, h);
-  ihdr.set([8, opaque ? 2 : 6, 0, 0, 0], 8);
-  const idat = await through(raw, new CompressionStream('deflate'));
-  return new Blob([new Uint8Array(SIGNATURE), chunk('IHDR', ihdr), chunk('IDAT', idat),
-    chunk('IEND', new Uint8Array(0))], { type: 'image/png' });
+  return raw;
+}
+
+/** A PNG written band by band: `new PNGStream(width, height, alpha)`, then `write(rgba)`
+ * with the next whole rows (RGBA, width x n x 4, top to bottom) as often as needed, then
+ * `finish()` -> the Blob (RGBA when `alpha`, else RGB). Rows are Sub-filtered (a good default
+ * for photos) and handed to the browser's deflate in bands of about 4 MB; the compressed
+ * bytes come out as IDAT chunks of about 1 MB. Only the compressed file is kept: no
+ * full-size copy of the image is made. */
+export class PNGStream {
+  constructor(width, height, alpha) {
+    this.width = width;
+    this.height = height;
+    this.channels = alpha ? 4 : 3;
+    this.rows = 0;
+    const ihdr = new Uint8Array(13);
+    const hv = new DataView(ihdr.buffer);
+    hv.setUint32(0, width);
+    hv.setUint32(4, height);
+    ihdr.set([8, alpha ? 6 : 2, 0, 0, 0], 8);
+    this.parts = [new Uint8Array(SIGNATURE), chunk('IHDR', ihdr)];
+    const stream = new CompressionStream('deflate');
+    this.writer = stream.writable.getWriter();
+    this.reading = (async () => {
+      const reader = stream.readable.getReader();
+      let pending = [];
+      let size = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (value && value.length) { pending.push(value); size += value.length; }
+        if ((done && size) || size >= IDAT_BYTES) {
+          this.parts.push(chunk('IDAT', concat(pending, size)));
+          pending = [];
+          size = 0;
+        }
+        if (done) return;
+      }
+    })();
+  }
+
+  /** The next rows: RGBA `data` holding a whole number of rows of `width` pixels. */
+  async write(data) {
+    const w = this.width;
+    const n = data.length / (w * 4);
+    if (!Number.isInteger(n) || this.rows + n > this.height) {
+      throw new Error(`PNGStream: ${data.length} bytes are not whole rows within the image`);
+    }
+    const band = Math.max(1, Math.floor(BAND_BYTES / (w * this.channels + 1)));
+    for (let y = 0; y < n; y += band) {
+      await this.writer.ready;
+      await this.writer.write(filterRows(data, w, y, Math.min(n, y + band), this.channels));
+    }
+    this.rows += n;
+  }
+
+  /** The PNG file, once every row was written. */
+  async finish() {
+    if (this.rows !== this.height) throw new Error(`PNGStream: ${this.rows} of ${this.height} rows written`);
+    await this.writer.close();
+    await this.reading;
+    this.parts.push(chunk('IEND', new Uint8Array(0)));
+    return new Blob(this.parts, { type: 'image/png' });
+  }
+}
+
+/** {width, height, data: RGBA} -> a PNG Blob: RGBA when some pixel is not opaque, else RGB,
+ * through PNGStream (no full-size copy). onProgress(rowsDone, height) after each band. */
+export async function encodePNGChunked({ width: w, height: h, data }, onProgress) {
+  let opaque = true;
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) { opaque = false; break; }
+  const png = new PNGStream(w, h, !opaque);
+  const band = Math.max(1, Math.floor(BAND_BYTES / (w * 4)));
+  for (let y = 0; y < h; y += band) {
+    const y1 = Math.min(h, y + band);
+    await png.write(data.subarray(y * w * 4, y1 * w * 4));
+    if (onProgress) onProgress(y1, h);
+  }
+  return png.finish();
+}
+
+/** As encodePNGChunked, without progress. */
+export function encodePNG(image) {
+  return encodePNGChunked(image);
 }

@@ -311,6 +311,27 @@ function localRange(win, C, h, w, radius, r0, rn, c0, cn, hideColour) {
 
 // ---- the upscaler ---------------------------------------------------------------------------
 
+/** The execution provider `sessionOptions` asks for first ('webgpu', 'wasm', ...), 'cpu'
+ * when it names none. */
+export function backendOf(sessionOptions) {
+  const eps = sessionOptions?.executionProviders;
+  if (!eps || eps.length === 0) return 'cpu';
+  return typeof eps[0] === 'string' ? eps[0] : String(eps[0].name);
+}
+
+/** Rough peak memory (bytes) of the demo page upscaling a width x height RGBA image `scale`
+ * times, besides the browser's own: the input three times (the page's pixels, its canvas,
+ * the worker's copy), the PNG written as the rows come (photos compress to about half the
+ * RGBA size), one band of output rows (a row of 512-pixel tiles), a preview of at most 16 MP
+ * drawn twice, and 256 MB for the runtime and the tile in flight. */
+export function estimateBytes(width, height, scale) {
+  const input = width * height * 4;
+  const output = input * scale * scale;
+  const band = Math.min(output, 512 * scale * width * scale * 4);
+  const preview = Math.min(output, 16e6 * 4);
+  return 3 * input + output * 0.5 + band + 2 * preview + 256 * 2 ** 20;
+}
+
 /** True when some pixel of RGBA `data` is not fully opaque. */
 export function hasAlpha(data) {
   for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
@@ -331,11 +352,24 @@ export class Upscaler {
     this.clampRadius = options.clampRange === false ? null : clampRadius(d.receptive_field);
     this.inputName = session.inputNames[0];
     this.outputName = session.outputNames[0];
+    this.backend = options.backend ?? backendOf(options.sessionOptions);
+  }
+
+  /** The tiles of a width x height image: {tiles, windowPixels} (input pixels the model
+   * reads, context included: what its time grows with). */
+  plan(width, height) {
+    const m = this.descriptor.tile_multiple || 1;
+    const rows = planAxis(height, this.tile, this.overlap, m, this.border);
+    const cols = planAxis(width, this.tile, this.overlap, m, this.border);
+    const sum = (spans) => spans.reduce((a, sp) => a + sp.we - sp.ws, 0);
+    return { tiles: rows.length * cols.length, windowPixels: sum(rows) * sum(cols) };
   }
 
   /** An upscaler for the ONNX file in `modelBytes` (ArrayBuffer or Uint8Array), run by `ort`
    * (onnxruntime-web or onnxruntime-node). options: tile, overlap, border, clampRange
-   * (default true), sessionOptions (passed to InferenceSession.create). */
+   * (default true), sessionOptions (passed to InferenceSession.create), backend (the name
+   * `backend` and each result report; default the first of sessionOptions.executionProviders,
+   * 'cpu' when none is given: onnxruntime's default). */
   static async create(ort, modelBytes, options = {}) {
     const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
     const d = readDescriptor(bytes);
@@ -389,10 +423,18 @@ export class Upscaler {
   }
 
   /** `image`: {width, height, data} with RGBA 8-bit data (an ImageData, or pngjs's PNG) ->
-   * {width, height, data: Uint8ClampedArray RGBA}, `scale` times larger. Fully opaque images
-   * come back opaque; others go through the alpha path. onProgress(done, total) after each
-   * tile, in output pixels. */
-  async upscale(image, { onProgress } = {}) {
+   * {width, height, data: Uint8ClampedArray RGBA, backend}, `scale` times larger (backend:
+   * the execution provider the session was made for, as `this.backend`). Fully opaque images
+   * come back opaque; others go through the alpha path. onProgress(done, total, {tile,
+   * tiles, phase}) in output pixels: with phase 'model' (done not yet counting the tile)
+   * just before tile number `tile` (1-based) of `tiles` goes into the model, so a caller can
+   * show that a long single tile is under way, and with phase 'tile' once its pixels are
+   * written. With onRows({y0, y1, data}) the output is handed over a row of tiles at a time
+   * (output rows y0..y1, RGBA, top to bottom) and awaited, the result's data is null, and
+   * only one such band is ever held (its buffer is reused once onRows resolves: copy what
+   * you keep), so a PNG can be written while the image is upscaled without the full-size
+   * output in memory. */
+  async upscale(image, { onProgress, onRows } = {}) {
     const { width: W, height: H, data } = image;
     if (!(W >= 1 && H >= 1)) throw new Error(`empty image ${W}x${H}`);
     if (data.length !== W * H * 4) throw new Error('expected RGBA data of width x height x 4');
@@ -403,7 +445,9 @@ export class Upscaler {
     const rows = planAxis(H, this.tile, this.overlap, multiple, this.border);
     const cols = planAxis(W, this.tile, this.overlap, multiple, this.border);
     const OW = W * s;
-    const out = new Uint8ClampedArray(OW * H * s * 4);
+    // with onRows, one band of output rows (a row of tiles) at a time, reused; else the image
+    const bandRows = Math.max(...rows.map((r) => r.ce - r.cs)) * s;
+    let out = new Uint8ClampedArray(OW * (onRows ? bandRows : H * s) * 4);
     const total = OW * H * s;
     let done = 0;
     let alphaPlane = null;
@@ -413,9 +457,14 @@ export class Upscaler {
       for (let i = 0; i < W * H; i++) alphaPlane[i] = data[i * 4 + 3];
       kernels = bicubicPhaseKernels(s);
     }
-    const eps = 0.5 / 255;
+    // unpremultiply's threshold as numpy applies it: `alpha > 0.5 / peak` compares a float32
+    // array with a Python float in float32 (NumPy 2), so the bound is float32(0.5 / 255). A
+    // double bound differs from it exactly where bicubic alpha is float32(0.5 / 255) (x3
+    // models around alpha 1/255): there the colour would be divided by ~0.002 instead of 1.
+    const eps = f32(0.5 / 255);
     let index = 0;
     for (const r of rows) {
+      const top = onRows ? r.cs * s : 0; // the output row at out's start
       for (const c of cols) {
         index++;
         const wh = r.we - r.ws;
@@ -439,6 +488,7 @@ export class Upscaler {
           }
         }
         let y;
+        if (onProgress) onProgress(done, total, { tile: index, tiles: rows.length * cols.length, phase: 'model' });
         try {
           y = await this.run(x, wh, ww);
         } catch (err) {
@@ -459,7 +509,7 @@ export class Upscaler {
         for (let oy = 0; oy < rn * s; oy++) {
           const iy = Math.floor(oy / s);
           const srcRow = (r0 * s + oy) * yw + c0 * s;
-          const dstRow = ((r.cs * s + oy) * OW + c.cs * s) * 4;
+          const dstRow = ((r.cs * s + oy - top) * OW + c.cs * s) * 4;
           for (let ox = 0; ox < cn * s; ox++) {
             const b = iy * cn + Math.floor(ox / s); // the input pixel's bounds
             const dst = dstRow + ox * 4;
@@ -496,9 +546,11 @@ export class Upscaler {
           }
         }
         done += rn * cn * s * s;
-        if (onProgress) onProgress(done, total);
+        if (onProgress) onProgress(done, total, { tile: index, tiles: rows.length * cols.length, phase: 'tile' });
       }
+      if (onRows) await onRows({ y0: r.cs * s, y1: r.ce * s, data: out.subarray(0, (r.ce - r.cs) * s * OW * 4) });
     }
-    return { width: OW, height: H * s, data: out };
+    if (onRows) out = null;
+    return { width: OW, height: H * s, data: out, backend: this.backend };
   }
 }
