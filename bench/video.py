@@ -5,9 +5,10 @@
 
 The clips are made here: panning crops (4 pixels a frame) of a mosaic of training images
 (../shared/data/train/BSD200 at their own resolution, never benchmark images), encoded with
-PyAV as H.264 (libx264, CRF 23, yuv420p, 25 frames/s). The model is the shipped x2 int8 model
-that `sronnx upscale` gives an H.264 video by default (rsp-x2-jpeg-int8: lossy video gets the
-JPEG kind); every method below uses that one file.
+PyAV as H.264 (libx264, CRF 23, yuv420p, 25 frames/s). The model is a shipped x2 int8 model,
+rsp-x2-jpeg-int8 (the first video rule gave it to every lossy video; the rule now chooses by
+the first frame's blocking, and the clean rsp-x2-int8 has the same layers and cost); every
+method below uses that one file.
 
 i.   pipeline: `sronnx upscale clip.mp4 -o out.mp4 --model FILE --provider cpu` (a
      subprocess, as users run it: segments, decoding and encoding in threads beside the

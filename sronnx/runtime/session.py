@@ -134,6 +134,11 @@ def session_options(threads: int | None = None, provider: str = "cpu") -> ort.Se
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+    # Idle intra-op threads would spin-wait between and within runs, taking a core from the
+    # decoding and encoding threads that sronnx runs beside the model: off, measured on a video
+    # at 720p x2 (2 cores, quiet): the pipeline 1.06 -> 1.17 frames/s, its CPU 1.79 -> 1.56 s a
+    # frame, the model alone unchanged (1.48 / 1.53 frames/s). bench/results/video.txt
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     prepare_options(provider, opts)
     return opts
 
