@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("sronnx.cli.info", "info", "Print what an ONNX model needs and its card."),
     "describe": ("sronnx.cli.describe", "describe",
                  "Write what a model made elsewhere needs into a copy's metadata."),
-    "upscale": ("sronnx.cli.upscale", "upscale", "Upscale images and folders (ONNX Runtime)."),
+    "upscale": ("sronnx.cli.upscale", "upscale",
+                "Upscale images, videos and folders (ONNX Runtime)."),
     "bench": ("sronnx.cli.bench", "bench", "Measure quality and speed per model and runtime."),
     "web": ("sronnx.cli.web", "web", "Serve the web demo and the shipped models (browser)."),
 }
@@ -47,7 +48,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sronnx")
 def main() -> None:
-    """sronnx: train small super-resolution models, export them to ONNX, upscale images."""
+    """sronnx: train small super-resolution models, export them to ONNX, upscale images and
+    videos."""
     from sronnx.runtime import model_memory_limit
 
     try:

@@ -106,10 +106,10 @@ def _format_help() -> str:
                    "from standard input.")
 @click.option("-o", "--output", "outdir", required=True, type=_PathParam(path_type=Path),
               help="Output folder; the inputs' relative layout is kept. For one input file, "
-                   "a name with an image extension (.png .jpg .webp .gif .tif .bmp ...) that "
-                   "is not an existing folder is the output file itself; - writes the one "
-                   "output to standard output (format from --format; 'same' is the input "
-                   "file's, PNG for standard input).")
+                   "a name with an image or video extension (.png .jpg .webp .avif .mp4 .mkv "
+                   "...) that is not an existing folder is the output file itself; - "
+                   "writes the one output to standard output (format from --format; 'same' "
+                   "is the input file's, PNG for standard input).")
 @click.option("-n", "--model", default=None,
               help="A shipped model name (sronnx models lists them) or an .onnx path.")
 @click.option("--scale", type=click.IntRange(2, 4), default=None,

@@ -169,8 +169,9 @@ class Progress:
                 self._move(key, None)
             elif not self.quiet and r.status != "failed":
                 frames = f"{r.frames} frames, " if r.frames and r.status == "done" else ""
-                if frames and key in self.videos and r.seconds > 0:
-                    frames += f"{r.frames / r.seconds:.2f} frames/s, "
+                made = (r.frames or 0) - (r.frames_reused or 0)
+                if frames and key in self.videos and r.seconds > 0 and made > 0:
+                    frames += f"{made / r.seconds:.2f} frames/s, "  # reused frames left out
                 model = f"{r.model}: {r.model_reason}, " if r.model and r.status == "done" else ""
                 click.echo(f"{r.status}: {r.input} -> {r.output} ({model}{frames}"
                            f"{r.seconds:.2f} s)", err=True)

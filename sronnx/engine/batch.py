@@ -65,6 +65,8 @@ class FileResult:
     # the frames the output holds, when fewer (identical consecutive frames merged, an APNG
     # default image left out); None when every frame was written or for a still image
     frames_written: int | None = None
+    # a video's frames taken from the segments an interrupted run had made (not redone here)
+    frames_reused: int | None = None
     # what was changed or left out on the way (bits, pages, metadata, float range)
     notes: list[str] = field(default_factory=list)
     # with the default-model rule (`sronnx.engine.choice`): the model this file got and why
@@ -266,6 +268,7 @@ def _video(up: Models, work: _Work, opts: OutputOptions,
     r.status, r.frames, r.notes = "done", done.frames, r.notes + done.notes
     r.input_size, r.output_size = done.input_size, done.output_size
     r.model, r.model_reason = done.model, done.model_reason
+    r.frames_reused = done.frames_reused or None
 
 
 def _read_input(up: Models, work: _Work, opts: OutputOptions, max_pixels: int | None) -> _Work:

@@ -52,6 +52,7 @@ class VideoJob:
     model_reason: str | None = None
     segments: int = 0
     reused: int = 0
+    frames_reused: int = 0  # frames of segments an interrupted run had made
 
 
 def video_model(models: Upscaler | ModelChoice, info: VideoInfo,
@@ -219,4 +220,5 @@ def upscale_video(models: Upscaler | ModelChoice, source: Path, output: Path,
                            settings=settings, runner=make)
     job.frames, job.notes = done.frames, done.notes
     job.segments, job.reused = done.segments, done.reused
+    job.frames_reused = done.frames_reused
     return job

@@ -114,6 +114,7 @@ class VideoResult:
     notes: list[str] = field(default_factory=list)
     segments: int = 0
     reused: int = 0
+    frames_reused: int = 0  # the frames of the reused segments (made by an earlier run)
 
 
 def _sniffed_video(path: Path) -> bool:
@@ -160,6 +161,8 @@ def video_info(path: str | Path) -> VideoInfo | None:
             if not c.streams.video:
                 return None
             s = c.streams.video[0]
+            if s.codec_context is None:  # a stream whose codec FFmpeg cannot tell
+                return None
             width, height = s.codec_context.width, s.codec_context.height
             if width < 1 or height < 1:  # no size known from the header (found by fuzzing)
                 return None

@@ -640,6 +640,7 @@ def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: V
             continue
         reused += 1
         total += int(entry["frames"])
+    result.frames_reused = total
     if on_frame is not None and total:
         on_frame(total)  # the reused segments' frames, at once
     base = [total]
@@ -691,7 +692,12 @@ def transcode_video(src: str | Path, dst: str | Path,
             if not inp.streams.video:
                 raise VideoError("no video stream")
             vs = inp.streams.video[0]
+            if vs.codec_context is None:
+                raise VideoError("the video stream's codec cannot be identified (a damaged "
+                                 "or unsupported stream)")
             check_input(vs)
+            estimated = 0 if vs.frames or not (inp.duration and vs.average_rate) else \
+                round(inp.duration / 1_000_000 * float(vs.average_rate))
             info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
                              int(vs.frames or 0), vs.codec_context.name, stream_bits(vs))
             interlaced = int(vs.codec_context.field_order or 0) > 1  # 0 unknown, 1 progr.
@@ -718,6 +724,11 @@ def transcode_video(src: str | Path, dst: str | Path,
     except VideoError:
         parts.remove()  # the video itself is at fault: a rerun would fail alike
         raise
+    if estimated and frames < estimated - max(2, estimated // 20):
+        result.notes.append(f"the video stream ends at frame {frames}, but the container's "
+                            f"duration suggests about {estimated} frames: the file may be "
+                            "truncated (or its other streams run longer); every frame that "
+                            "could be decoded was upscaled")
     if interlaced:
         result.notes.append("interlaced video: frames upscaled whole (fields not separated), "
                             "written as progressive")

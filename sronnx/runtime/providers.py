@@ -49,8 +49,9 @@ PROVIDER_CHOICES = ("auto", *PROVIDERS)
 #: how to get an onnxruntime build that offers each provider (each replaces `onnxruntime`:
 #: they all provide the same module, so only one may be installed)
 INSTALL = {
-    "cuda": "pip uninstall -y onnxruntime && pip install 'sronnx[gpu]'",
-    "tensorrt": "pip uninstall -y onnxruntime && pip install 'sronnx[gpu]', plus TensorRT's "
+    "cuda": "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]'",
+    "tensorrt": "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]', "
+                "plus TensorRT's "
                 "libraries matching that onnxruntime-gpu (NVIDIA's tensorrt packages) on the "
                 "library path",
     "openvino": "pip uninstall -y onnxruntime && pip install onnxruntime-openvino "

@@ -101,10 +101,16 @@ def test_folder_mixes_videos_and_images_and_goes_on_after_bad_ones(tmp_path: Pat
     (src / "d_junk.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 4)
     make_clip(src / "e_hdr.mkv", frames=2, pix_fmt="yuv420p10le", codec="ffv1",
               colour={"color_trc": 16, "color_primaries": 9, "colorspace": 9})
+    # an MP4 whose sample entry names no codec FFmpeg knows: PyAV gives its video stream no
+    # codec context (found by a new user: the planner raised an AttributeError, no report)
+    clip = make_clip(tmp_path / "f.mp4", frames=2, audio=True).read_bytes()
+    assert clip.count(b"avc1") >= 1
+    (src / "f_codec.mp4").write_bytes(clip.replace(b"avc1", b"qqqq"))
     r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
     assert r.exit_code == 1, r.output
     failed = [line for line in r.output.splitlines() if line.startswith("failed:")]
-    assert len(failed) == 3, r.output
+    assert len(failed) == 4, r.output
+    assert any("f_codec.mp4" in f and "codec cannot be identified" in f for f in failed), failed
     assert any("c_cut.mkv" in f and "frame" in f for f in failed), failed
     assert any("d_junk.mp4" in f for f in failed), failed
     assert any("e_hdr.mkv" in f and "PQ" in f for f in failed), failed
@@ -114,7 +120,23 @@ def test_folder_mixes_videos_and_images_and_goes_on_after_bad_ones(tmp_path: Pat
     assert not list((tmp_path / "out").glob("*.parts"))  # a bad video leaves no work folder
     status = {Path(f["input"]).name: f["status"] for f in _report(tmp_path)["files"]}
     assert status == {"a.mp4": "done", "b.png": "done", "c_cut.mkv": "failed",
-                      "d_junk.mp4": "failed", "e_hdr.mkv": "failed"}
+                      "d_junk.mp4": "failed", "e_hdr.mkv": "failed", "f_codec.mp4": "failed"}
+
+
+def test_matroska_cut_short_says_it_may_be_truncated(tmp_path: Path) -> None:
+    """A Matroska file keeps no frame count: one cut in half decodes cleanly to its last
+    whole frame. Every decodable frame is upscaled, and a note says the container's duration
+    promised more (found by a new user: it was reported done without a word)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    data = make_clip(tmp_path / "whole.mkv", frames=40, size=(48, 32)).read_bytes()
+    (src / "half.mkv").write_bytes(data[: len(data) // 2])
+    r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    (f,) = _report(tmp_path)["files"]
+    notes = " ".join(f["notes"])
+    assert r.exit_code == 0 and f["status"] == "done", (r.output, f)
+    assert 0 < f["frames"] < 38 and "may be truncated" in notes, (r.output, f)
+    assert f"ends at frame {f['frames']}" in notes
 
 
 def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path) -> None:
@@ -137,7 +159,7 @@ def test_progress_counts_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     clip = make_clip(tmp_path / "clip.mp4", frames=6)
     monkeypatch.setattr(Progress, "interval", 0.0)  # a line at every frame, not every 10 s
     r = checked_cli(clip, "-o", tmp_path / "out")
-    assert r.exit_code == 0 and "(6 frames, " in r.output and " frames/s, " in r.output, \
+    assert r.exit_code == 0 and ", 6 frames, " in r.output and " frames/s, " in r.output, \
         r.output
     lines = [line for line in r.output.splitlines() if line.startswith("progress: clip.mp4: ")]
     done = [int(line.split("frame ")[1].split("/")[0]) for line in lines]

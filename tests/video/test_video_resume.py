@@ -58,11 +58,16 @@ def test_kill_9_after_first_segment_then_rerun_reuses_it_and_matches(tmp_path: P
 
     r = checked_cli(clip, "-o", out, *args, "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
-    notes = json.loads((tmp_path / "r.json").read_text())["files"][0]["notes"]
+    rep = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    notes = rep["notes"]
     said = [n for n in notes if n.startswith("resumed:")]
     assert said and said[0].startswith(f"resumed: {kept} of "), notes
     made = int(said[0].rsplit(", ", 1)[1].split()[0])
     assert made >= 1, said  # killed mid-video: some segments were made by the rerun
+    # the report counts the reused frames apart; the done line's rate leaves them out
+    assert rep["frames"] == 48 and 1 <= rep["frames_reused"] < 48, rep
+    rate = float(r.output.split(" frames/s")[0].rsplit(", ", 1)[1])
+    assert rate == pytest.approx((48 - rep["frames_reused"]) / rep["seconds"], rel=0.02)
     assert not (tmp_path / "out.mkv.parts").exists()  # removed once joined
 
     r = checked_cli(clip, "-o", whole, *args)
