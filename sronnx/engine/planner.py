@@ -455,7 +455,7 @@ def _refusal(overwrites: list[str], collisions: list[str]) -> str:
 
 def _output_for(rel: Path, outdir: Path, opts: OutputOptions, video: bool = False) -> Path:
     if video:  # its own container where sronnx writes it, else Matroska; --format is for images
-        ext = video_output_extension(rel)
+        ext = video_output_extension(rel, opts.video.codec)
     elif opts.format != "same":
         ext = FORMAT_EXT[opts.format]
     else:  # a format sronnx only reads is written as its nearest kind (PSD as PNG)

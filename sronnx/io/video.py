@@ -139,11 +139,30 @@ def is_video_path(path: str | Path, sniff: bool = True) -> bool:
         and _sniffed_video(path)
 
 
-def video_output_extension(source: str | Path) -> str:
-    """The output's extension for a video input: its own where sronnx writes that container,
-    else .mkv."""
+#: encoders whose streams the MP4 family (ISO BMFF: .mp4 .m4v .mov .3gp) has no standard
+#: sample entry for: FFmpeg writes them, but most players cannot open the file
+_NOT_ISO_BMFF = frozenset({"ffv1", "utvideo", "huffyuv", "ffvhuff", "magicyuv", "rawvideo",
+                           "v210", "r210", "zlib", "lagarith"})
+_ISO_BMFF = frozenset({"mp4", "mov", "3gp"})
+#: what WebM holds: VP8, VP9 and AV1
+_WEBM_ENCODERS = frozenset({"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e"})
+
+
+def container_fits(muxer: str, codec: str) -> bool:
+    """Whether players expect the encoder `codec`'s stream in the container `muxer`
+    (FFmpeg's names, e.g. "mp4", "ffv1"); Matroska holds all of them."""
+    if muxer in _ISO_BMFF:
+        return codec not in _NOT_ISO_BMFF
+    if muxer == "webm":
+        return codec in _WEBM_ENCODERS
+    return True
+
+
+def video_output_extension(source: str | Path, codec: str = DEFAULT_VIDEO_CODEC) -> str:
+    """The output's extension for a video input: its own where sronnx writes that container
+    and it holds `codec`'s stream (`container_fits`), else .mkv."""
     ext = Path(source).suffix.lower()
-    return ext if ext in MUXERS else ".mkv"
+    return ext if ext in MUXERS and container_fits(MUXERS[ext], codec) else ".mkv"
 
 
 def stream_bits(stream) -> int:

@@ -61,6 +61,7 @@ from sronnx.io.video import (
     av_error,
     check_input,
     close_quietly,
+    container_fits,
     copy_streams,
     reason_of,
     stream_bits,
@@ -709,6 +710,9 @@ def transcode_video(src: str | Path, dst: str | Path,
     first = _first_frame(str(src), rgb)
     fn = start(info, first.rgb)
     muxer = MUXERS.get(dst.suffix.lower(), "matroska")
+    if not container_fits(muxer, enc.codec):
+        result.notes.append(f"{enc.codec} in {dst.suffix or muxer} is not a standard pairing: "
+                            "most players will not open it (an .mkv output holds it)")
     segments = plan_segments(src, enc.segment_seconds)
     key = {"source": source_identity(src), "settings": settings() if settings else {},
            "encoding": asdict(enc), "size": list(size), "muxer": muxer,

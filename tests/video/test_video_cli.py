@@ -194,3 +194,18 @@ def test_announce_line_counts_videos_apart_from_images(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "; 1 video(s) -> " in r.output, r.output
     r = checked_cli(src / "b.png", "-o", tmp_path / "o3")
     assert r.exit_code == 0 and "; 1 image(s) -> " in r.output, r.output
+
+
+def test_ffv1_goes_into_matroska_not_mp4(tmp_path: Path) -> None:
+    """FFmpeg writes FFV1 into MP4, but most players cannot open that: a folder output takes
+    .mkv for it, and an MP4 output named by the user gets a note (found by a new user)."""
+    clip = make_clip(tmp_path / "clip.mp4", frames=2)
+    r = checked_cli(clip, "-o", tmp_path / "out", "--video-codec", "ffv1")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mkv"]
+    with av.open(str(tmp_path / "out" / "clip.mkv")) as c:
+        assert c.streams.video[0].codec_context.name == "ffv1"
+    r = checked_cli(clip, "-o", tmp_path / "named.mp4", "--video-codec", "ffv1")
+    assert r.exit_code == 0 and "not a standard pairing" in r.output, r.output
+    r = checked_cli(clip, "-o", tmp_path / "out264")  # H.264 stays in its MP4
+    assert sorted(p.name for p in (tmp_path / "out264").iterdir()) == ["clip.mp4"]
