@@ -274,6 +274,9 @@ def _plan(cleanup: contextlib.ExitStack, o: UpscaleOptions, inputs: tuple[Path, 
              f"here (to use a folder named {outdir.name}, create it first)", rep)
     try:
         if o.to_stdout:  # written to a scratch file, then copied to standard output
+            if is_video_path(inputs[0]):
+                fail(f"-o -: {inputs[0]} is a video; standard output takes one image: name "
+                     "a video output (e.g. -o out.mkv) or a folder", rep)
             ext = _stdout_extension(o, inputs[0])
             scratch_out = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
                 prefix="sronnx-")))

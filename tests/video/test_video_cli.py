@@ -214,3 +214,12 @@ def test_ffv1_goes_into_matroska_not_mp4(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "not a standard pairing" in r.output, r.output
     r = checked_cli(clip, "-o", tmp_path / "out264")  # H.264 stays in its MP4
     assert sorted(p.name for p in (tmp_path / "out264").iterdir()) == ["clip.mp4"]
+
+
+def test_video_to_standard_output_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """`-o -` takes one image: a video there is refused in one line that names the input
+    (not the scratch file standard output goes through)."""
+    clip = make_clip(tmp_path / "clip.mkv", frames=2)
+    r = checked_cli(clip, "-o", "-")
+    assert r.exit_code == 2, r.output
+    assert "clip.mkv is a video" in r.output and "sronnx-" not in r.output, r.output
