@@ -16,6 +16,7 @@ conftest.py builds its fixtures on these (the shared data, `exported_models`, `m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -24,7 +25,7 @@ import re
 import struct
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -754,3 +755,19 @@ def make_clip(path: Path, **spec: object) -> Path:
                 packet.stream = subs
                 out.mux(packet)
     return path
+
+
+@contextlib.contextmanager
+def local_ray_cluster() -> Iterator[str]:
+    """A local Ray cluster of 2 CPUs (no dashboard, a 100 MiB object store) whose workers
+    import this checkout; yields its address, and stops it at the end."""
+    import ray
+
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+             runtime_env={"env_vars": env}, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

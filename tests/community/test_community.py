@@ -154,11 +154,14 @@ def test_export_verify_upscale(built: dict, name: str, tmp_path: Path) -> None:
 
 
 def test_verify_without_checkpoint_rebuilds_from_the_file(built: dict) -> None:
-    res = sronnx("verify", built["ESRGAN"]["onnx"])
+    with ThreadPoolExecutor(2) as pool:  # two processes at a time, as `built` runs them
+        esrgan, compact = pool.map(lambda name: sronnx("verify", built[name]["onnx"]),
+                                   ("ESRGAN", "Compact"))
+    res = esrgan
     assert res.returncode == 0, res.stderr + res.stdout
     assert "rebuilt from the file's weights" in res.stdout
     # Compact's PReLU slopes are stored under names the exporter makes up: no rebuild
-    res = sronnx("verify", built["Compact"]["onnx"])
+    res = compact
     assert res.returncode == 2
     assert "--checkpoint" in res.stderr
 

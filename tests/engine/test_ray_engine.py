@@ -14,11 +14,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, data_dir
+from helpers import ROOT, data_dir, local_ray_cluster
 from PIL import Image
 
 try:
@@ -35,16 +36,10 @@ from sronnx.io.images import PART_SUFFIX, write_image
 
 
 @pytest.fixture(scope="module")
-def cluster() -> str:
+def cluster() -> Iterator[str]:
     """One local Ray cluster for the module: its address."""
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                         if p)}
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             runtime_env={"env_vars": env}, log_to_driver=False)
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
+    with local_ray_cluster() as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

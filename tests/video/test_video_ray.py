@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, checked_cli, make_clip
+from helpers import checked_cli, local_ray_cluster, make_clip
 
 av = pytest.importorskip("av")
 try:
-    import ray
+    import ray  # noqa: F401 - its absence skips the module
 except ImportError:
     if os.environ.get("CI") == "true":
         raise
@@ -21,15 +22,9 @@ except ImportError:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> None:
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                         if p)}
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             runtime_env={"env_vars": env}, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+def cluster() -> Iterator[str]:
+    with local_ray_cluster() as address:
+        yield address
 
 
 def test_ray_segments_give_the_local_bytes(cluster: None, tmp_path: Path) -> None:
