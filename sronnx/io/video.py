@@ -170,6 +170,33 @@ def stream_bits(stream) -> int:
     return max((c.bits for c in fmt.components), default=8) if fmt is not None else 8
 
 
+def _duration_tag(text: str | None) -> float | None:
+    """Seconds of a Matroska DURATION tag ("HH:MM:SS.nnnnnnnnn"), None where unreadable."""
+    try:
+        h, m, sec = (text or "").split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
+def frames_promised(inp, vs) -> tuple[int, int]:
+    """For a container that keeps no frame count (Matroska): the frames its header's duration
+    promises and the shortfall tolerated, (0, 0) where it says nothing or keeps a count
+    (then the count is checked). The video stream's own DURATION tag is near exact; the
+    container's duration spans every stream (audio often runs longer), so a second of frames
+    or a tenth is tolerated there."""
+    rate = float(vs.average_rate or 0)
+    if vs.frames or not rate:
+        return 0, 0
+    own = _duration_tag(vs.metadata.get("DURATION"))
+    if own:
+        return round(own * rate), 1
+    if not inp.duration:
+        return 0, 0
+    promised = round(inp.duration / 1_000_000 * rate)
+    return promised, max(round(rate), promised // 10)
+
+
 def video_info(path: str | Path) -> VideoInfo | None:
     """The header of the video at `path` (no frame decoded), or None where it cannot be
     opened or has no video stream."""
@@ -185,9 +212,7 @@ def video_info(path: str | Path) -> VideoInfo | None:
             width, height = s.codec_context.width, s.codec_context.height
             if width < 1 or height < 1:  # no size known from the header (found by fuzzing)
                 return None
-            frames = int(s.frames or 0)
-            if not frames and c.duration and s.average_rate:  # Matroska says no count
-                frames = round(c.duration / 1_000_000 * float(s.average_rate))
+            frames = int(s.frames or 0) or frames_promised(c, s)[0]  # Matroska: no count
             return VideoInfo(width, height, frames, s.codec_context.name, stream_bits(s))
     except (av.FFmpegError, OSError, ValueError):
         return None

@@ -63,6 +63,7 @@ from sronnx.io.video import (
     close_quietly,
     container_fits,
     copy_streams,
+    frames_promised,
     reason_of,
     stream_bits,
     video_stream,
@@ -669,33 +670,6 @@ def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: V
     return frames, reused
 
 
-def _duration_tag(text: str | None) -> float | None:
-    """Seconds of a Matroska DURATION tag ("HH:MM:SS.nnnnnnnnn"), None where unreadable."""
-    try:
-        h, m, sec = (text or "").split(":")
-        return int(h) * 3600 + int(m) * 60 + float(sec)
-    except ValueError:
-        return None
-
-
-def _frames_promised(inp, vs) -> tuple[int, int]:
-    """For a container that keeps no frame count (Matroska): the frames its header's duration
-    promises and the shortfall tolerated, (0, 0) where it says nothing or keeps a count
-    (then the count is checked). The video stream's own DURATION tag is near exact; the
-    container's duration spans every stream (audio often runs longer), so a second of frames
-    or a tenth is tolerated there."""
-    rate = float(vs.average_rate or 0)
-    if vs.frames or not rate:
-        return 0, 0
-    own = _duration_tag(vs.metadata.get("DURATION"))
-    if own:
-        return round(own * rate), 1
-    if not inp.duration:
-        return 0, 0
-    promised = round(inp.duration / 1_000_000 * rate)
-    return promised, max(round(rate), promised // 10)
-
-
 def transcode_video(src: str | Path, dst: str | Path,
                     scale_size: Callable[[int, int], tuple[int, int]], start: Start,
                     enc: VideoEncoding | None = None,
@@ -724,7 +698,7 @@ def transcode_video(src: str | Path, dst: str | Path,
                 raise VideoError("the video stream's codec cannot be identified (a damaged "
                                  "or unsupported stream)")
             check_input(vs)
-            estimated, slack = _frames_promised(inp, vs)
+            estimated, slack = frames_promised(inp, vs)
             info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
                              int(vs.frames or 0), vs.codec_context.name, stream_bits(vs))
             interlaced = int(vs.codec_context.field_order or 0) > 1  # 0 unknown, 1 progr.
