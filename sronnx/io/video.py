@@ -197,9 +197,24 @@ def frames_promised(inp, vs) -> tuple[int, int]:
     return promised, max(round(rate), promised // 10)
 
 
+#: what a video run without PyAV says (it is the `video` extra, not the default install)
+NO_PYAV = "video needs PyAV, which is not installed: pip install 'sronnx[video]'"
+
+
+def has_pyav() -> bool:
+    """Whether PyAV can be imported (sronnx's video path needs it)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def video_info(path: str | Path) -> VideoInfo | None:
     """The header of the video at `path` (no frame decoded), or None where it cannot be
-    opened or has no video stream."""
+    opened, has no video stream, or PyAV is not installed (`transcode` then says so)."""
+    if not has_pyav():
+        return None
     import av
 
     try:

@@ -51,6 +51,7 @@ from sronnx.io.images import atomic_file
 from sronnx.io.video import (
     MUXER_TAGS,
     MUXERS,
+    NO_PYAV,
     SEGMENT_SECONDS,
     FrameFunction,
     Start,
@@ -64,6 +65,7 @@ from sronnx.io.video import (
     container_fits,
     copy_streams,
     frames_promised,
+    has_pyav,
     reason_of,
     stream_bits,
     video_stream,
@@ -686,6 +688,8 @@ def transcode_video(src: str | Path, dst: str | Path,
     makes the segments (default: one after another here); `on_frame(n)` hears of each frame
     done (n: frames so far, reused segments' included). Raises VideoError (the frame named
     where one broke), OSError where `dst` or its work folder cannot be written."""
+    if not has_pyav():
+        raise VideoError(NO_PYAV)
     import av
 
     src, dst, enc = Path(src), Path(dst), enc or VideoEncoding()

@@ -5,12 +5,15 @@ colour, 10-bit, and bad files reported in one line while the rest of the folder 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import checked_cli, make_clip, photo, save
+from helpers import ROOT, checked_cli, make_clip, photo, save
 
 from sronnx.engine import VIDEO_BLOCKINESS
 
@@ -223,3 +226,21 @@ def test_video_to_standard_output_is_refused_naming_the_file(tmp_path: Path) -> 
     r = checked_cli(clip, "-o", "-")
     assert r.exit_code == 2, r.output
     assert "clip.mkv is a video" in r.output and "sronnx-" not in r.output, r.output
+
+
+def test_without_pyav_a_video_fails_in_one_line_and_the_folder_goes_on(tmp_path: Path) -> None:
+    """PyAV is the `video` extra: in an install without it, a video beside images fails in
+    one line naming the extra, and the images are done (found by a new user: a traceback
+    that stopped the whole run). The run imports sronnx with `av` made unimportable."""
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "a.mp4", frames=2)
+    save(src / "b.png", photo(24, 32))
+    code = ("import sys; sys.modules['av'] = None; from sronnx.cli import main; "
+            f"main(['upscale', {str(src)!r}, '-o', {str(tmp_path / 'out')!r}])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed:")]
+    assert len(failed) == 1 and "a.mp4" in failed[0] and "sronnx[video]" in failed[0], r.stderr
+    assert (tmp_path / "out" / "b.png").is_file()
