@@ -23,6 +23,7 @@ import json
 import os
 import re
 import struct
+import subprocess
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
@@ -65,6 +66,20 @@ def cli(*args: object) -> Result:
 
     return CliRunner().invoke(main, ["upscale", *map(str, args)])
 
+
+
+def completed(*args: object) -> subprocess.CompletedProcess:
+    """`sronnx ARGS` in this process (click's runner), reported as a finished `python -m
+    sronnx ARGS` would be (exit code, stdout, stderr), for commands whose cost is mostly the
+    import of torch: paid once here, not once per process. An exception other than SystemExit
+    (what would be a traceback) is raised."""
+    from sronnx.cli import main
+
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess([str(a) for a in args], r.exit_code, r.stdout,
+                                       r.stderr)
 
 def no_traceback(r: Result) -> None:
     assert "Traceback" not in r.output

@@ -22,6 +22,7 @@ _EXPORTS = {
     "Exporter": "precision",
     "Float16Body": "onnx",
     "INPUT_NAME": "onnx",
+    "INT8_CHANNEL_MULTIPLE": "precision",
     "INT8_SCHEME": "precision",
     "MAX_LOSS_DB": "precision",
     "MatrixReport": "verification",
@@ -57,6 +58,7 @@ _EXPORTS = {
     "mean_psnr": "precision",
     "model_from_float32_twin": "verify",
     "model_from_onnx": "verify",
+    "pad_int8_conv_outputs": "precision",
     "parse_runtimes": "matrix",
     "parse_size": "targets",
     "plain_input": "matrix",
@@ -83,6 +85,7 @@ __all__ = [
     "Exporter",
     "Float16Body",
     "INPUT_NAME",
+    "INT8_CHANNEL_MULTIPLE",
     "INT8_SCHEME",
     "MAX_LOSS_DB",
     "MatrixReport",
@@ -118,6 +121,7 @@ __all__ = [
     "mean_psnr",
     "model_from_float32_twin",
     "model_from_onnx",
+    "pad_int8_conv_outputs",
     "parse_runtimes",
     "parse_size",
     "plain_input",
@@ -170,6 +174,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         write_model,
     )
     from sronnx.export.precision import (
+        INT8_CHANNEL_MULTIPLE,
         INT8_SCHEME,
         MAX_LOSS_DB,
         Exporter,
@@ -180,6 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         calibration_set,
         export_reduced,
         mean_psnr,
+        pad_int8_conv_outputs,
         quantize_int8,
     )
     from sronnx.export.targets import (

@@ -3,8 +3,8 @@
 Checkpoints are built here from spandrel's architecture classes with small settings and
 seeded random weights, and saved as users receive them (a plain state dict .pth, a nested
 {"params_ema": ...} or {"params": ...} .pth, a .safetensors file). Nothing is downloaded.
-Every command runs as `python -m sronnx ...` in a subprocess; exports and verifications run
-two at a time (one thread each) and are shared by the tests of this module.
+The exports and verifications shared by the tests of this module run in this process (click's
+runner); the upscales and the refusals run as `python -m sronnx ...` in a subprocess.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 spandrel = pytest.importorskip("spandrel")
 pytest.importorskip("safetensors")
 
-from helpers import ROOT, data_dir  # noqa: E402
+from helpers import ROOT, completed, data_dir  # noqa: E402
 
 
 def _makers() -> dict[str, tuple[str, object]]:
@@ -42,7 +42,7 @@ def _makers() -> dict[str, tuple[str, object]]:
                                                 num_blocks=1, scale=2)),
         "SPAN": ("safetensors", lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=16,
                                              upscale=2)),
-        "SwinIR": ("params", lambda: SwinIR(img_size=32, in_chans=3, embed_dim=24, depths=[2],
+        "SwinIR": ("params", lambda: SwinIR(img_size=32, in_chans=3, embed_dim=24, depths=[1],
                                             num_heads=[2], window_size=8, upscale=2,
                                             upsampler="pixelshuffledirect", mlp_ratio=2.0)),
         "SAFMN": ("pth", lambda: SAFMN(dim=16, n_blocks=2, upscaling_factor=2)),
@@ -78,22 +78,17 @@ def sronnx(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """name -> {checkpoint, onnx, export, verify}: every architecture exported and verified
-    once, two subprocesses at a time."""
+    once, in this process (the upscales and refusals below run `python -m sronnx`)."""
     folder = tmp_path_factory.mktemp("community")
     out: dict[str, dict] = {}
     for i, (name, (how, make)) in enumerate(_makers().items()):
         torch.manual_seed(100 + i)
         ckpt = _save(make().eval(), how, folder, name)
         out[name] = {"checkpoint": ckpt, "onnx": folder / f"{name}.onnx"}
-    with ThreadPoolExecutor(2) as pool:
-        runs = {n: pool.submit(sronnx, "export", d["checkpoint"], "-o", d["onnx"])
-                for n, d in out.items()}
-        for n, fut in runs.items():
-            out[n]["export"] = fut.result()
-        runs = {n: pool.submit(sronnx, "verify", d["onnx"], "--checkpoint", d["checkpoint"])
-                for n, d in out.items() if d["export"].returncode == 0}
-        for n, fut in runs.items():
-            out[n]["verify"] = fut.result()
+    for d in out.values():
+        d["export"] = completed("export", d["checkpoint"], "-o", d["onnx"])
+        if d["export"].returncode == 0:
+            d["verify"] = completed("verify", d["onnx"], "--checkpoint", d["checkpoint"])
     return out
 
 
@@ -154,7 +149,7 @@ def test_export_verify_upscale(built: dict, name: str, tmp_path: Path) -> None:
 
 
 def test_verify_without_checkpoint_rebuilds_from_the_file(built: dict) -> None:
-    with ThreadPoolExecutor(2) as pool:  # two processes at a time, as `built` runs them
+    with ThreadPoolExecutor(2) as pool:  # two processes at a time
         esrgan, compact = pool.map(lambda name: sronnx("verify", built[name]["onnx"]),
                                    ("ESRGAN", "Compact"))
     res = esrgan
@@ -200,7 +195,7 @@ def test_unknown_state_dict_is_refused(tmp_path: Path) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_load_refusals_in_process(tmp_path: Path) -> None:
+def test_load_refusalscompleted(tmp_path: Path) -> None:
     from sronnx import community
 
     (tmp_path / "model.bin").write_bytes(b"x")

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 pytest.importorskip("torch")
@@ -15,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 from helpers import invoke  # noqa: E402
 
 from sronnx.core.card import ModelFileError  # noqa: E402
+from sronnx.export import pad_int8_conv_outputs  # noqa: E402
 from sronnx.export.onnx import check_onnx_file  # noqa: E402
 from sronnx.runtime.session import cuda_unavailable_reason, load_model  # noqa: E402
 
@@ -151,8 +153,20 @@ def test_int8_export_reports_loss_and_refuses_beyond_limit(train_images: Path,
     assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
     loaded = load_model(out)
     assert loaded.info.card.precision == "int8"
-    y = loaded.session.run(None, {"input": np.random.rand(1, 3, 19, 23).astype(np.float32)})[0]
+    x = np.random.rand(1, 3, 19, 23).astype(np.float32)
+    y = loaded.session.run(None, {"input": x})[0]
     assert y.shape == (1, 3, 38, 46)
+    # Output channels padded to multiples of 16 (ESPCN x2's last convolution has 12), the
+    # extra ones sliced off; padding again, to 40, keeps every output value.
+    weights = {i.name: i for i in model.graph.initializer}
+    quantized = [weights[n.input[1].removesuffix("_DequantizeLinear_Output") + "_quantized"]
+                 for n in model.graph.node if n.op_type == "Conv"
+                 and n.input[1].endswith("_DequantizeLinear_Output")]
+    assert len(quantized) == 3 and all(w.dims[0] % 16 == 0 for w in quantized)
+    assert [n.op_type for n in model.graph.node].count("Slice") == 1
+    assert len(pad_int8_conv_outputs(model, multiple=40)) == 3
+    again = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.array_equal(again.run(None, {"input": x})[0], y)
     refused = tmp_path / "refused.onnx"
     code, text = invoke("export", "--arch", "espcn", "--scale", "2", "--int8", "--calib",
                         str(train_images), "-o", str(refused), "--max-psnr-loss", "-1")

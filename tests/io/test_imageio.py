@@ -54,6 +54,34 @@ def test_write_png_round_trips_exactly_with_icc_and_dpi(tmp_path: Path, dtype, c
         assert im.info["dpi"] == pytest.approx((144.0, 96.0), abs=0.02)
 
 
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_write_png_one_shot_and_streamed_deflate_give_the_same_pixels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: int) -> None:
+    """Both deflate paths (libdeflate in one call; zlib band by band, for pictures over
+    ONE_SHOT_BYTES or when asked) and IDAT pieces smaller than the data decode to the array
+    exactly."""
+    import sronnx.io.formats.png as png_format
+
+    arr8 = _photo(301, 257)
+    arr16 = (np.dstack([arr8, arr8[:, :, :1]]).astype(np.uint16) * 257) ^ np.uint16(0x35)
+    monkeypatch.setattr(png_format, "IDAT_BYTES", 4096)
+    for arr in (arr8, arr16):
+        for streamed in (False, True, None):
+            if streamed is None:  # chosen by size: this one is over the limit
+                monkeypatch.setattr(png_format, "ONE_SHOT_BYTES", arr.nbytes // 2)
+            path = tmp_path / f"{arr.dtype}-{streamed}.png"
+            with open(path, "wb") as fh:
+                write_png(fh, arr, compress_level=level, streamed=streamed)
+            _, _, rows, _ = png.Reader(filename=str(path)).read()
+            assert np.array_equal(np.vstack([np.asarray(r) for r in rows]).reshape(arr.shape),
+                                  arr), (arr.dtype, streamed)
+            chunks = png.Reader(filename=str(path)).chunks()
+            assert [kind for kind, _ in chunks].count(b"IDAT") > 1
+        monkeypatch.undo()
+        monkeypatch.setattr(png_format, "IDAT_BYTES", 4096)
+
+
 def test_read_16_bit_png_keeps_every_bit(tmp_path: Path) -> None:
     arr = (_photo().astype(np.uint16) * 257) ^ np.uint16(0x5A)  # low byte != high byte
     for channels, mode in [(3, "RGB;16"), (1, "L;16")]:

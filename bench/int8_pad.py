@@ -1,0 +1,116 @@
+"""int8 convolutions with output channels padded to multiples of 16, against the files
+before padding, side by side in one run (`sronnx.export.pad_int8_conv_outputs`).
+
+    python bench/int8_pad.py [--base REV] [--repeats 15] [--json FILE]
+
+For each shipped int8 model that padding changed, the file as it was at `--base` (git; the
+commit before the padding, 9d8dd6d, by default) and the shipped file run in ONNX Runtime's CPU
+provider on one 640x360 input (BSD100's first photo; a 1280x720 output at x2, 1920x1080 at x3),
+with 1 thread (as each worker of `sronnx upscale` on a folder) and with every core, in
+interleaved rounds: median ms per call, the ratio, and whether the outputs are identical. Then
+ONNX Runtime's profile of one thread: the padded convolution's time in each file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PHOTO = sorted((ROOT.parent / "shared" / "data" / "test" / "BSD100").glob("*.png"))[0]
+
+
+def session(model: bytes | str, threads: int, profile: str | None = None
+            ) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    if profile:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
+def conv_ms(model: bytes, x: np.ndarray, workdir: str) -> dict[str, float]:
+    """ms per call of each int8 convolution (QLinearConv) in ONNX Runtime's profile."""
+    sess = session(model, 1, os.path.join(workdir, "prof"))
+    for _ in range(4):
+        sess.run(None, {"input": x})
+    events = json.loads(Path(sess.end_profiling()).read_text())
+    total: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["args"].get("op_name") == "QLinearConv":
+            total[e["name"].removesuffix("_kernel_time")] += e["dur"]
+    return {k: v / 4 / 1000 for k, v in total.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", default="9d8dd6d")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from sronnx.core import shipped_models
+
+    img = Image.open(PHOTO).convert("RGB").resize((640, 360), Image.LANCZOS)
+    x = (np.asarray(img, np.float32).transpose(2, 0, 1)[None] / 255).copy()
+    cores = os.cpu_count() or 1
+    print(f"# python bench/int8_pad.py --base {args.base} --repeats {args.repeats}   "
+          f"({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, {cores} cores, "
+          f"onnxruntime {ort.__version__})")
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for m in shipped_models():
+            if m.precision != "int8":
+                continue
+            rel = m.path.relative_to(ROOT).as_posix()
+            old = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.base}:{rel}"],
+                                 capture_output=True, check=True).stdout
+            new = m.path.read_bytes()
+            if old == new:
+                continue
+            row: dict[str, object] = {}
+            for threads in (1, cores):
+                a, b = session(old, threads), session(new, threads)
+                same = np.array_equal(a.run(None, {"input": x})[0], b.run(None, {"input": x})[0])
+                ta, tb = [], []
+                for _ in range(args.repeats):
+                    for sess, out in ((a, ta), (b, tb)):
+                        t = time.perf_counter()
+                        sess.run(None, {"input": x})
+                        out.append((time.perf_counter() - t) * 1000)
+                before, after = statistics.median(ta), statistics.median(tb)
+                row[f"{threads}_threads"] = {"before_ms": round(before, 1),
+                                             "after_ms": round(after, 1), "identical": same}
+                print(f"{m.name:18s} {threads} thread(s): {before:6.1f} -> {after:6.1f} ms "
+                      f"per 640x360 input ({before / after:.2f}x), outputs "
+                      f"{'identical' if same else 'DIFFER'}")
+            before_c, after_c = conv_ms(old, x, workdir), conv_ms(new, x, workdir)
+            slow = max(before_c, key=before_c.get)
+            row["slowest_conv_before"] = {slow: round(before_c[slow], 1)}
+            row["that_conv_after"] = round(after_c.get(slow, float("nan")), 1)
+            row["median_other_conv"] = round(statistics.median(
+                v for k, v in after_c.items() if k != slow), 1)
+            print(f"{'':18s} profile, 1 thread: {slow} {before_c[slow]:.1f} -> "
+                  f"{after_c.get(slow, float('nan')):.1f} ms (the other int8 convolutions: "
+                  f"median {row['median_other_conv']} ms)")
+            results[m.name] = row
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
