@@ -121,10 +121,12 @@ def _float_inputs_for_float_nodes(model: onnx.ModelProto, quantized: set[str]) -
                 node.input[k] = base
 
 
-# ONNX Runtime's int8 convolution (QLinearConv, fused from the QDQ pattern) is fast only when
-# its output channels are a multiple of 16: on this machine's CPU, rsp-x3-int8's last body
-# convolution (27 outputs) took 3.6x the time of a 32-output one, and rsp-x2-int8's (12) 2.8x
-# that of a 48-output one, 23% and 22% of the whole model (bench/int8_pad.py).
+# ONNX Runtime's int8 convolution (QLinearConv, fused from the QDQ pattern) is slow when its
+# output channels are not a multiple of 16. On this machine's CPU (one thread, 640x360 input):
+# rsp-x3-int8's last body convolution (27 outputs) took 41.6 ms against 10.4 ms for each of
+# its 32-output ones, rsp-x2-int8's (12 outputs) 54.8 ms against 17.4 ms for its 48-output
+# ones; padded, 9.9 and 10.9 ms, and the whole models 1.18-1.28x faster
+# (bench/results/int8_pad.txt).
 INT8_CHANNEL_MULTIPLE = 16
 
 
