@@ -1,5 +1,6 @@
-"""int8 convolutions with output channels padded to multiples of 16, against the files
-before padding, side by side in one run (`sronnx.export.pad_int8_conv_outputs`).
+"""int8 convolutions with output channels padded to multiples of 16 and the first one's
+input channels to multiples of 4, against the files before padding, side by side in one run
+(`sronnx.export.pad_int8_conv_outputs`, `pad_int8_conv_inputs`).
 
     python bench/int8_pad.py [--base REV] [--repeats 15] [--json FILE]
 
@@ -8,7 +9,8 @@ commit before the padding, 9d8dd6d, by default) and the shipped file run in ONNX
 provider on one 640x360 input (BSD100's first photo; a 1280x720 output at x2, 1920x1080 at x3),
 with 1 thread (as each worker of `sronnx upscale` on a folder) and with every core, in
 interleaved rounds: median ms per call, the ratio, and whether the outputs are identical. Then
-ONNX Runtime's profile of one thread: the padded convolution's time in each file.
+ONNX Runtime's profile of one thread: the first and the slowest int8 convolution's time in
+each file, and the median of the others.
 """
 
 from __future__ import annotations
@@ -98,14 +100,16 @@ def main() -> int:
                       f"per 640x360 input ({before / after:.2f}x), outputs "
                       f"{'identical' if same else 'DIFFER'}")
             before_c, after_c = conv_ms(old, x, workdir), conv_ms(new, x, workdir)
+            first = next(iter(before_c))
             slow = max(before_c, key=before_c.get)
-            row["slowest_conv_before"] = {slow: round(before_c[slow], 1)}
-            row["that_conv_after"] = round(after_c.get(slow, float("nan")), 1)
-            row["median_other_conv"] = round(statistics.median(
-                v for k, v in after_c.items() if k != slow), 1)
-            print(f"{'':18s} profile, 1 thread: {slow} {before_c[slow]:.1f} -> "
-                  f"{after_c.get(slow, float('nan')):.1f} ms (the other int8 convolutions: "
-                  f"median {row['median_other_conv']} ms)")
+            row["profile_ms"] = {k: [round(before_c[k], 1), round(after_c.get(k, 0.0), 1)]
+                                 for k in before_c}
+            others = [v for k, v in after_c.items() if k not in (first, slow)]
+            print(f"{'':18s} profile, 1 thread, before -> after: first convolution "
+                  f"{before_c[first]:.1f} -> {after_c.get(first, float('nan')):.1f} ms, "
+                  f"slowest ({slow}) {before_c[slow]:.1f} -> "
+                  f"{after_c.get(slow, float('nan')):.1f} ms; the others after: median "
+                  f"{statistics.median(others):.1f} ms")
             results[m.name] = row
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

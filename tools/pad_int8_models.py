@@ -1,5 +1,6 @@
 """Rewrite the shipped int8 models with their convolutions' output channels padded to
-multiples of 16 (`sronnx.export.precision.pad_int8_conv_outputs`, which `quantize_int8`
+multiples of 16 and their first convolution's input channels to multiples of 4
+(`sronnx.export.pad_int8_conv_outputs` and `pad_int8_conv_inputs`, which `quantize_int8`
 now applies to every new int8 file), after checking that each rewritten model gives
 bit-identical outputs, and update their sha256 in sronnx/models/index.json.
 
@@ -23,7 +24,7 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from sronnx.export import pad_int8_conv_outputs
+from sronnx.export import pad_int8_conv_inputs, pad_int8_conv_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "sronnx" / "models"
@@ -62,7 +63,7 @@ def main() -> int:
         path = MODELS / entry["file"]
         old = path.read_bytes()
         model = onnx.load_from_string(old)
-        padded = pad_int8_conv_outputs(model)
+        padded = pad_int8_conv_outputs(model) + pad_int8_conv_inputs(model)
         if not padded:
             print(f"{entry['file']}: nothing to pad")
             continue

@@ -23,6 +23,7 @@ _EXPORTS = {
     "Float16Body": "onnx",
     "INPUT_NAME": "onnx",
     "INT8_CHANNEL_MULTIPLE": "precision",
+    "INT8_INPUT_MULTIPLE": "precision",
     "INT8_SCHEME": "precision",
     "MAX_LOSS_DB": "precision",
     "MatrixReport": "verification",
@@ -58,6 +59,7 @@ _EXPORTS = {
     "mean_psnr": "precision",
     "model_from_float32_twin": "verify",
     "model_from_onnx": "verify",
+    "pad_int8_conv_inputs": "precision",
     "pad_int8_conv_outputs": "precision",
     "parse_runtimes": "matrix",
     "parse_size": "targets",
@@ -86,6 +88,7 @@ __all__ = [
     "Float16Body",
     "INPUT_NAME",
     "INT8_CHANNEL_MULTIPLE",
+    "INT8_INPUT_MULTIPLE",
     "INT8_SCHEME",
     "MAX_LOSS_DB",
     "MatrixReport",
@@ -121,6 +124,7 @@ __all__ = [
     "mean_psnr",
     "model_from_float32_twin",
     "model_from_onnx",
+    "pad_int8_conv_inputs",
     "pad_int8_conv_outputs",
     "parse_runtimes",
     "parse_size",
@@ -175,6 +179,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from sronnx.export.precision import (
         INT8_CHANNEL_MULTIPLE,
+        INT8_INPUT_MULTIPLE,
         INT8_SCHEME,
         MAX_LOSS_DB,
         Exporter,
@@ -185,6 +190,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         calibration_set,
         export_reduced,
         mean_psnr,
+        pad_int8_conv_inputs,
         pad_int8_conv_outputs,
         quantize_int8,
     )

@@ -157,13 +157,15 @@ def test_int8_export_reports_loss_and_refuses_beyond_limit(train_images: Path,
     y = loaded.session.run(None, {"input": x})[0]
     assert y.shape == (1, 3, 38, 46)
     # Output channels padded to multiples of 16 (ESPCN x2's last convolution has 12), the
-    # extra ones sliced off; padding again, to 40, keeps every output value.
+    # extra ones sliced off, and the first one's inputs to 4; padding the outputs again, to
+    # 40, keeps every output value.
     weights = {i.name: i for i in model.graph.initializer}
     quantized = [weights[n.input[1].removesuffix("_DequantizeLinear_Output") + "_quantized"]
                  for n in model.graph.node if n.op_type == "Conv"
                  and n.input[1].endswith("_DequantizeLinear_Output")]
     assert len(quantized) == 3 and all(w.dims[0] % 16 == 0 for w in quantized)
     assert [n.op_type for n in model.graph.node].count("Slice") == 1
+    assert quantized[0].dims[1] == 4  # the first reads RGB and a zero channel
     assert len(pad_int8_conv_outputs(model, multiple=40)) == 3
     again = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert np.array_equal(again.run(None, {"input": x})[0], y)
