@@ -4,6 +4,8 @@
 #   chunk N     stash one part of the onnxruntime-gpu package (too big for one call)
 #   checks      install onnxruntime-gpu, wait for the trainings, run bench/cuda_checks.py
 #               and the CUDA tests, and put everything under $OUT
+#   folder      (issue 26) bench/gpu_folder.py on .gpu's Set14, BSD100 and training images,
+#               and the CUDA tests with float16's faithfulness
 # The parts and data travel in ignored folders (.gpu, .ortN); see bench/README.md.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,5 +37,13 @@ checks)
     $M/rsp-x2.onnx:$M/rsp-x2_fp16.onnx $M/rsp-x4.onnx:$M/rsp-x4_fp16.onnx 2>&1 | tee "$OUT/cuda_checks.log"
   timeout 150 python3 -m pytest -q -p no:cacheprovider tests/export/test_export.py tests/cli/test_upscale.py \
     tests/benchmark/test_bench.py -k cuda -rs 2>&1 | tail -n 15 | tee "$OUT/pytest_cuda.txt"
+  ;;
+folder)
+  # issue 26, after `checks` (onnxruntime-gpu in /tmp/site): the folder job against the
+  # machine's decode+encode limit, then the CUDA tests (float16 faithfulness among them)
+  export PYTHONPATH=/tmp/site:$REPO
+  cd "$REPO" && python3 bench/gpu_folder.py --data .gpu --out "$OUT/gpu_folder" 2>&1 | tee "$OUT/gpu_folder.log"
+  timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda_fp16.py \
+    tests/cli/test_upscale.py tests/export/test_export.py -k "cuda or float16" -rs 2>&1 | tail -n 15 | tee "$OUT/pytest_cuda26.txt"
   ;;
 esac
