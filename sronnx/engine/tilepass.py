@@ -135,12 +135,19 @@ class TilePass:
         if not _finite(y):
             raise TileError(f"tile {batch.first + 1} of {len(self.tiles)}: the model returned "
                             "NaN or infinite values")
+        # RGB without alpha, integer output: scale and clip the whole batch at once, in place
+        # (the cast in `_quantize` then rounds); on the contiguous array that is 1.8x as fast
+        # as on each cell's strided view (2.4 against 4.3 ms for a 1140x1020 tile, the
+        # border's values included). Per 640x360 -> x3 image, finish: 17 -> 11 ms.
+        scaled = self.colour == 3 and not self.alpha and self.peak is not None
+        if scaled:
+            _to_levels(y, self.peak)
         written = 0
         for (r, c), tile_out, wnd in zip(batch.tiles, y, batch.windows, strict=True):
             if r.cell_start >= h or c.cell_start >= w:
                 continue  # a cell of the padding only
             r, c = _clip(r, h), _clip(c, w)
-            self._paste(r, c, tile_out, wnd)
+            self._paste(r, c, tile_out, wnd, scaled)
             written += (r.cell_stop - r.cell_start) * (c.cell_stop - c.cell_start) * s * s
         if self._on_tile is not None and written:
             with self._lock:
@@ -151,8 +158,10 @@ class TilePass:
         finished)."""
         return self.out
 
-    def _paste(self, r: Span, c: Span, tile_out: np.ndarray, wnd: np.ndarray) -> None:
-        """One tile's cell: colour (and alpha) clamped, quantised, written into `out`."""
+    def _paste(self, r: Span, c: Span, tile_out: np.ndarray, wnd: np.ndarray,
+               scaled: bool = False) -> None:
+        """One tile's cell: colour (and alpha) clamped, quantised, written into `out`;
+        `scaled`: `tile_out` already holds rounded levels (`_to_levels`)."""
         s, peak, arr = self.scale, self.peak, self.arr
         dst, part = output_slices(r, c, s)
         cell = tile_out[:, part[0], part[1]]  # C x (s*h) x (s*w), channels first
@@ -173,7 +182,7 @@ class TilePass:
                 hidden[:-1] = chw[-1] == 0
             lo, hi = local_range(chw, self.up.clamp_radius, (1, 2), hidden)
             bounds = lo[:, rows, cols], hi[:, rows, cols]
-        q = _quantize(cell, peak, arr.dtype, bounds, s)
+        q = _quantize(cell, peak, arr.dtype, bounds, s, levels=scaled)
         target = self.out[dst]
         for k in range(q.shape[0]):  # one channel at a time: 3-4x faster than a transpose
             target[:, :, k] = q[k]
@@ -223,15 +232,25 @@ def _alpha_input(window: np.ndarray, peak: float | None) -> np.ndarray:
     return a * np.float32(1.0 / peak) if peak is not None else a
 
 
+def _to_levels(y: np.ndarray, peak: float) -> None:
+    """In place: values nominally in [0, 1] -> y * peak + 0.5 clipped to [0, peak], so that
+    casting to an integer type rounds them (what `_quantize` does for integer outputs)."""
+    np.multiply(y, np.float32(peak), out=y)
+    np.add(y, np.float32(0.5), out=y)
+    np.clip(y, 0, peak, out=y)
+
+
 def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
               bounds: tuple[np.ndarray, np.ndarray] | None = None,
-              scale: int = 1) -> np.ndarray:
+              scale: int = 1, levels: bool = False) -> np.ndarray:
     """A float output cell (C x (s*h) x (s*w), channels first, values nominally in [0, 1]) ->
     `dtype`, rounded and clipped to the dtype's range; with `bounds` (C x h x w minimum and
     maximum in the input's own units, one per input pixel) each output pixel is also clamped
     to its input pixel's range. Channels first, so every pass runs along whole rows. `cell`
-    may be changed in place."""
-    if peak is None:
+    may be changed in place. `levels`: `cell` already went through `_to_levels`."""
+    if levels:
+        q = cell.astype(dtype)
+    elif peak is None:
         q = np.clip(cell, 0.0, 1.0).astype(dtype, copy=False)
     else:
         v = cell if cell.flags.writeable else cell.copy()
