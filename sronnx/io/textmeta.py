@@ -24,7 +24,6 @@ import dataclasses
 import email.utils
 import re
 from datetime import datetime
-from xml.sax.saxutils import escape
 
 from PIL import Image
 
@@ -47,6 +46,14 @@ _XMP_PROPERTIES = {
 _NAMESPACES = (("dc", "http://purl.org/dc/elements/1.1/"), ("xmp", "http://ns.adobe.com/xap/1.0/"),
                ("exif", "http://ns.adobe.com/exif/1.0/"), ("sronnx", SRONNX_XMP_NS))
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """`text` as XML character data (&, < and > escaped): xml.sax.saxutils.escape, imported
+    when first needed, since it pulls in urllib.request (13 ms of every start of sronnx)."""
+    from xml.sax.saxutils import escape as sax_escape
+
+    return sax_escape(text)
 
 
 def texts_for_output(meta: md.Metadata | None, fmt: str) -> tuple[md.Metadata | None,
