@@ -532,7 +532,8 @@ class Layout:
 
     Attributes:
         pipeline: overlap decoding, the model and encoding; False runs one file after
-            another in the calling thread (the same outputs).
+            another (the same outputs), on one worker thread when there are several, so
+            that an interrupt lets the file in progress finish and be reported.
         workers: files processed whole at once; above 1, that many threads each take whole
             files (the CPU default: one per core, one ONNX Runtime thread each).
         coders: with one worker, the threads that decode ahead of the one model stage and
@@ -568,10 +569,20 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
       (default: every available CPU) that decode up to `coders` files ahead and encode up to
       `coders` behind; Pillow, zlib and ONNX Runtime release the GIL. The layout for a GPU,
       whose model stage is far faster than one core's coding.
-    - no `pipeline` (or one file): one file after another in this thread.
+    - no `pipeline`: one file after another on one worker thread (a single file: in this
+      thread, so that Ctrl-C stops it at once).
     """
     pipeline, workers, coders = layout.pipeline, layout.workers, layout.coders
-    if not pipeline or len(jobs) < 2:
+    if len(jobs) > 1 and not pipeline:
+        # one file after another, on one worker thread: Ctrl-C or SIGTERM lands in this
+        # (the calling) thread, and the file in progress is finished and reported; run here,
+        # it could land between the output's rename and its result, leaving a file on disk
+        # that the report does not list (a CI run caught one)
+        return run_whole_files(
+            jobs, lambda job: process_one(up, job, opts, existing=existing,
+                                          max_pixels=max_pixels, on_pixels=on_pixels),
+            1, on_result)
+    if len(jobs) < 2:
         results = []
         for job in jobs:
             results.append(process_one(up, job, opts, existing=existing,
