@@ -12,6 +12,8 @@ folder and scale:
   subprocess): images/s, ms per image of each stage from the report (decode, infer,
   encode: sums over files, which overlap in time), and the GPU's busy % over the run
   (`nvidia-smi --query-gpu=utilization.gpu` every 100 ms; absent without nvidia-smi);
+- with each `--cudnn-search` setting (SRONNX_CUDNN_SEARCH: unset, i.e. ONNX Runtime's
+  EXHAUSTIVE, which times every algorithm for each new input shape, and HEURISTIC);
 - the machine's decode+encode limit: what the same files cost outside the model, measured
   one file at a time in this process (sronnx's reader on the input, sronnx's PNG writer on
   the run's own output, at the run's compress level 1), spread over every core:
@@ -98,12 +100,17 @@ class GpuBusy:
         return float(np.mean(self.samples)) if self.samples else None
 
 
-def sronnx_run(folder: Path, out: Path, report: Path, scale: int, provider: str) -> dict:
+def sronnx_run(folder: Path, out: Path, report: Path, scale: int, provider: str,
+               search: str | None = None) -> dict:
+    env = dict(os.environ)
+    env.pop("SRONNX_CUDNN_SEARCH", None)
+    if search:
+        env["SRONNX_CUDNN_SEARCH"] = search
     cmd = [sys.executable, "-m", "sronnx", "upscale", str(folder), "-o", str(out), "--scale",
            str(scale), "--provider", provider, "--quiet", "--overwrite", "--json", str(report)]
     with GpuBusy() as busy:
         t = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         wall = time.perf_counter() - t
     if res.returncode != 0:
         return {"error": (res.stderr or res.stdout).strip().splitlines()[-1:]}
@@ -138,6 +145,32 @@ def coding_limit(folder: Path, out: Path, sample: int = 100) -> dict:
             "cores": cores, "images_per_s": cores / per_image if per_image else None}
 
 
+def _one(folder: Path, work: Path, args: argparse.Namespace, key: str, scale: int,
+         search: str | None) -> dict:
+    """One folder job and its limit; prints its line."""
+    tag = "".join(c if c.isalnum() else "_" for c in key)
+    out = work / f"out_{tag}"
+    run = sronnx_run(folder, out, args.out / f"report_{tag}.json", scale, args.provider,
+                     search)
+    if "error" in run:
+        print(f"{key}: sronnx upscale failed: {run['error']}", flush=True)
+        return run
+    limit = coding_limit(folder, out)
+    run["limit"] = limit
+    share = run["images_per_s"] / limit["images_per_s"] if limit["images_per_s"] else None
+    run["of_limit"] = share
+    st = run["stage_ms_per_image"]
+    busy = run["gpu_busy_pct"]
+    print(f"{key}: {run['files']} files, {run['images_per_s']:.1f} images/s; stage sums per "
+          f"image: decode {st['decode']:.1f} ms, infer {st['infer']:.1f} ms, encode "
+          f"{st['encode']:.1f} ms; GPU busy {'n/a' if busy is None else f'{busy:.0f}%'}; "
+          f"decode+encode limit {limit['images_per_s']:.1f} images/s "
+          f"({limit['decode_ms']:.1f} + {limit['encode_ms']:.1f} ms x {limit['cores']} "
+          f"cores): {share:.0%} of it (target >= 90%)", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return run
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--provider", default="cuda")
@@ -146,6 +179,9 @@ def main() -> int:
     ap.add_argument("--sets", default="Set14,BSD100")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=Path("gpu_folder_out"))
+    ap.add_argument("--cudnn-search", default="default,HEURISTIC",
+                    help="SRONNX_CUDNN_SEARCH settings to run each folder with (default: "
+                         "unset, i.e. ONNX Runtime's EXHAUSTIVE, then HEURISTIC)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     import onnxruntime as ort
@@ -164,30 +200,11 @@ def main() -> int:
     results: dict = {"header": head, "runs": {}}
     for name, folder in folders.items():
         for scale in (int(s) for s in args.scales.split(",")):
-            key = f"{name} x{scale}"
-            tag = key.replace(" ", "_")
-            out = work / f"out_{tag}"
-            run = sronnx_run(folder, out, args.out / f"report_{tag}.json", scale, args.provider)
-            if "error" in run:
-                print(f"{key}: sronnx upscale failed: {run['error']}", flush=True)
+            for search in args.cudnn_search.split(","):
+                search = None if search.lower() in ("", "default", "unset") else search
+                key = f"{name} x{scale}" + (f" [cuDNN {search}]" if search else "")
+                run = _one(folder, work, args, key, scale, search)
                 results["runs"][key] = run
-                continue
-            limit = coding_limit(folder, out)
-            run["limit"] = limit
-            share = run["images_per_s"] / limit["images_per_s"] if limit["images_per_s"] \
-                else None
-            run["of_limit"] = share
-            st = run["stage_ms_per_image"]
-            busy = run["gpu_busy_pct"]
-            print(f"{key}: {run['files']} files, {run['images_per_s']:.1f} images/s; "
-                  f"stage sums per image: decode {st['decode']:.1f} ms, infer "
-                  f"{st['infer']:.1f} ms, encode {st['encode']:.1f} ms; GPU busy "
-                  f"{'n/a' if busy is None else f'{busy:.0f}%'}; decode+encode limit "
-                  f"{limit['images_per_s']:.1f} images/s ({limit['decode_ms']:.1f} + "
-                  f"{limit['encode_ms']:.1f} ms x {limit['cores']} cores): "
-                  f"{share:.0%} of it (target >= 90%)", flush=True)
-            results["runs"][key] = run
-            shutil.rmtree(out, ignore_errors=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

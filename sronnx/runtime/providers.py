@@ -62,6 +62,11 @@ INSTALL = {
 
 TENSORRT_CACHE_ENV = "SRONNX_TENSORRT_CACHE"
 OPENVINO_DEVICE_ENV = "SRONNX_OPENVINO_DEVICE"
+#: cuDNN's convolution algorithm search on CUDA: EXHAUSTIVE (ONNX Runtime's default: every
+#: algorithm timed for each new input shape), HEURISTIC (chosen from cuDNN's heuristics, no
+#: timing) or DEFAULT (the default algorithm). Unset: ONNX Runtime's default.
+CUDNN_SEARCH_ENV = "SRONNX_CUDNN_SEARCH"
+CUDNN_SEARCHES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,18 @@ def openvino_device() -> str:
     return os.environ.get(OPENVINO_DEVICE_ENV, "").strip() or "CPU"
 
 
+def cudnn_search() -> str | None:
+    """`SRONNX_CUDNN_SEARCH` upper-cased, or None when unset. Raises ValueError for a value
+    other than EXHAUSTIVE, HEURISTIC or DEFAULT."""
+    text = os.environ.get(CUDNN_SEARCH_ENV, "").strip().upper()
+    if not text:
+        return None
+    if text not in CUDNN_SEARCHES:
+        raise ValueError(f"{CUDNN_SEARCH_ENV}={text!r}: expected one of "
+                         f"{', '.join(CUDNN_SEARCHES)}")
+    return text
+
+
 def runs_on_cpu(provider: str) -> bool:
     """Whether `provider`'s model calls run on this machine's CPU cores (the CPU provider,
     and OpenVINO on its CPU device), so that files are spread over the cores."""
@@ -135,7 +152,8 @@ def provider_options(provider: str, threads: int | None = None,
                      input_name: str | None = None) -> dict[str, str]:
     """ONNX Runtime's options for `provider`: TensorRT's engine cache and, with `profile`
     and `input_name`, its optimization profile; OpenVINO's device (and `threads`, which
-    OpenVINO takes as its own option); none for the others."""
+    OpenVINO takes as its own option); CUDA's cuDNN algorithm search where
+    `SRONNX_CUDNN_SEARCH` sets one (ValueError for an unknown value); none for the others."""
     if provider == "tensorrt":
         cache = tensorrt_cache_dir()
         opts = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
@@ -145,6 +163,9 @@ def provider_options(provider: str, threads: int | None = None,
                                ("max", profile.maximum)):
                 opts[f"trt_profile_{key}_shapes"] = f"{input_name}:{'x'.join(map(str, shape))}"
         return opts
+    if provider == "cuda":
+        search = cudnn_search()
+        return {"cudnn_conv_algo_search": search} if search else {}
     if provider == "openvino":
         opts = {"device_type": openvino_device()}
         if threads:

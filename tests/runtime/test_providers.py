@@ -143,3 +143,18 @@ def test_openvino_upscale_and_a_device_that_is_not_there(tmp_path: Path) -> None
     assert "GPU.97" in line and "SRONNX_OPENVINO_DEVICE" in line
     assert not (tmp_path / "no" / "bird.png").exists()
 
+
+
+def test_cudnn_search_is_passed_to_cuda_or_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SRONNX_CUDNN_SEARCH becomes the CUDA provider's cudnn_conv_algo_search (any case);
+    unset, ONNX Runtime's own default stands; an unknown value is refused, naming it."""
+    from sronnx.runtime.providers import CUDNN_SEARCH_ENV, provider_options
+
+    monkeypatch.delenv(CUDNN_SEARCH_ENV, raising=False)
+    assert provider_options("cuda") == {}
+    monkeypatch.setenv(CUDNN_SEARCH_ENV, " heuristic ")
+    assert provider_options("cuda") == {"cudnn_conv_algo_search": "HEURISTIC"}
+    assert "cudnn_conv_algo_search" not in provider_options("tensorrt")
+    monkeypatch.setenv(CUDNN_SEARCH_ENV, "fastest")
+    with pytest.raises(ValueError, match="SRONNX_CUDNN_SEARCH='FASTEST': expected one of"):
+        provider_options("cuda")
