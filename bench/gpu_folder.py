@@ -2,7 +2,8 @@
 a lent GPU (issue 26), every figure side by side in one run.
 
     python bench/gpu_folder.py [--provider cuda] [--scales 2,4] [--count 1000]
-                               [--data ../shared/data] [--out DIR]
+                               [--sets Set14,BSD100] [--cudnn-search unset,HEURISTIC]
+                               [--data ../shared/data] [--out TMP/gpu_folder]
 
 Folders (PNG in, PNG out; speed only, so the test sets serve as they are): Set14, BSD100
 and a folder of `--count` images made from the training images (each as it is, then under
@@ -18,8 +19,11 @@ folder and scale:
   one file at a time in this process (sronnx's reader on the input, sronnx's PNG writer on
   the run's own output, at the run's compress level 1), spread over every core:
   cores / (decode + encode seconds per image). The target: the folder job at >= 90% of it.
-Prints one line per run and writes bench.json (and the runs' reports) into --out.
-`--provider cpu` runs the same on the CPU (to try the script without a GPU).
+Prints one line per run and writes bench.json (and the runs' reports) into --out; exits 1
+when a run failed, 2 for an unknown provider. With the defaults: 3 folders x 2 scales x 2
+cuDNN settings = 12 runs. `--provider cpu --scales 2 --count 20 --sets Set5 --cudnn-search
+unset` tries the script on a CPU in a minute (the full default set takes tens of minutes on
+2 cores).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,7 +52,8 @@ def train_folder(train: Path, folder: Path, count: int) -> Path:
     """`count` PNGs made from the images under `train`: each image as it is, then mirrored,
     flipped and turned (the 8 symmetries of the square), image after image, until there are
     enough (291 training images give up to 2,328 distinct files, of both orientations)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a reused --out: exactly `count` files
+    folder.mkdir(parents=True)
     sources = sorted(p for p in train.rglob("*") if p.suffix.lower() in (".png", ".bmp",
                                                                          ".jpg", ".jpeg"))
     if not sources:
@@ -173,16 +179,28 @@ def _one(folder: Path, work: Path, args: argparse.Namespace, key: str, scale: in
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--provider", default="cuda")
-    ap.add_argument("--scales", default="2,4")
-    ap.add_argument("--count", type=int, default=1000)
-    ap.add_argument("--sets", default="Set14,BSD100")
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--out", type=Path, default=Path("gpu_folder_out"))
-    ap.add_argument("--cudnn-search", default="default,HEURISTIC",
-                    help="SRONNX_CUDNN_SEARCH settings to run each folder with (default: "
-                         "unset, i.e. ONNX Runtime's EXHAUSTIVE, then HEURISTIC)")
+    ap.add_argument("--provider", default="cuda", help="sronnx's --provider (default cuda)")
+    ap.add_argument("--scales", default="2,4", help="comma-separated scales (default 2,4)")
+    ap.add_argument("--count", type=int, default=1000,
+                    help="files in the folder made from the training images (default 1000)")
+    ap.add_argument("--sets", default="Set14,BSD100",
+                    help="comma-separated folders under DATA/test (default Set14,BSD100)")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
+                    help="holds train/ and test/ (default ../shared/data)")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "gpu_folder",
+                    help="bench.json, the reports and the work files (default "
+                         "TMP/gpu_folder)")
+    ap.add_argument("--cudnn-search", default="unset,HEURISTIC",
+                    help="comma-separated SRONNX_CUDNN_SEARCH settings to run each folder "
+                         "with: unset (ONNX Runtime's own, EXHAUSTIVE), EXHAUSTIVE, "
+                         "HEURISTIC, DEFAULT (default: unset,HEURISTIC)")
     args = ap.parse_args()
+    from sronnx.runtime import PROVIDERS
+
+    if args.provider not in PROVIDERS:
+        print(f"--provider {args.provider}: expected one of {', '.join(PROVIDERS)}",
+              file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     import onnxruntime as ort
 
@@ -192,8 +210,8 @@ def main() -> int:
                                                            work / "train", args.count)
     gpu = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.strip() \
         if shutil.which("nvidia-smi") else "no nvidia-smi"
-    head = (f"# python bench/gpu_folder.py --provider {args.provider} --scales {args.scales} "
-            f"--count {args.count}   ({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
+    head = (f"# python bench/gpu_folder.py {' '.join(sys.argv[1:])}   "
+            f"({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
             f"{platform.node()}, {os.cpu_count()} CPUs, {gpu}, onnxruntime {ort.__version__} "
             f"{ort.get_available_providers()})")
     print(head, flush=True)
@@ -201,12 +219,15 @@ def main() -> int:
     for name, folder in folders.items():
         for scale in (int(s) for s in args.scales.split(",")):
             for search in args.cudnn_search.split(","):
-                search = None if search.lower() in ("", "default", "unset") else search
+                search = None if search.strip().lower() in ("", "unset") else search
                 key = f"{name} x{scale}" + (f" [cuDNN {search}]" if search else "")
                 run = _one(folder, work, args, key, scale, search)
                 results["runs"][key] = run
     (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    failed = [k for k, r in results["runs"].items() if "error" in r]
+    if failed:
+        print(f"{len(failed)} of {len(results['runs'])} run(s) failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

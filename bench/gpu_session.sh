@@ -41,8 +41,12 @@ checks)
 folder)
   # issue 26, after `checks` (onnxruntime-gpu in /tmp/site): the folder job against the
   # machine's decode+encode limit, then the CUDA tests (float16 faithfulness among them)
+  # (the training images are in .gpu/data/train, as `start` reads them; the test sets in
+  # .gpu/test, as `checks` reads them: one folder holding both for --data)
   export PYTHONPATH=/tmp/site:$REPO
-  cd "$REPO" && python3 bench/gpu_folder.py --data .gpu --out "$OUT/gpu_folder" 2>&1 | tee "$OUT/gpu_folder.log"
+  mkdir -p /tmp/gf && ln -sfn "$REPO/.gpu/data/train" /tmp/gf/train && ln -sfn "$REPO/.gpu/test" /tmp/gf/test
+  cd "$REPO" && timeout "${FOLDER_LIMIT:-420}" python3 bench/gpu_folder.py --data /tmp/gf --scales 2,4 \
+    --out "$OUT/gpu_folder" 2>&1 | tee "$OUT/gpu_folder.log"
   timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_cuda_fp16.py \
     tests/cli/test_upscale.py tests/export/test_export.py -k "cuda or float16" -rs 2>&1 | tail -n 15 | tee "$OUT/pytest_cuda26.txt"
   ;;

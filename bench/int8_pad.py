@@ -78,8 +78,13 @@ def main() -> int:
             if m.precision != "int8":
                 continue
             rel = m.path.relative_to(ROOT).as_posix()
-            old = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.base}:{rel}"],
-                                 capture_output=True, check=True).stdout
+            shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.base}:{rel}"],
+                                   capture_output=True)
+            if shown.returncode != 0:
+                why = (shown.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+                print(f"--base {args.base}: git has no {rel} there: {why}", file=sys.stderr)
+                return 2
+            old = shown.stdout
             new = m.path.read_bytes()
             if old == new:
                 continue
@@ -111,6 +116,8 @@ def main() -> int:
                   f"{after_c.get(slow, float('nan')):.1f} ms; the others after: median "
                   f"{statistics.median(others):.1f} ms")
             results[m.name] = row
+    if not results:
+        print(f"no shipped int8 file differs from {args.base}'s: nothing to compare")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
