@@ -573,28 +573,24 @@ def run_jobs(up: Models, jobs: list[Job], opts: OutputOptions, *, existing: str 
       thread, so that Ctrl-C stops it at once).
     """
     pipeline, workers, coders = layout.pipeline, layout.workers, layout.coders
-    if len(jobs) > 1 and not pipeline:
-        # one file after another, on one worker thread: Ctrl-C or SIGTERM lands in this
-        # (the calling) thread, and the file in progress is finished and reported; run here,
-        # it could land between the output's rename and its result, leaving a file on disk
-        # that the report does not list (a CI run caught one)
-        return run_whole_files(
-            jobs, lambda job: process_one(up, job, opts, existing=existing,
-                                          max_pixels=max_pixels, on_pixels=on_pixels),
-            1, on_result)
-    if len(jobs) < 2:
+
+    def whole(job: Job) -> FileResult:
+        return process_one(up, job, opts, existing=existing, max_pixels=max_pixels,
+                           on_pixels=on_pixels)
+
+    if len(jobs) < 2:  # in this thread, so that Ctrl-C stops a single file at once
         results = []
         for job in jobs:
-            results.append(process_one(up, job, opts, existing=existing,
-                                       max_pixels=max_pixels, on_pixels=on_pixels))
+            results.append(whole(job))
             if on_result is not None:
                 on_result(results[-1])
         return results
-    if workers > 1:
-        return run_whole_files(
-            jobs, lambda job: process_one(up, job, opts, existing=existing,
-                                          max_pixels=max_pixels, on_pixels=on_pixels),
-            workers, on_result)
+    if not pipeline or workers > 1:
+        # without `pipeline`, one file after another, still on a worker thread: Ctrl-C or
+        # SIGTERM lands in this (the calling) thread, and the file in progress is finished
+        # and reported; run here, it could land between the output's rename and its
+        # result, leaving a file on disk that the report does not list (a CI run caught one)
+        return run_whole_files(jobs, whole, workers if pipeline else 1, on_result)
     if coders is None:
         from sronnx.runtime import available_cpus
 

@@ -254,9 +254,7 @@ def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,
         q = np.clip(cell, 0.0, 1.0).astype(dtype, copy=False)
     else:
         v = cell if cell.flags.writeable else cell.copy()
-        np.multiply(v, np.float32(peak), out=v)
-        np.add(v, np.float32(0.5), out=v)
-        np.clip(v, 0, peak, out=v)
+        _to_levels(v, peak)
         q = v.astype(dtype)
     if bounds is not None:
         c, rows, cols = q.shape

@@ -178,9 +178,7 @@ def pad_int8_conv_outputs(model: onnx.ModelProto,
         touched.update(n.output[0] for n in nodes if n.op_type == "QuantizeLinear"
                        and n.input[0] == node.output[0])
         padded.append(node.name or weight)
-    kept = [v for v in model.graph.value_info if v.name not in touched]
-    del model.graph.value_info[:]
-    model.graph.value_info.extend(kept)
+    _forget_shapes(model, touched)
     return padded
 
 
@@ -236,12 +234,16 @@ def pad_int8_conv_inputs(model: onnx.ModelProto,
             "Pad", [dq.input[0], f"{name}_pads", f"{name}_value"], [padded_input],
             name=f"{name}_pad"))
         dq.input[0] = padded_input
-        kept = [v for v in model.graph.value_info
-                if v.name not in (dq.output[0], node.input[1])]
-        del model.graph.value_info[:]
-        model.graph.value_info.extend(kept)
+        _forget_shapes(model, {dq.output[0], node.input[1]})
         padded.append(node.name or weight)
     return padded
+
+
+def _forget_shapes(model: onnx.ModelProto, names: set[str]) -> None:
+    """Drop the recorded shapes (value_info) of the tensors `names`, which padding changed."""
+    kept = [v for v in model.graph.value_info if v.name not in names]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
 
 
 def _output_dequantize(nodes: list[onnx.NodeProto], output: str) -> onnx.NodeProto | None:

@@ -317,11 +317,12 @@ def write_png(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = None
               dpi: tuple[float, float] | None = None, compress_level: int = 1,
               metadata: md.Metadata | None = None, streamed: bool | None = None) -> None:
     """Write an HxW[xC] uint8 or uint16 array (C = 1..4) to `fh` as PNG. Pictures of up to
-    ONE_SHOT_BYTES filtered bytes are deflated in one libdeflate call; larger ones stream
-    through zlib in row blocks, so that encoding a 12000x12000 output needs only a few MB
-    beyond the array itself. `compress_level` 0..9 (0 stores; Paeth rows from
-    PAETH_FROM_LEVEL, else Sub). Raises ValueError for other dtypes or channel counts.
-    `metadata` becomes eXIf, iTXt XMP and zTXt IPTC chunks (metadata.png_chunks)."""
+    ONE_SHOT_BYTES filtered bytes are deflated in one libdeflate call; larger ones (any, with
+    `streamed` True; none, with False) stream through zlib in row blocks, so that encoding a
+    12000x12000 output needs only a few MB beyond the array itself. `compress_level` 0..9
+    (0 stores; Paeth rows from PAETH_FROM_LEVEL, else Sub). Raises ValueError for other
+    dtypes or channel counts. `metadata` becomes eXIf, iTXt XMP and zTXt IPTC chunks
+    (metadata.png_chunks)."""
     if arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG needs uint8 or uint16 pixels, got {arr.dtype}")
     h, w = arr.shape[:2]
