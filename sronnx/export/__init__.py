@@ -55,6 +55,7 @@ _EXPORTS = {
     "foreign_inputs": "verify",
     "format_report": "verification",
     "format_rows": "matrix",
+    "fusable_output_path": "fusion",
     "image_cases": "verify",
     "mean_psnr": "precision",
     "model_from_float32_twin": "verify",
@@ -120,6 +121,7 @@ __all__ = [
     "foreign_inputs",
     "format_report",
     "format_rows",
+    "fusable_output_path",
     "image_cases",
     "mean_psnr",
     "model_from_float32_twin",
@@ -155,6 +157,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from sronnx.export.described import (
         write_described,
+    )
+    from sronnx.export.fusion import (
+        fusable_output_path,
     )
     from sronnx.export.matrix import (
         RUNTIMES,

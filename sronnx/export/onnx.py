@@ -23,6 +23,7 @@ from torch import nn
 from sronnx import __version__
 from sronnx.archs import format_spec
 from sronnx.core import CARD_KEY, METADATA_KEY, ModelDescriptor
+from sronnx.export.fusion import fusable_output_path
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -116,6 +117,7 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
         )
     proto = program.model_proto
     _name_dims(proto, descriptor.scale, fixed)
+    fusable_output_path(proto)
     write_model(proto, path, card=card, descriptor=descriptor)
     return path
 

@@ -18,6 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from sronnx.core import ModelDescriptor, path_name
+from sronnx.export.fusion import fusable_output_path
 from sronnx.imaging import psnr_y, quantize
 from sronnx.train import DataError, centre_crop, load_pairs, to_nchw_float
 
@@ -278,7 +279,8 @@ def quantize_int8(fp32_path: Path, out_path: Path,
     """Static QDQ int8 of the body only (per-channel int8 weights, uint8 activations,
     MinMax calibration on `images`); the output path stays float32 (see `body_nodes`), and
     convolutions get output channels in multiples of 16 and the first one input channels in
-    multiples of 4 (`pad_int8_conv_outputs`, `pad_int8_conv_inputs`: exact)."""
+    multiples of 4 (`pad_int8_conv_outputs`, `pad_int8_conv_inputs`), and the output path
+    is made fusable (`fusion.fusable_output_path`); all three rewrites are exact."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -307,6 +309,7 @@ def quantize_int8(fp32_path: Path, out_path: Path,
         _float_inputs_for_float_nodes(model, set(nodes))
         pad_int8_conv_outputs(model)
         pad_int8_conv_inputs(model)
+        fusable_output_path(model)
         return model
     finally:
         pre.unlink(missing_ok=True)

@@ -1,14 +1,19 @@
-"""Rewrite the shipped int8 models with their convolutions' output channels padded to
-multiples of 16 and their first convolution's input channels to multiples of 4
-(`sronnx.export.pad_int8_conv_outputs` and `pad_int8_conv_inputs`, which `quantize_int8`
-now applies to every new int8 file), after checking that each rewritten model gives
-bit-identical outputs, and update their sha256 in sronnx/models/index.json.
+"""Rewrite the shipped models with every exact graph rewrite that the exporter now applies to
+new files, after checking that each rewritten model gives bit-identical outputs, and update
+their sha256 in sronnx/models/index.json:
 
-    python tools/pad_int8_models.py [--check]
+* int8 files: convolutions' output channels padded to multiples of 16 and the first
+  convolution's input channels to multiples of 4 (`sronnx.export.pad_int8_conv_outputs` and
+  `pad_int8_conv_inputs`, which `quantize_int8` applies);
+* every file: the output path made fusable by ONNX Runtime (`sronnx.export.fusable_output_path`,
+  which `export_onnx` and `quantize_int8` apply).
+
+    python tools/refresh_models.py [--check]
 
 The check runs the old and the new file in ONNX Runtime's CPU provider on every Set5 image
-(odd sizes included) and on random inputs; any differing value stops the rewrite with exit 1.
---check only reports which files would change. Needs the train extra (onnx).
+(odd sizes included) and on random inputs (a batch of two among them); any differing value
+stops the rewrite with exit 1. --check only reports which files would change. Needs the train
+extra (onnx).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
-from sronnx.export import pad_int8_conv_inputs, pad_int8_conv_outputs
+from sronnx.export import fusable_output_path, pad_int8_conv_inputs, pad_int8_conv_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "sronnx" / "models"
@@ -32,13 +37,14 @@ SET5 = ROOT.parent / "shared" / "data" / "test" / "Set5"
 
 
 def inputs() -> list[np.ndarray]:
-    """Set5's images and two random ones, as NCHW float32 in [0, 1]."""
+    """Set5's images and three random ones, as NCHW float32 in [0, 1]."""
     arrays = [np.asarray(Image.open(p).convert("RGB"), np.float32) / 255
               for p in sorted(SET5.glob("*.png"))]
     rng = np.random.default_rng(0)
     arrays += [rng.random((67, 45, 3), dtype=np.float32), rng.random((16, 16, 3),
                                                                      dtype=np.float32)]
-    return [a.transpose(2, 0, 1)[None].copy() for a in arrays]
+    xs = [a.transpose(2, 0, 1)[None].copy() for a in arrays]
+    return xs + [rng.random((2, 3, 40, 33), dtype=np.float32)]
 
 
 def same_outputs(old: bytes, new: bytes, xs: list[np.ndarray]) -> bool:
@@ -47,6 +53,15 @@ def same_outputs(old: bytes, new: bytes, xs: list[np.ndarray]) -> bool:
     name = a.get_inputs()[0].name
     return all(np.array_equal(a.run(None, {name: x})[0], b.run(None, {name: x})[0])
                for x in xs)
+
+
+def rewrite(model: onnx.ModelProto, precision: str) -> list[str]:
+    """Every exact rewrite for a file of `precision`, in place; what each changed."""
+    changes = []
+    if precision == "int8":
+        changes += [f"{name} padded" for name in
+                    pad_int8_conv_outputs(model) + pad_int8_conv_inputs(model)]
+    return changes + fusable_output_path(model)
 
 
 def main() -> int:
@@ -58,22 +73,20 @@ def main() -> int:
     xs = inputs()
     changed = 0
     for entry in index["models"]:
-        if entry["precision"] != "int8":
-            continue
         path = MODELS / entry["file"]
         old = path.read_bytes()
         model = onnx.load_from_string(old)
-        padded = pad_int8_conv_outputs(model) + pad_int8_conv_inputs(model)
-        if not padded:
-            print(f"{entry['file']}: nothing to pad")
+        changes = rewrite(model, entry["precision"])
+        if not changes:
+            print(f"{entry['file']}: nothing to rewrite")
             continue
         onnx.checker.check_model(model)
         new = model.SerializeToString()
         if not same_outputs(old, new, xs):
-            print(f"{entry['file']}: the padded model's outputs differ; nothing written")
+            print(f"{entry['file']}: the rewritten model's outputs differ; nothing written")
             return 1
         changed += 1
-        print(f"{entry['file']}: padded {', '.join(padded)}; outputs bit-identical on "
+        print(f"{entry['file']}: {'; '.join(changes)}; outputs bit-identical on "
               f"{len(xs)} inputs")
         if not args.check:
             path.write_bytes(new)
