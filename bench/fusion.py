@@ -38,33 +38,43 @@ TAIL = ("FusedConv", "Add", "Clip", "DepthToSpace")
 def session(model: bytes, threads: int, profile: str | None = None) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
+    # as sronnx's sessions: without it, the idle session's pool threads spin after each run
+    # and take a core from the other one (2 threads: the second session ran 10-15% slower)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile:
         so.enable_profiling = True
         so.profile_file_prefix = profile
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
-def tail_ms(model: bytes, x: np.ndarray, workdir: str) -> dict[str, float]:
+def skip_conv_name(model: bytes) -> str:
+    """The name of the skip convolution's node (`sronnx.export.fusion`'s choice)."""
+    import onnx
+
+    from sronnx.export.fusion import _output_add, _skip_conv
+
+    proto = onnx.load_from_string(model)
+    add = _output_add(proto)
+    conv = _skip_conv(proto, add) if add is not None else None
+    return conv.name if conv is not None else ""
+
+
+def tail_ms(model: bytes, x: np.ndarray, workdir: str, skip: str) -> dict[str, float]:
     """ms per call, one thread, of the output path's operators in ONNX Runtime's profile: the
-    float Conv that is not the body's (the skip: the last float Conv run), Add, Clip,
-    DepthToSpace and FusedConv."""
+    skip convolution (the node named `skip`), Add, Clip, DepthToSpace and FusedConv."""
     sess = session(model, 1, os.path.join(workdir, "prof"))
     runs = 4
     for _ in range(runs):
         sess.run(None, {"input": x})
     events = json.loads(Path(sess.end_profiling()).read_text())
     total: collections.Counter[str] = collections.Counter()
-    last_conv = ""
     for e in events:
         if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
             continue
         op = e["args"].get("op_name", "")
         if op in TAIL:
             total[op] += e["dur"]
-        elif op == "Conv":
-            last_conv = e["name"]
-    for e in events:  # the skip convolution: the last plain Conv of a run
-        if e.get("name") == last_conv:
+        elif op == "Conv" and e["name"].removesuffix("_kernel_time") == skip:
             total["Conv (skip)"] += e["dur"]
     return {k: v / runs / 1000 for k, v in total.items()}
 
@@ -121,7 +131,8 @@ def main() -> int:
                 print(f"{m.name:22s} {threads} thread(s): {before:6.1f} -> {after:6.1f} ms "
                       f"per 640x360 input ({before / after:.2f}x), outputs "
                       f"{'identical' if same else 'DIFFER'}")
-            before_t, after_t = tail_ms(old, x, workdir), tail_ms(new, x, workdir)
+            skip = skip_conv_name(old)
+            before_t, after_t = tail_ms(old, x, workdir, skip), tail_ms(new, x, workdir, skip)
             row["tail_ms"] = {"before": {k: round(v, 1) for k, v in before_t.items()},
                               "after": {k: round(v, 1) for k, v in after_t.items()}}
             shown = lambda d: ", ".join(f"{k} {v:.1f}" for k, v in sorted(d.items()))  # noqa: E731

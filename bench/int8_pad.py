@@ -39,6 +39,9 @@ def session(model: bytes | str, threads: int, profile: str | None = None
             ) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
+    # as sronnx's sessions (added after bench/results/int8_pad.txt was made): without it, the
+    # idle session's pool threads spin after each run and slow the other one on 2 threads
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile:
         so.enable_profiling = True
         so.profile_file_prefix = profile

@@ -10,8 +10,6 @@ when:
   and DepthToSpace only moves values, so the Clip can go first);
 * the Conv has a bias input (the exporter drops an all-zero bias; a zero bias is given back);
 * both Add inputs have recorded, equal 4-D shapes (symbolic shape inference records them);
-* the Conv is the Add input's producer that ONNX Runtime meets first (the skip branch is
-  moved to the front of the node list);
 * the Add does not read a DequantizeLinear through a Slice, which ONNX Runtime moves and so
   forgets the shape of (the Slice is put before the DequantizeLinear, on the quantized
   values: exact for a per-tensor scale).
@@ -39,7 +37,7 @@ def fusable_output_path(model: onnx.ModelProto) -> list[str]:
         changes += _slice_before_dequantize(model, add)
         changes += _conv_add_ready(model, add)
     if changes:
-        _sort_nodes(model, _skip_branch(model, add) if add is not None else set())
+        _sort_nodes(model)
     return changes
 
 
@@ -182,25 +180,11 @@ def _record_shapes(model: onnx.ModelProto, names: list[str]) -> bool:
     return True
 
 
-def _skip_branch(model: onnx.ModelProto, add: onnx.NodeProto) -> set[int]:
-    """The nodes (by `id`) the skip Conv depends on, itself included."""
-    conv = _skip_conv(model, add)
-    if conv is None:
-        return set()
-    branch: set[int] = set()
-    todo = [conv]
-    while todo:
-        node = todo.pop()
-        if id(node) in branch:
-            continue
-        branch.add(id(node))
-        todo += [p for p in (_producer(model, i) for i in node.input) if p is not None]
-    return branch
-
-
-def _sort_nodes(model: onnx.ModelProto, first: set[int]) -> None:
-    """Order the nodes topologically, the `first` ones (by `id`) as early as their inputs
-    allow, the rest in their present order."""
+def _sort_nodes(model: onnx.ModelProto) -> None:
+    """Order the nodes topologically, each as early in its present order as its inputs allow
+    (the rewired Clip and DepthToSpace, Slice and DequantizeLinear swap places; the rest stays
+    as it was: moving the skip branch to the front instead made rsp-x3-int8 12% slower on 2
+    threads)."""
     available = {i.name for i in model.graph.input} | _constants(model) | {""}
     pending = list(model.graph.node)
     ordered = []
@@ -208,7 +192,7 @@ def _sort_nodes(model: onnx.ModelProto, first: set[int]) -> None:
         ready = [n for n in pending if all(i in available for i in n.input)]
         if not ready:
             raise ValueError("the graph has a cycle or reads a tensor nothing makes")
-        node = next((n for n in ready if id(n) in first), ready[0])
+        node = ready[0]
         ordered.append(node)
         available.update(node.output)
         pending.remove(node)
