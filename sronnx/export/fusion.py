@@ -14,9 +14,10 @@ when:
   forgets the shape of (the Slice is put before the DequantizeLinear, on the quantized
   values: exact for a per-tensor scale).
 
-Measured on this machine's CPU, one thread, rsp-x3-int8 on a 640x360 input: the skip
-convolution, Add and Clip took 28-29 ms together, and the fused convolution 9.2 ms; the whole
-model 130 against 146-156 ms (bench/results/fusion.txt). Every output is bit-identical:
+Measured on this machine's CPU (bench/fusion.py, bench/results/fusion.txt), rsp-x3-int8 on a
+640x360 input, one thread: the skip convolution, Add, Clip and DepthToSpace took 38 ms, the
+fused convolution and DepthToSpace 23; the whole model is 1.06x as fast on one thread and on
+two, and the 16 shipped files 0.99-1.12x. Every output is bit-identical:
 `tools/refresh_models.py` checks that before it rewrites a shipped file, and the tests check it
 on every rewritten model.
 """

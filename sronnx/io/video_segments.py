@@ -125,10 +125,48 @@ class SegmentDone:
     bytes: int
     sha256: str
     notes: list[str] = field(default_factory=list)
+    #: what decoding saw: the packets that gave no frame, the first and last frame's time,
+    #: the widest gap between frames
+    seen: Seen = field(default_factory=lambda: Seen())
 
     def entry(self, name: str) -> dict:
         return {"file": name, "frames": self.frames, "bytes": self.bytes,
-                "sha256": self.sha256}
+                "sha256": self.sha256, "seen": asdict(self.seen)}
+
+
+@dataclass
+class Seen:
+    """What decoding one segment saw, in seconds of the input's timestamps (for the notes on
+    a damaged stream): the packets that gave no frame, the first and last frame, and the
+    widest gap between two frames."""
+
+    missing: list[float] = field(default_factory=list)
+    first: float | None = None
+    last: float | None = None
+    gap: tuple[float, float] | None = None
+
+    def frame(self, t: float) -> None:
+        """A frame at `t` seconds, the frames coming in time order."""
+        if self.last is not None and (self.gap is None or
+                                      t - self.last > self.gap[1] - self.gap[0]):
+            self.gap = (self.last, t)
+        self.first = t if self.first is None else self.first
+        self.last = t
+
+    @classmethod
+    def join(cls, parts: list[dict]) -> Seen:
+        """One video's view from its segments' (`asdict` of each, in order)."""
+        whole = cls()
+        for part in parts:
+            whole.missing += part.get("missing", [])
+            first, last, gap = part.get("first"), part.get("last"), part.get("gap")
+            if first is None or last is None:
+                continue
+            whole.frame(first)  # the gap from the segment before, if any
+            if gap and (whole.gap is None or gap[1] - gap[0] > whole.gap[1] - whole.gap[0]):
+                whole.gap = (gap[0], gap[1])
+            whole.last = last
+        return whole
 
 
 # runs every job given (in any order, anywhere) and yields each one's result as it ends
@@ -255,15 +293,26 @@ class _Decoded:
     rotation: int = 0
 
 
-def _frames(inp, vs, seg: Segment, rgb: str, seek: bool) -> Iterator[_Decoded]:
+def _frames(inp, vs, seg: Segment, rgb: str, seek: bool,
+            seen: Seen | None = None) -> Iterator[_Decoded]:
     """The segment's frames, decoded from its keyframe (with `seek`; else from the stream's
     start, the frames before the segment left out) and converted to RGB (`rgb`: rgb24 or
     rgb48le) with their own colour matrix and range. Raises _SeekMissed where the seek
-    landed past the segment's first frame."""
+    landed past the segment's first frame. `seen` hears of each frame's time and, once the
+    segment is complete, of each of its packets that gave no frame: a decoder that meets a
+    corrupt packet may drop its frame without an error."""
     if seek and seg.start is not None:
         inp.seek(seg.start, stream=vs, backward=True, any_frame=False)
     first = True
+    packets: set[int] = set()
+    shown: set[int] = set()
+    timed = True  # every packet and frame has a timestamp (else nothing can be compared)
+    tb = vs.time_base
     for packet in inp.demux(vs):
+        if packet.size:
+            timed = timed and packet.pts is not None
+            if timed and not seg.before(packet.pts) and not seg.after(packet.pts):
+                packets.add(packet.pts)
         for frame in packet.decode():
             if seg.before(frame.pts):
                 first = False
@@ -273,25 +322,40 @@ def _frames(inp, vs, seg: Segment, rgb: str, seek: bool) -> Iterator[_Decoded]:
                 raise _SeekMissed
             first = False
             if seg.after(frame.pts):
+                _unshown(packets, shown, timed, tb, seen)
                 return
+            timed = timed and frame.pts is not None
+            if timed:
+                shown.add(frame.pts)
+                if seen is not None:
+                    seen.frame(round(float(frame.pts * tb), 6))
             kw = {"src_colorspace": frame.colorspace or None,
                   "src_color_range": frame.color_range or None}
             yield _Decoded(frame.to_ndarray(format=rgb, **kw), frame.pts, frame.time_base,
                            kw["src_colorspace"], kw["src_color_range"], frame.rotation)
+    _unshown(packets, shown, timed, tb, seen)
+
+
+def _unshown(packets: set[int], shown: set[int], timed: bool, tb: Fraction,
+             seen: Seen | None) -> None:
+    """The times (seconds) of the packets in `packets` that gave no frame, into `seen`."""
+    if seen is not None and timed:
+        seen.missing.extend(round(float(pts * tb), 6) for pts in sorted(packets - shown))
 
 
 class _SeekMissed(Exception):
     """The container's seek went past the segment's keyframe (an index-less container)."""
 
 
-def _decode_from(src: str, seg: Segment, rgb: str, seek: bool) -> Iterator[_Decoded]:
+def _decode_from(src: str, seg: Segment, rgb: str, seek: bool,
+                 seen: Seen | None = None) -> Iterator[_Decoded]:
     """`_frames` with the container opened here (and closed when the iterator ends)."""
     import av
 
     with av.open(src, metadata_errors="ignore") as inp:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        yield from _frames(inp, vs, seg, rgb, seek)
+        yield from _frames(inp, vs, seg, rgb, seek, seen)
 
 
 def _to_input_depth(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -386,14 +450,15 @@ def encode_segment(job: SegmentJob, fn: FrameFunction,
     try:
         with atomic_file(path) as fh:
             writer = _SegmentWriter(fh)
-            frames = _run_segment(job, fn, ov, writer, rgb, on_frame, coders)
+            frames, seen = _run_segment(job, fn, ov, writer, rgb, on_frame, coders)
             if not writer.started:
                 writer.start(bytes(ov.codec_context.extradata or b""))
     finally:
         if own:
             coders.close()
         _release(holder, ov)
-    return SegmentDone(job.segment.index, frames, writer.bytes, writer.hash.hexdigest(), notes)
+    return SegmentDone(job.segment.index, frames, writer.bytes, writer.hash.hexdigest(), notes,
+                       seen)
 
 
 def _release(holder, ov) -> None:
@@ -406,9 +471,11 @@ def _release(holder, ov) -> None:
 
 
 def _run_segment(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
-                 on_frame: Callable[[int], None] | None, coders: Coders) -> int:
+                 on_frame: Callable[[int], None] | None, coders: Coders
+                 ) -> tuple[int, Seen]:
     """Decode -> `fn` -> encode for one segment, the two ends in threads; returns its
-    frames. A missed seek restarts the segment from the stream's start, once."""
+    frames and what decoding saw (`_frames`). A missed seek restarts the segment from the
+    stream's start, once."""
     for seek in (True, False):
         try:
             return _through(job, fn, ov, writer, rgb, on_frame, seek, coders)
@@ -418,7 +485,8 @@ def _run_segment(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter,
 
 
 def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb: str,
-             on_frame: Callable[[int], None] | None, seek: bool, coders: Coders) -> int:
+             on_frame: Callable[[int], None] | None, seek: bool, coders: Coders
+             ) -> tuple[int, Seen]:
     import av
 
     size, count = job.size, 0
@@ -445,7 +513,8 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
             writer.packet(p, bytes(cc.extradata or b""))
 
     last_pts: int | None = None
-    decoded = _ahead(_decode_from(job.source, job.segment, rgb, seek), QUEUE_FRAMES,
+    seen = Seen()
+    decoded = _ahead(_decode_from(job.source, job.segment, rgb, seek, seen), QUEUE_FRAMES,
                      coders.decode)
     try:
         for d in _numbered(decoded, job.frame_offset):
@@ -467,7 +536,7 @@ def _through(job: SegmentJob, fn: FrameFunction, ov, writer: _SegmentWriter, rgb
         decoded.close()
         for f in pending:  # after a failure: the encoder's queue is left empty
             f.exception()
-    return count
+    return count, seen
 
 
 def _numbered(decoded: Iterator[_Decoded], offset: int) -> Iterator[_Decoded]:
@@ -631,9 +700,9 @@ class _Output:
 def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: VideoResult,
                    fn: FrameFunction, on_frame: Callable[[int], None] | None,
                    runner: Callable[[FrameFunction], SegmentRunner] | None
-                   ) -> tuple[int, int]:
+                   ) -> tuple[int, int, Seen]:
     """The segments not reused made (by `runner`, else here), then joined into `v.dst`:
-    (frames, segments reused)."""
+    (frames, segments reused, what decoding saw)."""
     src, dst, enc, size, muxer, info = v.src, v.dst, v.enc, v.size, v.muxer, v.info
     reused, todo, total = 0, [], 0
     for seg in segments:
@@ -658,7 +727,10 @@ def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: V
         if on_frame is not None:
             on_frame(made)  # a runner elsewhere tells of whole segments
     frames = sum(int(parts.done[s.index]["frames"]) for s in segments)
-    if info.frames and frames < info.frames:
+    seen = Seen.join([parts.done[s.index].get("seen", {}) for s in segments])
+    if seen.missing:
+        result.notes.append(_missing_note(seen.missing))
+    if info.frames and frames + len(seen.missing) < info.frames:
         raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
     if frames == 0:
         raise VideoError("no frame could be decoded")
@@ -669,7 +741,32 @@ def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: V
                        v.rotation)
     result.notes += encoder_notes or [n for n in join_notes if "encoded as" in n]
     result.notes += [n for n in join_notes if "encoded as" not in n]
-    return frames, reused
+    return frames, reused, seen
+
+
+def _missing_note(times: list[float]) -> str:
+    """The note for frames that did not decode (`times`: their seconds)."""
+    shown = ", ".join(f"{t:.3f}" for t in times[:5]) + (" ..." if len(times) > 5 else "")
+    return (f"{len(times)} frame(s) could not be decoded (a corrupt stream) and are missing "
+            f"from the output, the frame before each gap shown longer in its place: at "
+            f"{shown} s")
+
+
+def _short_note(frames: int, estimated: int, seen: Seen, rate: float) -> str:
+    """The note for a stream with fewer frames than its header's duration promises: where the
+    widest gap between two frames spans 1.5 frame intervals or more, frames are missing
+    there (a corrupt or cut stream; Matroska's demuxer skips a damaged cluster without an
+    error), else the stream ends early."""
+    told = (f"the video stream has {frames} frames where its header's duration suggests "
+            f"about {estimated}")
+    kept = "every frame that could be decoded was upscaled, each at its own time"
+    if seen.gap and rate and (seen.gap[1] - seen.gap[0]) * rate >= 1.5:
+        a, b = seen.gap
+        return (f"{told}: frames are missing between {a:.3f} and {b:.3f} s (the widest gap "
+                f"between two frames, {(b - a) * rate:.0f} frame intervals: damaged data), "
+                f"or the file is truncated after {seen.last:.3f} s; {kept}")
+    return (f"the video stream ends at frame {frames}, but its header's duration suggests "
+            f"about {estimated} frames: the file may be truncated; {kept}")
 
 
 def transcode_video(src: str | Path, dst: str | Path,
@@ -703,6 +800,7 @@ def transcode_video(src: str | Path, dst: str | Path,
                                  "or unsupported stream)")
             check_input(vs)
             estimated, slack = frames_promised(inp, vs)
+            rate = float(vs.average_rate or 0)
             info = VideoInfo(vs.codec_context.width, vs.codec_context.height,
                              int(vs.frames or 0), vs.codec_context.name, stream_bits(vs))
             interlaced = int(vs.codec_context.field_order or 0) > 1  # 0 unknown, 1 progr.
@@ -724,7 +822,7 @@ def transcode_video(src: str | Path, dst: str | Path,
     parts = _Parts(dst, key, result.notes)
     parts.start()
     try:
-        frames, reused = _make_and_join(
+        frames, reused, seen = _make_and_join(
             _Output(src, dst, enc, size, muxer, info, first.rotation), segments, parts, result,
             fn, on_frame, runner)
     except VideoInterrupted:
@@ -732,10 +830,8 @@ def transcode_video(src: str | Path, dst: str | Path,
     except VideoError:
         parts.remove()  # the video itself is at fault: a rerun would fail alike
         raise
-    if estimated and frames < estimated - slack:
-        result.notes.append(f"the video stream ends at frame {frames}, but its header's "
-                            f"duration suggests about {estimated} frames: the file may be "
-                            "truncated; every frame that could be decoded was upscaled")
+    if estimated and frames + len(seen.missing) < estimated - slack:
+        result.notes.append(_short_note(frames, estimated, seen, rate))
     if interlaced:
         result.notes.append("interlaced video: frames upscaled whole (fields not separated), "
                             "written as progressive")

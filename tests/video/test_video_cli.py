@@ -147,6 +147,72 @@ def test_matroska_cut_short_says_it_may_be_truncated(tmp_path: Path) -> None:
     assert f"ends at frame {f['frames']}" in notes
 
 
+def _corrupt(clip: Path, dst: Path, index: int, keep: int) -> Fraction:
+    """`clip` with packet `index`'s bytes after its first `keep` replaced by random ones,
+    written to `dst`; returns that packet's time."""
+    data = bytearray(clip.read_bytes())
+    with av.open(str(clip)) as c:
+        packets = [(p.pos, p.size, p.pts * p.time_base) for p in c.demux(video=0) if p.size]
+    pos, size, when = packets[index]
+    noise = np.random.default_rng(0).integers(0, 256, size - keep, dtype=np.uint8)
+    data[pos + keep:pos + size] = noise.tobytes()
+    dst.write_bytes(bytes(data))
+    return when
+
+
+def _decodable(path: Path) -> list[Fraction]:
+    with av.open(str(path)) as c:
+        return [f.pts * f.time_base for f in c.decode(video=0)]
+
+
+def test_a_frame_the_decoder_drops_is_named(tmp_path: Path) -> None:
+    """A corrupt MPEG-4 packet in a MOV: FFmpeg's decoder gives no frame for it and raises
+    nothing, and the other 29 frames decode: the output was one frame short without a word.
+    Each packet's time is checked against the frames decoded: a note names the missing one,
+    and the others are upscaled at their own times."""
+    clip = make_clip(tmp_path / "whole.mov", frames=30, size=(64, 48), codec="mpeg4", gop=10)
+    src = tmp_path / "in"
+    src.mkdir()
+    when = _corrupt(clip, src / "bad.mov", 14, 4)
+    decodable = _decodable(src / "bad.mov")
+    assert len(decodable) == 29 and when not in decodable  # dropped without an error
+    r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    (f,) = _report(tmp_path)["files"]
+    notes = " ".join(f["notes"])
+    assert r.exit_code == 0 and f["status"] == "done" and f["frames"] == 29, (r.output, f)
+    assert "1 frame(s) could not be decoded (a corrupt stream)" in notes, notes
+    assert f"at {float(when):.3f} s" in notes, notes
+    assert [t for t, *_ in _frames(tmp_path / "out" / "bad.mov")] == decodable
+    # the whole clip gets no such note
+    checked_cli(clip, "-o", tmp_path / "whole_out.mov", "--json", tmp_path / "r.json")
+    (f,) = _report(tmp_path)["files"]
+    assert f["frames"] == 30 and not any("decoded" in n for n in f["notes"]), f
+
+
+def test_a_damaged_matroska_cluster_is_located(tmp_path: Path) -> None:
+    """A damaged block in a Matroska file: the demuxer skips to the next cluster without an
+    error (frames 15-20 of 30 never reach the decoder), and Matroska keeps no frame count.
+    The note said the file "may be truncated"; it now names the gap where frames are
+    missing, and every decodable frame is upscaled at its own time."""
+    clip = make_clip(tmp_path / "whole.mkv", frames=30, size=(64, 48), codec="ffv1", gop=10,
+                     pix_fmt="yuv420p")
+    src = tmp_path / "in"
+    src.mkdir()
+    when = _corrupt(clip, src / "bad.mkv", 14, 2)  # the block header's first bytes kept
+    decodable = _decodable(src / "bad.mkv")
+    assert 0 < len(decodable) < 30 and when not in decodable
+    before = max(t for t in decodable if t < when)
+    after = min(t for t in decodable if t > when)
+    r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    (f,) = _report(tmp_path)["files"]
+    notes = " ".join(f["notes"])
+    assert r.exit_code == 0 and f["status"] == "done", (r.output, f)
+    assert f["frames"] == len(decodable), f
+    assert f"frames are missing between {float(before):.3f} and {float(after):.3f} s" \
+        in notes, notes
+    assert [t for t, *_ in _frames(tmp_path / "out" / "bad.mkv")] == decodable
+
+
 def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mkv", frames=2)
     bare = tmp_path / "in" / "recording"
