@@ -93,10 +93,20 @@ def body_nodes(model: onnx.ModelProto) -> list[str]:
 
     outputs = {o.name for o in model.graph.output}
 
+    def final(node: onnx.NodeProto) -> bool:
+        # a Clip whose output is the graph's output, directly or through depth-to-space (the
+        # place `fusable_output_path` moves it to), is the final clamp, not an activation
+        out = node.output[0]
+        while out not in outputs:
+            after = consumers.get(out, [])
+            if len(after) != 1 or after[0].op_type != "DepthToSpace":
+                return False
+            out = after[0].output[0]
+        return True
+
     def is_act(node: onnx.NodeProto | None) -> bool:
-        # a Clip whose output is the graph's output is the final clamp, not an activation
         return node is not None and node.op_type in _ACTIVATIONS and \
-            not (node.op_type == "Clip" and node.output[0] in outputs)
+            not (node.op_type == "Clip" and final(node))
 
     chosen: list[str] = []
     for node in model.graph.node:
