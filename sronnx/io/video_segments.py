@@ -134,24 +134,34 @@ class SegmentDone:
                 "sha256": self.sha256, "seen": asdict(self.seen)}
 
 
+#: gaps between frames a segment keeps for the notes (the widest)
+_WIDEST_GAPS = 8
+
+
 @dataclass
 class Seen:
     """What decoding one segment saw, in seconds of the input's timestamps (for the notes on
     a damaged stream): the packets that gave no frame, the first and last frame, and the
-    widest gap between two frames."""
+    `_WIDEST_GAPS` widest gaps between two frames (widest first)."""
 
     missing: list[float] = field(default_factory=list)
     first: float | None = None
     last: float | None = None
-    gap: tuple[float, float] | None = None
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
     def frame(self, t: float) -> None:
         """A frame at `t` seconds, the frames coming in time order."""
-        if self.last is not None and (self.gap is None or
-                                      t - self.last > self.gap[1] - self.gap[0]):
-            self.gap = (self.last, t)
+        if self.last is not None:
+            self._gap(self.last, t)
         self.first = t if self.first is None else self.first
         self.last = t
+
+    def _gap(self, a: float, b: float) -> None:
+        if len(self.gaps) >= _WIDEST_GAPS and b - a <= self.gaps[-1][1] - self.gaps[-1][0]:
+            return
+        self.gaps.append((a, b))
+        self.gaps.sort(key=lambda g: g[0] - g[1])
+        del self.gaps[_WIDEST_GAPS:]
 
     @classmethod
     def join(cls, parts: list[dict]) -> Seen:
@@ -159,12 +169,12 @@ class Seen:
         whole = cls()
         for part in parts:
             whole.missing += part.get("missing", [])
-            first, last, gap = part.get("first"), part.get("last"), part.get("gap")
+            first, last = part.get("first"), part.get("last")
             if first is None or last is None:
                 continue
             whole.frame(first)  # the gap from the segment before, if any
-            if gap and (whole.gap is None or gap[1] - gap[0] > whole.gap[1] - whole.gap[0]):
-                whole.gap = (gap[0], gap[1])
+            for a, b in part.get("gaps", []):
+                whole._gap(a, b)
             whole.last = last
         return whole
 
@@ -752,21 +762,27 @@ def _missing_note(times: list[float]) -> str:
             f"{shown} s")
 
 
-def _short_note(frames: int, estimated: int, seen: Seen, rate: float) -> str:
-    """The note for a stream with fewer frames than its header's duration promises: where the
-    widest gap between two frames spans 1.5 frame intervals or more, frames are missing
-    there (a corrupt or cut stream; Matroska's demuxer skips a damaged cluster without an
-    error), else the stream ends early."""
-    told = (f"the video stream has {frames} frames where its header's duration suggests "
-            f"about {estimated}")
-    kept = "every frame that could be decoded was upscaled, each at its own time"
-    if seen.gap and rate and (seen.gap[1] - seen.gap[0]) * rate >= 1.5:
-        a, b = seen.gap
-        return (f"{told}: frames are missing between {a:.3f} and {b:.3f} s (the widest gap "
-                f"between two frames, {(b - a) * rate:.0f} frame intervals: damaged data), "
-                f"or the file is truncated after {seen.last:.3f} s; {kept}")
-    return (f"the video stream ends at frame {frames}, but its header's duration suggests "
-            f"about {estimated} frames: the file may be truncated; {kept}")
+def _short_note(frames: int, estimated: int, slack: int, seen: Seen, rate: float) -> str:
+    """The note for a stream with fewer frames than its header's duration promises: the gaps
+    between frames of 1.5 frame intervals or more (frames missing there: damaged data, which
+    Matroska's demuxer skips to the next cluster without an error), and whether the stream
+    also ends early."""
+    holes = sorted(g for g in seen.gaps if rate and (g[1] - g[0]) * rate >= 1.5)
+    lost = sum(max(round((b - a) * rate) - 1, 1) for a, b in holes)
+    told = []
+    if holes:
+        where = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in holes[:5])
+        more = " ..." if len(holes) > 5 else ""
+        told.append(f"about {lost} frame(s) are missing in {len(holes)} gap(s) between "
+                    f"frames (damaged data): {where}{more}")
+    tail = estimated - frames - lost
+    if not holes or tail > slack:
+        told.append(f"the stream ends at frame {frames} ({seen.last or 0:.3f} s), about "
+                    f"{max(tail, 1)} frame(s) before its header's duration: the file may be "
+                    "truncated")
+    return (f"the video stream has {frames} frames where its header's duration suggests "
+            f"about {estimated}: {'; '.join(told)}; every frame that could be decoded was "
+            "upscaled, each at its own time")
 
 
 def transcode_video(src: str | Path, dst: str | Path,
@@ -831,7 +847,7 @@ def transcode_video(src: str | Path, dst: str | Path,
         parts.remove()  # the video itself is at fault: a rerun would fail alike
         raise
     if estimated and frames + len(seen.missing) < estimated - slack:
-        result.notes.append(_short_note(frames, estimated, seen, rate))
+        result.notes.append(_short_note(frames, estimated, slack, seen, rate))
     if interlaced:
         result.notes.append("interlaced video: frames upscaled whole (fields not separated), "
                             "written as progressive")

@@ -191,25 +191,28 @@ def test_a_frame_the_decoder_drops_is_named(tmp_path: Path) -> None:
 
 def test_a_damaged_matroska_cluster_is_located(tmp_path: Path) -> None:
     """A damaged block in a Matroska file: the demuxer skips to the next cluster without an
-    error (frames 15-20 of 30 never reach the decoder), and Matroska keeps no frame count.
-    The note said the file "may be truncated"; it now names the gap where frames are
-    missing, and every decodable frame is upscaled at its own time."""
+    error (two damaged blocks: frames 6-10 and 15-20 of 30 never reach the decoder), and
+    Matroska keeps no frame count. The note said the file "may be truncated"; it now names
+    the gaps where frames are missing, and every decodable frame is upscaled at its own
+    time."""
     clip = make_clip(tmp_path / "whole.mkv", frames=30, size=(64, 48), codec="ffv1", gop=10,
                      pix_fmt="yuv420p")
     src = tmp_path / "in"
     src.mkdir()
-    when = _corrupt(clip, src / "bad.mkv", 14, 2)  # the block header's first bytes kept
-    decodable = _decodable(src / "bad.mkv")
-    assert 0 < len(decodable) < 30 and when not in decodable
-    before = max(t for t in decodable if t < when)
-    after = min(t for t in decodable if t > when)
+    bad = src / "bad.mkv"
+    hits = [_corrupt(clip, bad, 14, 2), _corrupt(bad, bad, 5, 2)]  # block headers' first bytes
+    decodable = _decodable(bad)
+    assert 0 < len(decodable) < 30 and not set(hits) & set(decodable)
+    gaps = [f"{float(max(t for t in decodable if t < hit)):.3f}-"
+            f"{float(min(t for t in decodable if t > hit)):.3f} s" for hit in sorted(hits)]
     r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
     (f,) = _report(tmp_path)["files"]
     notes = " ".join(f["notes"])
     assert r.exit_code == 0 and f["status"] == "done", (r.output, f)
     assert f["frames"] == len(decodable), f
-    assert f"frames are missing between {float(before):.3f} and {float(after):.3f} s" \
-        in notes, notes
+    lost = 30 - len(decodable)
+    assert f"about {lost} frame(s) are missing in 2 gap(s) between frames (damaged data): " \
+        f"{', '.join(gaps)}" in notes and "truncated" not in notes, notes
     assert [t for t, *_ in _frames(tmp_path / "out" / "bad.mkv")] == decodable
 
 
