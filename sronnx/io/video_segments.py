@@ -323,7 +323,14 @@ def _frames(inp, vs, seg: Segment, rgb: str, seek: bool,
             timed = timed and packet.pts is not None
             if timed and not seg.before(packet.pts) and not seg.after(packet.pts):
                 packets.add(packet.pts)
-        for frame in packet.decode():
+        try:
+            frames = packet.decode()
+        except Exception as exc:  # noqa: BLE001 - av.FFmpegError and OSError: named by time
+            pts = packet.pts if timed else None
+            raise _DecodeFailed(None if pts is None else float(pts * tb),
+                                None if pts is None else sum(p < pts for p in packets),
+                                exc) from exc
+        for frame in frames:
             if seg.before(frame.pts):
                 first = False
                 continue
@@ -351,6 +358,15 @@ def _unshown(packets: set[int], shown: set[int], timed: bool, tb: Fraction,
     """The times (seconds) of the packets in `packets` that gave no frame, into `seen`."""
     if seen is not None and timed:
         seen.missing.extend(round(float(pts * tb), 6) for pts in sorted(packets - shown))
+
+
+class _DecodeFailed(Exception):
+    """A packet that failed to decode: its time (seconds) and the segment's packets before
+    it, where the timestamps tell, and FFmpeg's error."""
+
+    def __init__(self, seconds: float | None, before: int | None, error: Exception) -> None:
+        super().__init__(str(error))
+        self.seconds, self.before, self.error = seconds, before, error
 
 
 class _SeekMissed(Exception):
@@ -560,6 +576,14 @@ def _numbered(decoded: Iterator[_Decoded], offset: int) -> Iterator[_Decoded]:
             d = next(decoded)
         except StopIteration:
             return
+        except _DecodeFailed as exc:  # the packet's place counts frames dropped before it
+            if not isinstance(exc.error, av.FFmpegError | OSError):
+                raise exc.error from None
+            # FFmpeg's decoding threads report a bad packet a few packets late: "near"
+            number = offset + (count if exc.before is None else exc.before) + 1
+            at = "" if exc.seconds is None else f", {exc.seconds:.3f} s"
+            raise VideoError(f"cannot decode the stream near frame {number}{at}: "
+                             f"{reason_of(exc.error)}") from exc.error
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(f"cannot decode frame {offset + count + 1}: "
                              f"{reason_of(exc)}") from exc
@@ -673,6 +697,8 @@ def _first_frame(src: str, rgb: str) -> _Decoded:
         return next(iter(_decode_from(src, Segment(0, None, None), rgb, True)))
     except StopIteration:
         raise VideoError("no frame could be decoded") from None
+    except _DecodeFailed as exc:
+        raise VideoError(f"cannot decode frame 1: {reason_of(exc.error)}") from exc.error
     except (av.FFmpegError, OSError) as exc:
         raise VideoError(f"cannot decode frame 1: {reason_of(exc)}") from exc
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -187,6 +188,27 @@ def test_a_frame_the_decoder_drops_is_named(tmp_path: Path) -> None:
     checked_cli(clip, "-o", tmp_path / "whole_out.mov", "--json", tmp_path / "r.json")
     (f,) = _report(tmp_path)["files"]
     assert f["frames"] == 30 and not any("decoded" in n for n in f["notes"]), f
+
+
+def test_a_packet_that_fails_to_decode_is_named_by_time(tmp_path: Path) -> None:
+    """A packet FFmpeg refuses (InvalidData) after one it dropped silently: the file fails in
+    one line naming where, by time as well as by frame (the frame count alone was off by
+    the dropped frame, found by a new user), and the rest of the folder goes on."""
+    clip = make_clip(tmp_path / "whole.mov", frames=30, size=(64, 48), codec="mpeg4", gop=10)
+    src = tmp_path / "in"
+    src.mkdir()
+    bad = src / "bad.mov"
+    hits = [_corrupt(clip, bad, 5, 4), _corrupt(bad, bad, 20, 4)]
+    make_clip(src / "good.mov", frames=3, size=(64, 48), codec="mpeg4")
+    r = checked_cli(src, "-o", tmp_path / "out", "--json", tmp_path / "r.json")
+    failed = [line for line in r.output.splitlines() if line.startswith("failed:")]
+    assert r.exit_code == 1 and len(failed) == 1 and "bad.mov" in failed[0], r.output
+    near = re.search(r"near frame (\d+), ([\d.]+) s: Invalid data", failed[0])
+    assert near, failed
+    # FFmpeg's decoding threads report the bad packet a few packets late
+    assert 0 <= float(near[2]) - float(hits[1]) < 0.25 and int(near[1]) >= 21, failed
+    status = {Path(f["input"]).name: f["status"] for f in _report(tmp_path)["files"]}
+    assert status == {"bad.mov": "failed", "good.mov": "done"}
 
 
 def test_a_damaged_matroska_cluster_is_located(tmp_path: Path) -> None:
