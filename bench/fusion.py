@@ -91,14 +91,30 @@ def old_file(base: str, rel: str) -> bytes | None:
     return shown.stdout
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", default="2f4fd3b")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--base", default="2f4fd3b",
+                    help="git revision whose model files are the 'before' (default: %(default)s, "
+                         "the commit before the rewrite)")
+    ap.add_argument("--repeats", type=_positive, default=15,
+                    help="timed calls of each file per thread count (default: %(default)s)")
     ap.add_argument("--models", nargs="*", help="shipped model names (default: all)")
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     from sronnx.core import shipped_models
+
+    unknown = sorted(set(args.models or []) - {m.name for m in shipped_models()})
+    if unknown:
+        print(f"--models: no shipped model named {', '.join(unknown)} (sronnx models lists "
+              "them)", file=sys.stderr)
+        return 2
 
     img = Image.open(PHOTO).convert("RGB").resize((640, 360), Image.LANCZOS)
     x = (np.asarray(img, np.float32).transpose(2, 0, 1)[None] / 255).copy()

@@ -11,9 +11,10 @@ their sha256 in sronnx/models/index.json:
     python tools/refresh_models.py [--check]
 
 The check runs the old and the new file in ONNX Runtime's CPU provider on every Set5 image
-(odd sizes included) and on random inputs (a batch of two among them); any differing value
-stops the rewrite with exit 1. --check only reports which files would change. Needs the train
-extra (onnx).
+(odd sizes included; ../shared/data/test/Set5 beside the checkout, else exit 2) and on random
+inputs (a batch of two among them); any differing value stops the rewrite with exit 1.
+--check only reports which files would change, and exits 1 when any would (0: all are up to
+date). Needs the train extra (onnx).
 """
 
 from __future__ import annotations
@@ -65,9 +66,16 @@ def rewrite(model: onnx.ModelProto, precision: str) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="report only; write nothing")
+    ap = argparse.ArgumentParser(
+        description="Rewrite the shipped models with the exporter's exact graph rewrites, "
+                    "after checking bit-identical outputs, and update their sha256 in "
+                    "sronnx/models/index.json.")
+    ap.add_argument("--check", action="store_true",
+                    help="report only, write nothing; exit 1 when a file would change")
     args = ap.parse_args()
+    if not sorted(SET5.glob("*.png")):
+        print(f"no Set5 images in {SET5}: the outputs cannot be checked", file=sys.stderr)
+        return 2
     index_path = MODELS / "index.json"
     index = json.loads(index_path.read_text())
     xs = inputs()
@@ -93,7 +101,7 @@ def main() -> int:
             entry["sha256"] = hashlib.sha256(new).hexdigest()
     if changed and not args.check:
         index_path.write_text(json.dumps(index, indent=2) + "\n")
-    return 0
+    return 1 if changed and args.check else 0
 
 
 if __name__ == "__main__":
