@@ -854,6 +854,10 @@ def transcode_video(src: str | Path, dst: str | Path,
     first = _first_frame(str(src), rgb)
     fn = start(info, first.rgb)
     muxer = MUXERS.get(dst.suffix.lower(), "matroska")
+    if muxer == "webm" and not container_fits(muxer, enc.codec):
+        # FFmpeg's WebM muxer refuses other streams: say so before any frame is made
+        raise VideoError(f"a WebM file cannot hold {enc.codec} video: ask --video-codec "
+                         "libvpx-vp9 (or libsvtav1), or write .mkv")
     if not container_fits(muxer, enc.codec):
         result.notes.append(f"{enc.codec} in {dst.suffix or muxer} is not a standard pairing: "
                             "most players will not open it (an .mkv output holds it)")

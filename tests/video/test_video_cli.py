@@ -238,6 +238,22 @@ def test_a_damaged_matroska_cluster_is_located(tmp_path: Path) -> None:
     assert [t for t, *_ in _frames(tmp_path / "out" / "bad.mkv")] == decodable
 
 
+def test_webm_output_with_an_encoder_webm_cannot_hold_is_refused_in_one_line(
+        tmp_path: Path) -> None:
+    """`-o out.webm` with the default H.264 encoder: FFmpeg's WebM muxer refuses the stream,
+    which surfaced after the frames were made as "ValueError: 'webm' format does not support
+    'libx264' codec" (found by a new user). Refused up front, naming what would work; VP9
+    is written."""
+    clip = make_clip(tmp_path / "w.webm", frames=3, size=(48, 32), codec="libvpx-vp9")
+    r = checked_cli(clip, "-o", tmp_path / "out.webm")
+    assert r.exit_code == 1, r.output
+    (failed,) = [line for line in r.output.splitlines() if line.startswith("failed:")]
+    assert "WebM file cannot hold libx264" in failed and "--video-codec" in failed, failed
+    assert "ValueError" not in r.output and not (tmp_path / "out.webm").exists()
+    r = checked_cli(clip, "-o", tmp_path / "out.webm", "--video-codec", "libvpx-vp9")
+    assert r.exit_code == 0 and len(_frames(tmp_path / "out.webm")) == 3, r.output
+
+
 def test_sniffed_video_without_extension_and_bad_encoder_options(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mkv", frames=2)
     bare = tmp_path / "in" / "recording"
