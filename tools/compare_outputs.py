@@ -97,16 +97,23 @@ def main() -> int:
     ap.add_argument("--base", default=BASE, help=f"the revision to compare with ({BASE})")
     ap.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs here")
     args = ap.parse_args()
+    if not (SET5 / "bird.png").is_file():
+        print(f"the inputs are made from Set5, which is not at {SET5}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="sronnx-compare-") as tmp:
         work = args.keep or Path(tmp)
         base = work / "base-checkout"
         if not base.exists():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base),
-                            args.base], check=True, capture_output=True)
-        inputs = work / "in"
-        make_inputs(inputs)
+            added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach",
+                                    str(base), args.base], capture_output=True, text=True)
+            if added.returncode != 0:
+                why = (added.stderr.strip().splitlines() or ["git worktree add failed"])[-1]
+                print(f"--base {args.base}: {why}", file=sys.stderr)
+                return 2
         different = 0
         try:
+            inputs = work / "in"
+            make_inputs(inputs)
             for name, options in RUNS.items():
                 outs = {}
                 for label, checkout in (("base", base), ("this", ROOT)):
