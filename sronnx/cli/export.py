@@ -94,7 +94,7 @@ def export(**params: object) -> None:
     from sronnx.cli import require_torch
 
     require_torch("sronnx export")
-    from sronnx.export import ExportOptions, PrecisionError
+    from sronnx.export import ExportOptions, OpsetError, PrecisionError
     from sronnx.train import CheckpointError, NotSronnxCheckpoint
 
     _check_onnx_args(args)
@@ -108,7 +108,7 @@ def export(**params: object) -> None:
         return
     except CheckpointError as exc:
         raise cannot_start(str(exc)) from exc
-    except PrecisionError as exc:
+    except (PrecisionError, OpsetError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(result.summary())
 

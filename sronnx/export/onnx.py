@@ -116,10 +116,19 @@ def export_onnx(model: nn.Module, path: Path, *, card: dict[str, Any],
             verbose=False, optimize=True,
         )
     proto = program.model_proto
+    wrote = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if wrote != opset:
+        raise OpsetError(f"the exporter cannot write this model at opset {opset} (an operator "
+                         f"it uses has no conversion below opset {wrote}): ask --opset "
+                         f"{wrote} or later; nothing written")
     _name_dims(proto, descriptor.scale, fixed)
     fusable_output_path(proto)
     write_model(proto, path, card=card, descriptor=descriptor)
     return path
+
+
+class OpsetError(RuntimeError):
+    """The exporter could not write the model at the opset asked for."""
 
 
 def write_model(proto: onnx.ModelProto, path: Path, *, card: dict[str, Any],
@@ -162,14 +171,20 @@ def check_onnx_file(path: Path) -> list[str]:
 @contextlib.contextmanager
 def quiet_exporter():
     """Hide the exporter's per-run notices (e.g. "torchvision is not installed") for the
-    duration of one export, then restore the logger as it was."""
-    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    duration of one export, then restore the loggers as they were."""
+    # the registration notices; the version converter's traceback and the exporter's notice
+    # when an opset below its own cannot be reached (export_onnx says so in one line)
+    names = ("torch.onnx._internal.exporter._registration", "onnxscript.version_converter",
+             "torch.onnx._internal.exporter._compat")
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _name_dims(proto: onnx.ModelProto, scale: int, fixed: tuple[int, int] | None) -> None:

@@ -43,6 +43,24 @@ def test_every_architecture_exports_and_verifies(spec: str, scale: int, tmp_path
     assert "onnx-reference" in text and "random 1x3x1x1" in text and "random 2x3x31x17" in text
 
 
+def test_an_opset_the_exporter_cannot_reach_is_refused(tmp_path: Path) -> None:
+    """--opset 17: torch's exporter writes 18 and converts down; ESPCN converts, rsp's Pad
+    does not. That rsp file was written at opset 18 after a converter traceback, exit 0
+    (found by a new user); it is now refused in one line, nothing written."""
+    out = tmp_path / "e.onnx"
+    code, text = invoke("export", "--arch", "espcn", "--scale", "2", "--opset", "17",
+                        "-o", str(out))
+    assert code == 0, text
+    assert [o.version for o in onnx.load(str(out)).opset_import if o.domain in ("", "ai.onnx")] \
+        == [17]
+    out = tmp_path / "r.onnx"
+    code, text = invoke("export", "--arch", "rsp:channels=8,blocks=1", "--scale", "2",
+                        "--opset", "17", "-o", str(out))
+    assert code == 1 and "cannot write this model at opset 17" in text, text
+    assert "--opset 18 or later" in text and "Traceback" not in text, text
+    assert not out.exists()
+
+
 def test_file_is_about_four_bytes_per_parameter(tmp_path: Path) -> None:
     out = tmp_path / "cae3.onnx"
     code, text = invoke("export", "--arch", "cae3", "--scale", "2", "-o", str(out))
