@@ -23,16 +23,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import tifffile
 from PIL import Image
 
 from sronnx.core import first_line
 from sronnx.io import metadata as md
 from sronnx.io import registry
 from sronnx.io.images import Decoded, ImageReadError, exif_orientation, orient_array
+
+if TYPE_CHECKING:
+    import tifffile
 
 FLOAT_RANGES = ("refuse", "clip", "scale")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -95,6 +97,8 @@ def is_tiff(path: Path) -> bool:
 
 
 def _first_page(tf: tifffile.TiffFile) -> tifffile.TiffPage:
+    import tifffile  # here, not at start-up: 11 ms of every run's imports
+
     page = tf.pages.first
     if not isinstance(page, tifffile.TiffPage):
         raise ImageReadError("TIFF first page cannot be read")
@@ -106,6 +110,8 @@ def needs_tifffile(path: Path) -> bool:
     Pillow would read as 8-bit or not at all); False for 8-bit TIFFs, which Pillow reads.
 
     Raises ImageReadError when the file is not a readable TIFF."""
+    import tifffile
+
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
@@ -130,6 +136,8 @@ def read_tiff(path: Path, max_pixels: int | None) -> Decoded | None:
     bytes a sample) are over `max_pixels` x DECODED_BYTES_PER_PIXEL (16): checked from the
     header, before anything is decoded.
     """
+    import tifffile
+
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             page = _first_page(tf)
@@ -196,6 +204,8 @@ def _check_compression(compression: object) -> None:
     """ImageReadError for a compression number TIFF does not define (tifffile keeps it as a
     plain int and would fail later with "12345 is not a known COMPRESSION"). A page without
     the tag has the int 1 (none); a tag of the wrong type is left to the checks after."""
+    import tifffile
+
     if isinstance(compression, int) and not isinstance(compression, tifffile.COMPRESSION):
         try:
             tifffile.COMPRESSION(compression)
@@ -326,6 +336,8 @@ def write_tiff(fh: BinaryIO, arr: np.ndarray, *, icc_profile: bytes | None = Non
     `fh` (opened for reading and writing) as a deflate-compressed TIFF, with horizontal
     predictor for integers, the ICC profile (tag 34675), the DPI and `meta` (EXIF in IFD0 and
     its Exif / GPS IFDs, XMP in tag 700, IPTC in tag 33723)."""
+    import tifffile
+
     if arr.dtype not in (np.uint8, np.uint16, np.float32):
         raise ValueError(f"TIFF output needs uint8, uint16 or float32 pixels, got {arr.dtype}")
     h, w = arr.shape[:2]
@@ -392,6 +404,7 @@ def _ifd0_tags(exif: object) -> list[tuple]:
 def _append_sub_ifds(fh: BinaryIO, start: int, sub_ifds: dict[int, dict]) -> None:
     """Append the Exif / GPS IFDs (Pillow serialises them) and point IFD0's placeholder
     entries at them."""
+    import tifffile
     from PIL import TiffImagePlugin
 
     fh.flush()
