@@ -92,6 +92,19 @@ def pixels(path: Path) -> list[tuple[str, tuple[int, ...], bytes]]:
     return frames
 
 
+def _commit(repo: Path, rev: str) -> str | None:
+    """The commit `rev` names in the git checkout `repo`, None where it names none."""
+    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q",
+                           f"{rev}^{{commit}}"], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def _is_revision(checkout: Path, rev: str) -> bool:
+    """Whether the git checkout `checkout` is at the commit `rev` names in this repository."""
+    head = _commit(checkout, "HEAD")
+    return head is not None and head == _commit(ROOT, rev)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", default=BASE, help=f"the revision to compare with ({BASE})")
@@ -103,6 +116,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sronnx-compare-") as tmp:
         work = args.keep or Path(tmp)
         base = work / "base-checkout"
+        if base.exists() and not _is_revision(base, args.base):
+            print(f"{base} exists but is not a checkout of --base {args.base}: remove it, or "
+                  "give another --keep", file=sys.stderr)
+            return 2
         if not base.exists():
             added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach",
                                     str(base), args.base], capture_output=True, text=True)

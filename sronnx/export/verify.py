@@ -90,7 +90,7 @@ def model_from_onnx(path: Path, info: ModelInfo) -> nn.Module:
     if card.spec is None:
         raise VerifyError(f"{path}: no architecture spec in the card; pass --checkpoint")
     if (card.precision or "float32") != "float32":
-        raise VerifyError(f"{path}: a {card.precision} model cannot give back its float32 "
+        raise VerifyError(f"{path}: {card.precision} files cannot give back their float32 "
                           "weights; pass --checkpoint")
     model = create_model(card.spec, info.descriptor.scale)
     proto = onnx.load(str(path))
@@ -145,9 +145,10 @@ def model_from_float32_twin(path: Path, info: ModelInfo) -> tuple[nn.Module, Pat
 
     twin = float32_twin_file(path)
     if twin is None:
-        raise VerifyError(f"{path}: a {info.card.precision} model cannot give back its "
-                          "float32 weights and has no float32 twin (NAME.onnx beside "
-                          "NAME-int8.onnx); pass --checkpoint")
+        raise VerifyError(f"{path}: {info.card.precision} files cannot give back their "
+                          "float32 weights, and it has no float32 twin (NAME.onnx beside "
+                          "NAME-int8.onnx): export the float32 file beside it, or pass "
+                          "--checkpoint")
     try:
         twin_info = load_model(twin).info
     except ModelFileError as exc:

@@ -326,10 +326,8 @@ def _frames(inp, vs, seg: Segment, rgb: str, seek: bool,
         try:
             frames = packet.decode()
         except Exception as exc:  # noqa: BLE001 - av.FFmpegError and OSError: named by time
-            pts = packet.pts if timed else None
-            raise _DecodeFailed(None if pts is None else float(pts * tb),
-                                None if pts is None else sum(p < pts for p in packets),
-                                exc) from exc
+            pts = packet.pts
+            raise _DecodeFailed(None if pts is None else float(pts * tb), exc) from exc
         for frame in frames:
             if seg.before(frame.pts):
                 first = False
@@ -361,12 +359,12 @@ def _unshown(packets: set[int], shown: set[int], timed: bool, tb: Fraction,
 
 
 class _DecodeFailed(Exception):
-    """A packet that failed to decode: its time (seconds) and the segment's packets before
-    it, where the timestamps tell, and FFmpeg's error."""
+    """A packet that failed to decode: its time (seconds), where it has one, and FFmpeg's
+    error."""
 
-    def __init__(self, seconds: float | None, before: int | None, error: Exception) -> None:
+    def __init__(self, seconds: float | None, error: Exception) -> None:
         super().__init__(str(error))
-        self.seconds, self.before, self.error = seconds, before, error
+        self.seconds, self.error = seconds, error
 
 
 class _SeekMissed(Exception):
@@ -579,10 +577,11 @@ def _numbered(decoded: Iterator[_Decoded], offset: int) -> Iterator[_Decoded]:
         except _DecodeFailed as exc:  # the packet's place counts frames dropped before it
             if not isinstance(exc.error, av.FFmpegError | OSError):
                 raise exc.error from None
-            # FFmpeg's decoding threads report a bad packet a few packets late: "near"
-            number = offset + (count if exc.before is None else exc.before) + 1
-            at = "" if exc.seconds is None else f", {exc.seconds:.3f} s"
-            raise VideoError(f"cannot decode the stream near frame {number}{at}: "
+            # FFmpeg's decoding threads report a bad packet a few packets late: "near"; by
+            # time, since frames lost before it make any count of frames uncertain
+            where = f"frame {offset + count + 1}" if exc.seconds is None else \
+                f"{exc.seconds:.3f} s (after {offset + count} frame(s) that decoded)"
+            raise VideoError(f"cannot decode the stream near {where}: "
                              f"{reason_of(exc.error)}") from exc.error
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(f"cannot decode frame {offset + count + 1}: "
@@ -767,7 +766,8 @@ def _make_and_join(v: _Output, segments: list[Segment], parts: _Parts, result: V
     if seen.missing:
         result.notes.append(_missing_note(seen.missing))
     if info.frames and frames + len(seen.missing) < info.frames:
-        raise VideoError(f"truncated: the stream ends at frame {frames + 1} of {info.frames}")
+        raise VideoError(f"truncated: {frames} of the stream's {info.frames} frames decoded, "
+                         f"the last at {seen.last or 0:.3f} s")
     if frames == 0:
         raise VideoError("no frame could be decoded")
     if reused:
@@ -803,9 +803,9 @@ def _short_note(frames: int, estimated: int, slack: int, seen: Seen, rate: float
                     f"frames (damaged data): {where}{more}")
     tail = estimated - frames - lost
     if not holes or tail > slack:
-        told.append(f"the stream ends at frame {frames} ({seen.last or 0:.3f} s), about "
-                    f"{max(tail, 1)} frame(s) before its header's duration: the file may be "
-                    "truncated")
+        told.append(f"its last decodable frame is at {seen.last or 0:.3f} s, about "
+                    f"{max(tail, 1)} frame(s) before its header's duration ends: the file may "
+                    "be truncated, or damaged at its end")
     return (f"the video stream has {frames} frames where its header's duration suggests "
             f"about {estimated}: {'; '.join(told)}; every frame that could be decoded was "
             "upscaled, each at its own time")
