@@ -373,7 +373,11 @@ def av_error() -> type[Exception]:
 
 
 def check_input(vs) -> None:
-    """Refuse what the models would change without saying: PQ and HLG transfer."""
+    """Refuse a stream with no picture size (an MP4/MOV whose index, at its end, was cut
+    off) and what the models would change without saying: PQ and HLG transfer."""
+    if not vs.codec_context.width or not vs.codec_context.height:
+        raise VideoError("the video stream has no picture size: the file is truncated or "
+                         "damaged (an MP4/MOV keeps its index at the end)")
     trc = int(vs.codec_context.color_trc or 2)
     if trc in _HDR_TRC:
         raise VideoError(f"HDR video ({_HDR_TRC[trc]} transfer): the models are trained on "

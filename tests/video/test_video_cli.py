@@ -4,6 +4,7 @@ colour, 10-bit, and bad files reported in one line while the rest of the folder 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -210,6 +211,32 @@ def test_a_packet_that_fails_to_decode_is_named_by_time(tmp_path: Path) -> None:
     assert 0 <= float(near[1]) - float(hits[1]) < 0.25 and int(near[2]) >= 19, failed
     status = {Path(f["input"]).name: f["status"] for f in _report(tmp_path)["files"]}
     assert status == {"bad.mov": "failed", "good.mov": "done"}
+
+
+def test_a_mov_cut_before_its_index_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A MOV keeps its index (moov) at the end: cut short, its video stream has no picture
+    size and no frames, which ended in "failed: ...: empty image 0x0" (a new user's check)."""
+    clip = make_clip(tmp_path / "whole.mov", frames=10, size=(64, 48), codec="mpeg4")
+    src = tmp_path / "in"
+    src.mkdir()
+    data = clip.read_bytes()
+
+    def sizeless(cut: int) -> bool:  # PyAV opens it, with a video stream of no size
+        try:
+            with av.open(io.BytesIO(data[:cut]), format="mov") as c:
+                cc = c.streams.video[0].codec_context if c.streams.video else None
+                return cc is not None and cc.width == 0
+        except (av.FFmpegError, EOFError):
+            return False
+
+    # cut inside the index, where FFmpeg still opens the file (other cuts fail to open,
+    # or find no video stream: each one line too)
+    cut = next(c for c in range(data.index(b"moov"), len(data)) if sizeless(c))
+    (src / "cut.mov").write_bytes(data[:cut])
+    r = checked_cli(src, "-o", tmp_path / "out")
+    (failed,) = [line for line in r.output.splitlines() if line.startswith("failed:")]
+    assert r.exit_code == 1 and "cut.mov" in failed and "no picture size" in failed, r.output
+    assert "truncated" in failed
 
 
 def test_a_damaged_matroska_cluster_is_located(tmp_path: Path) -> None:
