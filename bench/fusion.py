@@ -18,7 +18,6 @@ import argparse
 import collections
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,20 +30,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from int8_pad import session, side_by_side  # noqa: E402 - bench/, this script's folder
+
 PHOTO = sorted((ROOT.parent / "shared" / "data" / "test" / "BSD100").glob("*.png"))[0]
 TAIL = ("FusedConv", "Add", "Clip", "DepthToSpace")
-
-
-def session(model: bytes, threads: int, profile: str | None = None) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    # as sronnx's sessions: without it, the idle session's pool threads spin after each run
-    # and take a core from the other one (2 threads: the second session ran 10-15% slower)
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if profile:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
 def skip_conv_name(model: bytes, workdir: str) -> str:
@@ -135,20 +124,8 @@ def main() -> int:
                 continue
             row: dict[str, object] = {}
             for threads in (1, cores):
-                a, b = session(old, threads), session(new, threads)
-                same = np.array_equal(a.run(None, {"input": x})[0], b.run(None, {"input": x})[0])
-                ta, tb = [], []
-                for _ in range(args.repeats):
-                    for sess, out in ((a, ta), (b, tb)):
-                        t = time.perf_counter()
-                        sess.run(None, {"input": x})
-                        out.append((time.perf_counter() - t) * 1000)
-                before, after = statistics.median(ta), statistics.median(tb)
-                row[f"{threads}_threads"] = {"before_ms": round(before, 1),
-                                             "after_ms": round(after, 1), "identical": same}
-                print(f"{m.name:22s} {threads} thread(s): {before:6.1f} -> {after:6.1f} ms "
-                      f"per 640x360 input ({before / after:.2f}x), outputs "
-                      f"{'identical' if same else 'DIFFER'}")
+                row[f"{threads}_threads"] = side_by_side(m.name, old, new, x, threads,
+                                                         args.repeats)
             skip = skip_conv_name(new, workdir)
             before_t, after_t = tail_ms(old, x, workdir, skip), tail_ms(new, x, workdir, skip)
             row["tail_ms"] = {"before": {k: round(v, 1) for k, v in before_t.items()},

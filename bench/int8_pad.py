@@ -48,6 +48,25 @@ def session(model: bytes | str, threads: int, profile: str | None = None
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
+def side_by_side(name: str, old: bytes, new: bytes, x: np.ndarray, threads: int,
+                 repeats: int) -> dict[str, object]:
+    """The files `old` and `new` timed in interleaved calls on `x` with `threads` threads:
+    median ms of each and whether their outputs are identical, printed on one line."""
+    a, b = session(old, threads), session(new, threads)
+    same = bool(np.array_equal(a.run(None, {"input": x})[0], b.run(None, {"input": x})[0]))
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(repeats):
+        for sess, out in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            sess.run(None, {"input": x})
+            out.append((time.perf_counter() - t) * 1000)
+    before, after = statistics.median(ta), statistics.median(tb)
+    print(f"{name:22s} {threads} thread(s): {before:6.1f} -> {after:6.1f} ms per 640x360 "
+          f"input ({before / after:.2f}x), outputs {'identical' if same else 'DIFFER'}")
+    return {"before_ms": round(before, 1), "after_ms": round(after, 1), "identical": same}
+
+
 def conv_ms(model: bytes, x: np.ndarray, workdir: str) -> dict[str, float]:
     """ms per call of each int8 convolution (QLinearConv) in ONNX Runtime's profile."""
     sess = session(model, 1, os.path.join(workdir, "prof"))
@@ -93,20 +112,8 @@ def main() -> int:
                 continue
             row: dict[str, object] = {}
             for threads in (1, cores):
-                a, b = session(old, threads), session(new, threads)
-                same = np.array_equal(a.run(None, {"input": x})[0], b.run(None, {"input": x})[0])
-                ta, tb = [], []
-                for _ in range(args.repeats):
-                    for sess, out in ((a, ta), (b, tb)):
-                        t = time.perf_counter()
-                        sess.run(None, {"input": x})
-                        out.append((time.perf_counter() - t) * 1000)
-                before, after = statistics.median(ta), statistics.median(tb)
-                row[f"{threads}_threads"] = {"before_ms": round(before, 1),
-                                             "after_ms": round(after, 1), "identical": same}
-                print(f"{m.name:18s} {threads} thread(s): {before:6.1f} -> {after:6.1f} ms "
-                      f"per 640x360 input ({before / after:.2f}x), outputs "
-                      f"{'identical' if same else 'DIFFER'}")
+                row[f"{threads}_threads"] = side_by_side(m.name, old, new, x, threads,
+                                                         args.repeats)
             before_c, after_c = conv_ms(old, x, workdir), conv_ms(new, x, workdir)
             first = next(iter(before_c))
             slow = max(before_c, key=before_c.get)
