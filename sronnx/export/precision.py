@@ -77,12 +77,13 @@ INT8_SCHEME = "body"  # recorded in the card: what the int8 file quantizes
 
 def body_nodes(model: onnx.ModelProto) -> list[str]:
     """Names of the nodes static int8 quantizes: the body's convolutions (those whose output
-    feeds an activation, and the last one, whose input comes from an activation) and those
-    activations. Everything on the output path stays float32: the bicubic skip (its padding
-    and convolution), the addition of skip and detail, depth-to-space and the final clamp,
-    and so does the input the skip reads. Quantizing those (the first int8 files did) rounds
-    the output itself to 256 levels: white 255 came back 254 and a 16-bit ramp kept 4
-    levels per row."""
+    feeds an activation, and the last one, whose input comes from an activation, unless it
+    writes the image itself, as ESPCN's and FSRCNN's do) and those activations. Everything
+    on the output path stays float32: the bicubic skip (its padding and convolution), the
+    addition of skip and detail, a last convolution that makes the output, depth-to-space
+    and the final clamp, and so does the input the skip reads. Quantizing those (the first
+    int8 files did) rounds the output itself to 256 levels: white 255 came back 254 and a
+    16-bit ramp kept 4 levels per row."""
     consumers: dict[str, list[onnx.NodeProto]] = {}
     producer: dict[str, onnx.NodeProto] = {}
     for node in model.graph.node:
@@ -93,26 +94,27 @@ def body_nodes(model: onnx.ModelProto) -> list[str]:
 
     outputs = {o.name for o in model.graph.output}
 
-    def final(node: onnx.NodeProto) -> bool:
-        # a Clip whose output is the graph's output, directly or through depth-to-space (the
-        # place `fusable_output_path` moves it to), is the final clamp, not an activation
-        out = node.output[0]
+    def reaches_output(out: str) -> bool:
+        # through depth-to-space and the final clamp only (in either order: export moves
+        # the clamp before depth-to-space for ONNX Runtime's fusion)
         while out not in outputs:
             after = consumers.get(out, [])
-            if len(after) != 1 or after[0].op_type != "DepthToSpace":
+            if len(after) != 1 or after[0].op_type not in ("DepthToSpace", "Clip"):
                 return False
             out = after[0].output[0]
         return True
 
     def is_act(node: onnx.NodeProto | None) -> bool:
         return node is not None and node.op_type in _ACTIVATIONS and \
-            not (node.op_type == "Clip" and final(node))
+            not (node.op_type == "Clip" and reaches_output(node.output[0]))
 
     chosen: list[str] = []
     for node in model.graph.node:
         if node.op_type != "Conv":
             continue
         acts = [c for c in consumers.get(node.output[0], []) if is_act(c)]
+        if not acts and reaches_output(node.output[0]):
+            continue  # it writes the image itself (ESPCN, FSRCNN): quantised, 256 levels
         if acts or is_act(producer.get(node.input[0])):
             chosen.append(node.name)
             chosen += [a.name for a in acts]
