@@ -192,9 +192,7 @@ class TilePass:
         for top in range(0, rows, band):
             n = min(band, rows - top)
             f, q = scratch[:, :n], levels[:, :n]
-            np.multiply(cell[:, top:top + n], np.float32(peak), out=f)
-            np.add(f, np.float32(0.5), out=f)
-            np.clip(f, 0, peak, out=f)
+            _to_levels(cell[:, top:top + n], peak, out=f)
             np.copyto(q, f, casting="unsafe")  # rounds: the values are level + 0.5
             if bounds is not None:
                 lo, hi = (b[:, top // s:(top + n) // s] for b in bounds)
@@ -268,12 +266,14 @@ def _alpha_input(window: np.ndarray, peak: float | None) -> np.ndarray:
 _BAND_BYTES = 256 * 1024
 
 
-def _to_levels(y: np.ndarray, peak: float) -> None:
-    """In place: values nominally in [0, 1] -> y * peak + 0.5 clipped to [0, peak], so that
-    casting to an integer type rounds them (what `_quantize` does for integer outputs)."""
-    np.multiply(y, np.float32(peak), out=y)
-    np.add(y, np.float32(0.5), out=y)
-    np.clip(y, 0, peak, out=y)
+def _to_levels(y: np.ndarray, peak: float, out: np.ndarray | None = None) -> None:
+    """Values nominally in [0, 1] -> y * peak + 0.5 clipped to [0, peak], so that casting to
+    an integer type rounds them (what `_quantize` does for integer outputs); into `out`
+    (same shape, float32), else in place."""
+    out = y if out is None else out
+    np.multiply(y, np.float32(peak), out=out)
+    np.add(out, np.float32(0.5), out=out)
+    np.clip(out, 0, peak, out=out)
 
 
 def _quantize(cell: np.ndarray, peak: float | None, dtype: np.dtype,

@@ -310,7 +310,10 @@ def _frames(inp, vs, seg: Segment, rgb: str, seek: bool,
     rgb48le) with their own colour matrix and range. Raises _SeekMissed where the seek
     landed past the segment's first frame. `seen` hears of each frame's time and, once the
     segment is complete, of each of its packets that gave no frame: a decoder that meets a
-    corrupt packet may drop its frame without an error."""
+    corrupt packet may drop its frame without an error. A packet FFmpeg refuses raises
+    _DecodeFailed with its time."""
+    import av
+
     if seek and seg.start is not None:
         inp.seek(seg.start, stream=vs, backward=True, any_frame=False)
     first = True
@@ -325,7 +328,7 @@ def _frames(inp, vs, seg: Segment, rgb: str, seek: bool,
                 packets.add(packet.pts)
         try:
             frames = packet.decode()
-        except Exception as exc:  # noqa: BLE001 - av.FFmpegError and OSError: named by time
+        except (av.FFmpegError, OSError) as exc:  # named by the packet's time
             pts = packet.pts
             raise _DecodeFailed(None if pts is None else float(pts * tb), exc) from exc
         for frame in frames:
@@ -574,9 +577,7 @@ def _numbered(decoded: Iterator[_Decoded], offset: int) -> Iterator[_Decoded]:
             d = next(decoded)
         except StopIteration:
             return
-        except _DecodeFailed as exc:  # the packet's place counts frames dropped before it
-            if not isinstance(exc.error, av.FFmpegError | OSError):
-                raise exc.error from None
+        except _DecodeFailed as exc:
             # FFmpeg's decoding threads report a bad packet a few packets late: "near"; by
             # time, since frames lost before it make any count of frames uncertain
             where = f"frame {offset + count + 1}" if exc.seconds is None else \
